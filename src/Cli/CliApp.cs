@@ -1,0 +1,52 @@
+using System.CommandLine;
+using ParetoPrune.Cli.Commands;
+using ParetoPrune.Objectives.Onnx;
+using Spectre.Console;
+
+namespace ParetoPrune.Cli;
+
+/// <summary>The <c>paretoprune</c> command line. Output goes to the given writers so tests can run it in-process.</summary>
+public static class CliApp
+{
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(output),
+            Ansi = output == Console.Out && !Console.IsOutputRedirected ? AnsiSupport.Detect : AnsiSupport.No,
+            ColorSystem = output == Console.Out && !Console.IsOutputRedirected ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
+            Interactive = InteractionSupport.No,
+        });
+        if (output != Console.Out) console.Profile.Width = 160;
+        var context = new CliContext(console, output, error);
+
+        var root = new RootCommand("ParetoPrune: find how many filters each layer of a CNN should keep, " +
+                                   "and get the Pareto front of accuracy, FLOPs, size, latency and energy.")
+        {
+            InspectCommand.Create(context),
+        };
+        var parse = root.Parse(args);
+        try
+        {
+            return await parse.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception e) when (e is OnnxModelException or FileNotFoundException or DirectoryNotFoundException
+                                      or FormatException or InvalidDataException or ArgumentException or UserInputException)
+        {
+            error.WriteLine($"error: {e.Message}");
+            return ExitCodes.BadInput;
+        }
+    }
+}
+
+/// <summary>Where a command writes: the Spectre console for people, the raw writer for JSON.</summary>
+public sealed record CliContext(IAnsiConsole Console, TextWriter Output, TextWriter Error);
+
+/// <summary>A mistake in what the user asked for; the message says what and how to fix it.</summary>
+public sealed class UserInputException(string message) : Exception(message);
+
+public static class ExitCodes
+{
+    public const int Success = 0;
+    public const int BadInput = 2;
+}

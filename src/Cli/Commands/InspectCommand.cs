@@ -1,0 +1,69 @@
+using System.CommandLine;
+using System.Text.Json;
+using ParetoPrune.Objectives.Onnx;
+using Spectre.Console;
+
+namespace ParetoPrune.Cli.Commands;
+
+/// <summary><c>paretoprune inspect MODEL.onnx [--json] [--input-shape 1x3x32x32]</c>: per-layer MACs, parameters and shapes.</summary>
+static class InspectCommand
+{
+    public static Command Create(CliContext context)
+    {
+        var model = new Argument<FileInfo>("model") { Description = "ONNX model file" };
+        var json = new Option<bool>("--json") { Description = "print JSON for scripts instead of tables" };
+        var inputShape = new Option<string?>("--input-shape")
+        {
+            Description = "input shape, e.g. 1x3x32x32 (default: the model's, with a symbolic batch as 1)",
+        };
+        var command = new Command("inspect", "Show a model's layers with their output shapes, MACs and parameters, and the totals.")
+        {
+            model, json, inputShape,
+        };
+        command.SetAction(parse =>
+        {
+            var file = parse.GetRequiredValue(model);
+            var shape = parse.GetValue(inputShape) is { } text ? ShapeInference.ParseShape(text) : null;
+            var cost = ModelCost.Analyze(OnnxModel.Load(file.FullName), shape);
+            if (parse.GetValue(json)) WriteJson(context.Output, cost);
+            else WriteTable(context.Console, file.Name, cost);
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    static void WriteTable(IAnsiConsole console, string name, ModelCost cost)
+    {
+        var table = new Table().Title($"{Markup.Escape(name)}: input {Shape(cost.InputShape)}").Border(TableBorder.Rounded);
+        table.AddColumn("node").AddColumn("op").AddColumn("output").AddColumn(new TableColumn("MACs").RightAligned())
+             .AddColumn(new TableColumn("params").RightAligned());
+        foreach (var node in cost.Nodes)
+            table.AddRow(Markup.Escape(node.Name), node.OpType, Shape(node.OutputShape),
+                         node.Macs == 0 ? "" : node.Macs.ToString("N0"), node.Params == 0 ? "" : node.Params.ToString("N0"));
+        table.AddEmptyRow();
+        table.AddRow("[bold]total[/]", "", Shape(cost.OutputShape), $"[bold]{cost.Macs:N0}[/]", $"[bold]{cost.Params:N0}[/]");
+        console.Write(table);
+        console.MarkupLine($"MACs [bold]{Units.Count(cost.Macs)}[/], params [bold]{Units.Count(cost.Params)}[/], " +
+                           $"file [bold]{Units.Bytes(cost.SerializedBytes)}[/], activations {Units.Bytes(cost.ActivationBytes)} " +
+                           $"(peak {Units.Bytes(cost.PeakActivationBytes)}) [grey](computed from the graph)[/]");
+    }
+
+    static string Shape(long[] shape) => shape.Length == 0 ? "" : string.Join("×", shape);
+
+    static void WriteJson(TextWriter output, ModelCost cost)
+    {
+        var document = new
+        {
+            macs = cost.Macs,
+            @params = cost.Params,
+            bytes = cost.SerializedBytes,
+            activationBytes = cost.ActivationBytes,
+            peakActivationBytes = cost.PeakActivationBytes,
+            inputShape = cost.InputShape,
+            outputShape = cost.OutputShape,
+            provenance = "computed from the ONNX graph",
+            nodes = cost.Nodes.Select(n => new { name = n.Name, op = n.OpType, outputShape = n.OutputShape, macs = n.Macs, @params = n.Params }),
+        };
+        output.WriteLine(JsonSerializer.Serialize(document, new JsonSerializerOptions { WriteIndented = true }));
+    }
+}

@@ -1,0 +1,70 @@
+using Google.Protobuf;
+using ParetoPrune.Objectives.Onnx.Proto;
+
+namespace ParetoPrune.Objectives.Onnx;
+
+/// <summary>Reading and writing ONNX files. Every model the tool handles, built-in or imported, is a <see cref="ModelProto"/>.</summary>
+public static class OnnxModel
+{
+    /// <summary>The default ONNX operator domain; "ai.onnx" is its long name.</summary>
+    public static bool IsDefaultDomain(string domain) => domain.Length == 0 || domain == "ai.onnx";
+
+    public static ModelProto Load(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"ONNX model '{path}' does not exist", path);
+        return Parse(File.ReadAllBytes(path), path);
+    }
+
+    public static ModelProto Parse(byte[] bytes, string sourceName = "model")
+    {
+        ModelProto model;
+        try
+        {
+            model = ModelProto.Parser.ParseFrom(bytes);
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            throw new OnnxModelException($"'{sourceName}' is not a valid ONNX model ({bytes.Length} bytes): {e.Message}", inner: e);
+        }
+        if (model.Graph is null || model.Graph.Node.Count == 0)
+            throw new OnnxModelException($"'{sourceName}' is not an ONNX model: it has no graph or an empty one");
+        return model;
+    }
+
+    public static byte[] ToBytes(ModelProto model) => model.ToByteArray();
+
+    /// <summary>Writes atomically: a reader never sees a half-written model, and a failure leaves the old file intact.</summary>
+    public static void Save(ModelProto model, string path)
+    {
+        string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (directory is not null) Directory.CreateDirectory(directory);
+        string temporary = path + $".{Environment.ProcessId}.tmp";
+        try
+        {
+            File.WriteAllBytes(temporary, model.ToByteArray());
+            File.Move(temporary, path, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temporary)) File.Delete(temporary);
+        }
+    }
+
+    /// <summary>Opset version of the default domain (what decides e.g. whether Clip takes min/max as inputs).</summary>
+    public static long OpsetVersion(ModelProto model)
+    {
+        foreach (var opset in model.OpsetImport)
+            if (IsDefaultDomain(opset.Domain)) return opset.Version;
+        return 1;
+    }
+
+    public static string? GetMetadata(ModelProto model, string key) =>
+        model.MetadataProps.FirstOrDefault(p => p.Key == key)?.Value;
+
+    public static void SetMetadata(ModelProto model, string key, string value)
+    {
+        var existing = model.MetadataProps.FirstOrDefault(p => p.Key == key);
+        if (existing is not null) existing.Value = value;
+        else model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
+    }
+}
