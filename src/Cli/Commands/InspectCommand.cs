@@ -24,7 +24,8 @@ static class InspectCommand
         {
             var file = parse.GetRequiredValue(model);
             var shape = parse.GetValue(inputShape) is { } text ? ShapeInference.ParseShape(text) : null;
-            var cost = ModelCost.Analyze(OnnxModel.Load(file.FullName), shape);
+            // The size on disk, as the user sees it (our own encoding of the same model can differ by a few bytes).
+            var cost = ModelCost.Analyze(OnnxModel.Load(file.FullName), shape) with { SerializedBytes = file.Length };
             if (parse.GetValue(json)) WriteJson(context.Output, cost);
             else WriteTable(context.Console, file.Name, cost);
             return ExitCodes.Success;

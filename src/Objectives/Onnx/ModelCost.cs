@@ -13,7 +13,7 @@ public sealed record NodeCost(string Name, string OpType, long[] OutputShape, lo
 /// <item>Params: learnable weights and biases (Conv, Gemm and MatMul weights and biases, BatchNormalization γ and β,
 /// constants added to or multiplied with activations). BN running statistics, shapes and the Sub/Div constants of
 /// input normalisation are not parameters.</item>
-/// <item>Bytes: the serialized file; activation bytes: all intermediate outputs, and the peak held at once
+/// <item>Bytes: the model as this tool serializes it (what a file it writes occupies); activation bytes: all intermediate outputs, and the peak held at once
 /// when nodes run in topological order and each tensor is freed after its last consumer.</item>
 /// </list>
 /// </summary>

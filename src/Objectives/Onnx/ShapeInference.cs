@@ -109,10 +109,11 @@ public static class ShapeInference
         {
             if (declared is not null && declared.Count != given.Length)
                 throw new OnnxModelException($"input '{input.Name}' has rank {declared.Count}, but the given shape [{string.Join("x", given)}] has rank {given.Length}");
-            for (int d = 0; declared is not null && d < declared.Count; d++)
-                if (declared[d].ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue && declared[d].DimValue > 0
-                    && declared[d].DimValue != given[d] && d > 0)
-                    throw new OnnxModelException($"input '{input.Name}' has {declared[d].DimValue} at axis {d}, but the given shape says {given[d]}");
+            // Batch and spatial sizes may differ from what the file declares (fully convolutional parts scale);
+            // channels are tied to the weights.
+            if (declared is { Count: > 1 } && declared[1].ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue
+                && declared[1].DimValue > 0 && declared[1].DimValue != given[1])
+                throw new OnnxModelException($"input '{input.Name}' has {declared[1].DimValue} channels at axis 1, but the given shape says {given[1]}");
             return new TensorInfo(given, tensorType.ElemType);
         }
         if (declared is null) throw new OnnxModelException($"input '{input.Name}' declares no shape; give one (e.g. --input-shape 1x3x32x32)");

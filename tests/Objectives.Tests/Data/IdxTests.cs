@@ -53,6 +53,29 @@ public sealed class IdxTests : IDisposable
     }
 
     [Fact]
+    public void EveryByteValueMapsToItsFraction()
+    {
+        // 2×256 values: long enough for the vectorised conversion, with a scalar tail from the odd width.
+        byte[] images = Images(1, 2, 257);
+        for (int i = 0; i < 2 * 257; i++)
+            images[16 + i] = (byte)i;
+        WriteRaw(images, Labels(0));
+        float[] pixels = IdxReader.Read(_dir.File("i"), _dir.File("l")).Pixels;
+        for (int i = 0; i < pixels.Length; i++)
+            Assert.Equal((byte)i / 255f, pixels[i]);
+    }
+
+    [Fact]
+    public void TruncatedGzipStreamIsAFormatError()
+    {
+        byte[] gz = Gzip(Images(50, 8, 8));
+        File.WriteAllBytes(_dir.File("i"), gz[..(gz.Length / 2)]);
+        File.WriteAllBytes(_dir.File("l"), Labels(new byte[50]));
+        var e = Assert.Throws<DatasetFormatException>(() => IdxReader.Read(_dir.File("i"), _dir.File("l")));
+        Assert.Equal(_dir.File("i"), e.FilePath);
+    }
+
+    [Fact]
     public void BadImageMagicSaysFoundAndExpected()
     {
         byte[] images = Images(2, 2, 2);
