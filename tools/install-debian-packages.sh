@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages ParetoPrune uses, where missing. Idempotent; needs root or sudo.
+#   dataset-fashion-mnist: the full Fashion-MNIST (60k/10k) in /usr/share/datasets/fashion-mnist
+#                          (without it the tool falls back to the sample embedded in the assembly)
+#   binutils:              readelf, used by a test that checks the TorchSharp library patch
+set -euo pipefail
+needed=()
+[ -d /usr/share/datasets/fashion-mnist ] || needed+=(dataset-fashion-mnist)
+command -v readelf >/dev/null || needed+=(binutils)
+[ ${#needed[@]} -eq 0 ] && exit 0
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+for attempt in 1 2; do
+  if $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends "${needed[@]}"; then exit 0; fi
+  echo "apt-get failed (attempt $attempt); retrying" >&2
+  sleep 5
+done
+exit 1
