@@ -1,0 +1,169 @@
+using ParetoPrune.Objectives.Onnx;
+using ParetoPrune.Objectives.Onnx.Proto;
+
+namespace ParetoPrune.Optimizer.Pruning;
+
+/// <summary>
+/// Scores the channels of a group: higher means more important, kept first. Weight-based criteria read the
+/// graph's initializers; data-driven ones (Taylor, APoZ, LRP) carry their data and a trainer.
+/// </summary>
+public interface IImportance
+{
+    string Name { get; }
+
+    /// <summary>One score per channel of <paramref name="group"/>.</summary>
+    double[] Score(ChannelGroups groups, ChannelGroup group);
+}
+
+/// <summary>How the scores of one channel in several coupled layers (a residual's convs, say) are combined.</summary>
+public enum ImportanceAggregation { Mean, Sum, Max }
+
+/// <summary>One channel's slice of one layer's parameters: a conv filter, a Gemm row, a BN γ.</summary>
+internal readonly record struct ChannelSlice(string Layer, int Channel, float[] Values);
+
+/// <summary>The weight-based criteria: L1 and L2 norms of filters (Li et al. 2017), FPGM, BN γ, random.</summary>
+public sealed class WeightImportance : IImportance
+{
+    public enum Criterion { L1, L2, Fpgm, BatchNormGamma, Random }
+
+    readonly Criterion criterion;
+    readonly ImportanceAggregation aggregation;
+    readonly int seed;
+
+    public WeightImportance(Criterion criterion, ImportanceAggregation aggregation = ImportanceAggregation.Mean, int seed = 0)
+    {
+        this.criterion = criterion;
+        this.aggregation = aggregation;
+        this.seed = seed;
+    }
+
+    public string Name => criterion switch
+    {
+        Criterion.L1 => "l1",
+        Criterion.L2 => "l2",
+        Criterion.Fpgm => "fpgm",
+        Criterion.BatchNormGamma => "bn",
+        _ => "random",
+    };
+
+    /// <summary>Parses a CLI criterion name: l1, l2, fpgm, bn, random.</summary>
+    public static WeightImportance Parse(string name, int seed = 0) => name.ToLowerInvariant() switch
+    {
+        "l1" => new(Criterion.L1),
+        "l2" => new(Criterion.L2),
+        "fpgm" => new(Criterion.Fpgm),
+        "bn" or "bn-gamma" => new(Criterion.BatchNormGamma),
+        "random" => new(Criterion.Random, seed: seed),
+        _ => throw new ArgumentException($"unknown criterion '{name}'; weight-based criteria are l1, l2, fpgm, bn, random"),
+    };
+
+    public double[] Score(ChannelGroups groups, ChannelGroup group)
+    {
+        if (criterion == Criterion.Random)
+        {
+            var random = new Random(HashCode.Combine(seed, group.Index));
+            return Enumerable.Range(0, group.Size).Select(_ => random.NextDouble()).ToArray();
+        }
+        var slices = ChannelSlices.Of(groups, group, criterion == Criterion.BatchNormGamma ? ChannelSlices.Kind.BatchNormGamma : ChannelSlices.Kind.Filters);
+        if (criterion == Criterion.BatchNormGamma && slices.Count == 0)
+            throw new PruningException($"criterion bn: group {group.Name} has no BatchNormalization; use l1, l2 or fpgm");
+        var perLayer = criterion == Criterion.Fpgm ? GeometricMedianDistances(slices) : slices.Select(s => (s.Channel, Norm(s.Values))).ToList();
+        return Aggregate(perLayer, group.Size, aggregation);
+    }
+
+    double Norm(float[] values) => criterion switch
+    {
+        Criterion.L1 => values.Sum(v => (double)Math.Abs(v)),
+        Criterion.BatchNormGamma => values.Sum(v => (double)Math.Abs(v)),
+        _ => Math.Sqrt(values.Sum(v => (double)v * v)),
+    };
+
+    /// <summary>FPGM (He et al. 2019): a filter close to the others' geometric median is replaceable. Its distance to the
+    /// median is approximated, as in the paper's code, by the sum of distances to every filter of the same layer.</summary>
+    static List<(int Channel, double Score)> GeometricMedianDistances(List<ChannelSlice> slices)
+    {
+        var result = new List<(int, double)>(slices.Count);
+        foreach (var layer in slices.GroupBy(s => s.Layer))
+        {
+            var filters = layer.ToList();
+            foreach (var a in filters)
+            {
+                double total = 0;
+                foreach (var b in filters)
+                {
+                    double squared = 0;
+                    for (int i = 0; i < a.Values.Length; i++) { double d = a.Values[i] - b.Values[i]; squared += d * d; }
+                    total += Math.Sqrt(squared);
+                }
+                result.Add((a.Channel, total));
+            }
+        }
+        return result;
+    }
+
+    internal static double[] Aggregate(IEnumerable<(int Channel, double Score)> scores, int size, ImportanceAggregation aggregation)
+    {
+        var total = new double[size];
+        var count = new int[size];
+        foreach (var (channel, score) in scores)
+        {
+            total[channel] = aggregation == ImportanceAggregation.Max && count[channel] > 0 ? Math.Max(total[channel], score) : total[channel] + score;
+            count[channel]++;
+        }
+        if (aggregation == ImportanceAggregation.Mean)
+            for (int c = 0; c < size; c++) if (count[c] > 0) total[c] /= count[c];
+        return total;
+    }
+}
+
+/// <summary>Finds the parameter slices that belong to each channel of a group, in every coupled layer.</summary>
+internal static class ChannelSlices
+{
+    public enum Kind { Filters, BatchNormGamma }
+
+    public static List<ChannelSlice> Of(ChannelGroups groups, ChannelGroup group, Kind kind)
+    {
+        var graph = groups.Graph;
+        var result = new List<ChannelSlice>();
+        foreach (var node in graph.Nodes)
+        {
+            string layer = graph.NameOf(node);
+            switch (node.OpType)
+            {
+                case "Conv" when kind == Kind.Filters && groups.TryGetSpace(node.Output[0], out var space):
+                    AddRows(result, groups, group, layer, space.Ids, graph.Constant(node.Input[1]), transposed: false);
+                    break;
+                case "Gemm" or "MatMul" when kind == Kind.Filters && groups.TryGetSpace(node.Output[0], out var space):
+                    {
+                        bool rows = node.OpType == "Gemm" && node.GetInt("transB", 0) != 0;
+                        AddRows(result, groups, group, layer, space.Ids, graph.Constant(node.Input[1]), transposed: !rows);
+                        break;
+                    }
+                case "BatchNormalization" when kind == Kind.BatchNormGamma && groups.TryGetSpace(node.Input[0], out var space):
+                    AddRows(result, groups, group, layer, space.Ids, graph.Constant(node.Input[1]), transposed: false);
+                    break;
+            }
+        }
+        return result;
+    }
+
+    static void AddRows(List<ChannelSlice> result, ChannelGroups groups, ChannelGroup group, string layer, int[] ids,
+                        TensorProto? weight, bool transposed)
+    {
+        if (weight is null || !ids.Any(id => groups.Locate(id).Group == group.Index)) return;
+        var values = OnnxTensors.ReadFloats(weight);
+        var dims = weight.Dims.ToArray();
+        int rows = (int)(transposed ? dims[1] : dims[0]);
+        if (rows != ids.Length) return;
+        int rowLength = values.Length / rows;
+        for (int r = 0; r < rows; r++)
+        {
+            var (g, channel) = groups.Locate(ids[r]);
+            if (g != group.Index) continue;
+            var slice = new float[rowLength];
+            if (transposed) for (int k = 0; k < rowLength; k++) slice[k] = values[k * rows + r];
+            else Array.Copy(values, r * rowLength, slice, 0, rowLength);
+            result.Add(new ChannelSlice(layer, channel, slice));
+        }
+    }
+}

@@ -1,0 +1,74 @@
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using ParetoPrune.Objectives.Onnx;
+using ParetoPrune.Objectives.Onnx.Proto;
+
+namespace ParetoPrune.Optimizer.Tests;
+
+/// <summary>Models for tests (PyTorch-exported fixtures, small builder configurations) and ONNX Runtime as the oracle.</summary>
+static class TestModels
+{
+    public static string FixtureDirectory => Path.Combine(AppContext.BaseDirectory, "fixtures", "onnx");
+
+    public static ModelProto Fixture(string name) => OnnxModel.Load(Path.Combine(FixtureDirectory, name + ".onnx"));
+
+    public static IEnumerable<string> FixtureNames() =>
+        Directory.GetFiles(FixtureDirectory, "*.onnx").Select(f => Path.GetFileNameWithoutExtension(f)).Order();
+
+    /// <summary>Non-trivial BatchNormalization (γ, β, mean, var random) so a zeroed channel does not stay zero after BN.</summary>
+    public static ModelProto WithRandomBatchNorm(ModelProto model, int seed = 7)
+    {
+        var random = new Random(seed);
+        var copy = model.Clone();
+        var bnInputs = copy.Graph.Node.Where(n => n.OpType == "BatchNormalization").SelectMany(n => n.Input.Skip(1).Select((name, k) => (name, k))).ToList();
+        for (int i = 0; i < copy.Graph.Initializer.Count; i++)
+        {
+            var tensor = copy.Graph.Initializer[i];
+            var match = bnInputs.FirstOrDefault(b => b.name == tensor.Name);
+            if (match.name is null) continue;
+            var values = OnnxTensors.ReadFloats(tensor);
+            for (int v = 0; v < values.Length; v++)
+                values[v] = match.k switch
+                {
+                    0 => (float)(0.5 + random.NextDouble()),          // γ
+                    1 => (float)(random.NextDouble() - 0.5),          // β
+                    2 => (float)(random.NextDouble() - 0.5) * 0.2f,  // running mean
+                    _ => (float)(0.5 + random.NextDouble()),          // running variance
+                };
+            copy.Graph.Initializer[i] = OnnxTensors.CreateFloat(tensor.Name, tensor.Dims.ToArray(), values);
+        }
+        return copy;
+    }
+
+    public static float[] RandomInput(long[] shape, int seed = 3)
+    {
+        var random = new Random(seed);
+        return Enumerable.Range(0, (int)shape.Aggregate(1L, (a, b) => a * b)).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+    }
+
+    public static long[] InputShape(ModelProto model, int batch = 2)
+    {
+        var dims = model.Graph.Input[0].Type.TensorType.Shape.Dim;
+        return dims.Select((d, i) => i == 0 ? batch : d.DimValue).ToArray();
+    }
+
+    public static float[] Run(ModelProto model, float[] input, long[] shape)
+    {
+        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL };
+        using var session = new InferenceSession(OnnxModel.ToBytes(model), options);
+        var tensor = new DenseTensor<float>(input, shape.Select(d => (int)d).ToArray());
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor(session.InputMetadata.Keys.First(), tensor)]);
+        return results.First().AsTensor<float>().ToArray();
+    }
+
+    public static void AssertClose(float[] expected, float[] actual, double relative = 1e-4, double absolute = 1e-5)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        double scale = expected.Max(v => Math.Abs(v));
+        for (int i = 0; i < expected.Length; i++)
+        {
+            double tolerance = absolute + relative * Math.Max(Math.Abs(expected[i]), scale);
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= tolerance, $"element {i}: expected {expected[i]}, got {actual[i]}");
+        }
+    }
+}
