@@ -1,6 +1,7 @@
 using System.CommandLine;
 using ParetoPrune.Cli.Commands;
 using ParetoPrune.Objectives.Onnx;
+using ParetoPrune.Optimizer.Pruning;
 using Spectre.Console;
 
 namespace ParetoPrune.Cli;
@@ -24,6 +25,7 @@ public static class CliApp
                                    "and get the Pareto front of accuracy, FLOPs, size, latency and energy.")
         {
             InspectCommand.Create(context),
+            PruneCommand.Create(context),
         };
         var parse = root.Parse(args);
         try
@@ -31,7 +33,7 @@ public static class CliApp
             return await parse.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (e is OnnxModelException or FileNotFoundException or DirectoryNotFoundException
-                                      or FormatException or InvalidDataException or ArgumentException or UserInputException)
+                                      or FormatException or InvalidDataException or ArgumentException or UserInputException or PruningException)
         {
             error.WriteLine($"error: {e.Message}");
             return ExitCodes.BadInput;

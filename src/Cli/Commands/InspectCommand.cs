@@ -1,6 +1,6 @@
 using System.CommandLine;
-using System.Text.Json;
 using ParetoPrune.Objectives.Onnx;
+using ParetoPrune.Optimizer.Pruning;
 using Spectre.Console;
 
 namespace ParetoPrune.Cli.Commands;
@@ -16,9 +16,10 @@ static class InspectCommand
         {
             Description = "input shape, e.g. 1x3x32x32 (default: the model's, with a symbolic batch as 1)",
         };
+        var groups = new Option<bool>("--groups") { Description = "list the channel groups (channels that must be pruned together)" };
         var command = new Command("inspect", "Show a model's layers with their output shapes, MACs and parameters, and the totals.")
         {
-            model, json, inputShape,
+            model, json, inputShape, groups,
         };
         command.SetAction(parse =>
         {
@@ -26,6 +27,13 @@ static class InspectCommand
             var shape = parse.GetValue(inputShape) is { } text ? ShapeInference.ParseShape(text) : null;
             // The size on disk, as the user sees it (our own encoding of the same model can differ by a few bytes).
             var cost = ModelCost.Analyze(OnnxModel.Load(file.FullName), shape) with { SerializedBytes = file.Length };
+            if (parse.GetValue(groups))
+            {
+                var analysis = ChannelGroups.Analyze(OnnxModel.Load(file.FullName));
+                if (parse.GetValue(json)) Json.Write(context.Output, GroupsJson(analysis));
+                else WriteGroups(context.Console, file.Name, analysis);
+                return ExitCodes.Success;
+            }
             if (parse.GetValue(json)) WriteJson(context.Output, cost);
             else WriteTable(context.Console, file.Name, cost);
             return ExitCodes.Success;
@@ -49,6 +57,28 @@ static class InspectCommand
                            $"(peak {Units.Bytes(cost.PeakActivationBytes)}) [grey](computed from the graph)[/]");
     }
 
+    static void WriteGroups(IAnsiConsole console, string name, ChannelGroups analysis)
+    {
+        var table = new Table().Title($"{Markup.Escape(name)}: channel groups").Border(TableBorder.Rounded);
+        table.AddColumn("group").AddColumn("name").AddColumn(new TableColumn("channels").RightAligned())
+             .AddColumn("producers").AddColumn("consumers").AddColumn("prunable");
+        foreach (var group in analysis.Groups)
+            table.AddRow($"g{group.Index}", Markup.Escape(group.Name), group.Size.ToString(), group.Producers.Count.ToString(),
+                         group.Consumers.Count.ToString(), group.Prunable ? "[green]yes[/]" : $"[grey]no: {Markup.Escape(group.Reason ?? "")}[/]");
+        console.Write(table);
+        console.MarkupLine($"{analysis.Prunable.Count()} of {analysis.Groups.Count} groups prunable, " +
+                           $"{analysis.Prunable.Sum(g => g.Size)} channels in them.");
+    }
+
+    static object GroupsJson(ChannelGroups analysis) => new
+    {
+        groups = analysis.Groups.Select(g => new
+        {
+            index = g.Index, name = g.Name, size = g.Size, prunable = g.Prunable, reason = g.Reason,
+            producers = g.Producers, consumers = g.Consumers,
+        }),
+    };
+
     static string Shape(long[] shape) => shape.Length == 0 ? "" : string.Join("×", shape);
 
     static void WriteJson(TextWriter output, ModelCost cost)
@@ -65,6 +95,6 @@ static class InspectCommand
             provenance = "computed from the ONNX graph",
             nodes = cost.Nodes.Select(n => new { name = n.Name, op = n.OpType, outputShape = n.OutputShape, macs = n.Macs, @params = n.Params }),
         };
-        output.WriteLine(JsonSerializer.Serialize(document, new JsonSerializerOptions { WriteIndented = true }));
+        Json.Write(output, document);
     }
 }

@@ -68,3 +68,15 @@ public static class OnnxModel
         else model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
     }
 }
+
+/// <summary>Sizes of a model file: dense, and gzip-compressed (where unstructured sparsity shows).</summary>
+public static class ModelSize
+{
+    public static long Compressed(byte[] serialized)
+    {
+        using var buffer = new MemoryStream();
+        using (var gzip = new System.IO.Compression.GZipStream(buffer, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true))
+            gzip.Write(serialized);
+        return buffer.Length;
+    }
+}

@@ -93,11 +93,14 @@ public sealed class ChannelGroups
     /// <summary>Where an id was created: a producer's output channel, a padding channel, or something opaque.</summary>
     internal readonly record struct IdOrigin(NodeProto? Producer, int Position, int Batch);
 
+    readonly List<string> batchLabels = []; // what created each batch of ids, for naming producer-less groups
+
     int batchCounter;
 
-    int[] Fresh(int count, NodeProto? producer)
+    int[] Fresh(int count, NodeProto? producer, string? label = null)
     {
         int batch = batchCounter++;
+        batchLabels.Add(label ?? (producer is null ? $"b{batch}" : Graph.NameOf(producer)));
         var ids = new int[count];
         for (int i = 0; i < count; i++)
         {
@@ -119,7 +122,7 @@ public sealed class ChannelGroups
     {
         var shape = ShapeOf(name);
         if (shape.Length < 2) return;
-        var ids = Fresh((int)shape[1], null);
+        var ids = Fresh((int)shape[1], null, $"input:{name}");
         Pin(ids, $"reaches the graph input '{name}'");
         spaces[name] = new ChannelSpace(1, ids);
     }
@@ -134,7 +137,7 @@ public sealed class ChannelGroups
         {
             var shape = ShapeOf(output);
             if (output.Length == 0 || shape.Length < 2) continue;
-            var ids = Fresh((int)shape[1], null);
+            var ids = Fresh((int)shape[1], null, $"opaque:{Graph.NameOf(node)}");
             Pin(ids, reason);
             spaces[output] = new ChannelSpace(1, ids);
         }
@@ -413,7 +416,7 @@ public sealed class ChannelGroups
                                       .Select(p => Graph.NameOf(p!)).ToList();
             string? reason = members[g].Select(id => pinned.GetValueOrDefault(id)).FirstOrDefault(r => r is not null);
             var consumers = ConsumersOf(g);
-            string name = producers.Count > 0 ? producers[0] : $"g{g}";
+            string name = producers.Count > 0 ? producers[0] : batchLabels[origins[members[g][0]].Batch];
             groups.Add(new ChannelGroup(g, name, channelOfRoot.Count, producers, consumers, reason is null, reason));
         }
         return groups;
