@@ -339,7 +339,8 @@ public sealed class ChannelGroups
             return;
         }
         // Padding channels are new, constant channels: they join whatever group they are added to.
-        var ids = Fresh((int)before, node).Concat(space.Ids).Concat(Fresh((int)after, node)).ToArray();
+        string label = $"padding:{Graph.NameOf(node)}";
+        var ids = Fresh((int)before, null, label).Concat(space.Ids).Concat(Fresh((int)after, null, label)).ToArray();
         spaces[node.Output[0]] = new ChannelSpace(space.Axis, ids);
     }
 
