@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using ParetoPrune.Objectives.Onnx.Proto;
 
 namespace ParetoPrune.Objectives.Onnx;
@@ -70,7 +71,7 @@ public sealed record ModelCost(
         return new ModelCost(
             inputShapeResult, outputShape, nodes,
             nodes.Sum(n => n.Macs), nodes.Sum(n => n.Params),
-            OnnxModel.ToBytes(graph.Model).LongLength,
+            graph.Model.CalculateSize(), // the exact serialized size, without writing the bytes
             nodes.Sum(n => n.OutputBytes),
             PeakActivation(graph, shapes));
     }

@@ -86,6 +86,15 @@ public sealed class ChannelGroups
 
     internal IdOrigin Origin(int id) => origins[id];
 
+    readonly Dictionary<string, float[]> floats = new(StringComparer.Ordinal);
+
+    /// <summary>An initializer's values, decoded once (importance criteria read the same weights for every group).</summary>
+    internal float[] Floats(TensorProto tensor)
+    {
+        if (!floats.TryGetValue(tensor.Name, out var values)) floats[tensor.Name] = values = OnnxTensors.ReadFloats(tensor);
+        return values;
+    }
+
     internal int IdCount => origins.Count;
 
     // ---- building the id spaces -------------------------------------------------------------------------

@@ -151,7 +151,7 @@ internal static class ChannelSlices
                         TensorProto? weight, bool transposed)
     {
         if (weight is null || !ids.Any(id => groups.Locate(id).Group == group.Index)) return;
-        var values = OnnxTensors.ReadFloats(weight);
+        var values = groups.Floats(weight);
         var dims = weight.Dims.ToArray();
         int rows = (int)(transposed ? dims[1] : dims[0]);
         if (rows != ids.Length) return;

@@ -1,0 +1,40 @@
+using System.Diagnostics;
+using ParetoPrune.Benchmarks;
+
+// paretoprune-bench <name>: runs one benchmark and prints a Markdown table to paste into bench/RESULTS.md.
+var benchmarks = new Dictionary<string, Action>
+{
+    ["pruning"] = PruningBenchmark.Run,
+    ["inspect"] = InspectBenchmark.Run,
+};
+if (args.Length != 1 || !benchmarks.TryGetValue(args[0], out var run))
+{
+    Console.Error.WriteLine($"usage: paretoprune-bench {string.Join("|", benchmarks.Keys)}");
+    return 2;
+}
+Console.WriteLine($"# {args[0]} — {Environment.ProcessorCount} cores, .NET {Environment.Version}, {DateTime.UtcNow:yyyy-MM-dd}");
+run();
+return 0;
+
+namespace ParetoPrune.Benchmarks
+{
+    /// <summary>Median and spread of repeated timings, after warm-up runs.</summary>
+    static class Timing
+    {
+        public static (double Median, double Min, double Max) Measure(Action action, int warmup = 2, int runs = 9)
+        {
+            for (int i = 0; i < warmup; i++) action();
+            var times = new double[runs];
+            for (int i = 0; i < runs; i++)
+            {
+                var watch = Stopwatch.StartNew();
+                action();
+                times[i] = watch.Elapsed.TotalMilliseconds;
+            }
+            Array.Sort(times);
+            return (times[runs / 2], times[0], times[^1]);
+        }
+
+        public static string Format((double Median, double Min, double Max) t) => $"{t.Median:0.0} ms (min {t.Min:0.0}, max {t.Max:0.0})";
+    }
+}
