@@ -1,0 +1,89 @@
+using System.Text.Json;
+using ParetoPrune.Objectives.Onnx;
+
+namespace ParetoPrune.Cli.Tests;
+
+public sealed class PruneCommandTests : IDisposable
+{
+    readonly string directory = Directory.CreateTempSubdirectory("prune-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(directory, true);
+
+    [Fact]
+    public async Task StructuredPruningWritesASmallerModelAndReportsTheGroups()
+    {
+        string output = Path.Combine(directory, "pruned.onnx");
+        var (code, stdout, error) = await CliRunner.RunAsync("prune", CliRunner.Fixture("resnet_tiny.onnx"), "--criterion", "fpgm",
+                                                             "--amount", "0.5", "--json", "--out", output);
+        Assert.True(code == 0, error);
+        var json = JsonDocument.Parse(stdout).RootElement;
+        var after = ModelCost.Analyze(OnnxModel.Load(output));
+        Assert.Equal(after.Macs, json.GetProperty("after").GetProperty("macs").GetInt64());
+        Assert.Equal(874_656, json.GetProperty("before").GetProperty("macs").GetInt64());
+        Assert.True(after.Macs < 874_656 / 2);
+        Assert.All(json.GetProperty("details").EnumerateArray(), g =>
+            Assert.Equal(g.GetProperty("channels").GetInt32() / 2, g.GetProperty("kept").GetInt32()));
+    }
+
+    [Fact]
+    public async Task KeepOverridesOneGroupAndRoundingApplies()
+    {
+        string output = Path.Combine(directory, "kept.onnx");
+        var (code, stdout, error) = await CliRunner.RunAsync("prune", CliRunner.Fixture("resnet_tiny.onnx"), "--amount", "0.3",
+                                                             "--round-to", "4", "--keep", "g4=12", "--json", "--out", output);
+        Assert.True(code == 0, error);
+        var groups = JsonDocument.Parse(stdout).RootElement.GetProperty("details").EnumerateArray().ToDictionary(g => g.GetProperty("group").GetString()!);
+        Assert.Equal(12, groups["g4"].GetProperty("kept").GetInt32());
+        Assert.Equal(4, groups["g1"].GetProperty("kept").GetInt32()); // 8 × 0.7 = 5.6 → nearest multiple of 4
+    }
+
+    [Fact]
+    public async Task UnstructuredPruningKeepsTheDenseSizeAndShrinksTheCompressedOne()
+    {
+        string output = Path.Combine(directory, "sparse.onnx");
+        var (code, stdout, error) = await CliRunner.RunAsync("prune", CliRunner.Fixture("mobilenet_tiny.onnx"), "--unstructured",
+                                                             "--sparsity", "0.8", "--json", "--out", output);
+        Assert.True(code == 0, error);
+        var json = JsonDocument.Parse(stdout).RootElement;
+        Assert.Equal(json.GetProperty("before").GetProperty("macs").GetInt64(), json.GetProperty("after").GetProperty("macs").GetInt64());
+        Assert.True(json.GetProperty("after").GetProperty("compressedBytes").GetInt64() < json.GetProperty("before").GetProperty("compressedBytes").GetInt64() * 0.6);
+        long total = json.GetProperty("details").EnumerateArray().Sum(l => l.GetProperty("elements").GetInt64());
+        long zeros = json.GetProperty("details").EnumerateArray().Sum(l => l.GetProperty("zeros").GetInt64());
+        Assert.Equal(Math.Round(0.8 * total), zeros);
+    }
+
+    [Theory]
+    [InlineData("--amount", "1.5", "must be in [0, 1)")]
+    [InlineData("--keep", "g99=3", "no channel group named 'g99'")]
+    [InlineData("--keep", "g1=0", "cannot keep 0")]
+    [InlineData("--keep", "g6=5", "is not prunable: reaches the graph output")]
+    [InlineData("--keep", "g1", "--keep takes GROUP=COUNT")]
+    [InlineData("--criterion", "magic", "unknown criterion 'magic'")]
+    public async Task BadRequestsFailClearlyAndWriteNothing(string option, string value, string message)
+    {
+        string output = Path.Combine(directory, "never.onnx");
+        string[] args = option == "--criterion"
+            ? ["prune", CliRunner.Fixture("resnet_tiny.onnx"), option, value, "--amount", "0.5", "--out", output]
+            : ["prune", CliRunner.Fixture("resnet_tiny.onnx"), option, value, "--out", output];
+        var (code, _, error) = await CliRunner.RunAsync(args);
+        Assert.Equal(2, code);
+        Assert.Contains(message, error);
+        Assert.False(File.Exists(output));
+        Assert.Empty(Directory.GetFiles(directory));
+    }
+
+    [Fact]
+    public async Task TheGroupsListShowsWhatCanBePruned()
+    {
+        var (code, stdout, _) = await CliRunner.RunAsync("inspect", CliRunner.Fixture("resnet_tiny.onnx"), "--groups", "--json");
+        Assert.Equal(0, code);
+        var groups = JsonDocument.Parse(stdout).RootElement.GetProperty("groups").EnumerateArray().ToList();
+        Assert.Equal(7, groups.Count);
+        Assert.Equal(5, groups.Count(g => g.GetProperty("prunable").GetBoolean()));
+        var stage1 = groups.Single(g => g.GetProperty("name").GetString() == "/conv1/Conv");
+        Assert.Equal(3, stage1.GetProperty("producers").GetArrayLength());
+
+        var table = await CliRunner.RunAsync("inspect", CliRunner.Fixture("resnet_tiny.onnx"), "--groups");
+        Assert.Contains("5 of 7 groups prunable", table.Output);
+    }
+}
