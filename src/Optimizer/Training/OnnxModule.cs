@@ -30,6 +30,7 @@ public sealed class OnnxModule : nn.Module<Tensor, Tensor>
 
     public OnnxModule(ModelProto model) : base("OnnxModule")
     {
+        TorchRuntime.EnsureInitialized();
         source = model.Clone();
         var graph = new OnnxGraph(source);
         if (graph.Inputs.Count != 1 || graph.Outputs.Count < 1)

@@ -22,6 +22,49 @@ public class TorchSharpLoadTests
         Assert.Equal(new float[] { 8, 12, 20, 24 }, weight.grad!.data<float>().ToArray());
     }
 
+    /// <summary>
+    /// The input gradient of a convolution against a hand computation, at the sizes where libtorch's oneDNN kernel
+    /// returned wrong values (and different ones on two threads) before <see cref="TorchRuntime"/> switched it off.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void ConvolutionInputGradientsAreRightOnAnyNumberOfThreads(int threads)
+    {
+        ParetoPrune.Optimizer.Training.TorchRuntime.EnsureInitialized();
+        torch.set_num_threads(threads);
+        using var scope = NewDisposeScope();
+        const int N = 50, C = 8, O = 8, H = 28, W = 28, K = 3;
+        var random = new Random(1);
+        float[] Random(int n) => Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+        float[] x = Random(N * C * H * W), w = Random(O * C * K * K), r = Random(N * O * H * W);
+
+        var input = tensor(x, [N, C, H, W]).requires_grad_(true);
+        var output = nn.functional.conv2d(input, tensor(w, [O, C, K, K]), padding: [1, 1]);
+        (output * tensor(r, [N, O, H, W])).sum().backward();
+        var autograd = input.grad!.data<float>().ToArray();
+
+        // d/dx of Σ y·r where y = conv(x, w), padding 1: Σ over outputs that read x[n,c,i,j].
+        var expected = new double[x.Length];
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < O; o++)
+                for (int i = 0; i < H; i++)
+                    for (int j = 0; j < W; j++)
+                    {
+                        double g = r[((n * O + o) * H + i) * W + j];
+                        for (int c = 0; c < C; c++)
+                            for (int ki = 0; ki < K; ki++)
+                                for (int kj = 0; kj < K; kj++)
+                                {
+                                    int y = i + ki - 1, z = j + kj - 1;
+                                    if (y < 0 || y >= H || z < 0 || z >= W) continue;
+                                    expected[((n * C + c) * H + y) * W + z] += g * w[((o * C + c) * K + ki) * K + kj];
+                                }
+                    }
+        for (int k = 0; k < expected.Length; k++)
+            Assert.True(Math.Abs(expected[k] - autograd[k]) < 1e-4 * (1 + Math.Abs(expected[k])), $"element {k}: expected {expected[k]}, got {autograd[k]}");
+    }
+
     [Fact]
     public void OnlyTheOutputFolderCopyIsPatchedAndOnlyWhereTheSystemLacksTheVersion()
     {

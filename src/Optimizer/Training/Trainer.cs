@@ -1,0 +1,230 @@
+using System.Diagnostics;
+using ParetoPrune.Objectives.Data;
+using ParetoPrune.Objectives.Onnx.Proto;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ParetoPrune.Optimizer.Training;
+
+public enum OptimizerKind { Sgd, AdamW }
+
+public enum ScheduleKind { Cosine, Step, Constant }
+
+/// <summary>Knowledge distillation from a teacher (usually the unpruned model): KL on temperature-softened outputs.</summary>
+/// <param name="Weight">Share of the loss given to the KL term; the rest is cross-entropy on the labels.</param>
+public sealed record Distillation(ModelProto Teacher, double Temperature = 4.0, double Weight = 0.7);
+
+/// <summary>How to train. Defaults suit fine-tuning a CIFAR-size CNN on a CPU.</summary>
+public sealed record TrainingOptions
+{
+    public int Epochs { get; init; } = 10;
+    public int BatchSize { get; init; } = 128;
+    public OptimizerKind Optimizer { get; init; } = OptimizerKind.Sgd;
+    public double LearningRate { get; init; } = 0.05;
+    public double Momentum { get; init; } = 0.9;
+    public bool Nesterov { get; init; } = true;
+    public double WeightDecay { get; init; } = 5e-4;
+    public ScheduleKind Schedule { get; init; } = ScheduleKind.Cosine;
+    /// <summary>Epochs of linear warm-up from 0 to the learning rate (fractions allowed).</summary>
+    public double WarmupEpochs { get; init; }
+    /// <summary>Step schedule: multiply the rate by <see cref="StepGamma"/> every <see cref="StepEpochs"/> epochs.</summary>
+    public int StepEpochs { get; init; } = 30;
+    public double StepGamma { get; init; } = 0.1;
+    public double LabelSmoothing { get; init; }
+    public Augmentation? Augmentation { get; init; }
+    public int Seed { get; init; }
+    /// <summary>Stop when validation accuracy has not improved for this many epochs; the best epoch's weights are kept.</summary>
+    public int? EarlyStoppingPatience { get; init; }
+    /// <summary>A budget: at most this many steps per epoch (the rest of the epoch's data is skipped).</summary>
+    public int? MaxStepsPerEpoch { get; init; }
+    /// <summary>Intra-op threads; all cores when null.</summary>
+    public int? Threads { get; init; }
+    public Distillation? Distillation { get; init; }
+}
+
+public sealed record TrainingProgress(int Epoch, int Epochs, int Step, int StepsPerEpoch, double Loss, double Accuracy, double ImagesPerSecond);
+
+public sealed record EpochResult(int Epoch, double TrainLoss, double TrainAccuracy, double? ValidationAccuracy, double? ValidationLoss,
+                                 double Seconds, double ImagesPerSecond, double LearningRate);
+
+public sealed record TrainingResult(IReadOnlyList<EpochResult> Epochs, int BestEpoch, double? BestValidationAccuracy, bool Cancelled, TimeSpan Duration);
+
+public sealed record Evaluation(double Accuracy, double Loss, int Count);
+
+/// <summary>Training, fine-tuning, distillation, evaluation and BatchNorm recalibration of an <see cref="OnnxModule"/>.</summary>
+public static class Trainer
+{
+    public static TrainingResult Train(OnnxModule module, Dataset train, Dataset? validation, TrainingOptions options,
+                                       IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
+    {
+        if (options.Epochs < 1 || options.BatchSize < 1) throw new ArgumentException("epochs and batch size must be positive");
+        TorchRuntime.EnsureInitialized();
+        torch.set_num_threads(options.Threads ?? Environment.ProcessorCount);
+        torch.manual_seed(options.Seed);
+        using var teacher = options.Distillation is { } d ? new OnnxModule(d.Teacher) : null;
+        teacher?.eval();
+        var parameters = module.parameters().ToList();
+        using optim.Optimizer optimizer = options.Optimizer == OptimizerKind.Sgd
+            ? optim.SGD(parameters, options.LearningRate, options.Momentum, 0, options.WeightDecay, options.Nesterov && options.Momentum > 0)
+            : optim.AdamW(parameters, options.LearningRate, 0.9, 0.999, 1e-8, options.WeightDecay);
+
+        int stepsPerEpoch = (train.Count + options.BatchSize - 1) / options.BatchSize;
+        if (options.MaxStepsPerEpoch is { } max) stepsPerEpoch = Math.Min(stepsPerEpoch, max);
+        long totalSteps = (long)stepsPerEpoch * options.Epochs;
+        var history = new List<EpochResult>();
+        Dictionary<string, Tensor>? best = null;
+        double? bestAccuracy = null;
+        int bestEpoch = 0, sinceBest = 0;
+        var started = Stopwatch.StartNew();
+        bool cancelled = false;
+        try
+        {
+            for (int epoch = 1; epoch <= options.Epochs && !cancelled; epoch++)
+            {
+                module.train();
+                var watch = Stopwatch.StartNew();
+                double lossSum = 0;
+                long correct = 0, seen = 0;
+                int step = 0;
+                double rate = 0;
+                foreach (var batch in train.Batches(options.BatchSize, shuffle: true, options.Seed * 1000 + epoch, options.Augmentation))
+                {
+                    if (step == stepsPerEpoch) break;
+                    if (cancellation.IsCancellationRequested) { cancelled = true; break; }
+                    rate = LearningRate(options, (epoch - 1) * (long)stepsPerEpoch + step, stepsPerEpoch, totalSteps);
+                    foreach (var group in optimizer.ParamGroups) group.LearningRate = rate;
+
+                    using var scope = NewDisposeScope();
+                    var (x, y) = ToTensors(batch, train);
+                    optimizer.zero_grad();
+                    var logits = module.forward(x);
+                    var loss = Loss(logits, y, x, teacher, options);
+                    loss.backward();
+                    optimizer.step();
+
+                    double value = loss.item<float>();
+                    if (!double.IsFinite(value))
+                        throw new TrainingDivergedException($"the loss became {value} at epoch {epoch}, step {step + 1} (learning rate {rate:G3})");
+                    lossSum += value * batch.Count;
+                    correct += logits.argmax(1).eq(y).sum().item<long>();
+                    seen += batch.Count;
+                    step++;
+                    progress?.Report(new TrainingProgress(epoch, options.Epochs, step, stepsPerEpoch, lossSum / seen, (double)correct / seen,
+                                                          seen / watch.Elapsed.TotalSeconds));
+                }
+                if (seen == 0) break;
+                double seconds = watch.Elapsed.TotalSeconds;
+                var validationResult = validation is null ? null : Evaluate(module, validation, Math.Max(options.BatchSize, 256));
+                history.Add(new EpochResult(epoch, lossSum / seen, (double)correct / seen, validationResult?.Accuracy, validationResult?.Loss,
+                                            seconds, seen / seconds, rate));
+                if (validationResult is not null)
+                {
+                    if (bestAccuracy is null || validationResult.Accuracy > bestAccuracy)
+                    {
+                        bestAccuracy = validationResult.Accuracy;
+                        bestEpoch = epoch;
+                        sinceBest = 0;
+                        if (options.EarlyStoppingPatience is not null)
+                        {
+                            DisposeAll(best);
+                            best = module.Snapshot();
+                        }
+                    }
+                    else if (options.EarlyStoppingPatience is { } patience && ++sinceBest >= patience) break;
+                }
+                else bestEpoch = epoch;
+            }
+            if (best is not null && history.Count > 0 && bestEpoch != history[^1].Epoch) module.Restore(best);
+        }
+        finally
+        {
+            DisposeAll(best);
+            module.eval();
+        }
+        return new TrainingResult(history, bestEpoch, bestAccuracy, cancelled, started.Elapsed);
+    }
+
+    /// <summary>Top-1 accuracy and mean cross-entropy in evaluation mode.</summary>
+    public static Evaluation Evaluate(OnnxModule module, Dataset data, int batchSize = 256)
+    {
+        module.eval();
+        using var noGrad = no_grad();
+        double lossSum = 0;
+        long correct = 0;
+        foreach (var batch in data.Batches(batchSize, shuffle: false, seed: 0))
+        {
+            using var scope = NewDisposeScope();
+            var (x, y) = ToTensors(batch, data);
+            var logits = module.forward(x);
+            lossSum += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).item<float>();
+            correct += logits.argmax(1).eq(y).sum().item<long>();
+        }
+        return new Evaluation(data.Count == 0 ? 0 : (double)correct / data.Count, data.Count == 0 ? 0 : lossSum / data.Count, data.Count);
+    }
+
+    /// <summary>
+    /// Recomputes every BatchNorm's running statistics over <paramref name="batches"/> training batches, without gradient
+    /// steps (EagleEye's adaptive BN): after pruning, the old statistics describe channels that no longer add up the same
+    /// way, and fresh ones rank candidates almost as well as fine-tuning does, for the cost of a few forward passes.
+    /// </summary>
+    public static void RecalibrateBatchNorm(OnnxModule module, Dataset data, int batches = 50, int batchSize = 128, int seed = 0)
+    {
+        using var noGrad = no_grad();
+        // Dropout off; BN normalises with batch statistics while RecalibrationStep is set, and batch k enters the running
+        // statistics with weight 1/(k+1): after K batches they are the plain average, whatever they were before.
+        module.eval();
+        int step = 0;
+        try
+        {
+            foreach (var batch in data.Batches(batchSize, shuffle: true, seed))
+            {
+                if (step == batches) break;
+                using var scope = NewDisposeScope();
+                module.RecalibrationStep = step++;
+                module.forward(ToTensors(batch, data).Images);
+            }
+        }
+        finally
+        {
+            module.RecalibrationStep = -1;
+        }
+    }
+
+    static Tensor Loss(Tensor logits, Tensor labels, Tensor images, OnnxModule? teacher, TrainingOptions options)
+    {
+        var crossEntropy = nn.functional.cross_entropy(logits, labels, label_smoothing: options.LabelSmoothing);
+        if (teacher is null || options.Distillation is not { } distillation) return crossEntropy;
+        Tensor teacherLogits;
+        using (no_grad()) teacherLogits = teacher.forward(images);
+        double t = distillation.Temperature;
+        // Hinton et al. 2015: KL(teacher ‖ student) on softened outputs, scaled by T² to keep gradients comparable.
+        var kl = nn.functional.kl_div((logits / t).log_softmax(1), (teacherLogits / t).log_softmax(1), log_target: true,
+                                      reduction: nn.Reduction.Sum) * (t * t / logits.shape[0]); // "batchmean"
+        return kl * distillation.Weight + crossEntropy * (1 - distillation.Weight);
+    }
+
+    internal static double LearningRate(TrainingOptions options, long step, int stepsPerEpoch, long totalSteps)
+    {
+        double warmupSteps = options.WarmupEpochs * stepsPerEpoch;
+        if (step < warmupSteps) return options.LearningRate * (step + 1) / warmupSteps;
+        return options.Schedule switch
+        {
+            ScheduleKind.Cosine => options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * (step - warmupSteps) / Math.Max(1, totalSteps - warmupSteps))),
+            ScheduleKind.Step => options.LearningRate * Math.Pow(options.StepGamma, step / stepsPerEpoch / Math.Max(1, options.StepEpochs)),
+            _ => options.LearningRate,
+        };
+    }
+
+    internal static (Tensor Images, Tensor Labels) ToTensors(Batch batch, Dataset layout) =>
+        (tensor(batch.Pixels, [batch.Count, layout.Channels, layout.Height, layout.Width]),
+         tensor(batch.Labels.Select(l => (long)l).ToArray(), ScalarType.Int64));
+
+    static void DisposeAll(Dictionary<string, Tensor>? tensors)
+    {
+        if (tensors is null) return;
+        foreach (var t in tensors.Values) t.Dispose();
+    }
+}
+
+/// <summary>Training produced a non-finite loss; the trial that asked for it should be recorded as failed.</summary>
+public sealed class TrainingDivergedException(string message) : Exception(message);
