@@ -6,6 +6,7 @@ var benchmarks = new Dictionary<string, Action>
 {
     ["pruning"] = PruningBenchmark.Run,
     ["inspect"] = InspectBenchmark.Run,
+    ["pareto"] = ParetoBenchmark.Run,
 };
 if (args.Length != 1 || !benchmarks.TryGetValue(args[0], out var run))
 {

@@ -16,16 +16,19 @@ public static class CliApp
             Out = new AnsiConsoleOutput(output),
             Ansi = output == Console.Out && !Console.IsOutputRedirected ? AnsiSupport.Detect : AnsiSupport.No,
             ColorSystem = output == Console.Out && !Console.IsOutputRedirected ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
-            Interactive = InteractionSupport.No,
+            Interactive = output == Console.Out && !Console.IsOutputRedirected ? InteractionSupport.Yes : InteractionSupport.No,
         });
         if (output != Console.Out) console.Profile.Width = 160;
-        var context = new CliContext(console, output, error);
+        bool interactive = output == Console.Out && !Console.IsOutputRedirected;
+        var context = new CliContext(console, output, error, interactive);
 
         var root = new RootCommand("ParetoPrune: find how many filters each layer of a CNN should keep, " +
                                    "and get the Pareto front of accuracy, FLOPs, size, latency and energy.")
         {
             InspectCommand.Create(context),
             PruneCommand.Create(context),
+            TrainCommands.Train(context),
+            TrainCommands.Finetune(context),
         };
         var parse = root.Parse(args);
         try
@@ -33,7 +36,8 @@ public static class CliApp
             return await parse.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (e is OnnxModelException or FileNotFoundException or DirectoryNotFoundException
-                                      or FormatException or InvalidDataException or ArgumentException or UserInputException or PruningException)
+                                      or FormatException or InvalidDataException or ArgumentException or UserInputException or PruningException
+                                      or Objectives.Data.DatasetFormatException or Optimizer.Training.TrainingDivergedException)
         {
             error.WriteLine($"error: {e.Message}");
             return ExitCodes.BadInput;
@@ -42,7 +46,7 @@ public static class CliApp
 }
 
 /// <summary>Where a command writes: the Spectre console for people, the raw writer for JSON.</summary>
-public sealed record CliContext(IAnsiConsole Console, TextWriter Output, TextWriter Error);
+public sealed record CliContext(IAnsiConsole Console, TextWriter Output, TextWriter Error, bool IsInteractive);
 
 /// <summary>A mistake in what the user asked for; the message says what and how to fix it.</summary>
 public sealed class UserInputException(string message) : Exception(message);

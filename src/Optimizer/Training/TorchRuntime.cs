@@ -8,27 +8,36 @@ namespace ParetoPrune.Optimizer.Training;
 /// </summary>
 public static class TorchRuntime
 {
-    static readonly Lazy<bool> Initialized = new(Initialize, LazyThreadSafetyMode.ExecutionAndPublication);
+    static readonly Lazy<string> Initialized = new(Initialize, LazyThreadSafetyMode.ExecutionAndPublication);
 
-    /// <summary>True when libtorch's oneDNN (MKLDNN) kernels were switched off (see <see cref="EnsureInitialized"/>).</summary>
-    public static bool OneDnnDisabled => Initialized.Value;
+    /// <summary>How libtorch's oneDNN kernels are used: "avx2" (capped, the default), "off", or "native".</summary>
+    public static string OneDnnMode => Initialized.Value;
 
     /// <summary>
-    /// Switches off libtorch's oneDNN kernels. With libtorch-cpu 2.10.0 (TorchSharp 0.107.0) on this project's machines
-    /// (AMD EPYC, Debian 12), oneDNN's backward-data convolution (and conv_transpose2d) returns wrong input gradients:
-    /// deterministic but wrong on one thread, different from run to run on two (a race). ATen's own convolution gives
-    /// the gradient a hand computation gives, on any number of threads; tests/Optimizer.Tests checks it. TorchSharp does
-    /// not expose torch.backends.mkldnn.enabled, so this calls at::Context::setUserEnabledMkldnn(false) in libtorch_cpu.
+    /// With libtorch-cpu 2.10.0 (TorchSharp 0.107.0) on this project's machines (AMD EPYC, Zen 5, AVX-512), oneDNN's
+    /// AVX-512 backward-data convolution (and conv_transpose2d) returns wrong input gradients: deterministic but wrong on
+    /// one thread, different from run to run on two. Its AVX2 kernels are right, and 3.4× faster than switching oneDNN
+    /// off (469 against 139 training images/s for SimpleCnn; 639 with the wrong kernels). So the ISA is capped at AVX2
+    /// through ONEDNN_MAX_CPU_ISA unless the user set it. PARETOPRUNE_ONEDNN=off switches oneDNN off entirely
+    /// (at::Context::setUserEnabledMkldnn, which TorchSharp does not expose); =native leaves it alone.
+    /// tests/Optimizer.Tests checks conv input gradients against a hand computation on one and two threads.
     /// </summary>
     public static void EnsureInitialized() => _ = Initialized.Value;
 
-    static bool Initialize()
+    static string Initialize()
     {
-        zeros(1).Dispose(); // loads libtorch through TorchSharp's own resolver first
-        if (!OperatingSystem.IsLinux()) return false;
-        SetUserEnabledMkldnn(GlobalContext(), false);
-        return true;
+        string mode = Environment.GetEnvironmentVariable("PARETOPRUNE_ONEDNN")?.ToLowerInvariant() ?? "avx2";
+        // oneDNN reads its ISA cap from the native environment when it creates its first kernel: set it before that.
+        // (.NET's Environment.SetEnvironmentVariable does not reach the native environment on Unix.)
+        if (mode == "avx2" && !OperatingSystem.IsWindows() && Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA") is null)
+            SetEnv("ONEDNN_MAX_CPU_ISA", "AVX2", 0);
+        zeros(1).Dispose(); // loads libtorch through TorchSharp's own resolver
+        if (mode == "off" && OperatingSystem.IsLinux()) SetUserEnabledMkldnn(GlobalContext(), false);
+        return mode;
     }
+
+    [DllImport("libc", EntryPoint = "setenv")]
+    static extern int SetEnv(string name, string value, int overwrite);
 
     [DllImport("libtorch_cpu", EntryPoint = "_ZN2at13globalContextEv")]
     static extern IntPtr GlobalContext();
