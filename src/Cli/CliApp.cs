@@ -46,7 +46,21 @@ public static class CliApp
 }
 
 /// <summary>Where a command writes: the Spectre console for people, the raw writer for JSON.</summary>
-public sealed record CliContext(IAnsiConsole Console, TextWriter Output, TextWriter Error, bool IsInteractive);
+public sealed record CliContext(IAnsiConsole Console, TextWriter Output, TextWriter Error, bool IsInteractive)
+{
+    /// <summary>Where progress goes: the console, or standard error when standard output carries JSON.</summary>
+    public CliContext ForProgress(bool json) => json
+        ? this with
+        {
+            Console = AnsiConsole.Create(new AnsiConsoleSettings
+            {
+                Out = new AnsiConsoleOutput(Error), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors,
+                Interactive = InteractionSupport.No,
+            }),
+            IsInteractive = false,
+        }
+        : this;
+}
 
 /// <summary>A mistake in what the user asked for; the message says what and how to fix it.</summary>
 public sealed class UserInputException(string message) : Exception(message);
