@@ -114,10 +114,10 @@ static class TrainCommands
         return command;
     }
 
-    static int Run(CliContext output, ParseResult parse, Common c, CancellationToken cancellation,
+    static int Run(CliContext cli, ParseResult parse, Common c, CancellationToken cancellation,
                    Func<TrainTest, Objectives.Onnx.Proto.ModelProto> makeModel, Distillation? teacher)
     {
-        var context = output.ForProgress(parse.GetValue(c.Json));
+        var context = cli.ForProgress(parse.GetValue(c.Json));
         var watch = Stopwatch.StartNew();
         string spec = parse.GetValue(c.Data)!;
         var data = TrainingRunner.LoadData(spec);
@@ -147,7 +147,7 @@ static class TrainCommands
 
         if (parse.GetValue(c.Json))
         {
-            Json.Write(output.Output, new
+            Json.Write(cli.Output, new
             {
                 output = output.FullName,
                 data = data.Description,
