@@ -100,6 +100,21 @@ public sealed class OnnxModule : nn.Module<Tensor, Tensor>
         return (values[outputSlot]!, captured);
     }
 
+    /// <summary>Every tensor of one forward pass, by slot (see <see cref="SlotOf"/>).</summary>
+    internal Tensor?[] RunAll(Tensor input) => Run(input);
+
+    internal int? SlotOf(string tensor) => slots.TryGetValue(tensor, out int slot) ? slot : null;
+
+    internal int OutputSlot => outputSlot;
+
+    /// <summary>The compiled nodes in execution order, for analyses that replay single nodes (LRP).</summary>
+    internal IReadOnlyList<CompiledNode> CompiledNodes => nodes;
+
+    internal bool IsConstantSlot(int slot) => constantSlots.Contains(slot);
+
+    HashSet<int>? constantSlotSet;
+    HashSet<int> constantSlots => constantSlotSet ??= constants.Select(c => c.Slot).ToHashSet();
+
     Tensor?[] Run(Tensor input)
     {
         var values = new Tensor?[slotCount];
@@ -209,7 +224,7 @@ public sealed class OnnxModule : nn.Module<Tensor, Tensor>
 
     readonly HashSet<string> registeredNames = new(StringComparer.Ordinal);
 
-    sealed record CompiledNode(string Name, string OpType, int[] Inputs, int[] Outputs, Func<Tensor?[], RunContext, Tensor[]> Run);
+    internal sealed record CompiledNode(string Name, string OpType, int[] Inputs, int[] Outputs, Func<Tensor?[], RunContext, Tensor[]> Run);
 }
 
 /// <summary>What a node needs to know about the current pass.</summary>
