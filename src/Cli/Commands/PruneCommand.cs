@@ -2,6 +2,7 @@ using System.CommandLine;
 using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Objectives.Onnx.Proto;
 using ParetoPrune.Optimizer.Pruning;
+using ParetoPrune.Optimizer.Training;
 using Spectre.Console;
 
 namespace ParetoPrune.Cli.Commands;
@@ -16,7 +17,13 @@ static class PruneCommand
     {
         var model = new Argument<FileInfo>("model") { Description = "ONNX model to prune" };
         var output = new Option<FileInfo>("--out") { Description = "where to write the pruned model", Required = true };
-        var criterion = new Option<string>("--criterion") { Description = "channel importance: l1, l2, fpgm, bn, random", DefaultValueFactory = _ => "l1" };
+        var criterion = new Option<string>("--criterion")
+        {
+            Description = "channel importance: l1, l2, fpgm, bn, random (weights), or taylor, apoz, mean-act, lrp, lrp-zplus (need --data)",
+            DefaultValueFactory = _ => "l1",
+        };
+        var data = new Option<string?>("--data") { Description = "dataset for data-driven criteria (training images only): fashion-mnist, fashion-mnist-sample or a directory" };
+        var batches = new Option<int>("--batches") { Description = "batches of 64 images measured by data-driven criteria", DefaultValueFactory = _ => 8 };
         var amount = new Option<double?>("--amount") { Description = "fraction of channels removed from each prunable group, in [0, 1)" };
         var global = new Option<bool>("--global") { Description = "rank channels across all groups instead of removing the same fraction from each" };
         var roundTo = new Option<int>("--round-to") { Description = "round kept channel counts to a multiple (8 suits SIMD runtimes)", DefaultValueFactory = _ => 1 };
@@ -29,7 +36,7 @@ static class PruneCommand
         var json = new Option<bool>("--json") { Description = "print JSON for scripts" };
         var command = new Command("prune", "Prune a model once: remove channels (structured) or zero weights (unstructured).")
         {
-            model, output, criterion, amount, global, roundTo, keep, unstructured, sparsity, perLayer, skipEnds, seed, json,
+            model, output, criterion, data, batches, amount, global, roundTo, keep, unstructured, sparsity, perLayer, skipEnds, seed, json,
         };
         command.SetAction(parse =>
         {
@@ -54,7 +61,16 @@ static class PruneCommand
 
             if (parse.GetValue(sparsity) is not null) throw new UserInputException("--sparsity applies to --unstructured pruning; structured pruning takes --amount");
             var groups = ChannelGroups.Analyze(original);
-            var importance = WeightImportance.Parse(parse.GetValue(criterion)!, parse.GetValue(seed));
+            string criterionName = parse.GetValue(criterion)!;
+            IImportance importance;
+            if (ActivationImportance.Names.Contains(criterionName.ToLowerInvariant()))
+            {
+                string spec = parse.GetValue(data) ?? throw new UserInputException($"--criterion {criterionName} measures activations: give --data (e.g. --data fashion-mnist)");
+                var images = TrainingRunner.LoadData(spec, ModelInterface.Read(original)).Train;
+                TrainingRunner.CheckFits(original, images);
+                importance = ActivationImportance.Parse(criterionName, images, parse.GetValue(batches), parse.GetValue(seed))!;
+            }
+            else importance = WeightImportance.Parse(criterionName, parse.GetValue(seed));
             var selector = new ChannelSelection(groups, importance);
             int multiple = parse.GetValue(roundTo);
             if (multiple < 1) throw new UserInputException($"--round-to must be at least 1, got {multiple}");
