@@ -7,6 +7,7 @@ var benchmarks = new Dictionary<string, Action>
     ["pruning"] = PruningBenchmark.Run,
     ["inspect"] = InspectBenchmark.Run,
     ["pareto"] = ParetoBenchmark.Run,
+    ["training"] = TrainingBenchmark.Run,
 };
 if (args.Length != 1 || !benchmarks.TryGetValue(args[0], out var run))
 {
