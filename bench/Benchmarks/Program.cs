@@ -8,6 +8,7 @@ var benchmarks = new Dictionary<string, Action>
     ["inspect"] = InspectBenchmark.Run,
     ["pareto"] = ParetoBenchmark.Run,
     ["training"] = TrainingBenchmark.Run,
+    ["scoring"] = ScoringBenchmark.Run,
 };
 if (args.Length != 1 || !benchmarks.TryGetValue(args[0], out var run))
 {

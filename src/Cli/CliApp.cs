@@ -29,6 +29,7 @@ public static class CliApp
             PruneCommand.Create(context),
             TrainCommands.Train(context),
             TrainCommands.Finetune(context),
+            EvaluateCommand.Create(context),
         };
         var parse = root.Parse(args);
         try
