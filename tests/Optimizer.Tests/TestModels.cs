@@ -2,6 +2,7 @@ using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Objectives.Onnx.Proto;
+using ParetoPrune.Optimizer.Networks;
 
 namespace ParetoPrune.Optimizer.Tests;
 
@@ -14,6 +15,21 @@ static class TestModels
 
     public static IEnumerable<string> FixtureNames() =>
         Directory.GetFiles(FixtureDirectory, "*.onnx").Select(f => Path.GetFileNameWithoutExtension(f)).Order();
+
+    /// <summary>Every PyTorch fixture, and small configurations of the builders (with non-trivial BN statistics).</summary>
+    public static IEnumerable<string> AllNames() =>
+        FixtureNames().Concat(["simplecnn", "vgg11", "resnet20", "resnet20-b", "resnet18", "mobilenetv2"]);
+
+    public static ModelProto Load(string name) => name switch
+    {
+        "simplecnn" => WithRandomBatchNorm(Architectures.SimpleCnn(1, 12, 10, [8, 8, 16, 16], seed: 1)),
+        "vgg11" => WithRandomBatchNorm(Architectures.Vgg(11, 3, 32, 10, [32], seed: 1)),
+        "resnet20" => WithRandomBatchNorm(Architectures.CifarResNet(20, 3, 16, 10, seed: 1)),
+        "resnet20-b" => WithRandomBatchNorm(Architectures.CifarResNet(20, 3, 16, 10, Architectures.Shortcut.B, seed: 1)),
+        "resnet18" => WithRandomBatchNorm(Architectures.ImageNetResNet(18, 3, 32, 10, seed: 1)),
+        "mobilenetv2" => WithRandomBatchNorm(Architectures.MobileNetV2(3, 32, 10, 0.35, seed: 1)),
+        _ => Fixture(name),
+    };
 
     /// <summary>Non-trivial BatchNormalization (γ, β, mean, var random) so a zeroed channel does not stay zero after BN.</summary>
     public static ModelProto WithRandomBatchNorm(ModelProto model, int seed = 7)

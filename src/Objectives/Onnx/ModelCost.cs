@@ -81,8 +81,9 @@ public sealed record ModelCost(
         or TensorProto.Types.DataType.Int8 or TensorProto.Types.DataType.Uint8 or TensorProto.Types.DataType.Uint16
         or TensorProto.Types.DataType.Uint32 or TensorProto.Types.DataType.Uint64 or TensorProto.Types.DataType.Bool;
 
-    /// <summary>Which input slots of an op hold learnable tensors when they are initializers.</summary>
-    static IEnumerable<int> LearnableInputs(NodeProto node) => node.OpType switch
+    /// <summary>Which input slots of an op hold learnable tensors when they are initializers (the one rule for what a
+    /// parameter is: counting here, training in the TorchSharp module).</summary>
+    public static IEnumerable<int> LearnableInputs(NodeProto node) => node.OpType switch
     {
         "Conv" => [1, 2],
         "Gemm" => [0, 1, 2],

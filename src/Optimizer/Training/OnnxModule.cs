@@ -184,16 +184,7 @@ public sealed class OnnxModule : nn.Module<Tensor, Tensor>
         var result = new HashSet<string>(StringComparer.Ordinal);
         foreach (var node in graph.Nodes)
         {
-            int[] slotsOfOp = node.OpType switch
-            {
-                "Conv" => [1, 2],
-                "Gemm" => [0, 1, 2],
-                "MatMul" => [0, 1],
-                "BatchNormalization" => [1, 2],
-                "Add" or "Mul" => [0, 1],
-                _ => [],
-            };
-            foreach (int s in slotsOfOp)
+            foreach (int s in ModelCost.LearnableInputs(node))
                 if (s < node.Input.Count && graph.IsInitializer(node.Input[s])
                     && graph.Constant(node.Input[s])!.DataType == (int)TensorProto.Types.DataType.Float)
                     result.Add(node.Input[s]);

@@ -12,13 +12,8 @@ namespace ParetoPrune.Optimizer.Training;
 /// </summary>
 internal static class Ops
 {
-    public static readonly IReadOnlySet<string> Supported = new HashSet<string>(StringComparer.Ordinal)
-    {
-        "Conv", "BatchNormalization", "Relu", "LeakyRelu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh",
-        "Add", "Mul", "Sub", "Div", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Flatten",
-        "Reshape", "Gemm", "MatMul", "Concat", "Pad", "Dropout", "Identity", "Softmax", "LogSoftmax",
-        "Constant", "Shape", "Gather", "Unsqueeze", "Squeeze", "Cast",
-    };
+    /// <summary>Training runs exactly the op set the analysis understands.</summary>
+    public static IReadOnlySet<string> Supported => ShapeInference.SupportedOps;
 
     public static Func<Tensor?[], RunContext, Tensor[]> Compile(NodeProto node, OnnxGraph graph, OnnxModule module)
     {

@@ -12,20 +12,10 @@ public class OnnxModuleTests
 {
     public static IEnumerable<object[]> Models()
     {
-        foreach (string fixture in TestModels.FixtureNames()) yield return [fixture];
-        foreach (string builder in new[] { "simplecnn", "vgg11", "resnet20", "resnet20-b", "resnet18", "mobilenetv2" }) yield return [builder];
+        foreach (string name in TestModels.AllNames()) yield return [name];
     }
 
-    internal static ModelProto Load(string name) => name switch
-    {
-        "simplecnn" => TestModels.WithRandomBatchNorm(Architectures.SimpleCnn(1, 12, 10, [8, 8, 16, 16], seed: 1)),
-        "vgg11" => TestModels.WithRandomBatchNorm(Architectures.Vgg(11, 3, 32, 10, [32], seed: 1)),
-        "resnet20" => TestModels.WithRandomBatchNorm(Architectures.CifarResNet(20, 3, 16, 10, seed: 1)),
-        "resnet20-b" => TestModels.WithRandomBatchNorm(Architectures.CifarResNet(20, 3, 16, 10, Architectures.Shortcut.B, seed: 1)),
-        "resnet18" => TestModels.WithRandomBatchNorm(Architectures.ImageNetResNet(18, 3, 32, 10, seed: 1)),
-        "mobilenetv2" => TestModels.WithRandomBatchNorm(Architectures.MobileNetV2(3, 32, 10, 0.35, seed: 1)),
-        _ => TestModels.Fixture(name),
-    };
+    internal static ModelProto Load(string name) => TestModels.Load(name);
 
     static float[] Evaluate(OnnxModule module, float[] input, long[] shape)
     {
