@@ -24,8 +24,8 @@ public class TorchSharpLoadTests
 
     /// <summary>
     /// The input gradient of a convolution against a hand computation, for the shapes the builders use, on one and two
-    /// threads. libtorch's oneDNN AVX-512 and AVX2 kernels got some of these wrong on this project's machines before
-    /// <see cref="ParetoPrune.Optimizer.Training.TorchRuntime"/> capped oneDNN at AVX.
+    /// threads. libtorch's oneDNN AVX-512 and AVX2 kernels got some of these wrong on this project's machines (see
+    /// <see cref="ParetoPrune.Optimizer.Training.TorchRuntime"/>).
     /// </summary>
     [Theory]
     [InlineData(1, 50, 8, 8, 28, 3, 1, 1, 1)]
