@@ -174,7 +174,8 @@ public static class StructuredPruner
         if (!groups.TryGetSpace(original.Input[0], out _) || !groups.Graph.IsInitializer(original.Input[1])) return;
         var input = groups.Shapes[original.Input[0]].Shape;
         var output = groups.Shapes[original.Output[0]].Shape;
-        if (output.Length != 2 || input.SequenceEqual(output) || node.GetInt("allowzero", 0) != 0) return;
+        // Only the flattening reshapes the grouping follows ([N, …] → [N, features]); any other one pinned its channels.
+        if (output.Length != 2 || output[0] != input[0] || input.SequenceEqual(output) || node.GetInt("allowzero", 0) != 0) return;
         string name = UniqueInitializerName(model, node.Input[1] + "_pruned");
         model.Graph.Initializer.Add(OnnxTensors.CreateInt64(name, [2], [0, -1])); // 0: copy the batch size
         node.Input[1] = name;
