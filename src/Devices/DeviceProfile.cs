@@ -1,0 +1,110 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace ParetoPrune.Devices;
+
+/// <summary>What a model costs, counted on its ONNX graph for one input shape (batch included).</summary>
+/// <param name="Macs">Multiply-accumulates of one run.</param>
+/// <param name="WeightBytes">Bytes of the weights, all read once per run.</param>
+/// <param name="Layers">Graph nodes (operators), each a kernel launch with its own fixed cost.</param>
+public sealed record ModelCounts(long Macs, long WeightBytes, int Layers);
+
+/// <summary>
+/// A rough model of a device, for when the device itself is not at hand: latency of one run is
+/// <c>FixedMs + MsPerGmac·MACs/10⁹ + MsPerMegabyte·weight bytes/10⁶ + MsPerLayer·layers</c>; power is
+/// <see cref="ActiveWatts"/> while running and <see cref="IdleWatts"/> otherwise. Everything it predicts is an
+/// estimate and is labelled so (<see cref="EstimatedDevice"/>). Fit one to your own board with <see cref="ProfileCalibration"/>.
+/// </summary>
+/// <param name="Name">Short identifier, e.g. "raspberry-pi-4b".</param>
+/// <param name="Device">The device it describes, e.g. "Raspberry Pi 4B".</param>
+/// <param name="Description">How the coefficients were obtained, and how far to trust them.</param>
+/// <param name="Source">Where the underlying figures come from.</param>
+/// <param name="IdleWatts">Board power at rest; null when unknown (no energy above idle then).</param>
+/// <param name="ActiveWatts">Board power while running a model; null when unknown (no energy estimate then).</param>
+public sealed record DeviceProfile(
+    string Name, string Device, string Description, string Source,
+    double FixedMs, double MsPerGmac, double MsPerMegabyte, double MsPerLayer,
+    double? IdleWatts, double? ActiveWatts)
+{
+    static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        WriteIndented = true,
+        RespectNullableAnnotations = true,
+        RespectRequiredConstructorParameters = true,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+    };
+
+    /// <summary>The shipped Raspberry Pi 4B profile (rough; see its <see cref="Description"/>).</summary>
+    public static DeviceProfile RaspberryPi4B { get; } = LoadEmbedded("raspberry-pi-4b.json");
+
+    /// <summary>Predicted milliseconds of one run.</summary>
+    public double EstimateLatencyMs(ModelCounts counts)
+    {
+        ArgumentNullException.ThrowIfNull(counts);
+        if (counts.Macs < 0 || counts.WeightBytes < 0 || counts.Layers < 0)
+            throw new ArgumentException($"model counts cannot be negative ({counts})", nameof(counts));
+        return FixedMs + MsPerGmac * counts.Macs / 1e9 + MsPerMegabyte * counts.WeightBytes / 1e6 + MsPerLayer * counts.Layers;
+    }
+
+    public static DeviceProfile Load(string path)
+    {
+        string json;
+        try
+        {
+            json = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidDataException($"cannot read device profile '{path}': {e.Message}", e);
+        }
+        return Parse(json, path);
+    }
+
+    /// <param name="sourceName">Names the JSON in error messages (a path).</param>
+    public static DeviceProfile Parse(string json, string sourceName = "device profile")
+    {
+        DeviceProfile? profile;
+        try
+        {
+            profile = JsonSerializer.Deserialize<DeviceProfile>(json, Json);
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{sourceName} is not a valid device profile: {e.Message}", e);
+        }
+        if (profile is null) throw new InvalidDataException($"{sourceName} is empty (null)");
+        return profile.Validated(sourceName);
+    }
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    public void Save(string path) => File.WriteAllText(path, ToJson() + Environment.NewLine);
+
+    /// <summary>This profile, or an <see cref="InvalidDataException"/> naming what is wrong with it.</summary>
+    internal DeviceProfile Validated(string sourceName)
+    {
+        string? problem =
+            string.IsNullOrWhiteSpace(Name) ? "it has no name"
+            : string.IsNullOrWhiteSpace(Device) ? "it does not name its device"
+            : string.IsNullOrWhiteSpace(Description) ? "it does not say how it was derived (description)"
+            : new[] { FixedMs, MsPerGmac, MsPerMegabyte, MsPerLayer }.Any(c => !double.IsFinite(c) || c < 0)
+                ? "latency coefficients must be finite and non-negative"
+            : FixedMs + MsPerGmac + MsPerMegabyte + MsPerLayer <= 0 ? "all latency coefficients are zero"
+            : IdleWatts is { } idle && (!double.IsFinite(idle) || idle < 0) ? $"idle power {idle} W is not a non-negative number"
+            : ActiveWatts is { } active && (!double.IsFinite(active) || active <= 0) ? $"active power {active} W is not a positive number"
+            : IdleWatts > ActiveWatts ? $"idle power {IdleWatts} W exceeds active power {ActiveWatts} W"
+            : null;
+        return problem is null ? this : throw new InvalidDataException($"{sourceName} ('{Name}'): {problem}");
+    }
+
+    static DeviceProfile LoadEmbedded(string file)
+    {
+        string resource = $"ParetoPrune.Devices.Profiles.{file}";
+        using var stream = typeof(DeviceProfile).Assembly.GetManifestResourceStream(resource)
+            ?? throw new InvalidOperationException($"the build did not embed {resource} (see Devices.csproj)");
+        using var reader = new StreamReader(stream);
+        return Parse(reader.ReadToEnd(), resource);
+    }
+}
