@@ -30,6 +30,7 @@ public static class CliApp
             TrainCommands.Train(context),
             TrainCommands.Finetune(context),
             EvaluateCommand.Create(context),
+            MeasureCommand.Create(context),
         };
         var parse = root.Parse(args);
         try
@@ -38,7 +39,8 @@ public static class CliApp
         }
         catch (Exception e) when (e is OnnxModelException or FileNotFoundException or DirectoryNotFoundException
                                       or FormatException or InvalidDataException or ArgumentException or UserInputException or PruningException
-                                      or Objectives.Data.DatasetFormatException or Optimizer.Training.TrainingDivergedException)
+                                      or Objectives.Data.DatasetFormatException or Optimizer.Training.TrainingDivergedException
+                                      or Devices.Energy.EnergyUnavailableException)
         {
             error.WriteLine($"error: {e.Message}");
             return ExitCodes.BadInput;

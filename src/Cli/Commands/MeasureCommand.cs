@@ -1,0 +1,96 @@
+using System.CommandLine;
+using ParetoPrune.Devices;
+using ParetoPrune.Devices.Energy;
+using ParetoPrune.Devices.Meters;
+using ParetoPrune.Objectives.Onnx;
+using Spectre.Console;
+
+namespace ParetoPrune.Cli.Commands;
+
+/// <summary>
+/// <c>paretoprune measure MODEL.onnx [--device local|pi4-estimate|PROFILE.json] [--meter SPEC]</c>: latency and energy
+/// per inference, with how they were obtained.
+/// </summary>
+static class MeasureCommand
+{
+    public static Command Create(CliContext context)
+    {
+        var model = new Argument<FileInfo>("model") { Description = "ONNX model to measure" };
+        var device = new Option<string>("--device") { Description = "local (ONNX Runtime here), pi4-estimate (Raspberry Pi 4B profile), or a profile JSON file", DefaultValueFactory = _ => "local" };
+        var meter = new Option<string?>("--meter") { Description = $"energy meter for --device local: {string.Join(", ", MeterSpec.AcceptedForms)} (default: RAPL when readable)" };
+        var threads = new Option<int?>("--threads") { Description = "ONNX Runtime intra-op threads (default: ONNX Runtime's)" };
+        var budget = new Option<double>("--budget") { Description = "seconds of timed runs at most", DefaultValueFactory = _ => 10 };
+        var batch = new Option<int>("--batch-size") { Description = "images per run", DefaultValueFactory = _ => 1 };
+        var json = new Option<bool>("--json") { Description = "print JSON for scripts" };
+        var command = new Command("measure", "Measure a model's latency (and energy, with a meter) on this machine, or estimate it for a device profile.")
+        {
+            model, device, meter, threads, budget, batch, json,
+        };
+        command.SetAction(async (parse, cancellation) =>
+        {
+            var file = parse.GetRequiredValue(model);
+            var onnx = OnnxModel.Load(file.FullName);
+            var cost = ModelCost.Analyze(onnx);
+            int[] inputShape = cost.InputShape.Skip(1).Select(d => (int)d).ToArray();
+            var plan = new MeasurementPlan
+            {
+                Threads = parse.GetValue(threads), TimeBudget = TimeSpan.FromSeconds(parse.GetValue(budget)), BatchSize = parse.GetValue(batch),
+            };
+            string deviceSpec = parse.GetValue(device)!;
+            string? energyNote = null;
+            IEnergyMeter? energyMeter = null;
+            IDevice target;
+            if (deviceSpec == "local")
+            {
+                if (parse.GetValue(meter) is { } spec) energyMeter = MeterSpec.Parse(spec);
+                else if (RaplEnergyMeter.TryOpen(RaplEnergyMeter.DefaultRoot, out var rapl, out string? reason)) energyMeter = rapl;
+                else energyNote = $"no meter given, and RAPL is not available: {reason}";
+                target = new HostDevice(energyMeter);
+            }
+            else
+            {
+                if (parse.GetValue(meter) is not null) throw new UserInputException("--meter applies to --device local; an estimated device has no meter");
+                var profile = deviceSpec == "pi4-estimate" ? DeviceProfile.RaspberryPi4B
+                    : File.Exists(deviceSpec) ? DeviceProfile.Load(deviceSpec)
+                    : throw new UserInputException($"--device must be local, pi4-estimate or a profile JSON file; '{deviceSpec}' is none of them");
+                target = new EstimatedDevice(profile, (_, _) => new ModelCounts(cost.Macs, cost.Params * 4, onnx.Graph.Node.Count));
+            }
+            Measurement measurement;
+            try
+            {
+                measurement = await target.MeasureAsync(OnnxModel.ToBytes(onnx), inputShape, plan, cancellation);
+            }
+            finally { energyMeter?.Dispose(); }
+            if (energyNote is not null && measurement.Energy is null) measurement = measurement with { EnergyUnavailableReason = energyNote };
+
+            if (parse.GetValue(json))
+            {
+                Json.Write(context.Output, new { model = file.FullName, measurement, provenance = measurement.Provenance.Description });
+                return ExitCodes.Success;
+            }
+            var l = measurement.Latency;
+            var table = new Table().Border(TableBorder.Rounded).AddColumn("").AddColumn(new TableColumn("value").RightAligned());
+            table.AddRow("latency, median", $"{l.MedianMs:0.000} ms");
+            if (l.Runs > 0)
+            {
+                table.AddRow("95 % CI of the median", $"{l.MedianCiLowerMs:0.000} – {l.MedianCiUpperMs:0.000} ms ({l.RelativeCiWidth:P1})");
+                table.AddRow("p10 / p90", $"{l.P10Ms:0.000} / {l.P90Ms:0.000} ms");
+                table.AddRow("mean ± std", $"{l.MeanMs:0.000} ± {l.StdMs:0.000} ms");
+                table.AddRow("runs", l.Runs.ToString("N0"));
+            }
+            table.AddRow("throughput", $"{measurement.InferencesPerSecond:0.0} inferences/s");
+            if (measurement.Energy is { } e)
+            {
+                table.AddRow("energy per inference", $"{e.JoulesPerInference * 1000:0.000} mJ");
+                if (e.DynamicJoulesPerInference is { } d) table.AddRow("  above idle", $"{d * 1000:0.000} mJ");
+                table.AddRow("power, average / idle", $"{e.AverageWatts:0.00} W / {(e.IdleWatts is { } i ? $"{i:0.00} W" : "—")}");
+                if (e.PowerSamples is { } s) table.AddRow("power samples, window", $"{s} in {e.Window?.TotalSeconds:0.0} s");
+            }
+            else table.AddRow("energy", $"[grey]not available: {Markup.Escape(measurement.EnergyUnavailableReason ?? "")}[/]");
+            context.Console.Write(table);
+            context.Console.MarkupLine($"[grey]{Markup.Escape(measurement.Provenance.Description)}[/]");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+}
