@@ -1,0 +1,297 @@
+using System.Net;
+using System.Text.Json;
+using ParetoPrune.Devices.Agent;
+using ParetoPrune.Devices.Remote;
+
+namespace ParetoPrune.Devices.Tests.Agent;
+
+/// <summary>The agent and its client end to end, over real HTTP on loopback, measuring real ONNX models.</summary>
+public class DeviceAgentTests
+{
+    static readonly byte[] Model = TestModels.ConvNet(channels: 4);
+    static readonly int[] Shape = [3, 8, 8];
+    static readonly TimeSpan Patience = TimeSpan.FromSeconds(15);
+
+    static readonly MeasurementPlan LatencyPlan = new()
+    {
+        WarmupRuns = 2, MinimumRuns = 5, TimeBudget = TimeSpan.FromSeconds(0.1), Threads = 1,
+    };
+
+    static readonly MeasurementPlan EnergyPlan = LatencyPlan with
+    {
+        MinimumEnergyWindow = TimeSpan.FromSeconds(0.2), MinimumPowerSamples = 10, IdleDuration = TimeSpan.FromSeconds(0.1),
+    };
+
+    static string RequestJson(int[] shape, MeasurementPlan plan) =>
+        JsonSerializer.Serialize(new { inputShape = shape, plan }, new JsonSerializerOptions(JsonSerializerDefaults.Web)
+        {
+            Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
+        });
+
+    static async Task<(HttpStatusCode Status, string Error, int BodyStatus)> ErrorOf(HttpResponseMessage response)
+    {
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return (response.StatusCode, json.RootElement.GetProperty("error").GetString()!, json.RootElement.GetProperty("status").GetInt32());
+    }
+
+    static async Task WaitUntil(Func<Task<bool>> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"gave up waiting for {what}");
+            await Task.Delay(20);
+        }
+    }
+
+    [Fact]
+    public async Task MeasuresOverHttpWithLatencyEnergyAndProvenance()
+    {
+        // Idle windows draw 2 W, the inference window 5 W; the idle reading afterwards sees the last figure, 2 W.
+        using var meter = new ClockPowerMeter(TimeSpan.FromMilliseconds(10), 2.0, 5.0, 2.0);
+        await using var agent = await RunningAgent.StartAsync(new HostDevice(meter, "pi-test"), o => o with { Meter = meter });
+        using var remote = agent.Remote();
+
+        var m = await remote.MeasureAsync(Model, Shape, EnergyPlan);
+
+        Assert.True(m.Latency.Runs >= EnergyPlan.MinimumRuns);
+        Assert.True(m.Latency.MedianMs > 0 && m.InferencesPerSecond > 0);
+        var e = Assert.IsType<EnergyFigures>(m.Energy);
+        Assert.Null(m.EnergyUnavailableReason);
+        Assert.Equal(5.0, e.AverageWatts, 6);
+        Assert.Equal(2.0, e.IdleWatts!.Value, 6);
+        Assert.True(e.JoulesPerInference > 0 && e.DynamicJoulesPerInference > 0 && e.Inferences > 0 && e.PowerSamples > 0);
+        Assert.True(e.Window >= EnergyPlan.MinimumEnergyWindow);
+
+        var p = m.Provenance;
+        Assert.True(p.IsMeasurement);
+        Assert.Equal("pi-test", p.Device);
+        Assert.Equal(meter.Name, p.Meter);
+        Assert.StartsWith("ONNX Runtime 1.", p.Runtime);
+        Assert.Equal(1, p.Threads);
+        Assert.StartsWith("measured on pi-test (", p.Description);
+        Assert.Equal("pi-test", remote.Name);
+
+        var idle = await remote.MeasureIdleAsync(TimeSpan.FromSeconds(0.1));
+        Assert.Equal(2.0, idle.Watts, 6);
+        Assert.True(idle.Duration >= TimeSpan.FromSeconds(0.1));
+
+        var status = await remote.GetStatusAsync();
+        Assert.Equal(("pi-test", meter.Name, 1L, 0, 0), (status.Device, status.Meter, status.Measurements, status.Busy, status.Queued));
+        Assert.StartsWith("ONNX Runtime 1.", status.Runtime);
+        Assert.Empty(agent.Uploads);
+    }
+
+    [Fact]
+    public async Task ASecondIdenticalRequestIsAnsweredFromTheCache()
+    {
+        await using var agent = await RunningAgent.StartAsync(new HostDevice(name: "pi-cache"));
+        using var remote = agent.Remote();
+
+        var first = await remote.MeasureAsync(Model, Shape, LatencyPlan);
+        var again = await remote.MeasureAsync([.. Model], [.. Shape], LatencyPlan with { });
+        Assert.Same(first, again);
+        Assert.Equal(1, (await remote.GetStatusAsync()).Measurements);
+
+        // Another plan is another measurement.
+        await remote.MeasureAsync(Model, Shape, LatencyPlan with { BatchSize = 2 });
+        Assert.Equal(2, (await remote.GetStatusAsync()).Measurements);
+        Assert.Null(first.Energy);
+        Assert.Contains("no energy meter", first.EnergyUnavailableReason);
+    }
+
+    [Fact]
+    public async Task AWrongOrMissingTokenIsRefused()
+    {
+        await using var agent = await RunningAgent.StartAsync(new HostDevice(name: "pi-auth"));
+        using var remote = agent.Remote(token: "not-the-agents-token-123");
+
+        var e = await Assert.ThrowsAsync<DeviceAgentException>(() => remote.MeasureAsync(Model, Shape, LatencyPlan));
+        Assert.Equal(401, e.StatusCode);
+        Assert.Contains("refused the token", e.Message);
+
+        using (var anonymous = agent.Http(token: null))
+        {
+            var (status, error, bodyStatus) = await ErrorOf(await anonymous.GetAsync("v1/status"));
+            Assert.Equal((HttpStatusCode.Unauthorized, 401), (status, bodyStatus));
+            Assert.Contains("Authorization", error);
+        }
+        using (var wrong = agent.Http(token: "not-the-agents-token-123"))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await wrong.GetAsync("v1/status")).StatusCode);
+            var response = await wrong.PostAsync("v1/measure", RunningAgent.MeasureContent(Model, RequestJson(Shape, LatencyPlan)));
+            Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        }
+        using (var right = agent.Http())
+            Assert.Equal(HttpStatusCode.OK, (await right.GetAsync("v1/status")).StatusCode);
+        Assert.Equal(0, (await agent.Remote().GetStatusAsync()).Measurements);
+        Assert.Empty(agent.Uploads);
+    }
+
+    [Fact]
+    public void TheAgentRefusesAShortTokenAndHidesItsToken()
+    {
+        var e = Assert.Throws<ArgumentException>(() => new DeviceAgent(new AgentOptions("http://127.0.0.1:0", "short", new HostDevice())));
+        Assert.Contains("at least 16", e.Message);
+        Assert.DoesNotContain(RunningAgent.Token, new AgentOptions("http://127.0.0.1:0", RunningAgent.Token, new HostDevice()).ToString());
+    }
+
+    [Fact]
+    public async Task AnOversizedUploadIsAnswered413()
+    {
+        byte[] big = TestModels.ConvNet(channels: 256);
+        await using var agent = await RunningAgent.StartAsync(new HostDevice(), o => o with { MaxUploadBytes = 8 * 1024 });
+        Assert.True(big.Length > 8 * 1024);
+        using var http = agent.Http();
+
+        // With a Content-Length the agent answers before reading; chunked, it counts the model part as it arrives.
+        var (status, error, bodyStatus) = await ErrorOf(await http.PostAsync("v1/measure", RunningAgent.MeasureContent(big, RequestJson(Shape, LatencyPlan))));
+        Assert.Equal((HttpStatusCode.RequestEntityTooLarge, 413), (status, bodyStatus));
+        Assert.Contains("larger than this agent accepts", error);
+
+        using var chunked = new HttpRequestMessage(HttpMethod.Post, "v1/measure") { Content = RunningAgent.MeasureContent(big, RequestJson(Shape, LatencyPlan)) };
+        chunked.Headers.TransferEncodingChunked = true;
+        (status, error, bodyStatus) = await ErrorOf(await http.SendAsync(chunked));
+        Assert.Equal((HttpStatusCode.RequestEntityTooLarge, 413), (status, bodyStatus));
+
+        using var remote = agent.Remote();
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => remote.MeasureAsync(big, Shape, LatencyPlan));
+        Assert.Contains("larger than this agent accepts", e.Message);
+        Assert.Empty(agent.Uploads);
+    }
+
+    [Fact]
+    public async Task AModelOnnxRuntimeRejectsIsAnswered422WithItsMessage()
+    {
+        byte[] garbage = [.. System.Text.Encoding.ASCII.GetBytes("this is not an ONNX model"), .. new byte[100]];
+        await using var agent = await RunningAgent.StartAsync(new HostDevice());
+        using var http = agent.Http();
+
+        var (status, error, bodyStatus) = await ErrorOf(await http.PostAsync("v1/measure", RunningAgent.MeasureContent(garbage, RequestJson(Shape, LatencyPlan))));
+        Assert.Equal((HttpStatusCode.UnprocessableEntity, 422), (status, bodyStatus));
+        Assert.Contains("ONNX Runtime", error);
+        Assert.Contains("rejected the model", error);
+
+        using var remote = agent.Remote();
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => remote.MeasureAsync(garbage, Shape, LatencyPlan));
+        Assert.Contains("rejected the model", e.Message);
+        Assert.Empty(agent.Uploads);
+    }
+
+    [Fact]
+    public async Task MalformedRequestsAreAnswered400()
+    {
+        await using var agent = await RunningAgent.StartAsync(new HostDevice());
+        using var http = agent.Http();
+
+        async Task Expect400(HttpContent content, string fragment)
+        {
+            var (status, error, bodyStatus) = await ErrorOf(await http.PostAsync("v1/measure", content));
+            Assert.Equal((HttpStatusCode.BadRequest, 400), (status, bodyStatus));
+            Assert.Contains(fragment, error);
+        }
+
+        await Expect400(RunningAgent.MeasureContent(Model, "{not json"), "not valid JSON");
+        await Expect400(RunningAgent.MeasureContent(Model, """{"inputShape": [3, 0, 8], "plan": {}}"""), "at least 1");
+        await Expect400(RunningAgent.MeasureContent(Model, """{"inputShape": [3, 8, 8], "plan": {"minimumRuns": 0}}"""), "minimum runs");
+        await Expect400(new ByteArrayContent(Model), "multipart/form-data");
+        await Expect400(new MultipartFormDataContent { { new StringContent(RequestJson(Shape, LatencyPlan)), "request" } }, "'model' is missing");
+
+        // A shape the model does not take is the request's fault too.
+        using var remote = agent.Remote();
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => remote.MeasureAsync(Model, [3, 8], LatencyPlan));
+        Assert.Contains("shape", e.Message);
+        Assert.Empty(agent.Uploads);
+    }
+
+    [Fact]
+    public async Task RequestsBeyondTheQueueAreAnswered503WithRetryAfter()
+    {
+        var device = new GatedDevice(new HostDevice(name: "pi-busy"));
+        await using var agent = await RunningAgent.StartAsync(device, o => o with { QueueLimit = 1 });
+        using var http = agent.Http();
+        using var remote = agent.Remote();
+
+        var running = http.PostAsync("v1/measure", RunningAgent.MeasureContent(Model, RequestJson(Shape, LatencyPlan)));
+        await device.Entered.WaitAsync(Patience);
+        var queued = http.PostAsync("v1/measure", RunningAgent.MeasureContent(Model, RequestJson(Shape, LatencyPlan)));
+        await WaitUntil(async () => (await remote.GetStatusAsync()) is { Busy: 1, Queued: 1 }, "the second request to queue");
+
+        var rejected = await http.PostAsync("v1/measure", RunningAgent.MeasureContent(Model, RequestJson(Shape, LatencyPlan)));
+        Assert.Equal(TimeSpan.FromSeconds(1), rejected.Headers.RetryAfter?.Delta);
+        var (status, error, bodyStatus) = await ErrorOf(rejected);
+        Assert.Equal((HttpStatusCode.ServiceUnavailable, 503), (status, bodyStatus));
+        Assert.Contains("busy", error);
+
+        device.Open();
+        Assert.Equal(HttpStatusCode.OK, (await running.WaitAsync(Patience)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await queued.WaitAsync(Patience)).StatusCode);
+        Assert.Equal(2, (await remote.GetStatusAsync()).Measurements);
+        Assert.Empty(agent.Uploads);
+    }
+
+    [Fact]
+    public async Task TheClientRetriesWhenTheAgentIsBusy()
+    {
+        var device = new GatedDevice(new HostDevice(name: "pi-retry"));
+        await using var agent = await RunningAgent.StartAsync(device, o => o with { QueueLimit = 0 });
+        using var http = agent.Http();
+        var running = http.PostAsync("v1/measure", RunningAgent.MeasureContent(Model, RequestJson(Shape, LatencyPlan)));
+        await device.Entered.WaitAsync(Patience);
+
+        using var recorder = new StatusRecorder();
+        using var remote = agent.Remote(handler: recorder);
+        var measuring = remote.MeasureAsync(Model, Shape, LatencyPlan with { BatchSize = 2 });
+        await recorder.SawBusy.WaitAsync(Patience);
+        device.Open();
+
+        var m = await measuring.WaitAsync(Patience);
+        Assert.Equal("pi-retry", m.Provenance.Device);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, recorder.Seen[0]);
+        Assert.Equal(HttpStatusCode.OK, recorder.Seen[^1]);
+        Assert.Equal(HttpStatusCode.OK, (await running.WaitAsync(Patience)).StatusCode);
+    }
+
+    [Fact]
+    public async Task TheClientRetriesUntilTheAgentIsUp()
+    {
+        int port = RunningAgent.FreePort();
+        using var remote = new RemoteDevice(new Uri($"http://127.0.0.1:{port}"), RunningAgent.Token, new RemoteDeviceOptions
+        {
+            InitialBackoff = TimeSpan.FromMilliseconds(100), MaxBackoff = TimeSpan.FromMilliseconds(400), MaxAttempts = 10,
+        });
+        var status = remote.GetStatusAsync();
+        await Task.Delay(300);
+        Assert.False(status.IsCompleted);
+
+        await using var agent = await RunningAgent.StartAsync(new HostDevice(name: "late pi"), port: port);
+        Assert.Equal("late pi", (await status.WaitAsync(Patience)).Device);
+        Assert.Equal("late pi", remote.Name);
+    }
+
+    [Fact]
+    public async Task AnUnreachableAgentIsReportedAsSuch()
+    {
+        int port = RunningAgent.FreePort();
+        using var remote = new RemoteDevice(new Uri($"http://127.0.0.1:{port}"), RunningAgent.Token,
+            new RemoteDeviceOptions { InitialBackoff = TimeSpan.FromMilliseconds(10), MaxAttempts = 2 });
+        Assert.Equal($"agent at 127.0.0.1:{port}", remote.Name);
+
+        var e = await Assert.ThrowsAsync<DeviceAgentException>(() => remote.MeasureAsync(Model, Shape, LatencyPlan));
+        Assert.Null(e.StatusCode);
+        Assert.StartsWith($"cannot reach the device agent at http://127.0.0.1:{port}/", e.Message);
+    }
+
+    [Fact]
+    public async Task IdlePowerNeedsAMeter()
+    {
+        await using var agent = await RunningAgent.StartAsync(new HostDevice());
+        using var remote = agent.Remote();
+        var e = await Assert.ThrowsAsync<DeviceAgentException>(() => remote.MeasureIdleAsync(TimeSpan.FromSeconds(0.1)));
+        Assert.Equal(422, e.StatusCode);
+        Assert.Contains("no energy meter", e.Message);
+
+        using var http = agent.Http();
+        Assert.Equal(HttpStatusCode.BadRequest, (await http.PostAsync("v1/idle?seconds=-1", null)).StatusCode);
+    }
+}
