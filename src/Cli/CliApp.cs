@@ -31,6 +31,7 @@ public static class CliApp
             TrainCommands.Finetune(context),
             EvaluateCommand.Create(context),
             MeasureCommand.Create(context),
+            AgentCommand.Create(context),
         };
         var parse = root.Parse(args);
         try
@@ -40,7 +41,7 @@ public static class CliApp
         catch (Exception e) when (e is OnnxModelException or FileNotFoundException or DirectoryNotFoundException
                                       or FormatException or InvalidDataException or ArgumentException or UserInputException or PruningException
                                       or Objectives.Data.DatasetFormatException or Optimizer.Training.TrainingDivergedException
-                                      or Devices.Energy.EnergyUnavailableException)
+                                      or Devices.Energy.EnergyUnavailableException or Devices.Remote.DeviceAgentException)
         {
             error.WriteLine($"error: {e.Message}");
             return ExitCodes.BadInput;

@@ -2,6 +2,7 @@ using System.CommandLine;
 using ParetoPrune.Devices;
 using ParetoPrune.Devices.Energy;
 using ParetoPrune.Devices.Meters;
+using ParetoPrune.Devices.Remote;
 using ParetoPrune.Objectives.Onnx;
 using Spectre.Console;
 
@@ -16,7 +17,8 @@ static class MeasureCommand
     public static Command Create(CliContext context)
     {
         var model = new Argument<FileInfo>("model") { Description = "ONNX model to measure" };
-        var device = new Option<string>("--device") { Description = "local (ONNX Runtime here), pi4-estimate (Raspberry Pi 4B profile), or a profile JSON file", DefaultValueFactory = _ => "local" };
+        var device = new Option<string>("--device") { Description = "local (ONNX Runtime here), http://HOST:PORT (a device agent), pi4-estimate (Raspberry Pi 4B profile), or a profile JSON file", DefaultValueFactory = _ => "local" };
+        var tokenFile = new Option<FileInfo?>("--token-file") { Description = "bearer token of the device agent, with --device http://…" };
         var meter = new Option<string?>("--meter") { Description = $"energy meter for --device local: {string.Join(", ", MeterSpec.AcceptedForms)} (default: RAPL when readable)" };
         var threads = new Option<int?>("--threads") { Description = "ONNX Runtime intra-op threads (default: ONNX Runtime's)" };
         var budget = new Option<double>("--budget") { Description = "seconds of timed runs at most", DefaultValueFactory = _ => 10 };
@@ -24,7 +26,7 @@ static class MeasureCommand
         var json = new Option<bool>("--json") { Description = "print JSON for scripts" };
         var command = new Command("measure", "Measure a model's latency (and energy, with a meter) on this machine, or estimate it for a device profile.")
         {
-            model, device, meter, threads, budget, batch, json,
+            model, device, tokenFile, meter, threads, budget, batch, json,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -40,12 +42,19 @@ static class MeasureCommand
             string? energyNote = null;
             IEnergyMeter? energyMeter = null;
             IDevice target;
+            RemoteDevice? remote = null;
             if (deviceSpec == "local")
             {
                 if (parse.GetValue(meter) is { } spec) energyMeter = MeterSpec.Parse(spec);
                 else if (RaplEnergyMeter.TryOpen(RaplEnergyMeter.DefaultRoot, out var rapl, out string? reason)) energyMeter = rapl;
                 else energyNote = $"no meter given, and RAPL is not available: {reason}";
                 target = new HostDevice(energyMeter);
+            }
+            else if (deviceSpec.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || deviceSpec.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
+            {
+                var token = parse.GetValue(tokenFile) ?? throw new UserInputException("--device http://… needs --token-file with the agent's token");
+                remote = await RemoteDevice.ConnectAsync(new Uri(deviceSpec), Devices.Agent.AgentToken.Read(token.FullName), ct: cancellation);
+                target = remote;
             }
             else
             {
@@ -60,7 +69,11 @@ static class MeasureCommand
             {
                 measurement = await target.MeasureAsync(OnnxModel.ToBytes(onnx), inputShape, plan, cancellation);
             }
-            finally { energyMeter?.Dispose(); }
+            finally
+            {
+                energyMeter?.Dispose();
+                remote?.Dispose();
+            }
             if (energyNote is not null && measurement.Energy is null) measurement = measurement with { EnergyUnavailableReason = energyNote };
 
             if (parse.GetValue(json))
