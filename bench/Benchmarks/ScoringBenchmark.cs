@@ -20,8 +20,8 @@ static class ScoringBenchmark
         var data = DatasetCatalog.LoadEmbeddedSample().Test; // 2,000 images, 1×28×28
         string directory = Directory.CreateTempSubdirectory("scoring-bench-").FullName;
         Console.WriteLine($"{data.Count} Fashion-MNIST test images; ONNX Runtime {OrtEnv.Instance().GetVersionString()}, default session options\n");
-        Console.WriteLine("| model | ML.NET pipeline + evaluator | ML.NET ApplyOnnxModel only | ORT direct, batch 1 | ORT direct, batch 128 | ML.NET / ORT batch 1 | ML.NET / ORT batch 128 |");
-        Console.WriteLine("| --- | --- | --- | --- | --- | --- | --- |");
+        Console.WriteLine("| model | ML.NET pipeline + evaluator | ML.NET ApplyOnnxModel only | ORT direct, batch 1 | ORT direct, batch 128 | ORT batch 1, 1 thread | ORT batch 128, 1 thread | ML.NET / ORT batch 1 | ML.NET / ORT batch 128 |");
+        Console.WriteLine("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
         try
         {
             foreach (var (name, model) in new[] { ("SimpleCnn", Architectures.SimpleCnn(1, 28, 10)), ("ResNet-20", Architectures.CifarResNet(20, 1, 28, 10)) })
@@ -32,8 +32,10 @@ static class ScoringBenchmark
                 double applyOnly = Best(() => ApplyOnly(path, data));
                 double single = Best(() => Direct(path, data, 1));
                 double batched = Best(() => Direct(path, data, 128));
+                double singleOneThread = Best(() => Direct(path, data, 1, threads: 1));
+                double batchedOneThread = Best(() => Direct(path, data, 128, threads: 1));
                 string Rate(double seconds) => $"{data.Count / seconds:0} img/s";
-                Console.WriteLine($"| {name} | {Rate(full)} | {Rate(applyOnly)} | {Rate(single)} | {Rate(batched)} | {full / single:0.00} | {full / batched:0.00} |");
+                Console.WriteLine($"| {name} | {Rate(full)} | {Rate(applyOnly)} | {Rate(single)} | {Rate(batched)} | {Rate(singleOneThread)} | {Rate(batchedOneThread)} | {full / single:0.00} | {full / batched:0.00} |");
             }
         }
         finally { Directory.Delete(directory, true); }
@@ -65,9 +67,11 @@ static class ScoringBenchmark
         while (cursor.MoveNext()) getter(ref value);
     }
 
-    static void Direct(string path, Dataset data, int batch)
+    static void Direct(string path, Dataset data, int batch, int? threads = null)
     {
-        using var session = new InferenceSession(path);
+        using var options = new SessionOptions();
+        if (threads is { } t) options.IntraOpNumThreads = t;
+        using var session = new InferenceSession(path, options);
         for (int start = 0; start < data.Count; start += batch)
         {
             int n = Math.Min(batch, data.Count - start);
