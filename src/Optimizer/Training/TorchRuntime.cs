@@ -34,7 +34,13 @@ public static class TorchRuntime
         if (mode == "sse41" && !OperatingSystem.IsWindows() && Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA") is null)
             SetEnv("ONEDNN_MAX_CPU_ISA", "SSE41", 0);
         zeros(1).Dispose(); // loads libtorch through TorchSharp's own resolver
-        if (mode == "off" && OperatingSystem.IsLinux()) SetUserEnabledMkldnn(GlobalContext(), false);
+        if (OperatingSystem.IsLinux())
+        {
+            if (mode == "off") SetUserEnabledMkldnn(GlobalContext(), false);
+            // Without oneDNN, libtorch tries NNPACK for every convolution; on CPUs NNPACK does not support it prints
+            // "Could not initialize NNPACK! Reason: Unsupported hardware" each time and falls back anyway.
+            SetUserEnabledNnpack(GlobalContext(), false);
+        }
         return mode;
     }
 
@@ -43,6 +49,9 @@ public static class TorchRuntime
 
     [DllImport("libtorch_cpu", EntryPoint = "_ZN2at13globalContextEv")]
     static extern IntPtr GlobalContext();
+
+    [DllImport("libtorch_cpu", EntryPoint = "_ZN2at7Context20setUserEnabledNNPACKEb")]
+    static extern void SetUserEnabledNnpack(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
 
     [DllImport("libtorch_cpu", EntryPoint = "_ZN2at7Context20setUserEnabledMkldnnEb")]
     static extern void SetUserEnabledMkldnn(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
