@@ -32,6 +32,7 @@ public static class CliApp
             EvaluateCommand.Create(context),
             MeasureCommand.Create(context),
             AgentCommand.Create(context),
+            CalibrateCommand.Create(context),
         };
         var parse = root.Parse(args);
         try
