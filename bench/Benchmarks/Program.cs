@@ -9,6 +9,7 @@ var benchmarks = new Dictionary<string, Action>
     ["pareto"] = ParetoBenchmark.Run,
     ["training"] = TrainingBenchmark.Run,
     ["scoring"] = ScoringBenchmark.Run,
+    ["latency"] = LatencyBenchmark.Run,
 };
 if (args.Length != 1 || !benchmarks.TryGetValue(args[0], out var run))
 {
