@@ -10,10 +10,11 @@ var benchmarks = new Dictionary<string, Action>
     ["training"] = TrainingBenchmark.Run,
     ["scoring"] = ScoringBenchmark.Run,
     ["latency"] = LatencyBenchmark.Run,
+    ["finetune"] = () => FinetuneBenchmark.Run(args.Length > 1 ? args[1] : "models/simplecnn-fashion-mnist.onnx"),
 };
-if (args.Length != 1 || !benchmarks.TryGetValue(args[0], out var run))
+if (args.Length is < 1 or > 2 || !benchmarks.TryGetValue(args[0], out var run))
 {
-    Console.Error.WriteLine($"usage: paretoprune-bench {string.Join("|", benchmarks.Keys)}");
+    Console.Error.WriteLine($"usage: paretoprune-bench {string.Join("|", benchmarks.Keys)} [MODEL.onnx for finetune]");
     return 2;
 }
 Console.WriteLine($"# {args[0]} — {Environment.ProcessorCount} cores, .NET {Environment.Version}, {DateTime.UtcNow:yyyy-MM-dd}");
