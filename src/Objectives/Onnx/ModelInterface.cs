@@ -52,11 +52,11 @@ public sealed record ModelInterface(IReadOnlyList<string> ClassNames, int Channe
         var result = model.Clone();
         var graph = result.Graph;
         string input = graph.Input[0].Name;
-        string centred = Unique(result, "normalize_centred"), normalised = Unique(result, "normalized_input");
+        string centred = OnnxModel.UniqueName(result, "normalize_centred"), normalised = OnnxModel.UniqueName(result, "normalized_input");
         foreach (var node in graph.Node)
             for (int i = 0; i < node.Input.Count; i++)
                 if (node.Input[i] == input) node.Input[i] = normalised;
-        string mean = Unique(result, "normalize_mean"), std = Unique(result, "normalize_std");
+        string mean = OnnxModel.UniqueName(result, "normalize_mean"), std = OnnxModel.UniqueName(result, "normalize_std");
         graph.Initializer.Add(OnnxTensors.CreateFloat(mean, [1, Channels, 1, 1], Mean));
         graph.Initializer.Add(OnnxTensors.CreateFloat(std, [1, Channels, 1, 1], Std));
         var sub = new NodeProto { OpType = "Sub", Name = "normalize_sub", Input = { input, mean }, Output = { centred } };
@@ -65,14 +65,5 @@ public sealed record ModelInterface(IReadOnlyList<string> ClassNames, int Channe
         graph.Node.Insert(0, sub);
         WriteTo(result);
         return result;
-    }
-
-    static string Unique(ModelProto model, string wanted)
-    {
-        var used = model.Graph.Node.SelectMany(n => n.Output).Concat(model.Graph.Initializer.Select(i => i.Name))
-                                   .Concat(model.Graph.Input.Select(i => i.Name)).ToHashSet();
-        string name = wanted;
-        for (int i = 1; used.Contains(name); i++) name = $"{wanted}_{i}";
-        return name;
     }
 }

@@ -58,6 +58,16 @@ public static class OnnxModel
         return 1;
     }
 
+    /// <summary>A tensor name not yet used in the model (initializers, node outputs, graph inputs): <paramref name="wanted"/>, or it with a suffix.</summary>
+    public static string UniqueName(ModelProto model, string wanted)
+    {
+        var used = model.Graph.Node.SelectMany(n => n.Output).Concat(model.Graph.Initializer.Select(i => i.Name))
+                                   .Concat(model.Graph.Input.Select(i => i.Name)).ToHashSet(StringComparer.Ordinal);
+        string name = wanted;
+        for (int i = 1; used.Contains(name); i++) name = $"{wanted}_{i}";
+        return name;
+    }
+
     public static string? GetMetadata(ModelProto model, string key) =>
         model.MetadataProps.FirstOrDefault(p => p.Key == key)?.Value;
 

@@ -161,7 +161,7 @@ public static class StructuredPruner
         updated[space.Axis + rank] = outputMask.Skip(outputMask.Length - after).Count(k => k);
         if (groups.Graph.OpsetVersion >= 11)
         {
-            string name = UniqueInitializerName(model, node.Input[1] + "_pruned");
+            string name = OnnxModel.UniqueName(model, node.Input[1] + "_pruned");
             model.Graph.Initializer.Add(OnnxTensors.CreateInt64(name, [updated.Length], updated));
             node.Input[1] = name;
         }
@@ -176,17 +176,9 @@ public static class StructuredPruner
         var output = groups.Shapes[original.Output[0]].Shape;
         // Only the flattening reshapes the grouping follows ([N, …] → [N, features]); any other one pinned its channels.
         if (output.Length != 2 || output[0] != input[0] || input.SequenceEqual(output) || node.GetInt("allowzero", 0) != 0) return;
-        string name = UniqueInitializerName(model, node.Input[1] + "_pruned");
+        string name = OnnxModel.UniqueName(model, node.Input[1] + "_pruned");
         model.Graph.Initializer.Add(OnnxTensors.CreateInt64(name, [2], [0, -1])); // 0: copy the batch size
         node.Input[1] = name;
-    }
-
-    static string UniqueInitializerName(ModelProto model, string wanted)
-    {
-        var names = model.Graph.Initializer.Select(i => i.Name).Concat(model.Graph.Node.SelectMany(n => n.Output)).ToHashSet();
-        string name = wanted;
-        for (int i = 1; names.Contains(name); i++) name = $"{wanted}_{i}";
-        return name;
     }
 
     /// <summary>Collects, per initializer, which positions of which axes survive; applies each slice once.</summary>
