@@ -33,11 +33,19 @@ public static class CliApp
             MeasureCommand.Create(context),
             AgentCommand.Create(context),
             CalibrateCommand.Create(context),
+            SearchCommands.Search(context),
+            SearchCommands.Demo(context),
+            SearchCommands.Report(context),
+            SearchCommands.Export(context),
+            SearchCommands.Studies(context),
         };
-        var parse = root.Parse(args);
         try
         {
-            return await parse.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
+            var parse = root.Parse(SearchCommands.ExpandConfig(args));
+            var configuration = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };
+            // A search stops cleanly on Ctrl-C itself (finishing the trials in flight can take longer than System.CommandLine waits).
+            if (args.Length > 0 && SearchCommands.HandleInterruption.Contains(args[0])) configuration.ProcessTerminationTimeout = null;
+            return await parse.InvokeAsync(configuration);
         }
         catch (Exception e) when (e is OnnxModelException or FileNotFoundException or DirectoryNotFoundException
                                       or FormatException or InvalidDataException or ArgumentException or UserInputException or PruningException

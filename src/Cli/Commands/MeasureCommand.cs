@@ -17,7 +17,7 @@ static class MeasureCommand
     public static Command Create(CliContext context)
     {
         var model = new Argument<FileInfo>("model") { Description = "ONNX model to measure" };
-        var device = new Option<string>("--device") { Description = "local (ONNX Runtime here), http://HOST:PORT (a device agent), pi4-estimate (Raspberry Pi 4B profile), or a profile JSON file", DefaultValueFactory = _ => "local" };
+        var device = new Option<string>("--device") { Description = DeviceSpec.Help, DefaultValueFactory = _ => "local" };
         var tokenFile = new Option<FileInfo?>("--token-file") { Description = "bearer token of the device agent, with --device http://…" };
         var meter = new Option<string?>("--meter") { Description = $"energy meter for --device local: {string.Join(", ", MeterSpec.AcceptedForms)} (default: RAPL when readable)" };
         var threads = new Option<int?>("--threads") { Description = "ONNX Runtime intra-op threads (default: ONNX Runtime's)" };
@@ -38,42 +38,9 @@ static class MeasureCommand
             {
                 Threads = parse.GetValue(threads), TimeBudget = TimeSpan.FromSeconds(parse.GetValue(budget)), BatchSize = parse.GetValue(batch),
             };
-            string deviceSpec = parse.GetValue(device)!;
-            string? energyNote = null;
-            IEnergyMeter? energyMeter = null;
-            IDevice target;
-            RemoteDevice? remote = null;
-            if (deviceSpec == "local")
-            {
-                if (parse.GetValue(meter) is { } spec) energyMeter = MeterSpec.Parse(spec);
-                else if (RaplEnergyMeter.TryOpen(RaplEnergyMeter.DefaultRoot, out var rapl, out string? reason)) energyMeter = rapl;
-                else energyNote = $"no meter given, and RAPL is not available: {reason}";
-                target = new HostDevice(energyMeter);
-            }
-            else if (deviceSpec.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || deviceSpec.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
-            {
-                var token = parse.GetValue(tokenFile) ?? throw new UserInputException("--device http://… needs --token-file with the agent's token");
-                remote = await RemoteDevice.ConnectAsync(new Uri(deviceSpec), Devices.Agent.AgentToken.Read(token.FullName), ct: cancellation);
-                target = remote;
-            }
-            else
-            {
-                if (parse.GetValue(meter) is not null) throw new UserInputException("--meter applies to --device local; an estimated device has no meter");
-                var profile = deviceSpec == "pi4-estimate" ? DeviceProfile.RaspberryPi4B
-                    : File.Exists(deviceSpec) ? DeviceProfile.Load(deviceSpec)
-                    : throw new UserInputException($"--device must be local, pi4-estimate or a profile JSON file; '{deviceSpec}' is none of them");
-                target = new EstimatedDevice(profile, (_, _) => new ModelCounts(cost.Macs, cost.Params * 4, onnx.Graph.Node.Count));
-            }
-            Measurement measurement;
-            try
-            {
-                measurement = await target.MeasureAsync(OnnxModel.ToBytes(onnx), inputShape, plan, cancellation);
-            }
-            finally
-            {
-                energyMeter?.Dispose();
-                remote?.Dispose();
-            }
+            using var target = await DeviceSpec.OpenAsync(parse.GetValue(device)!, parse.GetValue(meter), parse.GetValue(tokenFile), cancellation);
+            var measurement = await target.AsDevice().MeasureAsync(OnnxModel.ToBytes(onnx), inputShape, plan, cancellation);
+            string? energyNote = target.EnergyNote;
             if (energyNote is not null && measurement.Energy is null) measurement = measurement with { EnergyUnavailableReason = energyNote };
 
             if (parse.GetValue(json))

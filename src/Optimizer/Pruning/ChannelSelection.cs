@@ -81,7 +81,25 @@ public sealed class ChannelSelection
     IEnumerable<int> TopChannels(ChannelGroup group, int count)
     {
         var s = Scores(group);
-        return Enumerable.Range(0, group.Size).OrderByDescending(c => s[c]).ThenBy(c => c).Take(count);
+        var kept = Enumerable.Range(0, group.Size).OrderByDescending(c => s[c]).ThenBy(c => c).Take(count).ToList();
+        KeepPaddedInputs(group, kept, s);
+        return kept;
+    }
+
+    /// <summary>
+    /// A channel-padding Pad (ResNet's option-A shortcut) whose output keeps only padded channels would be left with an
+    /// empty input, which no runtime accepts: the input's best channel then takes the place of the weakest kept one.
+    /// </summary>
+    void KeepPaddedInputs(ChannelGroup group, List<int> kept, double[] scores)
+    {
+        foreach (var node in groups.Graph.Nodes.Where(n => n.OpType == "Pad"))
+        {
+            if (!groups.TryGetSpace(node.Input[0], out var input) || input.Ids.Length == 0) continue;
+            var channels = input.Ids.Select(groups.Locate).Where(l => l.Group == group.Index).Select(l => l.Channel).Distinct().ToList();
+            if (channels.Count == 0 || channels.Any(kept.Contains)) continue;
+            int weakest = kept.MinBy(c => scores[c]);
+            kept[kept.IndexOf(weakest)] = channels.MaxBy(c => scores[c]);
+        }
     }
 
     static void CheckAmount(double amount)

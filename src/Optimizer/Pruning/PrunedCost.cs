@@ -10,6 +10,13 @@ public static class PrunedCost
 {
     public static (long Macs, long Params) Predict(PruningSelection selection)
     {
+        var (macs, parameters, _) = PredictWithStatistics(selection);
+        return (macs, parameters);
+    }
+
+    /// <summary>Also the BN running statistics kept (stored floats that are not parameters), for the file size.</summary>
+    internal static (long Macs, long Params, long Statistics) PredictWithStatistics(PruningSelection selection)
+    {
         var groups = selection.Groups;
         var graph = groups.Graph;
         var keptIds = selection.KeptIds();
@@ -18,7 +25,7 @@ public static class PrunedCost
         long Kept(string tensor, long full) =>
             groups.TryGetSpace(tensor, out var space) ? space.Ids.Count(id => keptIds[id]) : full;
 
-        long macs = 0, parameters = 0;
+        long macs = 0, parameters = 0, statistics = 0;
         long Weight(string name, long elements) => name.Length > 0 && graph.IsInitializer(name) && counted.Add(name) ? elements : 0;
 
         foreach (var node in graph.Nodes)
@@ -61,6 +68,7 @@ public static class PrunedCost
                     {
                         long channels = Kept(node.Input[0], groups.Shapes[node.Input[0]].Shape[1]);
                         parameters += Weight(node.Input[1], channels) + Weight(node.Input[2], channels);
+                        statistics += Weight(node.Input[3], channels) + Weight(node.Input[4], channels);
                         break;
                     }
                 case "Add" or "Mul":
@@ -84,6 +92,6 @@ public static class PrunedCost
                     }
             }
         }
-        return (macs, parameters);
+        return (macs, parameters, statistics);
     }
 }

@@ -1,0 +1,455 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.ML;
+using ParetoPrune.Devices;
+using ParetoPrune.Objectives;
+using ParetoPrune.Objectives.Data;
+using ParetoPrune.Objectives.Onnx;
+using ParetoPrune.Optimizer.Search;
+using Spectre.Console;
+
+namespace ParetoPrune.Cli.Commands;
+
+/// <summary>
+/// <c>paretoprune search</c> (the product), <c>demo</c> (the embedded default), <c>report</c>, <c>export</c> and
+/// <c>studies list</c>.
+/// </summary>
+static class SearchCommands
+{
+    /// <summary>Commands that handle Ctrl-C themselves: the first press finishes the trials in flight, the second abandons them.</summary>
+    public static readonly IReadOnlySet<string> HandleInterruption = new HashSet<string> { "search", "demo" };
+
+    sealed record Options(
+        Option<FileInfo?> Model, Option<string> Data, Option<string> Objectives, Option<string[]> Constraints, Option<string> Device,
+        Option<string?> LatencyDevice, Option<FileInfo?> TokenFile, Option<string?> Meter, Option<int> Trials, Option<string> Sampler,
+        Option<int> Seed, Option<int> Workers, Option<string> Criterion, Option<double> MinKeep, Option<int> RoundTo, Option<bool> Tie,
+        Option<int> Recalibration, Option<int> Promote, Option<int> PromotionSteps, Option<int> Final, Option<int> FinalEpochs,
+        Option<int?> FinalSteps, Option<bool> Distill, Option<double> LearningRate, Option<int> BatchSize, Option<double> Validation,
+        Option<int?> ValidationLimit, Option<double> MeasureBudget, Option<int?> Threads, Option<DirectoryInfo> Out, Option<bool> Resume,
+        Option<FileInfo?> Config, Option<bool> Json)
+    {
+        public IEnumerable<Option> All => [Model, Data, Objectives, Constraints, Device, LatencyDevice, TokenFile, Meter, Trials, Sampler, Seed, Workers,
+            Criterion, MinKeep, RoundTo, Tie, Recalibration, Promote, PromotionSteps, Final, FinalEpochs, FinalSteps, Distill, LearningRate,
+            BatchSize, Validation, ValidationLimit, MeasureBudget, Threads, Out, Resume, Config, Json];
+    }
+
+    static Options CreateOptions() => new(
+        new("--model") { Description = "the trained base model (ONNX; N×C×H×W pixels in [0, 1] in, logits out)" },
+        new("--data") { Description = "fashion-mnist, fashion-mnist-sample or a dataset directory (IDX, CIFAR binary, image folders)", DefaultValueFactory = _ => "fashion-mnist" },
+        new("--objectives") { Description = $"comma-separated, from: {ObjectiveCatalog.KnownNames}", DefaultValueFactory = _ => "accuracy,macs" },
+        new("--constraint") { Description = "a bound, repeatable: \"accuracy>=baseline-0.01\", \"macs<=0.5*baseline\", \"energy<=2 mJ\"", AllowMultipleArgumentsPerToken = false },
+        new("--device") { Description = "where latency and energy come from: " + DeviceSpec.Help, DefaultValueFactory = _ => "pi4-estimate" },
+        new("--latency-device") { Description = "measure latency elsewhere than --device (e.g. local, while energy is estimated for the Pi)" },
+        new("--token-file") { Description = "bearer token of the device agent, with an http:// device" },
+        new("--meter") { Description = $"energy meter for a local device: {string.Join(", ", Devices.Meters.MeterSpec.AcceptedForms)}" },
+        new("--trials") { Description = "configurations to screen", DefaultValueFactory = _ => 40 },
+        new("--sampler") { Description = $"{string.Join(", ", Samplers.Names)}", DefaultValueFactory = _ => "bo" },
+        new("--seed") { Description = "seed of the sampler and the validation split", DefaultValueFactory = _ => 0 },
+        new("--workers") { Description = "candidates evaluated in parallel (cores are shared between them)", DefaultValueFactory = _ => 1 },
+        new("--criterion") { Description = "which channels survive: l1, l2, fpgm, bn, random, taylor, apoz, mean-act, lrp, lrp-zplus", DefaultValueFactory = _ => "l1" },
+        new("--min-keep") { Description = "smallest kept fraction of any group", DefaultValueFactory = _ => 0.1 },
+        new("--round-to") { Description = "round kept counts to this multiple", DefaultValueFactory = _ => 1 },
+        new("--tie-groups") { Description = "one dimension per channel width (groups of equal size cut alike): fewer dimensions for deep networks" },
+        new("--recalibration-batches") { Description = "BN recalibration batches of a screened candidate", DefaultValueFactory = _ => 20 },
+        new("--promote") { Description = "screened candidates fine-tuned briefly (0: none)", DefaultValueFactory = _ => 6 },
+        new("--promotion-steps") { Description = "fine-tuning steps of a promoted candidate", DefaultValueFactory = _ => 150 },
+        new("--final") { Description = "promoted front members fine-tuned with the final budget and exported", DefaultValueFactory = _ => 4 },
+        new("--final-epochs") { Description = "epochs of the final fine-tuning", DefaultValueFactory = _ => 1 },
+        new("--final-steps") { Description = "at most this many steps per final epoch (a time budget)" },
+        new("--distill") { Description = "distil from the unpruned model during the final fine-tuning" },
+        new("--lr") { Description = "peak learning rate of fine-tuning", DefaultValueFactory = _ => 0.01 },
+        new("--batch-size") { Description = "images per batch (recalibration and fine-tuning)", DefaultValueFactory = _ => 64 },
+        new("--validation") { Description = "fraction of the training set held out, stratified, to rank candidates", DefaultValueFactory = _ => 0.1 },
+        new("--validation-limit") { Description = "rank on at most this many validation images (scoring is much of a screening trial)" },
+        new("--measure-budget") { Description = "seconds of timed runs per candidate on a measuring device", DefaultValueFactory = _ => 2 },
+        new("--threads") { Description = "training threads (default: cores divided among workers)" },
+        new("--out") { Description = "run directory (study.db, CSVs, plots, report.html, models/)" },
+        new("--resume") { Description = "continue the study in --out (same settings; --trials may grow)" },
+        new("--config") { Description = "a JSON file with the same fields (e.g. {\"model\": \"base.onnx\", \"trials\": 40, \"constraint\": [\"macs<=0.5*baseline\"]}); the command line wins" },
+        new("--json") { Description = "print a JSON summary for scripts" });
+
+    public static Command Search(CliContext context)
+    {
+        var o = CreateOptions();
+        var command = new Command("search", "Search per-layer filter counts: screen candidates, fine-tune the best, export the Pareto front as ONNX models.");
+        foreach (var option in o.All) command.Add(option);
+        command.SetAction((parse, _) =>
+        {
+            var model = parse.GetValue(o.Model) ?? throw new UserInputException("--model is required (or give it in --config)");
+            var output = parse.GetValue(o.Out) ?? throw new UserInputException("--out is required (or give it in --config)");
+            return RunSearchAsync(context, parse, o, model.FullName, output.FullName, preset: null);
+        });
+        return command;
+    }
+
+    public static Command Demo(CliContext context)
+    {
+        var output = new Option<DirectoryInfo>("--out") { Description = "run directory (replaced if it holds an earlier demo)", DefaultValueFactory = _ => new DirectoryInfo("demo-run") };
+        var trials = new Option<int>("--trials") { Description = "configurations to screen", DefaultValueFactory = _ => 24 };
+        var json = new Option<bool>("--json") { Description = "print a JSON summary for scripts" };
+        var command = new Command("demo",
+            "The embedded default: search the shipped SimpleCnn on the embedded Fashion-MNIST sample for accuracy, MACs, Raspberry Pi 4B energy " +
+            "(estimated, labelled so) and latency on this machine; writes plots and report.html. A few minutes on 2 cores.")
+        { output, trials, json };
+        command.SetAction(async (parse, _) =>
+        {
+            var directory = parse.GetValue(output)!;
+            if (File.Exists(Path.Combine(directory.FullName, PruningSearch.StudyFile)))
+            {
+                context.Console.MarkupLine($"[grey]replacing the earlier demo in {Markup.Escape(directory.FullName)}[/]");
+                directory.Delete(recursive: true);
+            }
+            Directory.CreateDirectory(directory.FullName);
+            string modelPath = Path.Combine(directory.FullName, "simplecnn-fashion-mnist.onnx");
+            await using (var resource = typeof(SearchCommands).Assembly.GetManifestResourceStream("simplecnn-fashion-mnist.onnx")
+                         ?? throw new InvalidOperationException("the shipped model is not embedded in this build"))
+            await using (var file = File.Create(modelPath))
+                await resource.CopyToAsync(file);
+
+            // The demo is a search command line with fixed values: one code path for both.
+            string[] args =
+            [
+                "search", "--model", modelPath, "--data", "fashion-mnist-sample", "--objectives", "accuracy,macs,energy,latency",
+                "--constraint", "accuracy>=baseline-0.03", "--constraint", "macs<=0.6*baseline",
+                "--device", "pi4-estimate", "--latency-device", "local", "--measure-budget", "0.5",
+                "--trials", parse.GetValue(trials).ToString(CultureInfo.InvariantCulture), "--sampler", "bo",
+                "--recalibration-batches", "10", "--promote", "4", "--promotion-steps", "30", "--final", "3", "--final-epochs", "1", "--final-steps", "60",
+                "--out", directory.FullName, .. parse.GetValue(json) ? new[] { "--json" } : [],
+            ];
+            // The shipped model was trained on Fashion-MNIST's training images, the sample's included: rank on half of the
+            // sample's test images (which it never saw) and report the other half as the test figure.
+            var sample = DatasetCatalog.LoadEmbeddedSample();
+            var (test, validation) = DatasetSplit.Stratified(sample.Test, 0.5, seed: 0);
+            var data = new SearchData(sample.Train, validation, test,
+                                      $"{sample.Description}; ranked on 1,000 of its test images, tested on the other 1,000 (the model never saw them)");
+            var o = CreateOptions();
+            var search = new Command("search");
+            foreach (var option in o.All) search.Add(option);
+            var inner = new RootCommand { search }.Parse(args);
+            if (inner.Errors.Count > 0) throw new InvalidOperationException("the demo's own command line is invalid: " + inner.Errors[0].Message);
+            return await RunSearchAsync(context, inner, o, modelPath, directory.FullName, data);
+        });
+        return command;
+    }
+
+    /// <summary>
+    /// <c>search --config FILE</c>: the file's fields become options (<c>"trials": 40</c> → <c>--trials 40</c>, camelCase or
+    /// kebab-case names, arrays repeat the option, <c>true</c> sets a flag). Options on the command line win.
+    /// </summary>
+    public static string[] ExpandConfig(string[] args)
+    {
+        if (args.Length == 0 || args[0] != "search") return args;
+        int at = Array.IndexOf(args, "--config");
+        if (at < 0 || at + 1 >= args.Length) return args;
+        string path = args[at + 1];
+        if (!File.Exists(path)) throw new FileNotFoundException($"--config: no file {path}", path);
+        var known = CreateOptions().All.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
+        JsonElement root;
+        try { root = JsonDocument.Parse(File.ReadAllText(path)).RootElement; }
+        catch (JsonException e) { throw new FormatException($"--config {path} is not valid JSON: {e.Message}"); }
+        if (root.ValueKind != JsonValueKind.Object) throw new FormatException($"--config {path} must hold a JSON object of option names and values");
+        var expanded = new List<string>(args);
+        foreach (var property in root.EnumerateObject())
+        {
+            string name = "--" + string.Concat(property.Name.Select((c, i) => char.IsUpper(c) ? (i > 0 ? "-" : "") + char.ToLowerInvariant(c) : c.ToString()));
+            if (name == "--constraints") name = "--constraint";
+            if (!known.Contains(name) || name == "--config")
+                throw new FormatException($"--config {path}: unknown field '{property.Name}'; known: {string.Join(", ", known.Where(k => k != "--config").Select(k => k[2..]))}");
+            if (args.Contains(name)) continue;
+            string Text(JsonElement e) => e.ValueKind switch
+            {
+                JsonValueKind.String => e.GetString()!,
+                JsonValueKind.Number => e.GetRawText(),
+                _ => throw new FormatException($"--config {path}: field '{property.Name}' must be a string, number, boolean or array of strings"),
+            };
+            switch (property.Value.ValueKind)
+            {
+                case JsonValueKind.True: expanded.Add(name); break;
+                case JsonValueKind.False: break;
+                case JsonValueKind.Array: foreach (var item in property.Value.EnumerateArray()) expanded.AddRange([name, Text(item)]); break;
+                default: expanded.AddRange([name, Text(property.Value)]); break;
+            }
+        }
+        return [.. expanded];
+    }
+
+    static async Task<int> RunSearchAsync(CliContext cli, ParseResult parse, Options o, string modelPath, string outputDirectory, SearchData? preset)
+    {
+        bool json = parse.GetValue(o.Json);
+        var context = cli.ForProgress(json);
+        var objectives = parse.GetValue(o.Objectives)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Select(ObjectiveCatalog.Parse).Distinct().ToList();
+        var constraints = ConstraintSet.Parse(parse.GetValue(o.Constraints) ?? []);
+        var model = OnnxModel.Load(modelPath);
+        double fraction = parse.GetValue(o.Validation);
+        if (fraction is <= 0 or >= 1) throw new UserInputException($"--validation must be in (0, 1), got {fraction}");
+        var searchData = preset ?? SearchData.From(TrainingRunner.LoadData(parse.GetValue(o.Data)!, ModelInterface.Read(model)), fraction,
+                                                   parse.GetValue(o.Seed), parse.GetValue(o.ValidationLimit));
+        TrainingRunner.CheckFits(model, searchData.Train);
+
+        bool needsLatency = objectives.Contains(ObjectiveKind.Latency) || constraints.Objectives.Contains(ObjectiveKind.Latency);
+        bool needsEnergy = objectives.Contains(ObjectiveKind.Energy) || constraints.Objectives.Contains(ObjectiveKind.Energy);
+        using var device = await DeviceSpec.OpenAsync(parse.GetValue(o.Device)!, parse.GetValue(o.Meter), parse.GetValue(o.TokenFile), CancellationToken.None);
+        using var latencyDevice = parse.GetValue(o.LatencyDevice) is { } latencySpec
+            ? await DeviceSpec.OpenAsync(latencySpec, null, parse.GetValue(o.TokenFile), CancellationToken.None) : null;
+        if (needsEnergy && device.Device is not null && !device.MeasuresEnergy)
+            throw new UserInputException($"energy is asked for but {device.Device.Name} has no energy meter ({device.EnergyNote}); give --meter, or --device pi4-estimate to estimate it");
+        if (latencyDevice is { Device: null }) throw new UserInputException("--latency-device must be a measuring device (local or http://…); estimates come from --device");
+        var targets = new DeviceTargets(
+            LatencyDevice: needsLatency ? latencyDevice?.Device ?? device.Device : null,
+            EnergyDevice: needsEnergy ? device.Device : null,
+            Profile: device.Profile);
+
+        var options = new PruningSearchOptions
+        {
+            OutputDirectory = outputDirectory,
+            Objectives = objectives,
+            Constraints = constraints,
+            Sampler = parse.GetValue(o.Sampler)!,
+            Trials = parse.GetValue(o.Trials),
+            Seed = parse.GetValue(o.Seed),
+            Workers = parse.GetValue(o.Workers),
+            Criterion = parse.GetValue(o.Criterion)!,
+            Space = new SearchSpaceOptions { MinKeepFraction = parse.GetValue(o.MinKeep), RoundTo = parse.GetValue(o.RoundTo), TieEqualSizedGroups = parse.GetValue(o.Tie) },
+            Fidelity = new FidelityOptions
+            {
+                RecalibrationBatches = parse.GetValue(o.Recalibration), BatchSize = parse.GetValue(o.BatchSize), PromoteCount = parse.GetValue(o.Promote),
+                PromotionSteps = parse.GetValue(o.PromotionSteps), FinalCount = parse.GetValue(o.Final), FinalEpochs = parse.GetValue(o.FinalEpochs),
+                FinalStepsPerEpoch = parse.GetValue(o.FinalSteps), Distill = parse.GetValue(o.Distill), LearningRate = parse.GetValue(o.LearningRate),
+            },
+            Devices = targets,
+            Measurement = new MeasurementPlan { WarmupRuns = 5, MinimumRuns = 20, TimeBudget = TimeSpan.FromSeconds(parse.GetValue(o.MeasureBudget)) },
+            Resume = parse.GetValue(o.Resume),
+            Threads = parse.GetValue(o.Threads),
+        };
+        if (!options.Resume && File.Exists(Path.Combine(outputDirectory, PruningSearch.StudyFile)))
+            throw new UserInputException($"{outputDirectory} already holds a study: add --resume to continue it, or choose another --out");
+
+        var search = new PruningSearch(new MLContext(seed: options.Seed), options);
+        context.Console.MarkupLine($"[grey]{Markup.Escape(searchData.Description)}; {searchData.Train.Count:N0} training and {searchData.Validation.Count:N0} validation images; " +
+                                   $"{Markup.Escape(targets.Description)}[/]");
+
+        // First Ctrl-C: finish the trials in flight and stop (resumable). Second: abandon them.
+        using var stop = new CancellationTokenSource();
+        using var abort = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            e.Cancel = true;
+            if (!stop.IsCancellationRequested)
+            {
+                stop.Cancel();
+                context.Error.WriteLine("stopping after the trials in flight (Ctrl-C again to abandon them)…");
+            }
+            else abort.Cancel();
+        };
+        Console.CancelKeyPress += onCancel;
+        PruningSearchResult result;
+        try
+        {
+            result = await RunWithProgress(context, search, modelPath, searchData, options.Trials, stop.Token, abort.Token);
+        }
+        catch (OperationCanceledException) when (abort.IsCancellationRequested)
+        {
+            context.Error.WriteLine($"abandoned; the trials in flight will be re-run by: paretoprune search … --out {outputDirectory} --resume");
+            return 130;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+        return Summarise(cli, context, result, json);
+    }
+
+    static async Task<PruningSearchResult> RunWithProgress(CliContext context, PruningSearch search, string modelPath, SearchData data, int trials,
+                                                           CancellationToken stop, CancellationToken abort)
+    {
+        static string Line(SearchProgress p) =>
+            $"{p.Stage.ToString().ToLowerInvariant()} {p.Completed}/{p.Total}" + (p.Failed > 0 ? $" ({p.Failed} failed)" : "") +
+            $" · front {p.FrontSize} · HV {p.Hypervolume:0.0000}" + (p.Remaining is { } r ? $" · ETA {r:mm\\:ss}" : "");
+
+        if (!context.IsInteractive)
+        {
+            var lines = new InlineProgress<SearchProgress>(p => context.Console.MarkupLine($"{Markup.Escape(Line(p))} · {Markup.Escape(p.Message)}"));
+            return await search.RunAsync(modelPath, data, lines, stop, abort);
+        }
+        PruningSearchResult? result = null;
+        await context.Console.Progress()
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new SpinnerColumn())
+            .StartAsync(async ctx =>
+            {
+                var task = ctx.AddTask("starting", maxValue: trials);
+                var progress = new InlineProgress<SearchProgress>(p =>
+                {
+                    task.MaxValue = Math.Max(1, p.Total);
+                    task.Value = p.Completed;
+                    task.Description = Markup.Escape(Line(p));
+                    if (p.Message.StartsWith("trial", StringComparison.Ordinal)) context.Console.MarkupLine($"[grey]{Markup.Escape(p.Message)}[/]");
+                });
+                result = await search.RunAsync(modelPath, data, progress, stop, abort);
+                task.Value = task.MaxValue;
+            });
+        return result!;
+    }
+
+    static int Summarise(CliContext cli, CliContext context, PruningSearchResult result, bool json)
+    {
+        string report = Path.Combine(result.RunDirectory, "report.html");
+        var plots = Directory.Exists(Path.Combine(result.RunDirectory, "plots"))
+            ? Directory.GetFiles(Path.Combine(result.RunDirectory, "plots")).Order(StringComparer.Ordinal).ToArray() : [];
+        if (json)
+        {
+            Json.Write(cli.Output, new
+            {
+                runDirectory = result.RunDirectory,
+                status = result.Status,
+                trials = result.Trials.Count,
+                failed = result.Trials.Count(t => t.State == TrialState.Failed),
+                hypervolume = result.HypervolumeTrace.LastOrDefault(),
+                baseline = result.Baseline.Values,
+                front = result.Front.Select(c => new { trial = c.Trial, kept = c.Kept, feasible = c.Feasible, values = c.Values, testAccuracy = c.TestAccuracy, model = c.ModelPath }),
+                best = result.Best()?.Trial,
+                report,
+                plots,
+            });
+            return ExitCodes.Success;
+        }
+        var console = context.Console;
+        var objectives = result.Definition.Objectives;
+        if (result.Front.Count == 0)
+            console.MarkupLine(result.Status == "finished" ? "[yellow]no model reached the final stage[/]"
+                : $"[yellow]stopped before the final stage; continue with --resume --out {Markup.Escape(result.RunDirectory)}[/]");
+        else
+        {
+            var table = new Table().Border(TableBorder.Rounded).Title("exported models (final front)").AddColumn("trial");
+            foreach (var objective in objectives) table.AddColumn(new TableColumn(objective.Name()).RightAligned());
+            table.AddColumn(new TableColumn("test acc.").RightAligned()).AddColumn("model");
+            var best = result.Best();
+            foreach (var c in result.Front)
+            {
+                var cells = new List<string> { (c == best ? "[green]★ " : "") + c.Trial + (c == best ? "[/]" : "") + (c.Feasible ? "" : " [red](infeasible)[/]") };
+                cells.AddRange(objectives.Select(o => o.Format(c.Value(o))));
+                cells.Add(c.TestAccuracy is { } t ? ObjectiveKind.Accuracy.Format(t.Value) : "");
+                cells.Add(Markup.Escape(Path.GetRelativePath(Environment.CurrentDirectory, c.ModelPath)));
+                table.AddRow(cells.ToArray());
+            }
+            var baselineCells = new List<string> { "baseline" };
+            baselineCells.AddRange(objectives.Select(o => o.Format(result.Baseline.Value(o))));
+            baselineCells.AddRange(["", ""]);
+            table.AddRow(baselineCells.ToArray());
+            console.Write(table);
+            foreach (var v in result.Baseline.Values.Where(v => objectives.Contains(v.Kind)))
+                console.MarkupLine($"[grey]{Markup.Escape(v.Kind.Name())}: {Markup.Escape(v.Provenance.ToString())}[/]");
+            if (best is not null) console.MarkupLine($"best under the constraints: trial {best.Trial} → {Markup.Escape(best.ModelPath)}");
+            else console.MarkupLine("[yellow]no exported model meets every constraint[/]");
+        }
+        console.MarkupLine($"report: {Markup.Escape(report)}");
+        foreach (var plot in plots.Where(p => p.EndsWith(".png", StringComparison.Ordinal))) console.MarkupLine($"plot: {Markup.Escape(plot)}");
+        return ExitCodes.Success;
+    }
+
+    public static Command Report(CliContext context)
+    {
+        var run = new Argument<DirectoryInfo>("run") { Description = "run directory of a search" };
+        var json = new Option<bool>("--json") { Description = "print a JSON summary for scripts" };
+        var command = new Command("report", "Rewrite a search's CSVs, plots and report.html from its study, and summarise it.") { run, json };
+        command.SetAction(parse =>
+        {
+            var directory = parse.GetRequiredValue(run);
+            var result = PruningSearchResult.Load(directory.FullName);
+            Optimizer.Reporting.SearchReport.Write(result);
+            return Summarise(context, context.ForProgress(parse.GetValue(json)), result, parse.GetValue(json));
+        });
+        return command;
+    }
+
+    public static Command Export(CliContext context)
+    {
+        var run = new Argument<DirectoryInfo>("run") { Description = "run directory of a search" };
+        var trial = new Option<int?>("--trial") { Description = "the trial to export (default: the best under the study's constraints)" };
+        var output = new Option<FileInfo>("--out") { Description = "where to write the ONNX model", Required = true };
+        var command = new Command("export", "Copy an exported model of a search (fine-tuned, BN folded, normalisation inside) to a file.") { run, trial, output };
+        command.SetAction(parse =>
+        {
+            var result = PruningSearchResult.Load(parse.GetRequiredValue(run).FullName);
+            var finals = result.Trials.Where(t => t.At(SearchStage.Final)?.ModelPath is not null).Select(t => t.Number).ToList();
+            int number = parse.GetValue(trial) ?? result.Best()?.Trial
+                ?? throw new UserInputException("no exported model meets the study's constraints; name one with --trial " +
+                                                (finals.Count > 0 ? $"({string.Join(", ", finals)})" : "(none was exported yet)"));
+            var found = result.Trials.FirstOrDefault(t => t.Number == number) ?? throw new UserInputException($"the study has no trial {number}");
+            var final = found.At(SearchStage.Final);
+            if (final?.ModelPath is null)
+                throw new UserInputException($"trial {number} was not fine-tuned to the final stage, so it has no model to export; exported trials: " +
+                                             (finals.Count > 0 ? string.Join(", ", finals) : "none yet"));
+            var destination = parse.GetRequiredValue(output);
+            Directory.CreateDirectory(destination.DirectoryName!);
+            File.Copy(Path.Combine(result.RunDirectory, final.ModelPath), destination.FullName, overwrite: true);
+            context.Console.MarkupLine($"trial {number} → {Markup.Escape(destination.FullName)}: " +
+                string.Join(", ", final.Values.Select(v => $"{v.Kind.Name()} {v.Kind.Format(v.Value)}")) +
+                (final.TestAccuracy is { } t ? $", test accuracy {ObjectiveKind.Accuracy.Format(t.Value)}" : ""));
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    public static Command Studies(CliContext context)
+    {
+        var root = new Option<DirectoryInfo>("--root") { Description = "where to look for run directories (three levels deep)", DefaultValueFactory = _ => new DirectoryInfo(".") };
+        var json = new Option<bool>("--json") { Description = "print JSON for scripts" };
+        var list = new Command("list", "List the studies (run directories with a study.db) under a directory.") { root, json };
+        list.SetAction(parse =>
+        {
+            var rows = new List<(string Directory, StudyDefinition Definition, int Trials, int Failed, int Exported, string Status, DateTimeOffset Created)>();
+            var problems = new List<string>();
+            foreach (var file in FindStudies(parse.GetValue(root)!.FullName, depth: 3))
+            {
+                try
+                {
+                    using var store = StudyStore.Open(file);
+                    var trials = store.Trials();
+                    rows.Add((Path.GetDirectoryName(file)!, store.Definition, trials.Count, trials.Count(t => t.State == TrialState.Failed),
+                              trials.Count(t => t.At(SearchStage.Final) is not null), store.Status, store.Created));
+                }
+                catch (Exception e) when (e is InvalidDataException or Microsoft.Data.Sqlite.SqliteException or JsonException)
+                {
+                    problems.Add($"{file}: {e.Message}");
+                }
+            }
+            if (parse.GetValue(json))
+            {
+                Json.Write(context.Output, rows.Select(r => new
+                {
+                    directory = r.Directory, sampler = r.Definition.Sampler, objectives = r.Definition.Objectives.Select(o => o.Name()),
+                    constraints = r.Definition.Constraints, trials = r.Trials, budget = r.Definition.Trials, failed = r.Failed, exported = r.Exported,
+                    status = r.Status, created = r.Created,
+                }));
+                return ExitCodes.Success;
+            }
+            if (rows.Count == 0) context.Console.MarkupLine("no studies found");
+            else
+            {
+                var table = new Table().Border(TableBorder.Rounded).AddColumns("run directory", "sampler", "objectives", "trials", "exported", "status", "created");
+                foreach (var r in rows.OrderBy(r => r.Created))
+                    table.AddRow(Markup.Escape(Path.GetRelativePath(Environment.CurrentDirectory, r.Directory)), r.Definition.Sampler,
+                        string.Join(",", r.Definition.Objectives.Select(o => o.Name())), $"{r.Trials}/{r.Definition.Trials}" + (r.Failed > 0 ? $" ({r.Failed} failed)" : ""),
+                        r.Exported.ToString(CultureInfo.InvariantCulture), r.Status, r.Created.ToLocalTime().ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture));
+                context.Console.Write(table);
+            }
+            foreach (var p in problems) context.Error.WriteLine($"skipped {p}");
+            return ExitCodes.Success;
+        });
+        return new Command("studies", "Studies (search runs) on this machine.") { list };
+    }
+
+    static IEnumerable<string> FindStudies(string directory, int depth)
+    {
+        string candidate = Path.Combine(directory, PruningSearch.StudyFile);
+        if (File.Exists(candidate)) yield return candidate;
+        if (depth == 0) yield break;
+        IEnumerable<string> children;
+        try { children = Directory.EnumerateDirectories(directory); }
+        catch (UnauthorizedAccessException) { yield break; }
+        foreach (var child in children.Order(StringComparer.Ordinal))
+            foreach (var found in FindStudies(child, depth - 1)) yield return found;
+    }
+}

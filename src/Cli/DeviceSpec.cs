@@ -1,0 +1,73 @@
+using ParetoPrune.Devices;
+using ParetoPrune.Devices.Agent;
+using ParetoPrune.Devices.Energy;
+using ParetoPrune.Devices.Meters;
+using ParetoPrune.Devices.Remote;
+using ParetoPrune.Objectives.Onnx;
+
+namespace ParetoPrune.Cli;
+
+/// <summary>
+/// A <c>--device</c> value opened: <c>local</c> (ONNX Runtime here, with <c>--meter</c> or RAPL when readable),
+/// <c>http://HOST:PORT</c> (a device agent, with <c>--token-file</c>), <c>pi4-estimate</c> or a profile JSON file (estimates).
+/// </summary>
+sealed class DeviceSpec : IDisposable
+{
+    public const string Help = "local (ONNX Runtime here), http://HOST:PORT (a device agent on the Pi), pi4-estimate (Raspberry Pi 4B profile), or a profile JSON file";
+
+    readonly IDisposable? resource;
+
+    DeviceSpec(IDevice? device, DeviceProfile? profile, string? energyNote, IDisposable? resource)
+    {
+        Device = device;
+        Profile = profile;
+        EnergyNote = energyNote;
+        this.resource = resource;
+    }
+
+    /// <summary>The measuring device; null for an estimate.</summary>
+    public IDevice? Device { get; }
+
+    /// <summary>The profile of an estimate; null for a measuring device.</summary>
+    public DeviceProfile? Profile { get; }
+
+    /// <summary>Why a local device has no energy meter, when it has none.</summary>
+    public string? EnergyNote { get; }
+
+    public bool MeasuresEnergy => Device is not null && EnergyNote is null;
+
+    public static async Task<DeviceSpec> OpenAsync(string spec, string? meter, FileInfo? tokenFile, CancellationToken ct)
+    {
+        if (spec == "local")
+        {
+            IEnergyMeter? energyMeter = null;
+            string? note = null;
+            if (meter is not null) energyMeter = MeterSpec.Parse(meter);
+            else if (RaplEnergyMeter.TryOpen(RaplEnergyMeter.DefaultRoot, out var rapl, out string? reason)) energyMeter = rapl;
+            else note = $"no meter given, and RAPL is not available: {reason}";
+            if (energyMeter is null && note is null) note = "--meter none: no energy meter";
+            return new DeviceSpec(new HostDevice(energyMeter), null, note, energyMeter);
+        }
+        if (meter is not null) throw new UserInputException("--meter applies to --device local; a device agent reads its own meter and an estimate has none");
+        if (spec.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || spec.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
+        {
+            var token = tokenFile ?? throw new UserInputException("--device http://… needs --token-file with the agent's token");
+            var remote = await RemoteDevice.ConnectAsync(new Uri(spec), AgentToken.Read(token.FullName), ct: ct);
+            return new DeviceSpec(remote, null, null, remote);
+        }
+        var profile = spec == "pi4-estimate" ? DeviceProfile.RaspberryPi4B
+            : File.Exists(spec) ? DeviceProfile.Load(spec)
+            : throw new UserInputException($"--device must be local, http://HOST:PORT, pi4-estimate or a profile JSON file; '{spec}' is none of them");
+        return new DeviceSpec(null, profile, null, null);
+    }
+
+    /// <summary>The device itself, or an estimating device over the model's counts.</summary>
+    public IDevice AsDevice() => Device ?? new EstimatedDevice(Profile!, (bytes, shape) =>
+    {
+        var model = OnnxModel.Parse(bytes);
+        var cost = ModelCost.Analyze(model, shape.Select(d => (long)d).ToArray());
+        return new ModelCounts(cost.Macs, cost.Params * 4, model.Graph.Node.Count);
+    });
+
+    public void Dispose() => resource?.Dispose();
+}

@@ -1,0 +1,215 @@
+using System.Globalization;
+using ParetoPrune.Objectives;
+using ParetoPrune.Objectives.Pareto;
+using ParetoPrune.Optimizer.Search;
+
+namespace ParetoPrune.Optimizer.Reporting;
+
+/// <summary>
+/// Writes what a search found into its run directory: <c>trials.csv</c>, <c>pareto.csv</c>, plots (PNG and SVG) of the
+/// front for accuracy against each cost, of the hypervolume against trials and of the kept filters, and <c>report.html</c>.
+/// </summary>
+public static class SearchReport
+{
+    static readonly CultureInfo Invariant = CultureInfo.InvariantCulture;
+
+    /// <summary>Writes every output; returns the report's path.</summary>
+    public static string Write(PruningSearchResult result)
+    {
+        string dir = result.RunDirectory;
+        WriteTrialsCsv(result, Path.Combine(dir, "trials.csv"));
+        WriteParetoCsv(result, Path.Combine(dir, "pareto.csv"));
+        var plots = new List<(PlotFiles Files, string Caption)>();
+        foreach (var cost in result.Definition.Objectives.Where(o => o != ObjectiveKind.Accuracy))
+            if (result.Definition.Objectives.Contains(ObjectiveKind.Accuracy))
+                plots.Add((FrontPlot(result, cost, Path.Combine(dir, "plots", $"front-accuracy-{cost.Name()}")),
+                           $"Accuracy against {cost.Name()}. Grey: dominated screened trials; red ×: infeasible; blue: the screening front " +
+                           $"({result.Definition.Fidelity.FidelityOf(SearchStage.Screening)}); stars: exported models " +
+                           $"({result.Definition.Fidelity.FidelityOf(SearchStage.Final)}); dashed: constraints."));
+        plots.Add((HypervolumePlot(Path.Combine(dir, "plots", "hypervolume"), [(result.Definition.Sampler, result.HypervolumeTrace)]),
+                   "Hypervolume of the feasible screening front after each trial (objectives normalised by the baseline)."));
+        if (result.Front.Count > 0)
+            plots.Add((KeptPlot(result, Path.Combine(dir, "plots", "kept-filters")), "Kept channels per search dimension (a channel group, or tied groups of one width): the original model and each exported model."));
+        string path = Path.Combine(dir, "report.html");
+        Html(result, plots).Save(path);
+        return path;
+    }
+
+    /// <summary>Hypervolume against trial number, one line per run (e.g. per sampler when comparing them).</summary>
+    public static PlotFiles HypervolumePlot(string path, IReadOnlyList<(string Label, IReadOnlyList<double> Trace)> runs) =>
+        Plots.Lines(path, "Hypervolume of the screening front", "trial", "hypervolume (normalised)",
+            runs.Select(r => new Series(r.Label, r.Trace.Select((_, i) => (double)(i + 1)).ToArray(), r.Trace)).ToList());
+
+    static PlotFiles FrontPlot(PruningSearchResult result, ObjectiveKind cost, string path)
+    {
+        var (scale, unit) = Scale(cost, result.Baseline.Value(cost));
+        var points = new List<PlotPoint>();
+        var screened = result.Trials.Where(t => t.At(SearchStage.Screening) is not null).ToList();
+        var pairs = screened.Select(t => t.At(SearchStage.Screening)!).ToList();
+        // The two-objective front of this plot, among screened trials that meet the screening constraints.
+        var feasible = pairs.Select(r => result.Violation(r) == 0).ToArray();
+        var coordinates = pairs.Select(r => new[] { -r.Value(ObjectiveKind.Accuracy), r.Value(cost) }).ToList();
+        var feasibleIndices = Enumerable.Range(0, pairs.Count).Where(i => feasible[i]).ToList();
+        var front = NonDominatedSorting.FirstFront(feasibleIndices.Select(i => coordinates[i]).ToList()).Select(k => feasibleIndices[k]).ToHashSet();
+        for (int i = 0; i < pairs.Count; i++)
+            points.Add(new PlotPoint(pairs[i].Value(cost) / scale, 100 * pairs[i].Value(ObjectiveKind.Accuracy),
+                                     !feasible[i] ? PointRole.Infeasible : front.Contains(i) ? PointRole.Front : PointRole.Dominated));
+        foreach (var c in result.Front)
+            points.Add(new PlotPoint(c.Value(cost) / scale, 100 * c.Value(ObjectiveKind.Accuracy), PointRole.Chosen, $"trial {c.Trial}"));
+        points.Add(new PlotPoint(result.Baseline.Value(cost) / scale, 100 * result.Baseline.Value(ObjectiveKind.Accuracy), PointRole.Baseline, "baseline"));
+
+        var baseline = result.Baseline.ToDictionary();
+        var lines = new List<ReferenceLine>();
+        foreach (var c in result.Constraints)
+        {
+            if (c.Objective == cost) lines.Add(new ReferenceLine(c.Resolve(baseline) / scale, Vertical: true, c.ToString()));
+            if (c.Objective == ObjectiveKind.Accuracy) lines.Add(new ReferenceLine(100 * c.Resolve(baseline), Vertical: false, c.ToString() + " (after fine-tuning)"));
+        }
+        string provenance = result.Baseline.Values.First(v => v.Kind == cost).Provenance.ToString();
+        return Plots.ParetoScatter(path, $"Accuracy against {cost.Name()}", $"{cost.Name()} ({unit}; {provenance})", "validation accuracy (%)", points, lines);
+    }
+
+    static PlotFiles KeptPlot(PruningSearchResult result, string path)
+    {
+        var names = result.Dimensions.Select(d => d.Name).ToList();
+        var sizes = result.Dimensions.Select(d => (double)d.Size).ToList();
+        var bars = new List<(string, IReadOnlyList<double>)> { ("original", sizes) };
+        foreach (var c in result.Front.Take(4)) bars.Add(($"trial {c.Trial}", c.Kept.Select(k => (double)k).ToList()));
+        return Plots.GroupedBars(path, "Kept channels per search dimension", "channels", names, bars);
+    }
+
+    /// <summary>A divisor and unit that make a cost readable on an axis.</summary>
+    static (double Scale, string Unit) Scale(ObjectiveKind kind, double typical) => kind.Info().Quantity switch
+    {
+        Quantity.Count => typical >= 1e9 ? (1e9, "G") : typical >= 1e6 ? (1e6, "M") : typical >= 1e3 ? (1e3, "k") : (1, ""),
+        Quantity.Bytes => typical >= 1 << 20 ? (1 << 20, "MiB") : (1 << 10, "KiB"),
+        _ => (1, kind.Info().Unit),
+    };
+
+    static string Format(ObjectiveKind kind, double value) => kind.Format(value);
+
+    static void WriteTrialsCsv(PruningSearchResult result, string path)
+    {
+        var objectives = result.Definition.Objectives;
+        var headers = new List<string> { "trial", "state", "sampler", "kept", "stage" };
+        headers.AddRange(objectives.Select(o => $"{o.Name()}_screening"));
+        headers.AddRange(["accuracy_promotion", "accuracy_final", "accuracy_test", "feasible_screening", "seconds", "error", "model"]);
+        var rows = result.Trials.Select(t =>
+        {
+            var screening = t.At(SearchStage.Screening);
+            var row = new List<string> { t.Number.ToString(Invariant), t.State.ToString().ToLowerInvariant(), t.Sampler, string.Join(";", t.Kept),
+                                         t.Latest?.Stage.ToString().ToLowerInvariant() ?? "" };
+            row.AddRange(objectives.Select(o => screening?.Values.FirstOrDefault(v => v.Kind == o)?.Value.ToString("R", Invariant) ?? ""));
+            row.Add(t.At(SearchStage.Promotion)?.Value(ObjectiveKind.Accuracy).ToString("R", Invariant) ?? "");
+            row.Add(t.At(SearchStage.Final)?.Value(ObjectiveKind.Accuracy).ToString("R", Invariant) ?? "");
+            row.Add(t.At(SearchStage.Final)?.TestAccuracy?.Value.ToString("R", Invariant) ?? "");
+            row.Add(screening is null ? "" : (result.Violation(screening) == 0).ToString().ToLowerInvariant());
+            row.Add(t.Stages.Sum(s => s.TotalSeconds).ToString("0.###", Invariant));
+            row.Add(t.Error ?? "");
+            row.Add(t.At(SearchStage.Final)?.ModelPath ?? "");
+            return (IReadOnlyList<string>)row;
+        });
+        Csv.Write(path, headers, rows);
+    }
+
+    static void WriteParetoCsv(PruningSearchResult result, string path)
+    {
+        var objectives = result.Definition.Objectives;
+        var headers = new List<string> { "trial", "kept", "feasible" };
+        foreach (var o in objectives) headers.AddRange([o.Name(), $"{o.Name()}_provenance", $"{o.Name()}_fidelity"]);
+        headers.AddRange(["accuracy_test", "model"]);
+        var rows = result.Front.Select(c =>
+        {
+            var row = new List<string> { c.Trial.ToString(Invariant), string.Join(";", c.Kept), c.Feasible.ToString().ToLowerInvariant() };
+            foreach (var o in objectives)
+            {
+                var v = c.Values.First(x => x.Kind == o);
+                row.AddRange([v.Value.ToString("R", Invariant), v.Provenance.ToString(), v.Fidelity]);
+            }
+            row.Add(c.TestAccuracy?.Value.ToString("R", Invariant) ?? "");
+            row.Add(Path.GetRelativePath(result.RunDirectory, c.ModelPath));
+            return (IReadOnlyList<string>)row;
+        });
+        Csv.Write(path, headers, rows);
+    }
+
+    static HtmlReport Html(PruningSearchResult result, List<(PlotFiles Files, string Caption)> plots)
+    {
+        var d = result.Definition;
+        var objectives = d.Objectives;
+        int failed = result.Trials.Count(t => t.State == TrialState.Failed);
+        var report = new HtmlReport($"ParetoPrune search: {d.Name}")
+            .KeyValues([
+                ("model", d.ModelPath), ("data", d.Data), ("objectives", string.Join(", ", objectives.Select(o => o.Name()))),
+                ("constraints", d.Constraints.Count == 0 ? "none" : string.Join("; ", d.Constraints)),
+                ("sampler", $"{d.Sampler} (seed {d.Seed}), channel criterion {d.Criterion}"),
+                ("trials", $"{result.Trials.Count} of {d.Trials} ({failed} failed); status {result.Status}"),
+                ("fidelity", $"screening: {d.Fidelity.FidelityOf(SearchStage.Screening)}; promotion: {d.Fidelity.PromoteCount} × {d.Fidelity.FidelityOf(SearchStage.Promotion)}; " +
+                             $"final: up to {d.Fidelity.FinalCount} × {d.Fidelity.FidelityOf(SearchStage.Final)}"),
+                ("devices", d.Devices),
+            ]);
+
+        report.Heading("How each figure was obtained");
+        report.KeyValues(result.Baseline.Values.Select(v => (v.Kind.Name(), $"{v.Provenance}; baseline {Format(v.Kind, v.Value)} ({v.Fidelity})")).ToList());
+
+        report.Heading("Exported models (final front)");
+        if (result.Front.Count == 0)
+            report.Paragraph(result.Status == "finished" ? "No model reached the final stage." : "The search has not reached the final stage yet: resume it to export models.");
+        else
+        {
+            if (result.Front.All(c => !c.Feasible)) report.Paragraph("No exported model meets every constraint; the least violating ones are shown.");
+            var headers = new List<string> { "trial", "feasible" };
+            headers.AddRange(objectives.Select(o => o.Name()));
+            headers.AddRange(["test accuracy", "model"]);
+            var rows = new List<IReadOnlyList<string>>();
+            var keys = new List<double?[]>();
+            foreach (var c in result.Front)
+            {
+                var row = new List<string> { c.Trial.ToString(Invariant), c.Feasible ? "yes" : "no" };
+                row.AddRange(objectives.Select(o => Format(o, c.Value(o))));
+                row.Add(c.TestAccuracy is { } t ? Format(ObjectiveKind.Accuracy, t.Value) : "");
+                row.Add(Path.GetRelativePath(result.RunDirectory, c.ModelPath));
+                rows.Add(row);
+                var key = new List<double?> { c.Trial, c.Feasible ? 1 : 0 };
+                key.AddRange(objectives.Select(o => (double?)c.Value(o)));
+                key.AddRange([c.TestAccuracy?.Value, null]);
+                keys.Add([.. key]);
+            }
+            var baselineRow = new List<string> { "baseline", "" };
+            baselineRow.AddRange(objectives.Select(o => Format(o, result.Baseline.Value(o))));
+            baselineRow.AddRange(["", d.ModelPath]);
+            rows.Add(baselineRow);
+            keys.Add([.. Enumerable.Repeat<double?>(null, baselineRow.Count)]);
+            report.Table($"Fine-tuned ({d.Fidelity.FidelityOf(SearchStage.Final)}), validation accuracy; click a header to sort", headers, rows, keys);
+        }
+
+        report.Heading("Plots");
+        foreach (var (files, caption) in plots) report.Figure(files, caption);
+
+        report.Heading("All trials");
+        var trialHeaders = new List<string> { "trial", "state", "stage" };
+        trialHeaders.AddRange(objectives.Select(o => $"{o.Name()} (screening)"));
+        trialHeaders.AddRange(["accuracy (promotion)", "accuracy (final)", "seconds", "error"]);
+        var trialRows = new List<IReadOnlyList<string>>();
+        var trialKeys = new List<double?[]>();
+        foreach (var t in result.Trials)
+        {
+            var s = t.At(SearchStage.Screening);
+            var row = new List<string> { t.Number.ToString(Invariant), t.State.ToString().ToLowerInvariant(), t.Latest?.Stage.ToString().ToLowerInvariant() ?? "" };
+            row.AddRange(objectives.Select(o => s?.Values.FirstOrDefault(v => v.Kind == o) is { } v ? Format(o, v.Value) : ""));
+            double? promoted = t.At(SearchStage.Promotion)?.Value(ObjectiveKind.Accuracy), final = t.At(SearchStage.Final)?.Value(ObjectiveKind.Accuracy);
+            row.Add(promoted is { } p ? Format(ObjectiveKind.Accuracy, p) : "");
+            row.Add(final is { } f ? Format(ObjectiveKind.Accuracy, f) : "");
+            double seconds = t.Stages.Sum(x => x.TotalSeconds);
+            row.Add(seconds.ToString("0.0", Invariant));
+            row.Add(t.Error ?? "");
+            trialRows.Add(row);
+            var key = new List<double?> { t.Number, null, t.Latest is null ? null : (double)t.Latest.Stage };
+            key.AddRange(objectives.Select(o => s?.Values.FirstOrDefault(v => v.Kind == o)?.Value));
+            key.AddRange([promoted, final, seconds, null]);
+            trialKeys.Add([.. key]);
+        }
+        report.Table("Every trial at its screening fidelity; click a header to sort", trialHeaders, trialRows, trialKeys);
+        return report;
+    }
+}

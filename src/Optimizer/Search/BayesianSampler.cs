@@ -1,0 +1,260 @@
+using ParetoPrune.Objectives;
+using ParetoPrune.Objectives.Pareto;
+
+namespace ParetoPrune.Optimizer.Search;
+
+/// <summary>
+/// Bayesian optimisation of the kept counts. One Gaussian process (Matérn 5/2, per-dimension length scales) per objective
+/// that must be observed (accuracy; latency or energy when measured on a device); objectives known before building a
+/// candidate (MACs, parameters, bytes, profile estimates) are computed exactly. The acquisition is the expected
+/// hypervolume improvement over the current front (Monte-Carlo over the posterior with stratified normal samples) times
+/// the probability of meeting the observed constraints; with a single objective, expected improvement of the penalised
+/// objective. Candidates: random feasible configurations plus mutations of the front. Batches for parallel workers are
+/// built greedily, each pick added to the front at its posterior mean (the Kriging believer) so picks spread out.
+/// </summary>
+public sealed class BayesianSampler : ISampler
+{
+    /// <summary>Random candidates scored per proposal.</summary>
+    public int RandomCandidates { get; init; } = 1500;
+
+    /// <summary>Mutations of each front member scored per proposal.</summary>
+    public int MutationsPerFrontPoint { get; init; } = 40;
+
+    /// <summary>Candidates that get the full Monte-Carlo acquisition after a cheap screening by their optimistic point.</summary>
+    public int MonteCarloCandidates { get; init; } = 96;
+
+    /// <summary>Posterior samples per candidate.</summary>
+    public int Samples { get; init; } = 32;
+
+    public string Name => "bo";
+
+    /// <summary>Trials before the surrogate takes over: uniform configurations first (the classic baseline's points), then random.</summary>
+    internal static int InitialDesign(int budget, int dimensions) => Math.Clamp(budget / 4, 4, Math.Max(4, Math.Min(12, dimensions + 1)));
+
+    public IReadOnlyList<int[]> Propose(SamplerContext context, int count)
+    {
+        var problem = context.Problem;
+        var seen = context.Seen();
+        var random = context.NewRandom();
+        int started = context.History.Count + context.Pending.Count;
+        int initial = InitialDesign(context.Budget, problem.Space.Count);
+        var proposals = new List<int[]>();
+        if (started < initial)
+        {
+            int uniform = Math.Min(3, initial) - started;
+            if (uniform > 0) proposals.AddRange(Samplers.UniformSequence(problem, seen, Math.Min(uniform, count)));
+            int rest = Math.Min(count, initial - started) - proposals.Count;
+            if (rest > 0) proposals.AddRange(Samplers.RandomFeasible(problem, random, rest, seen));
+            if (proposals.Count == count) return proposals;
+        }
+        var evaluated = context.History.Where(h => h.Values is not null).ToList();
+        if (evaluated.Count < 2) // nothing to learn from yet (everything failed): keep exploring
+        {
+            proposals.AddRange(Samplers.RandomFeasible(problem, random, count - proposals.Count, seen));
+            return proposals;
+        }
+        var model = new Surrogate(problem, evaluated, context.Seed);
+        var candidates = Candidates(context, model, random, seen);
+        var pending = context.Pending.Concat(proposals).ToList();
+        while (proposals.Count < count && candidates.Count > 0)
+        {
+            int best = model.SelectBest(candidates, pending, Samples, MonteCarloCandidates);
+            var pick = candidates[best].Kept;
+            candidates.RemoveAt(best);
+            proposals.Add(pick);
+            pending.Add(pick);
+        }
+        if (proposals.Count < count) proposals.AddRange(Samplers.RandomFeasible(problem, random, count - proposals.Count, seen));
+        return proposals;
+    }
+
+    List<Candidate> Candidates(SamplerContext context, Surrogate model, Random random, HashSet<string> seen)
+    {
+        var problem = context.Problem;
+        var space = problem.Space;
+        var list = Samplers.RandomFeasible(problem, random, RandomCandidates, seen, maxTries: RandomCandidates * 20);
+        // Local moves around the front: most gains late in a search are small changes to good configurations.
+        foreach (var member in model.FrontConfigurations())
+        {
+            var x = space.Encode(member);
+            int added = 0;
+            for (int attempt = 0; attempt < MutationsPerFrontPoint * 5 && added < MutationsPerFrontPoint; attempt++)
+            {
+                var y = (double[])x.Clone();
+                double scale = 0.05 + 0.2 * random.NextDouble();
+                double probability = Math.Max(1.0 / y.Length, random.NextDouble() * 0.5);
+                for (int i = 0; i < y.Length; i++)
+                    if (random.NextDouble() < probability) y[i] = Math.Clamp(y[i] + scale * Gaussian(random), 0, 1);
+                var kept = space.Decode(y);
+                if (problem.PredictedViolation(kept) > 0 || !seen.Add(SearchSpace.Key(kept))) continue;
+                list.Add(kept);
+                added++;
+            }
+        }
+        return list.Select(k => new Candidate(k, space.Encode(k), problem.Normalised.ToPoint(WithPlaceholders(problem, k)))).ToList();
+    }
+
+    /// <summary>The exact coordinates of a candidate; observed objectives get 0 until the surrogate fills them.</summary>
+    static IReadOnlyDictionary<ObjectiveKind, double> WithPlaceholders(SearchProblem problem, int[] kept)
+    {
+        var values = new Dictionary<ObjectiveKind, double>(problem.Predict(kept));
+        foreach (var o in problem.Observed) values[o] = problem.Baseline[o];
+        return values;
+    }
+
+    static double Gaussian(Random random) =>
+        Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
+
+    internal sealed record Candidate(int[] Kept, double[] Unit, double[] Point);
+
+    /// <summary>The fitted surrogates and the current front, and the acquisition on top of them.</summary>
+    internal sealed class Surrogate
+    {
+        readonly SearchProblem problem;
+        readonly int[] observedIndex;                  // coordinate of each observed objective in the canonical point
+        readonly GaussianProcess[] processes;
+        readonly List<(int[] Kept, double[] Point)> front = [];
+        readonly List<Constraint> observedConstraints;
+        readonly double bestPenalised = double.NegativeInfinity;
+        readonly PenalisedObjective? penalised;
+
+        public Surrogate(SearchProblem problem, IReadOnlyList<Observation> evaluated, int seed)
+        {
+            this.problem = problem;
+            var observed = problem.Observed;
+            observedIndex = observed.Select(o => IndexOf(problem.Objectives, o)).ToArray();
+            var inputs = evaluated.Select(e => problem.Space.Encode(e.Kept)).ToList();
+            var points = evaluated.Select(e => problem.Normalised.ToPoint(e.Values!)).ToList();
+            processes = observedIndex.Select((coordinate, j) =>
+                GaussianProcess.Fit(inputs, points.Select(p => p[coordinate]).ToList(), seed + 7919 * j)).ToArray();
+            observedConstraints = problem.ObservedConstraints(SearchStage.Screening).Where(c => problem.Objectives.Contains(c.Objective)).ToList();
+
+            var violations = evaluated.Select(e => problem.ScreeningConstraints.TotalViolation(e.Values!, problem.Baseline)).ToList();
+            var feasible = Enumerable.Range(0, evaluated.Count).Where(i => violations[i] == 0).ToList();
+            foreach (int i in NonDominatedSorting.FirstFront(feasible.Select(i => points[i]).ToList()))
+                front.Add((evaluated[feasible[i]].Kept, points[feasible[i]]));
+
+            if (problem.Objectives.Count == 1 && problem.Objectives[0] == ObjectiveKind.Accuracy)
+            {
+                penalised = PenalisedObjective.FromConstraints(problem.Constraints, problem.Baseline);
+                foreach (var e in evaluated) bestPenalised = Math.Max(bestPenalised, penalised.Score(Merge(e.Values!, e.Kept)));
+            }
+        }
+
+        static int IndexOf(IReadOnlyList<ObjectiveKind> list, ObjectiveKind kind)
+        {
+            for (int i = 0; i < list.Count; i++) if (list[i] == kind) return i;
+            return -1;
+        }
+
+        IReadOnlyDictionary<ObjectiveKind, double> Merge(IReadOnlyDictionary<ObjectiveKind, double> observed, int[] kept)
+        {
+            var values = new Dictionary<ObjectiveKind, double>(problem.Predict(kept));
+            foreach (var (k, v) in observed) values[k] = v;
+            return values;
+        }
+
+        public IEnumerable<int[]> FrontConfigurations() => front.Select(f => f.Kept);
+
+        /// <summary>The index of the candidate with the highest acquisition, given pending configurations (believed at their mean).</summary>
+        public int SelectBest(List<Candidate> candidates, IReadOnlyList<int[]> pending, int samples, int monteCarlo)
+        {
+            int n = candidates.Count, m = processes.Length;
+            var means = new double[m][];
+            var deviations = new double[m][];
+            var units = candidates.Select(c => c.Unit).ToList();
+            for (int j = 0; j < m; j++)
+            {
+                means[j] = new double[n];
+                var variances = new double[n];
+                processes[j].Predict(units, means[j], variances);
+                deviations[j] = variances.Select(v => Math.Sqrt(Math.Max(v, 0))).ToArray();
+            }
+            var feasibility = new double[n];
+            for (int c = 0; c < n; c++) feasibility[c] = ProbabilityOfFeasibility(means, deviations, c);
+
+            if (penalised is not null) return ArgMax(n, c => feasibility[c] * ExpectedImprovementPenalised(candidates[c], means[0][c], deviations[0][c]));
+
+            // The front the candidates compete with: observed points plus pending ones believed at their posterior mean.
+            var current = front.Select(f => f.Point).ToList();
+            foreach (var p in pending) current.Add(Believed(p));
+            var reference = problem.ScreeningReference;
+
+            // Cheap screening: improvement of the optimistic point (one standard deviation better in every observed objective).
+            var optimistic = new double[n];
+            for (int c = 0; c < n; c++)
+            {
+                var point = (double[])candidates[c].Point.Clone();
+                for (int j = 0; j < m; j++) point[observedIndex[j]] = means[j][c] - deviations[j][c];
+                optimistic[c] = feasibility[c] * Hypervolume.Improvement(current, point, reference);
+            }
+            var shortlist = Enumerable.Range(0, n).OrderByDescending(c => optimistic[c]).Take(monteCarlo).ToList();
+            if (optimistic[shortlist[0]] <= 0) // nothing can improve: explore where the surrogate knows least
+                return ArgMax(n, c => feasibility[c] * deviations.Sum(d => d[c]));
+
+            var z = Acquisition.StandardNormalSamples(samples);
+            double bestValue = double.NegativeInfinity;
+            int best = shortlist[0];
+            foreach (int c in shortlist)
+            {
+                double total = 0;
+                var point = (double[])candidates[c].Point.Clone();
+                for (int s = 0; s < samples; s++)
+                {
+                    // Objective j uses a different stratum order, so joint samples do not move in lockstep.
+                    for (int j = 0; j < m; j++) point[observedIndex[j]] = means[j][c] + deviations[j][c] * z[(s * (2 * j + 1) + j) % samples];
+                    total += Hypervolume.Improvement(current, point, reference);
+                }
+                double value = feasibility[c] * total / samples;
+                if (value > bestValue) { bestValue = value; best = c; }
+            }
+            return best;
+        }
+
+        double[] Believed(int[] kept)
+        {
+            var point = problem.Normalised.ToPoint(WithPlaceholders(problem, kept));
+            var unit = problem.Space.Encode(kept);
+            for (int j = 0; j < processes.Length; j++) point[observedIndex[j]] = processes[j].Predict(unit).Mean;
+            return point;
+        }
+
+        double ProbabilityOfFeasibility(double[][] means, double[][] deviations, int c)
+        {
+            double probability = 1;
+            foreach (var constraint in observedConstraints)
+            {
+                int j = Array.IndexOf(observedIndex, IndexOf(problem.Objectives, constraint.Objective));
+                if (j < 0) continue;
+                // The surrogate models sign × value / baseline; turn the bound into that scale.
+                double bound = constraint.Resolve(problem.Baseline);
+                var coordinate = problem.Normalised.ToPoint(new Dictionary<ObjectiveKind, double>(problem.Baseline) { [constraint.Objective] = bound });
+                double b = coordinate[observedIndex[j]];
+                // Canonical coordinates are minimised, so an upper bound on a cost and a lower bound on accuracy both read "≤ b".
+                probability *= Acquisition.ProbabilityOfFeasibility(means[j][c], deviations[j][c], null, b);
+            }
+            return probability;
+        }
+
+        double ExpectedImprovementPenalised(Candidate candidate, double mean, double deviation)
+        {
+            // Accuracy is the only objective; its coordinate is −accuracy / baseline accuracy.
+            double baseline = problem.Baseline[ObjectiveKind.Accuracy];
+            var values = Merge(new Dictionary<ObjectiveKind, double> { [ObjectiveKind.Accuracy] = -mean * baseline }, candidate.Kept);
+            double score = penalised!.Score(values);
+            return Acquisition.ExpectedImprovement(score, deviation * baseline, bestPenalised, maximise: true);
+        }
+
+        static int ArgMax(int n, Func<int, double> value)
+        {
+            int best = 0;
+            double bestValue = double.NegativeInfinity;
+            for (int i = 0; i < n; i++)
+            {
+                double v = value(i);
+                if (v > bestValue) { bestValue = v; best = i; }
+            }
+            return best;
+        }
+    }
+}

@@ -1,0 +1,380 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using Microsoft.ML;
+using ParetoPrune.Devices;
+using ParetoPrune.Objectives;
+using ParetoPrune.Objectives.Data;
+using ParetoPrune.Objectives.Onnx;
+using ParetoPrune.Objectives.Onnx.Proto;
+using ParetoPrune.Objectives.Pareto;
+using ParetoPrune.Optimizer.Pruning;
+using ParetoPrune.Optimizer.Reporting;
+using ParetoPrune.Optimizer.Training;
+
+namespace ParetoPrune.Optimizer.Search;
+
+/// <summary>What a search optimises and how hard it works. Every field has a usable default but the output directory.</summary>
+public sealed record PruningSearchOptions
+{
+    /// <summary>The run directory: <c>study.db</c>, CSVs, plots, <c>report.html</c>, <c>models/</c>.</summary>
+    public required string OutputDirectory { get; init; }
+
+    public IReadOnlyList<ObjectiveKind> Objectives { get; init; } = [ObjectiveKind.Accuracy, ObjectiveKind.Macs];
+    public ConstraintSet Constraints { get; init; } = ConstraintSet.Empty;
+
+    /// <summary>bo, random, uniform or nsga2 (<see cref="Samplers.Names"/>).</summary>
+    public string Sampler { get; init; } = "bo";
+
+    /// <summary>Configurations screened (the budget of the search stage).</summary>
+    public int Trials { get; init; } = 40;
+    public int Seed { get; init; }
+
+    /// <summary>Candidates evaluated at once; the cores are shared between them.</summary>
+    public int Workers { get; init; } = 1;
+
+    /// <summary>Which channels of a group survive: l1, l2, fpgm, bn, random, or data-driven taylor, apoz, mean-act, lrp, lrp-zplus.</summary>
+    public string Criterion { get; init; } = "l1";
+
+    public SearchSpaceOptions Space { get; init; } = new();
+    public FidelityOptions Fidelity { get; init; } = new();
+
+    /// <summary>Where latency and energy come from; by default both are estimated for a Raspberry Pi 4B.</summary>
+    public DeviceTargets Devices { get; init; } = DeviceTargets.Estimated(DeviceProfile.RaspberryPi4B);
+
+    /// <summary>How long each candidate is timed on a measuring device (short: a search times many candidates).</summary>
+    public MeasurementPlan Measurement { get; init; } = new() { WarmupRuns = 5, MinimumRuns = 20, TimeBudget = TimeSpan.FromSeconds(2) };
+
+    /// <summary>Continue the study already in <see cref="OutputDirectory"/> (same question; the trial budget may grow).</summary>
+    public bool Resume { get; init; }
+
+    /// <summary>CPU threads for training; default: all cores divided among the workers.</summary>
+    public int? Threads { get; init; }
+}
+
+/// <summary>The data of a search: candidates are recalibrated and fine-tuned on <see cref="Train"/>, ranked on
+/// <see cref="Validation"/>, and the exported ones also scored on <see cref="Test"/>, which the search never looks at.</summary>
+public sealed record SearchData(Dataset Train, Dataset Validation, Dataset? Test, string Description)
+{
+    /// <summary>Holds out a stratified validation split from the training images, of at most <paramref name="validationLimit"/>
+    /// images (scoring is a large share of a screening trial; the rest stays for recalibration and fine-tuning).</summary>
+    public static SearchData From(TrainTest data, double validationFraction = 0.1, int seed = 0, int? validationLimit = null)
+    {
+        if (validationLimit is { } limit) validationFraction = Math.Min(validationFraction, (double)limit / data.Train.Count);
+        var (train, validation) = DatasetSplit.Stratified(data.Train, validationFraction, seed);
+        return new SearchData(train, validation, data.Test, data.Description);
+    }
+}
+
+/// <summary>Progress of a search, reported after every trial and stage.</summary>
+/// <param name="Completed">Trials of the current stage finished (failed ones included).</param>
+/// <param name="Total">Trials the current stage will run.</param>
+/// <param name="FrontSize">Members of the current front (screening values during screening).</param>
+/// <param name="Hypervolume">Hypervolume of the screening front, normalised by the baseline.</param>
+/// <param name="Remaining">Estimated time left in this stage, from the mean duration so far.</param>
+public sealed record SearchProgress(SearchStage Stage, int Completed, int Total, int Failed, int FrontSize, double Hypervolume,
+                                    TimeSpan Elapsed, TimeSpan? Remaining, string Message);
+
+/// <summary>
+/// The search, ML.NET style: <c>var search = new PruningSearch(mlContext, options); var result = await search.RunAsync(model, data);</c>.
+/// Screens <see cref="PruningSearchOptions.Trials"/> configurations proposed by the sampler, fine-tunes the most promising
+/// briefly, fine-tunes the front of those with the final budget and exports them; every trial is stored as it ends,
+/// so a killed search resumes where it stopped.
+/// </summary>
+public sealed class PruningSearch
+{
+    readonly MLContext mlContext;
+    readonly PruningSearchOptions options;
+
+    public PruningSearch(MLContext mlContext, PruningSearchOptions options)
+    {
+        this.mlContext = mlContext ?? throw new ArgumentNullException(nameof(mlContext));
+        this.options = options ?? throw new ArgumentNullException(nameof(options));
+        if (options.Trials < 1) throw new ArgumentException($"a search needs at least one trial, not {options.Trials}");
+        if (options.Workers < 1) throw new ArgumentException($"at least one worker, not {options.Workers}");
+        if (options.Objectives.Count == 0) throw new ArgumentException("at least one objective");
+        if (!options.Objectives.Contains(ObjectiveKind.Accuracy) && !options.Constraints.Objectives.Contains(ObjectiveKind.Accuracy))
+            throw new ArgumentException("the search needs accuracy as an objective or a constraint: without it, pruning everything would be best");
+        options.Space.Validate();
+        options.Fidelity.Validate();
+        _ = Samplers.Create(options.Sampler);
+    }
+
+    public const string StudyFile = "study.db";
+
+    /// <summary>Runs (or resumes) the search on a model file.</summary>
+    /// <param name="stop">Finish the trials in flight, store them and return (Ctrl-C): the study can be resumed.</param>
+    /// <param name="abort">Abandon trials in flight (a second Ctrl-C): they are re-run on resume.</param>
+    public Task<PruningSearchResult> RunAsync(string modelPath, SearchData data, IProgress<SearchProgress>? progress = null,
+                                              CancellationToken stop = default, CancellationToken abort = default)
+    {
+        var model = OnnxModel.Load(modelPath);
+        string hash = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(modelPath)));
+        return RunAsync(model, Path.GetFullPath(modelPath), hash, data, progress, stop, abort);
+    }
+
+    /// <summary>Runs (or resumes) the search on a model in memory.</summary>
+    public Task<PruningSearchResult> RunAsync(ModelProto model, SearchData data, IProgress<SearchProgress>? progress = null,
+                                              CancellationToken stop = default, CancellationToken abort = default) =>
+        RunAsync(model, "(in memory)", Convert.ToHexStringLower(SHA256.HashData(OnnxModel.ToBytes(model))), data, progress, stop, abort);
+
+    async Task<PruningSearchResult> RunAsync(ModelProto model, string modelPath, string hash, SearchData data, IProgress<SearchProgress>? progress,
+                                             CancellationToken stop, CancellationToken abort)
+    {
+        var watch = Stopwatch.StartNew();
+        string directory = Path.GetFullPath(options.OutputDirectory);
+        string storePath = Path.Combine(directory, StudyFile);
+        var definition = new StudyDefinition(Path.GetFileName(directory), modelPath, hash, data.Description, options.Objectives,
+            options.Constraints.Select(c => c.ToString()).ToArray(), Samplers.Create(options.Sampler).Name, options.Seed, options.Trials,
+            options.Criterion.ToLowerInvariant(), options.Space, options.Fidelity, options.Devices.Description, data.Train.ClassNames.Count);
+
+        StudyStore store;
+        if (options.Resume)
+        {
+            store = StudyStore.Open(storePath);
+            var differences = store.Definition.Differences(definition);
+            if (differences.Count > 0)
+            {
+                store.Dispose();
+                throw new ArgumentException($"cannot resume {storePath}: it was started with other settings ({string.Join("; ", differences)})");
+            }
+            if (store.Definition.Trials != options.Trials) store.UpdateTrialBudget(options.Trials);
+        }
+        else store = StudyStore.Create(storePath, definition);
+
+        using (store)
+        {
+            var importance = CreateImportance(options.Criterion, data.Train, options.Seed);
+            var space = new SearchSpace(ChannelGroups.Analyze(model), importance, options.Space);
+            var kinds = new HashSet<ObjectiveKind>(options.Objectives.Concat(options.Constraints.Objectives));
+            int threads = options.Threads ?? Math.Max(1, Environment.ProcessorCount / options.Workers);
+            var evaluator = new CandidateEvaluator(space, data.Train, data.Validation, data.Test, options.Fidelity, options.Devices,
+                                                   options.Measurement, mlContext, kinds, directory, threads);
+            store.Dimensions ??= space.Dimensions;
+            store.Status = "running";
+            progress?.Report(new SearchProgress(SearchStage.Screening, 0, options.Trials, 0, 0, 0, watch.Elapsed, null, "evaluating the unpruned model"));
+            var baseline = store.Baseline;
+            if (baseline is null) store.Baseline = baseline = await evaluator.BaselineAsync(abort);
+            var baselineValues = baseline.ToDictionary();
+
+            var problems = options.Constraints.Validate(baselineValues);
+            if (problems.Count > 0) throw new ArgumentException($"the constraints cannot all hold: {string.Join("; ", problems)}");
+            var problem = new SearchProblem(space, options.Objectives, options.Constraints, baselineValues, evaluator.Predicted,
+                                            evaluator.Predict, data.Train.ClassNames.Count);
+            CheckReachable(problem);
+
+            var loop = new SearchLoop(store, problem, evaluator, Samplers.Create(options.Sampler), options, progress, watch);
+            bool completed = await loop.RunAsync(stop, abort);
+            store.Status = completed ? "finished" : "stopped";
+            evaluator.Cleanup();
+            var result = PruningSearchResult.Load(store, directory, mlContext);
+            SearchReport.Write(result);
+            return result;
+        }
+    }
+
+    /// <summary>A constraint on MACs, parameters or bytes that even the smallest configuration misses cannot be met by any trial: say so now.</summary>
+    static void CheckReachable(SearchProblem problem)
+    {
+        var smallest = problem.Space.Dimensions.Select(d => d.MinKeep).ToArray();
+        var values = problem.Predict(smallest);
+        var missed = problem.ScreeningConstraints.Where(c => values.TryGetValue(c.Objective, out double v) && c.Violation(v, problem.Baseline) > 0).ToList();
+        if (missed.Count > 0)
+            throw new ArgumentException("no configuration can meet " + string.Join(" and ", missed.Select(c => $"'{c}'")) +
+                $": even keeping only the minimum in every group ({string.Join(", ", missed.Select(c => $"{c.Objective.Name()} = {c.Objective.Format(values[c.Objective])}"))}, " +
+                $"the baseline has {string.Join(", ", missed.Select(c => c.Objective.Format(problem.Baseline[c.Objective])))}). Loosen the bound or lower the minimum kept fraction.");
+    }
+
+    internal static IImportance CreateImportance(string criterion, Dataset train, int seed) =>
+        ActivationImportance.Names.Contains(criterion.ToLowerInvariant())
+            ? ActivationImportance.Parse(criterion, train, seed: seed)!
+            : WeightImportance.Parse(criterion, seed);
+}
+
+/// <summary>The stages of a search over a store: screening with the sampler, then promotion and final fine-tuning.</summary>
+sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvaluator evaluator, ISampler sampler,
+                        PruningSearchOptions options, IProgress<SearchProgress>? progress, Stopwatch watch)
+{
+    readonly Dictionary<int, Trial> trials = store.Trials().ToDictionary(t => t.Number);
+
+    /// <summary>True when every stage finished; false when stopped early.</summary>
+    public async Task<bool> RunAsync(CancellationToken stop, CancellationToken abort)
+    {
+        if (!await ScreenAsync(stop, abort)) return false;
+        if (!await FineTuneAsync(SearchStage.Promotion, SelectForPromotion(), stop, abort)) return false;
+        return await FineTuneAsync(SearchStage.Final, SelectForFinal(), stop, abort);
+    }
+
+    async Task<bool> ScreenAsync(CancellationToken stop, CancellationToken abort)
+    {
+        var stageWatch = Stopwatch.StartNew();
+        int doneAtStart = trials.Values.Count(t => t.State != TrialState.Running);
+        // Trials left running by a killed process are re-run first, with the configuration they had.
+        var queue = new Queue<Trial>(trials.Values.Where(t => t.State == TrialState.Running).OrderBy(t => t.Number));
+        var running = new Dictionary<Task<Trial>, Trial>();
+        int next = trials.Count == 0 ? 0 : trials.Keys.Max() + 1;
+        bool exhausted = false;
+        while (true)
+        {
+            while (running.Count < options.Workers && !stop.IsCancellationRequested)
+            {
+                Trial trial;
+                if (queue.Count > 0) trial = queue.Dequeue();
+                else
+                {
+                    if (exhausted || next >= options.Trials) break;
+                    var context = new SamplerContext(problem, History(), running.Values.Select(t => t.Kept).ToList(), options.Seed, options.Trials);
+                    var proposal = sampler.Propose(context, 1);
+                    if (proposal.Count == 0) { exhausted = true; break; }
+                    trial = new Trial(next++, sampler.Name, proposal[0], TrialState.Running, [], null, DateTimeOffset.UtcNow);
+                    trials[trial.Number] = trial;
+                    store.Save(trial);
+                }
+                var t = trial;
+                running[Task.Run(() => Screen(t, abort), abort)] = t;
+            }
+            if (running.Count == 0) break;
+            var done = await Task.WhenAny(running.Keys);
+            running.Remove(done);
+            var finished = await done; // abort surfaces here as OperationCanceledException: the trial stays "running" in the store
+            trials[finished.Number] = finished;
+            store.Save(finished);
+            Report(SearchStage.Screening, stageWatch, doneAtStart, $"trial {finished.Number}: " + Describe(finished));
+        }
+        return !stop.IsCancellationRequested;
+    }
+
+    async Task<Trial> Screen(Trial trial, CancellationToken abort)
+    {
+        try
+        {
+            var result = await evaluator.ScreenAsync(trial.Number, trial.Kept, abort);
+            return trial.With(result);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return trial with { State = TrialState.Failed, Error = $"{e.GetType().Name}: {e.Message}" };
+        }
+    }
+
+    List<Observation> History() => trials.Values.Where(t => t.State != TrialState.Running).OrderBy(t => t.Number)
+        .Select(t => new Observation(t.Kept, t.State == TrialState.Complete ? t.At(SearchStage.Screening)?.ToDictionary() : null)).ToList();
+
+    /// <summary>The best screened trials by (constrained front, crowding distance), as NSGA-II would keep them.</summary>
+    List<Trial> SelectForPromotion()
+    {
+        var screened = trials.Values.Where(t => t.At(SearchStage.Screening) is not null).OrderBy(t => t.Number).ToList();
+        return Best(screened, SearchStage.Screening, options.Fidelity.PromoteCount);
+    }
+
+    /// <summary>The best promoted trials (all constraints, accuracy bounds included, now that they are fine-tuned); the exported front is
+    /// the non-dominated part of what the final stage makes of them.</summary>
+    List<Trial> SelectForFinal()
+    {
+        var source = options.Fidelity.PromoteCount > 0 ? SearchStage.Promotion : SearchStage.Screening;
+        var promoted = trials.Values.Where(t => t.At(source) is not null).OrderBy(t => t.Number).ToList();
+        return Best(promoted, source, options.Fidelity.FinalCount);
+    }
+
+    /// <summary>
+    /// The best <paramref name="count"/> by constrained non-dominated rank; within a front, by crowding distance (spread
+    /// along the front), or by accuracy when the constraints bound it from below: screening accuracy sits far below any
+    /// such bound, and the models that will meet it after fine-tuning come from the front's accurate end, not its cheap one.
+    /// </summary>
+    List<Trial> Best(List<Trial> candidates, SearchStage stage, int count)
+    {
+        if (count == 0 || candidates.Count == 0) return [];
+        var constraints = problem.ConstraintsAt(stage == SearchStage.Screening ? SearchStage.Screening : SearchStage.Final);
+        var points = candidates.Select(t => problem.Normalised.ToPoint(t.At(stage)!.ToDictionary())).ToList();
+        var violations = candidates.Select(t => constraints.TotalViolation(t.At(stage)!.ToDictionary(), problem.Baseline)).ToList();
+        bool accuracyFloor = problem.Constraints.Any(c => c.Objective == ObjectiveKind.Accuracy && !c.IsUpperBound)
+                             && problem.Objectives.Contains(ObjectiveKind.Accuracy);
+        var chosen = new List<Trial>();
+        foreach (var front in NonDominatedSorting.Sort(points, violations))
+        {
+            var distances = CrowdingDistance.Compute(front.Select(i => points[i]).ToList());
+            var ordered = front.Select((i, k) => (i, d: distances[k]));
+            ordered = accuracyFloor
+                ? ordered.OrderByDescending(x => candidates[x.i].At(stage)!.Value(ObjectiveKind.Accuracy)).ThenBy(x => x.i)
+                : ordered.OrderByDescending(x => x.d).ThenBy(x => x.i);
+            chosen.AddRange(ordered.Select(x => candidates[x.i]));
+            if (chosen.Count >= count) break;
+        }
+        return chosen.Take(count).ToList();
+    }
+
+    async Task<bool> FineTuneAsync(SearchStage stage, List<Trial> selected, CancellationToken stop, CancellationToken abort)
+    {
+        var stageWatch = Stopwatch.StartNew();
+        var todo = selected.Where(t => t.At(stage) is null).ToList();
+        int alreadyDone = selected.Count - todo.Count;
+        var total = selected.Count;
+        var running = new Dictionary<Task<Trial>, Trial>();
+        int index = 0, completed = alreadyDone;
+        while (true)
+        {
+            while (running.Count < options.Workers && index < todo.Count && !stop.IsCancellationRequested)
+            {
+                var trial = todo[index++];
+                running[Task.Run(() => FineTune(trial, stage, abort), abort)] = trial;
+            }
+            if (running.Count == 0) break;
+            var done = await Task.WhenAny(running.Keys);
+            running.Remove(done);
+            var finished = await done;
+            trials[finished.Number] = finished;
+            store.Save(finished);
+            completed++;
+            ReportStage(stage, stageWatch, completed, total, alreadyDone, $"trial {finished.Number}: " + Describe(finished));
+        }
+        return !stop.IsCancellationRequested;
+    }
+
+    async Task<Trial> FineTune(Trial trial, SearchStage stage, CancellationToken abort)
+    {
+        try
+        {
+            var result = await evaluator.FineTuneAsync(trial.Number, trial.Kept, stage, trial.At(SearchStage.Screening)!, abort);
+            return trial.With(result);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The screening result stands; the stage's failure is recorded on the trial.
+            return trial with { Error = $"{stage}: {e.GetType().Name}: {e.Message}" };
+        }
+    }
+
+    string Describe(Trial trial)
+    {
+        if (trial.State == TrialState.Failed) return "failed: " + trial.Error;
+        var latest = trial.Latest!;
+        return string.Join(", ", latest.Values.Where(v => problem.Objectives.Contains(v.Kind)).Select(v => $"{v.Kind.Name()} {v.Kind.Format(v.Value)}"))
+               + $" ({latest.Stage.ToString().ToLowerInvariant()}, {latest.TotalSeconds:0.0} s)";
+    }
+
+    void Report(SearchStage stage, Stopwatch stageWatch, int doneAtStart, string message)
+    {
+        int done = trials.Values.Count(t => t.State != TrialState.Running);
+        int failed = trials.Values.Count(t => t.State == TrialState.Failed);
+        var (frontSize, hypervolume) = ScreeningFront();
+        int fresh = done - doneAtStart;
+        TimeSpan? remaining = fresh > 0 ? stageWatch.Elapsed / fresh * Math.Max(0, options.Trials - done) : null;
+        progress?.Report(new SearchProgress(stage, done, options.Trials, failed, frontSize, hypervolume, watch.Elapsed, remaining, message));
+    }
+
+    void ReportStage(SearchStage stage, Stopwatch stageWatch, int completed, int total, int alreadyDone, string message)
+    {
+        var (frontSize, hypervolume) = ScreeningFront();
+        int fresh = completed - alreadyDone;
+        TimeSpan? remaining = fresh > 0 ? stageWatch.Elapsed / fresh * (total - completed) : null;
+        progress?.Report(new SearchProgress(stage, completed, total, 0, frontSize, hypervolume, watch.Elapsed, remaining, message));
+    }
+
+    (int Size, double Hypervolume) ScreeningFront()
+    {
+        var feasible = trials.Values.Select(t => t.At(SearchStage.Screening)?.ToDictionary())
+            .Where(v => v is not null && problem.ScreeningConstraints.TotalViolation(v, problem.Baseline) == 0)
+            .Select(v => problem.Normalised.ToPoint(v!)).ToList();
+        if (feasible.Count == 0) return (0, 0);
+        return (NonDominatedSorting.FirstFront(feasible).Length, Hypervolume.Compute(feasible, problem.ScreeningReference));
+    }
+}

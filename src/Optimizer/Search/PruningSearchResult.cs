@@ -1,0 +1,159 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using ParetoPrune.Objectives;
+using ParetoPrune.Objectives.Onnx;
+using ParetoPrune.Objectives.Pareto;
+
+namespace ParetoPrune.Optimizer.Search;
+
+/// <summary>A member of the final front: an exported, fine-tuned, BN-folded model and its figures.</summary>
+/// <param name="Values">Every objective at the final fidelity, each with its provenance.</param>
+/// <param name="TestAccuracy">Accuracy on the test split (never seen by the search); null without a test split.</param>
+/// <param name="ModelPath">The ONNX file: N×C×H×W pixels in [0, 1] in, one logit per class out.</param>
+/// <param name="Feasible">Whether it meets every constraint (an infeasible front is reported, marked, rather than hidden).</param>
+public sealed record SearchCandidate(int Trial, IReadOnlyList<int> Kept, IReadOnlyList<ObjectiveValue> Values, ObjectiveValue? TestAccuracy,
+                                     string ModelPath, bool Feasible)
+{
+    public double Value(ObjectiveKind kind) => Values.FirstOrDefault(v => v.Kind == kind)?.Value
+        ?? throw new KeyNotFoundException($"trial {Trial} has no {kind.Name()} value");
+}
+
+/// <summary>
+/// What a search found, read from its run directory: the baseline, every trial, the final front. Load any run with
+/// <see cref="Load"/> (the <c>report</c> and <c>export</c> commands do).
+/// </summary>
+public sealed class PruningSearchResult
+{
+    readonly MLContext mlContext;
+
+    PruningSearchResult(string directory, StudyDefinition definition, StageResult baseline, IReadOnlyList<Trial> trials, string status,
+                        IReadOnlyList<SearchDimension> dimensions, MLContext mlContext)
+    {
+        Dimensions = dimensions;
+        RunDirectory = directory;
+        Definition = definition;
+        Baseline = baseline;
+        Trials = trials;
+        Status = status;
+        this.mlContext = mlContext;
+        Constraints = ConstraintSet.Parse(definition.Constraints);
+        var baselineValues = baseline.ToDictionary();
+        Space = new ObjectiveSpace(definition.Objectives, baselineValues);
+        Front = ComputeFront();
+        ScreeningReference = SearchProblem.ScreeningReferenceFor(definition.Objectives, Constraints, baselineValues, definition.Classes);
+        HypervolumeTrace = ComputeTrace();
+    }
+
+    public string RunDirectory { get; }
+
+    /// <summary>What each entry of a configuration's kept counts refers to.</summary>
+    public IReadOnlyList<SearchDimension> Dimensions { get; }
+    public StudyDefinition Definition { get; }
+    public StageResult Baseline { get; }
+    public IReadOnlyList<Trial> Trials { get; }
+    public ConstraintSet Constraints { get; }
+
+    /// <summary>"finished", "stopped" (resume to continue) or "running".</summary>
+    public string Status { get; }
+
+    /// <summary>Objectives in the canonical minimised space, normalised by the baseline (what hypervolumes are computed in).</summary>
+    public ObjectiveSpace Space { get; }
+
+    /// <summary>The non-dominated final-stage models; feasible ones first, infeasible ones only when no model meets the constraints.</summary>
+    public IReadOnlyList<SearchCandidate> Front { get; }
+
+    internal double[] ScreeningReference { get; }
+
+    /// <summary>Hypervolume of the feasible screening front after each trial, in trial order (the sampler's progress).</summary>
+    public IReadOnlyList<double> HypervolumeTrace { get; }
+
+    /// <summary>Opens the run directory of a search (finished or not).</summary>
+    public static PruningSearchResult Load(string runDirectory, MLContext? mlContext = null)
+    {
+        using var store = StudyStore.Open(Path.Combine(runDirectory, PruningSearch.StudyFile));
+        return Load(store, Path.GetFullPath(runDirectory), mlContext ?? new MLContext(seed: 0));
+    }
+
+    internal static PruningSearchResult Load(StudyStore store, string directory, MLContext mlContext) =>
+        new(directory, store.Definition, store.Baseline ?? throw new InvalidDataException($"{store.Path}: the study has no baseline yet"),
+            store.Trials(), store.Status, store.Dimensions ?? throw new InvalidDataException($"{store.Path}: the study has no search space yet"), mlContext);
+
+    /// <summary>The most accurate front member that meets <paramref name="constraints"/> (the study's own by default); fewer MACs
+    /// break ties. Null when none does.</summary>
+    public SearchCandidate? Best(ConstraintSet? constraints = null)
+    {
+        constraints ??= Constraints;
+        var baseline = Baseline.ToDictionary();
+        return Front.Where(c => constraints.TotalViolation(ObjectiveValue.ToDictionary(c.Values), baseline) == 0)
+            .OrderByDescending(c => c.Values.FirstOrDefault(v => v.Kind == ObjectiveKind.Accuracy)?.Value ?? 0)
+            .ThenBy(c => c.Values.FirstOrDefault(v => v.Kind == ObjectiveKind.Macs)?.Value ?? 0)
+            .FirstOrDefault();
+    }
+
+    /// <summary>
+    /// The candidate's model as an ML.NET transformer (<c>ApplyOnnxModel</c>, fitted), ready to append to a pipeline. Its input
+    /// column is the model's input name holding C·H·W floats (pixels in [0, 1], NCHW); its output column, the model's output
+    /// name, holds one logit per class (class names are in the model's metadata, <see cref="ModelInterface"/>).
+    /// </summary>
+    public ITransformer CreateTransformer(SearchCandidate candidate) => CreateTransformer(mlContext, candidate.ModelPath);
+
+    /// <inheritdoc cref="CreateTransformer(SearchCandidate)"/>
+    public static ITransformer CreateTransformer(MLContext mlContext, string modelPath)
+    {
+        var graph = new OnnxGraph(OnnxModel.Load(modelPath));
+        string input = graph.Inputs[0].Name, output = graph.Outputs[0].Name;
+        var shape = ModelCost.Analyze(graph).InputShape;
+        int[] oneImage = [1, .. shape.Skip(1).Select(d => (int)d)];
+        int size = oneImage.Skip(1).Aggregate(1, (a, d) => a * d);
+        var definition = SchemaDefinition.Create(typeof(PixelsRow));
+        var column = definition[nameof(PixelsRow.Pixels)]; // the indexer looks columns up by name: rename last
+        column.ColumnType = new VectorDataViewType(NumberDataViewType.Single, size);
+        column.ColumnName = input;
+        var empty = mlContext.Data.LoadFromEnumerable(Array.Empty<PixelsRow>(), definition);
+        return mlContext.Transforms.ApplyOnnxModel([output], [input], modelPath, new Dictionary<string, int[]> { [input] = oneImage },
+                                                   gpuDeviceId: null, fallbackToCpu: true).Fit(empty);
+    }
+
+    sealed class PixelsRow
+    {
+        public float[] Pixels { get; set; } = [];
+    }
+
+    /// <summary>Values of a trial at a stage as a canonical point, or null when it has none.</summary>
+    internal double[]? Point(Trial trial, SearchStage stage) => trial.At(stage) is { } r ? Space.ToPoint(r.ToDictionary()) : null;
+
+    /// <summary>Constraints that apply at a stage (accuracy bounds only once candidates are fine-tuned).</summary>
+    internal ConstraintSet ConstraintsAt(SearchStage stage) =>
+        stage == SearchStage.Screening ? new ConstraintSet(Constraints.Where(c => !SearchProblem.IsFidelityDependent(c.Objective))) : Constraints;
+
+    internal double Violation(StageResult result) => ConstraintsAt(result.Stage).TotalViolation(result.ToDictionary(), Baseline.ToDictionary());
+
+    IReadOnlyList<SearchCandidate> ComputeFront()
+    {
+        var finals = Trials.Where(t => t.At(SearchStage.Final) is { ModelPath: not null }).ToList();
+        if (finals.Count == 0) return [];
+        var points = finals.Select(t => Point(t, SearchStage.Final)!).ToList();
+        var violations = finals.Select(t => Violation(t.At(SearchStage.Final)!)).ToList();
+        return NonDominatedSorting.FirstFront(points, violations)
+            .Select(i => finals[i])
+            .Select(t =>
+            {
+                var r = t.At(SearchStage.Final)!;
+                return new SearchCandidate(t.Number, t.Kept, r.Values, r.TestAccuracy, Path.Combine(RunDirectory, r.ModelPath!), Violation(r) == 0);
+            })
+            .OrderByDescending(c => c.Values.FirstOrDefault(v => v.Kind == ObjectiveKind.Accuracy)?.Value ?? 0)
+            .ToList();
+    }
+
+    IReadOnlyList<double> ComputeTrace()
+    {
+        var trace = new List<double>();
+        var feasible = new List<double[]>();
+        foreach (var trial in Trials.OrderBy(t => t.Number))
+        {
+            if (trial.At(SearchStage.Screening) is { } r && Violation(r) == 0) feasible.Add(Space.ToPoint(r.ToDictionary()));
+            trace.Add(feasible.Count == 0 ? 0 : Hypervolume.Compute(feasible, ScreeningReference));
+        }
+        return trace;
+    }
+}

@@ -1,0 +1,224 @@
+using ParetoPrune.Objectives;
+using ParetoPrune.Objectives.Pareto;
+
+namespace ParetoPrune.Optimizer.Search;
+
+/// <summary>A finished trial as samplers see it: its configuration and, unless it failed, its screening values.</summary>
+public sealed record Observation(int[] Kept, IReadOnlyDictionary<ObjectiveKind, double>? Values);
+
+/// <summary>
+/// Everything a sampler may use. Samplers keep no state between calls: what they propose is a function of this context
+/// and the seed, so a resumed study (whose history comes from the store) proposes exactly what the interrupted one would have.
+/// </summary>
+/// <param name="Pending">Configurations being evaluated now (parallel workers): never proposed again.</param>
+/// <param name="Budget">The study's total number of trials (samplers size their initial design by it).</param>
+public sealed record SamplerContext(SearchProblem Problem, IReadOnlyList<Observation> History, IReadOnlyList<int[]> Pending, int Seed, int Budget)
+{
+    internal Random NewRandom(int salt = 0) => new(HashCode.Combine(Seed, History.Count, Pending.Count, salt) & int.MaxValue);
+
+    internal HashSet<string> Seen() => [.. History.Select(h => SearchSpace.Key(h.Kept)), .. Pending.Select(SearchSpace.Key),
+                                        SearchSpace.Key(Problem.Space.Full)];
+
+    /// <summary>Feasible (by the screening constraints) successful trials, as normalised canonical points.</summary>
+    internal List<(Observation Observation, double[] Point, double Violation)> Evaluated()
+    {
+        var result = new List<(Observation, double[], double)>();
+        foreach (var h in History)
+        {
+            if (h.Values is null) continue;
+            var p = Problem;
+            result.Add((h, p.Normalised.ToPoint(h.Values), p.ScreeningConstraints.TotalViolation(h.Values, p.Baseline)));
+        }
+        return result;
+    }
+}
+
+/// <summary>Proposes configurations to evaluate (Optuna's ask/tell, with "tell" being the history passed back in).</summary>
+public interface ISampler
+{
+    /// <summary>The name stored with each trial and used on the command line.</summary>
+    string Name { get; }
+
+    /// <summary>Up to <paramref name="count"/> new configurations, distinct from each other, from the history and from the pending ones,
+    /// each meeting every constraint that can be checked before building it. Fewer when the space is exhausted.</summary>
+    IReadOnlyList<int[]> Propose(SamplerContext context, int count);
+}
+
+/// <summary>The samplers by command-line name.</summary>
+public static class Samplers
+{
+    public static IReadOnlyList<string> Names { get; } = ["bo", "random", "uniform", "nsga2"];
+
+    public static ISampler Create(string name) => name.ToLowerInvariant() switch
+    {
+        "bo" or "bayes" or "bayesian" => new BayesianSampler(),
+        "random" => new RandomSampler(),
+        "uniform" => new UniformSampler(),
+        "nsga2" or "nsga-ii" => new Nsga2Sampler(),
+        _ => throw new ArgumentException($"unknown sampler '{name}'; known: {string.Join(", ", Names)}"),
+    };
+
+    /// <summary>Random configurations meeting the predicted constraints, not in <paramref name="seen"/> (which they join).</summary>
+    internal static List<int[]> RandomFeasible(SearchProblem problem, Random random, int count, HashSet<string> seen, int maxTries = 0)
+    {
+        var space = problem.Space;
+        var found = new List<int[]>(count);
+        if (maxTries <= 0) maxTries = 200 * count + 200;
+        var point = new double[space.Count];
+        for (int attempt = 0; attempt < maxTries && found.Count < count; attempt++)
+        {
+            // A random overall level, then per-dimension jitter around it: plain uniform points all sit near 55 % kept
+            // (the mean of many uniform draws), which leaves the heavily and the lightly pruned ends of the front unexplored.
+            double level = random.NextDouble();
+            double spread = random.NextDouble() * 0.5;
+            for (int i = 0; i < point.Length; i++) point[i] = Math.Clamp(level + (random.NextDouble() * 2 - 1) * spread, 0, 1);
+            var kept = space.Decode(point);
+            if (problem.PredictedViolation(kept) > 0 || !seen.Add(SearchSpace.Key(kept))) continue;
+            found.Add(kept);
+        }
+        return found;
+    }
+
+    /// <summary>Kept fractions in a low-discrepancy order over [lo, hi]: every prefix covers the range evenly (van der Corput, base 2).</summary>
+    internal static double VanDerCorput(int index)
+    {
+        double result = 0, f = 0.5;
+        for (int i = index + 1; i > 0; i /= 2, f /= 2) result += f * (i % 2);
+        return result;
+    }
+
+    /// <summary>The kept-fraction range in which uniform pruning meets the predicted constraints (they are monotone in the fraction).</summary>
+    internal static (double Lo, double Hi) FeasibleUniformRange(SearchProblem problem)
+    {
+        double lo = double.NaN, hi = double.NaN;
+        for (int step = 1; step < 400; step++)
+        {
+            double f = step / 400.0;
+            if (problem.PredictedViolation(problem.Space.Uniform(f)) > 0) continue;
+            if (double.IsNaN(lo)) lo = f;
+            hi = f;
+        }
+        return double.IsNaN(lo) ? (1, 1) : (lo, hi);
+    }
+
+    /// <summary>Uniform configurations in low-discrepancy order, skipping seen ones, starting at <paramref name="index"/>.</summary>
+    internal static List<int[]> UniformSequence(SearchProblem problem, HashSet<string> seen, int count, int index = 0)
+    {
+        var (lo, hi) = FeasibleUniformRange(problem);
+        var found = new List<int[]>();
+        for (int i = index; found.Count < count && i < index + 4096; i++)
+        {
+            var kept = problem.Space.Uniform(lo + (hi - lo) * VanDerCorput(i));
+            if (problem.PredictedViolation(kept) > 0 || !seen.Add(SearchSpace.Key(kept))) continue;
+            found.Add(kept);
+        }
+        return found;
+    }
+}
+
+/// <summary>Random search: configurations drawn at random (see <see cref="Samplers.RandomFeasible"/>), the baseline every sampler must beat.</summary>
+public sealed class RandomSampler : ISampler
+{
+    public string Name => "random";
+
+    public IReadOnlyList<int[]> Propose(SamplerContext context, int count) =>
+        Samplers.RandomFeasible(context.Problem, context.NewRandom(), count, context.Seen());
+}
+
+/// <summary>Uniform pruning: the same kept fraction in every dimension, fractions spread evenly over the feasible range.
+/// The classic baseline of pruning papers; its first points also open the Bayesian optimiser's design.</summary>
+public sealed class UniformSampler : ISampler
+{
+    public string Name => "uniform";
+
+    public IReadOnlyList<int[]> Propose(SamplerContext context, int count) =>
+        Samplers.UniformSequence(context.Problem, context.Seen(), count);
+}
+
+/// <summary>
+/// NSGA-II (Deb et al. 2002) as a steady-state ask/tell sampler: the first <c>population</c> trials are random; after that
+/// each child comes from two binary tournaments (constraint domination rank, then crowding distance) over the best
+/// <c>population</c> trials so far, simulated binary crossover and polynomial mutation in the unit cube.
+/// </summary>
+public sealed class Nsga2Sampler : ISampler
+{
+    public string Name => "nsga2";
+
+    internal static int PopulationSize(int budget) => Math.Clamp(budget / 4, 6, 24);
+
+    public IReadOnlyList<int[]> Propose(SamplerContext context, int count)
+    {
+        var problem = context.Problem;
+        var random = context.NewRandom();
+        var seen = context.Seen();
+        int population = PopulationSize(context.Budget);
+        var evaluated = context.Evaluated();
+        if (evaluated.Count < population) return Samplers.RandomFeasible(problem, random, count, seen);
+
+        // Survivors: the best `population` by (constrained front, crowding distance).
+        var points = evaluated.Select(e => e.Point).ToList();
+        var fronts = NonDominatedSorting.Sort(points, evaluated.Select(e => e.Violation).ToList());
+        var rank = new int[points.Count];
+        var crowding = new double[points.Count];
+        var survivors = new List<int>();
+        for (int f = 0; f < fronts.Count; f++)
+        {
+            var distances = CrowdingDistance.Compute(fronts[f].Select(i => points[i]).ToList());
+            for (int k = 0; k < fronts[f].Length; k++) { rank[fronts[f][k]] = f; crowding[fronts[f][k]] = distances[k]; }
+            survivors.AddRange(fronts[f].OrderByDescending(i => crowding[i]));
+            if (survivors.Count >= population) break;
+        }
+        survivors = survivors.Take(population).ToList();
+
+        int Tournament()
+        {
+            int a = survivors[random.Next(survivors.Count)], b = survivors[random.Next(survivors.Count)];
+            if (rank[a] != rank[b]) return rank[a] < rank[b] ? a : b;
+            return crowding[a] >= crowding[b] ? a : b;
+        }
+
+        var space = problem.Space;
+        var children = new List<int[]>();
+        for (int attempt = 0; attempt < 100 * count && children.Count < count; attempt++)
+        {
+            var p1 = space.Encode(evaluated[Tournament()].Observation.Kept);
+            var p2 = space.Encode(evaluated[Tournament()].Observation.Kept);
+            var child = Crossover(p1, p2, random);
+            Mutate(child, random);
+            var kept = space.Decode(child);
+            if (problem.PredictedViolation(kept) > 0 || !seen.Add(SearchSpace.Key(kept))) continue;
+            children.Add(kept);
+        }
+        if (children.Count < count) children.AddRange(Samplers.RandomFeasible(problem, random, count - children.Count, seen));
+        return children;
+    }
+
+    /// <summary>Simulated binary crossover (η = 15, probability 0.9, each coordinate swapped with probability 0.5).</summary>
+    static double[] Crossover(double[] a, double[] b, Random random, double eta = 15)
+    {
+        var child = (double[])a.Clone();
+        if (random.NextDouble() > 0.9) return child;
+        for (int i = 0; i < child.Length; i++)
+        {
+            if (random.NextDouble() > 0.5 || Math.Abs(a[i] - b[i]) < 1e-12) { if (random.NextDouble() < 0.5) child[i] = b[i]; continue; }
+            double u = random.NextDouble();
+            double beta = u <= 0.5 ? Math.Pow(2 * u, 1 / (eta + 1)) : Math.Pow(1 / (2 * (1 - u)), 1 / (eta + 1));
+            double c1 = 0.5 * ((1 + beta) * a[i] + (1 - beta) * b[i]), c2 = 0.5 * ((1 - beta) * a[i] + (1 + beta) * b[i]);
+            child[i] = Math.Clamp(random.NextDouble() < 0.5 ? c1 : c2, 0, 1);
+        }
+        return child;
+    }
+
+    /// <summary>Polynomial mutation (η = 20), each coordinate with probability 1/d.</summary>
+    static void Mutate(double[] x, Random random, double eta = 20)
+    {
+        double probability = 1.0 / x.Length;
+        for (int i = 0; i < x.Length; i++)
+        {
+            if (random.NextDouble() >= probability) continue;
+            double u = random.NextDouble();
+            double delta = u < 0.5 ? Math.Pow(2 * u, 1 / (eta + 1)) - 1 : 1 - Math.Pow(2 * (1 - u), 1 / (eta + 1));
+            x[i] = Math.Clamp(x[i] + delta, 0, 1);
+        }
+    }
+}

@@ -1,0 +1,56 @@
+using System.Text.Json.Serialization;
+using ParetoPrune.Objectives;
+
+namespace ParetoPrune.Optimizer.Search;
+
+/// <summary>
+/// The fidelity ladder. Every trial is screened; the most promising are fine-tuned briefly; the front of those is
+/// fine-tuned longer and exported. A value is only ever compared with values of the same stage.
+/// </summary>
+[JsonConverter(typeof(JsonStringEnumConverter<SearchStage>))]
+public enum SearchStage
+{
+    /// <summary>Pruned, BatchNorm statistics recalibrated on a few training batches (EagleEye), no weight update.</summary>
+    Screening,
+    /// <summary>Fine-tuned for a few hundred steps.</summary>
+    Promotion,
+    /// <summary>Fine-tuned for the final budget (with distillation if asked), scored on validation and test, exported.</summary>
+    Final,
+}
+
+[JsonConverter(typeof(JsonStringEnumConverter<TrialState>))]
+public enum TrialState { Running, Complete, Failed }
+
+/// <summary>What one stage found for a trial.</summary>
+/// <param name="Values">Every objective the study tracks, at this stage's fidelity (computed ones are the same at every stage).</param>
+/// <param name="Seconds">Wall time of the stage, by step (prune, recalibrate, fine-tune, score, measure).</param>
+/// <param name="TestAccuracy">Final stage only: accuracy on the test split, which the search never looks at.</param>
+/// <param name="ModelPath">Final stage only: the exported model, relative to the run directory.</param>
+public sealed record StageResult(
+    SearchStage Stage, IReadOnlyList<ObjectiveValue> Values, IReadOnlyDictionary<string, double> Seconds,
+    ObjectiveValue? TestAccuracy = null, string? ModelPath = null)
+{
+    public double Value(ObjectiveKind kind) => Values.FirstOrDefault(v => v.Kind == kind)?.Value
+        ?? throw new KeyNotFoundException($"no {kind.Name()} value at stage {Stage}");
+
+    public IReadOnlyDictionary<ObjectiveKind, double> ToDictionary() => ObjectiveValue.ToDictionary(Values);
+
+    public double TotalSeconds => Seconds.Values.Sum();
+}
+
+/// <summary>One candidate configuration and everything learned about it. Written to the study store when it changes.</summary>
+/// <param name="Number">0-based, in the order trials were proposed.</param>
+/// <param name="Sampler">The sampler that proposed it ("bo", "random", "uniform", "nsga2").</param>
+/// <param name="Kept">Kept channels per search dimension.</param>
+/// <param name="Error">Why it failed (a failed trial is kept: the sampler learns to avoid it and the report shows it).</param>
+public sealed record Trial(
+    int Number, string Sampler, int[] Kept, TrialState State, IReadOnlyList<StageResult> Stages, string? Error, DateTimeOffset Started)
+{
+    public StageResult? At(SearchStage stage) => Stages.FirstOrDefault(s => s.Stage == stage);
+
+    /// <summary>The result of the furthest stage reached.</summary>
+    public StageResult? Latest => Stages.Count == 0 ? null : Stages.MaxBy(s => s.Stage);
+
+    public Trial With(StageResult result) =>
+        this with { Stages = [.. Stages.Where(s => s.Stage != result.Stage), result], State = TrialState.Complete, Error = null };
+}

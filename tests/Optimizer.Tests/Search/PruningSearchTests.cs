@@ -1,0 +1,221 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using ParetoPrune.Devices;
+using ParetoPrune.Objectives;
+using ParetoPrune.Objectives.Data;
+using ParetoPrune.Objectives.Onnx;
+using ParetoPrune.Objectives.Onnx.Proto;
+using ParetoPrune.Objectives.Scoring;
+using ParetoPrune.Optimizer.Networks;
+using ParetoPrune.Optimizer.Search;
+using ParetoPrune.Optimizer.Training;
+
+namespace ParetoPrune.Optimizer.Tests.Search;
+
+/// <summary>The whole search on a tiny model and a few hundred images: stages, store, resume, failures, outputs, ML.NET.</summary>
+public sealed class PruningSearchTests : IDisposable
+{
+    readonly string directory = Directory.CreateTempSubdirectory("search-").FullName;
+
+    public void Dispose() => Directory.Delete(directory, recursive: true);
+
+    static readonly Lazy<(ModelProto Model, SearchData Data)> Setup = new(() =>
+    {
+        var sample = DatasetCatalog.LoadEmbeddedSample();
+        var train = sample.Train.Take(Enumerable.Range(0, 600).Select(i => i * 16).ToArray());
+        var validation = sample.Train.Take(Enumerable.Range(0, 160).Select(i => i * 16 + 7).ToArray());
+        var test = sample.Test.Take(Enumerable.Range(0, 160).Select(i => i * 12).ToArray());
+        var statistics = ChannelStatistics.Compute(train);
+        var model = new ModelInterface(train.ClassNames, 1, 28, 28, statistics.Mean, statistics.Std)
+            .Prepend(Architectures.SimpleCnn(1, 28, 10, [8, 8, 16, 16], seed: 2));
+        // A few steps of training so accuracy is above chance and pruning visibly costs some of it.
+        using var module = new OnnxModule(model);
+        Trainer.Train(module, train, null, new TrainingOptions { Epochs = 1, MaxStepsPerEpoch = 10, BatchSize = 60, LearningRate = 0.05, Threads = 2 });
+        return (module.WriteBack(), new SearchData(train, validation, test, "Fashion-MNIST sample, 600/160/160 images"));
+    });
+
+    PruningSearchOptions Options(string name, string sampler = "random", int trials = 6) => new()
+    {
+        OutputDirectory = Path.Combine(directory, name),
+        Objectives = [ObjectiveKind.Accuracy, ObjectiveKind.Macs, ObjectiveKind.Energy],
+        Constraints = ConstraintSet.Parse(["macs <= 0.7*baseline", "accuracy >= baseline - 0.5"]),
+        Sampler = sampler,
+        Trials = trials,
+        Seed = 4,
+        Threads = 2,
+        Fidelity = new FidelityOptions { RecalibrationBatches = 2, BatchSize = 32, PromoteCount = 2, PromotionSteps = 3, FinalCount = 2, FinalStepsPerEpoch = 4 },
+    };
+
+    [Fact]
+    public async Task ASearchScreensPromotesExportsAndReports()
+    {
+        var (model, data) = Setup.Value;
+        var progress = new List<SearchProgress>();
+        var options = Options("run", sampler: "bo", trials: 7);
+        var result = await new PruningSearch(new MLContext(seed: 0), options).RunAsync(model, data, new SynchronousProgress<SearchProgress>(progress.Add));
+
+        Assert.Equal("finished", result.Status);
+        Assert.Equal(7, result.Trials.Count);
+        Assert.All(result.Trials, t => Assert.Equal(TrialState.Complete, t.State));
+        Assert.Equal(2, result.Trials.Count(t => t.At(SearchStage.Promotion) is not null));
+        Assert.Equal(2, result.Trials.Count(t => t.At(SearchStage.Final) is not null));
+        Assert.Contains(progress, p => p.Stage == SearchStage.Screening && p.Completed == 7);
+        Assert.Contains(progress, p => p.Stage == SearchStage.Final);
+
+        // Every screened trial meets the MAC bound (infeasible configurations are never built) and its MACs are exact.
+        foreach (var t in result.Trials)
+        {
+            var macs = t.At(SearchStage.Screening)!.Value(ObjectiveKind.Macs);
+            Assert.True(macs <= 0.7 * result.Baseline.Value(ObjectiveKind.Macs));
+        }
+        // Energy is an estimate and says so; accuracy says which split it was scored on.
+        var energy = result.Trials[0].At(SearchStage.Screening)!.Values.Single(v => v.Kind == ObjectiveKind.Energy);
+        Assert.Equal(ProvenanceKind.Estimated, energy.Provenance.Kind);
+        Assert.Equal("raspberry-pi-4b", energy.Provenance.Profile);
+        Assert.Equal("validation", result.Trials[0].At(SearchStage.Screening)!.Values.Single(v => v.Kind == ObjectiveKind.Accuracy).Provenance.Split);
+
+        // The exported front: files that ONNX Runtime runs through ML.NET, with the recorded figures.
+        Assert.NotEmpty(result.Front);
+        foreach (var candidate in result.Front)
+        {
+            Assert.True(File.Exists(candidate.ModelPath));
+            var exported = OnnxModel.Load(candidate.ModelPath);
+            Assert.DoesNotContain(exported.Graph.Node, n => n.OpType == "BatchNormalization");
+            Assert.NotNull(ModelInterface.Read(exported));
+            Assert.Equal(result.Trials.Single(t => t.Number == candidate.Trial).At(SearchStage.Screening)!.Value(ObjectiveKind.Macs), candidate.Value(ObjectiveKind.Macs));
+            Assert.True(ModelCost.Analyze(exported).Macs <= candidate.Value(ObjectiveKind.Macs)); // folding BN only removes work
+            var rescored = new ClassifierScorer(new MLContext(seed: 0)).Score(candidate.ModelPath, data.Test!, "test");
+            Assert.Equal(candidate.TestAccuracy!.Value, rescored.Top1, 6);
+            var validation = new ClassifierScorer(new MLContext(seed: 0)).Score(candidate.ModelPath, data.Validation, "validation");
+            Assert.Equal(candidate.Value(ObjectiveKind.Accuracy), validation.Top1, 6);
+        }
+
+        // Outputs on disk.
+        string run = options.OutputDirectory;
+        foreach (var file in new[] { "study.db", "trials.csv", "pareto.csv", "report.html", "plots/front-accuracy-macs.png", "plots/front-accuracy-macs.svg",
+                                     "plots/front-accuracy-energy.png", "plots/hypervolume.svg", "plots/kept-filters.png" })
+            Assert.True(File.Exists(Path.Combine(run, file)), $"{file} is missing");
+        Assert.Equal(8, File.ReadAllLines(Path.Combine(run, "trials.csv")).Length);
+        Assert.Equal(result.Front.Count + 1, Optimizer.Reporting.Csv.Read(Path.Combine(run, "pareto.csv")).Count);
+        string html = File.ReadAllText(Path.Combine(run, "report.html"));
+        Assert.Contains("estimated, not measured", html);
+        Assert.Contains("<svg", html);
+        Assert.Equal(7, result.HypervolumeTrace.Count);
+        for (int i = 1; i < 7; i++) Assert.True(result.HypervolumeTrace[i] >= result.HypervolumeTrace[i - 1] - 1e-12);
+
+        // Reloading the run gives the same answer (what report and export do).
+        var reloaded = PruningSearchResult.Load(run);
+        Assert.Equal(result.Front.Select(c => c.Trial), reloaded.Front.Select(c => c.Trial));
+        Assert.Equal(result.Best()?.Trial, reloaded.Best()?.Trial);
+    }
+
+    [Fact]
+    public async Task TheChosenModelIsAnMlNetTransformerGivingTheModelsLogits()
+    {
+        var (model, data) = Setup.Value;
+        var result = await new PruningSearch(new MLContext(seed: 0), Options("mlnet") with { Trials = 3 }).RunAsync(model, data);
+        var best = result.Best(ConstraintSet.Empty) ?? throw new Xunit.Sdk.XunitException("no front member");
+        var mlContext = new MLContext(seed: 0);
+        var transformer = result.CreateTransformer(best);
+        var graph = new OnnxGraph(OnnxModel.Load(best.ModelPath));
+        var rows = Enumerable.Range(0, 4).Select(i => new Pixels { Input = data.Test!.Image(i).ToArray() }).ToList();
+        var definition = Microsoft.ML.Data.SchemaDefinition.Create(typeof(Pixels));
+        var column = definition[nameof(Pixels.Input)];
+        column.ColumnType = new VectorDataViewType(NumberDataViewType.Single, 784);
+        column.ColumnName = graph.Inputs[0].Name;
+        var scored = transformer.Transform(mlContext.Data.LoadFromEnumerable(rows, definition));
+        var logits = scored.GetColumn<float[]>(graph.Outputs[0].Name).ToList();
+        for (int i = 0; i < rows.Count; i++)
+        {
+            var expected = TestModels.Run(OnnxModel.Load(best.ModelPath), rows[i].Input, [1, 1, 28, 28]);
+            TestModels.AssertClose(expected, logits[i]);
+        }
+    }
+
+    sealed class Pixels
+    {
+        public float[] Input { get; set; } = [];
+    }
+
+    [Fact]
+    public async Task AStoppedStudyResumesToTheSameTrialsAsAnUninterruptedOne()
+    {
+        var (model, data) = Setup.Value;
+        var uninterrupted = await new PruningSearch(new MLContext(seed: 0), Options("whole", "bo", trials: 6) with { Fidelity = NoFineTuning })
+            .RunAsync(model, data);
+
+        // Stop after the third trial (Ctrl-C: the trial in flight finishes and is stored), then resume.
+        using var stop = new CancellationTokenSource();
+        var options = Options("parts", "bo", trials: 6) with { Fidelity = NoFineTuning };
+        var first = await new PruningSearch(new MLContext(seed: 0), options)
+            .RunAsync(model, data, new SynchronousProgress<SearchProgress>(p => { if (p.Completed == 3) stop.Cancel(); }), stop.Token);
+        Assert.Equal("stopped", first.Status);
+        Assert.Equal(3, first.Trials.Count);
+
+        var mismatch = await Assert.ThrowsAsync<ArgumentException>(() =>
+            new PruningSearch(new MLContext(seed: 0), options with { Resume = true, Sampler = "random" }).RunAsync(model, data));
+        Assert.Contains("sampler", mismatch.Message);
+
+        var resumed = await new PruningSearch(new MLContext(seed: 0), options with { Resume = true }).RunAsync(model, data);
+        Assert.Equal("finished", resumed.Status);
+        Assert.Equal(uninterrupted.Trials.Select(t => SearchSpace.Key(t.Kept)), resumed.Trials.Select(t => SearchSpace.Key(t.Kept)));
+    }
+
+    static readonly FidelityOptions NoFineTuning = new() { RecalibrationBatches = 2, BatchSize = 32, PromoteCount = 0, FinalCount = 0 };
+
+    [Fact]
+    public async Task AFailedTrialIsRecordedWithItsReasonAndTheSearchGoesOn()
+    {
+        var (model, data) = Setup.Value;
+        var device = new FailingDevice(new HostDevice(name: "test host"), failOnCall: 3);
+        var options = Options("failing") with
+        {
+            Objectives = [ObjectiveKind.Accuracy, ObjectiveKind.Latency],
+            Constraints = ConstraintSet.Empty,
+            Devices = new DeviceTargets(device, null, null),
+            Measurement = new MeasurementPlan { WarmupRuns = 1, MinimumRuns = 3, TimeBudget = TimeSpan.FromMilliseconds(50) },
+            Fidelity = NoFineTuning,
+        };
+        var result = await new PruningSearch(new MLContext(seed: 0), options).RunAsync(model, data);
+        Assert.Equal(6, result.Trials.Count);
+        var failed = Assert.Single(result.Trials, t => t.State == TrialState.Failed);
+        Assert.Contains("USB link lost", failed.Error);
+        Assert.Equal(1, failed.Number); // call 1 measures the baseline, call 2 trial 0
+        var latency = result.Trials[0].At(SearchStage.Screening)!.Values.Single(v => v.Kind == ObjectiveKind.Latency);
+        Assert.Equal(ProvenanceKind.Measured, latency.Provenance.Kind);
+        Assert.Equal("test host", latency.Provenance.Device);
+        Assert.Contains("USB link lost", File.ReadAllText(Path.Combine(options.OutputDirectory, "trials.csv")));
+    }
+
+    /// <summary>A real device whose n-th measurement fails, as a Pi dropping off the network would.</summary>
+    sealed class FailingDevice(IDevice inner, int failOnCall) : IDevice
+    {
+        int calls;
+        public string Name => inner.Name;
+
+        public Task<Measurement> MeasureAsync(byte[] onnxModel, int[] inputShape, MeasurementPlan plan, CancellationToken ct = default) =>
+            Interlocked.Increment(ref calls) == failOnCall ? throw new IOException("USB link lost") : inner.MeasureAsync(onnxModel, inputShape, plan, ct);
+    }
+
+    [Fact]
+    public async Task ImpossibleConstraintsAreExplainedBeforeAnyTrial()
+    {
+        var (model, data) = Setup.Value;
+        var tooSmall = Options("impossible") with { Constraints = ConstraintSet.Parse(["macs <= 0.001*baseline"]) };
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => new PruningSearch(new MLContext(), tooSmall).RunAsync(model, data));
+        Assert.Contains("no configuration can meet 'macs <= 0.001*baseline'", error.Message);
+        Assert.Contains("minimum kept fraction", error.Message);
+
+        var contradictory = Options("contradictory") with { Constraints = ConstraintSet.Parse(["macs <= 0.3*baseline", "macs >= 0.5*baseline"]) };
+        var both = await Assert.ThrowsAsync<ArgumentException>(() => new PruningSearch(new MLContext(), contradictory).RunAsync(model, data));
+        Assert.Contains("cannot all hold", both.Message);
+
+        Assert.Throws<ArgumentException>(() => new PruningSearch(new MLContext(), Options("x") with { Objectives = [ObjectiveKind.Macs], Constraints = ConstraintSet.Empty }));
+    }
+
+    /// <summary>Reports on the calling thread, so the test sees every report before RunAsync returns.</summary>
+    sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+}

@@ -1,0 +1,86 @@
+using ParetoPrune.Objectives;
+using ParetoPrune.Optimizer.Search;
+
+namespace ParetoPrune.Optimizer.Tests.Search;
+
+public sealed class StudyStoreTests : IDisposable
+{
+    readonly string directory = Directory.CreateTempSubdirectory("study-").FullName;
+
+    public void Dispose() => Directory.Delete(directory, recursive: true);
+
+    static StudyDefinition Definition(string sampler = "bo") => new("s", "/m.onnx", "abc", "data", [ObjectiveKind.Accuracy, ObjectiveKind.Energy],
+        ["macs <= 0.5*baseline"], sampler, 1, 10, "l1", new SearchSpaceOptions(), new FidelityOptions(), "latency: none", 10);
+
+    static Trial Sample(int number) => new(number, "bo", [3, 4, 5], TrialState.Running, [], null, DateTimeOffset.UnixEpoch.AddHours(number));
+
+    [Fact]
+    public void TrialsSurviveReopeningWithValuesProvenanceAndStages()
+    {
+        string path = Path.Combine(directory, "study.db");
+        var measured = new ObjectiveValue(ObjectiveKind.Energy, 1.25, Provenance.Measured("Raspberry Pi 4B", "INA260", "ONNX Runtime 1.31"), "deployed");
+        var scored = new ObjectiveValue(ObjectiveKind.Accuracy, 0.875, Provenance.Scored("Fashion-MNIST", "validation"), "bn-recalibrated");
+        var screening = new StageResult(SearchStage.Screening, [scored, measured], new Dictionary<string, double> { ["prune"] = 0.5 });
+        var final = new StageResult(SearchStage.Final, [scored with { Value = 0.9, Fidelity = "fine-tuned 1 epoch" }, measured],
+                                    new Dictionary<string, double> { ["fine-tune"] = 9 }, scored with { Value = 0.88 }, "models/trial-1.onnx");
+        using (var store = StudyStore.Create(path, Definition()))
+        {
+            store.Save(Sample(0) with { State = TrialState.Failed, Error = "device unreachable" });
+            store.Save(Sample(1).With(screening));
+            store.Save(Sample(1).With(screening).With(final)); // an update replaces the row
+            store.Save(Sample(2));
+            store.Baseline = screening;
+            store.Status = "stopped";
+        }
+        using var reopened = StudyStore.Open(path);
+        Assert.Empty(Definition().Differences(reopened.Definition));
+        Assert.Equal(10, reopened.Definition.Trials);
+        Assert.Equal(["accuracy", "energy"], reopened.Definition.Objectives.Select(o => o.Name()));
+        Assert.Equal("stopped", reopened.Status);
+        var trials = reopened.Trials();
+        Assert.Equal([0, 1, 2], trials.Select(t => t.Number));
+        Assert.Equal("device unreachable", trials[0].Error);
+        Assert.Equal(TrialState.Failed, trials[0].State);
+        Assert.Equal(TrialState.Complete, trials[1].State);
+        Assert.Equal(TrialState.Running, trials[2].State);
+        Assert.Equal([3, 4, 5], trials[1].Kept);
+        var energy = trials[1].At(SearchStage.Screening)!.Values.Single(v => v.Kind == ObjectiveKind.Energy);
+        Assert.Equal(measured, energy);
+        Assert.Equal("INA260", energy.Provenance.Meter);
+        Assert.Equal(0.88, trials[1].At(SearchStage.Final)!.TestAccuracy!.Value);
+        Assert.Equal("models/trial-1.onnx", trials[1].Latest!.ModelPath);
+        Assert.Equal(0.875, reopened.Baseline!.Value(ObjectiveKind.Accuracy));
+    }
+
+    [Fact]
+    public void ConcurrentWritersLoseNothing()
+    {
+        string path = Path.Combine(directory, "study.db");
+        using var store = StudyStore.Create(path, Definition());
+        Parallel.For(0, 64, i => store.Save(Sample(i)));
+        Assert.Equal(Enumerable.Range(0, 64), store.Trials().Select(t => t.Number));
+    }
+
+    [Fact]
+    public void DifferencesNameWhatChanged()
+    {
+        var stored = Definition();
+        Assert.Empty(stored.Differences(stored with { Trials = 99 }));
+        var problems = stored.Differences(stored with { Sampler = "random", ModelSha256 = "def" });
+        Assert.Equal(2, problems.Count);
+        Assert.Contains(problems, p => p.StartsWith("sampler") && p.Contains("\"bo\"") && p.Contains("\"random\""));
+        Assert.Contains(problems, p => p.StartsWith("model"));
+    }
+
+    [Fact]
+    public void ANonStudyFileIsRefusedByName()
+    {
+        string path = Path.Combine(directory, "study.db");
+        File.WriteAllText(path, "this is not a database, just text long enough to not be mistaken for an empty file...");
+        var error = Assert.Throws<InvalidDataException>(() => StudyStore.Open(path));
+        Assert.Contains(path, error.Message);
+        Assert.Throws<FileNotFoundException>(() => StudyStore.Open(Path.Combine(directory, "none.db")));
+        using (StudyStore.Create(Path.Combine(directory, "a.db"), Definition())) { }
+        Assert.Throws<InvalidOperationException>(() => StudyStore.Create(Path.Combine(directory, "a.db"), Definition()));
+    }
+}
