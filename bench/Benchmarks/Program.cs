@@ -11,10 +11,13 @@ var benchmarks = new Dictionary<string, Action>
     ["scoring"] = ScoringBenchmark.Run,
     ["latency"] = LatencyBenchmark.Run,
     ["finetune"] = () => FinetuneBenchmark.Run(args.Length > 1 ? args[1] : "models/simplecnn-fashion-mnist.onnx"),
+    ["search"] = () => SearchBenchmark.Run(args.Length > 1 ? args[1] : "models/simplecnn-fashion-mnist.onnx",
+                                           args.Length > 2 ? int.Parse(args[2]) : 30, args.Length > 3 ? int.Parse(args[3]) : 3),
+    ["search-overhead"] = SearchBenchmark.Overhead,
 };
-if (args.Length is < 1 or > 2 || !benchmarks.TryGetValue(args[0], out var run))
+if (args.Length is < 1 or > 4 || !benchmarks.TryGetValue(args[0], out var run))
 {
-    Console.Error.WriteLine($"usage: paretoprune-bench {string.Join("|", benchmarks.Keys)} [MODEL.onnx for finetune]");
+    Console.Error.WriteLine($"usage: paretoprune-bench {string.Join("|", benchmarks.Keys)} [MODEL.onnx for finetune and search] [TRIALS SEEDS for search]");
     return 2;
 }
 Console.WriteLine($"# {args[0]} — {Environment.ProcessorCount} cores, .NET {Environment.Version}, {DateTime.UtcNow:yyyy-MM-dd}");

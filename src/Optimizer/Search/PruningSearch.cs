@@ -222,15 +222,17 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
                 else
                 {
                     if (exhausted || next >= options.Trials) break;
+                    var proposing = Stopwatch.StartNew();
                     var context = new SamplerContext(problem, History(), running.Values.Select(t => t.Kept).ToList(), options.Seed, options.Trials);
                     var proposal = sampler.Propose(context, 1);
                     if (proposal.Count == 0) { exhausted = true; break; }
                     trial = new Trial(next++, sampler.Name, proposal[0], TrialState.Running, [], null, DateTimeOffset.UtcNow);
                     trials[trial.Number] = trial;
                     store.Save(trial);
+                    proposed[trial.Number] = proposing.Elapsed.TotalSeconds;
                 }
                 var t = trial;
-                running[Task.Run(() => Screen(t, abort), abort)] = t;
+                running[Task.Run(() => Screen(t, proposed.GetValueOrDefault(t.Number), abort), abort)] = t;
             }
             if (running.Count == 0) break;
             var done = await Task.WhenAny(running.Keys);
@@ -243,12 +245,16 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
         return !stop.IsCancellationRequested;
     }
 
-    async Task<Trial> Screen(Trial trial, CancellationToken abort)
+    /// <summary>Seconds the sampler took to propose each trial of this run (recorded with the trial: the search's own overhead).</summary>
+    readonly Dictionary<int, double> proposed = [];
+
+    async Task<Trial> Screen(Trial trial, double proposing, CancellationToken abort)
     {
         try
         {
             var result = await evaluator.ScreenAsync(trial.Number, trial.Kept, abort);
-            return trial.With(result);
+            var seconds = new Dictionary<string, double>(result.Seconds) { ["propose"] = proposing };
+            return trial.With(result with { Seconds = seconds });
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

@@ -1,0 +1,164 @@
+using System.Diagnostics;
+using System.Text.Json;
+using ParetoPrune.Objectives.Data;
+using ParetoPrune.Objectives.Onnx;
+using ParetoPrune.Optimizer.Networks;
+using ParetoPrune.Optimizer.Search;
+
+namespace ParetoPrune.Cli.Tests;
+
+/// <summary><c>search</c> (with a config file), <c>report</c>, <c>export</c>, <c>studies list</c>, resume, Ctrl-C, and the <c>demo</c>.</summary>
+public sealed class SearchCommandTests : IDisposable
+{
+    readonly string directory = Directory.CreateTempSubdirectory("search-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(directory, true);
+
+    /// <summary>An untrained tiny CNN that takes the sample's 28×28 images (normalisation inside, as train writes it).</summary>
+    string TinyModel()
+    {
+        string path = Path.Combine(directory, "tiny.onnx");
+        var sample = DatasetCatalog.LoadEmbeddedSample();
+        var model = new ModelInterface(sample.Train.ClassNames, 1, 28, 28, [0.28f], [0.35f]).Prepend(Architectures.SimpleCnn(1, 28, 10, [8, 8, 16, 16], seed: 3));
+        OnnxModel.Save(model, path);
+        return path;
+    }
+
+    static readonly string[] Budget = ["--data", "fashion-mnist-sample", "--validation-limit", "200", "--recalibration-batches", "2", "--batch-size", "32",
+                                       "--promote", "2", "--promotion-steps", "2", "--final", "1", "--final-steps", "2", "--threads", "2"];
+
+    [Fact]
+    public async Task SearchFromAConfigFileThenReportExportListAndResume()
+    {
+        string model = TinyModel();
+        string run = Path.Combine(directory, "run");
+        string config = Path.Combine(directory, "search.json");
+        File.WriteAllText(config, JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["model"] = model, ["out"] = run, ["objectives"] = "accuracy,macs,energy", ["constraints"] = new[] { "macs<=0.8*baseline" },
+            ["device"] = "pi4-estimate", ["trials"] = 4, ["sampler"] = "random", ["seed"] = 2,
+        }));
+        var search = await CliRunner.RunAsync(["search", "--config", config, "--json", .. Budget]);
+        Assert.True(search.ExitCode == 0, search.Error);
+        var summary = JsonDocument.Parse(search.Output).RootElement;
+        Assert.Equal("finished", summary.GetProperty("status").GetString());
+        Assert.Equal(4, summary.GetProperty("trials").GetInt32());
+        var front = summary.GetProperty("front").EnumerateArray().ToList();
+        Assert.Single(front);
+        int exported = front[0].GetProperty("trial").GetInt32();
+        Assert.True(File.Exists(summary.GetProperty("report").GetString()));
+        Assert.Contains(summary.GetProperty("plots").EnumerateArray(), p => p.GetString()!.EndsWith("front-accuracy-energy.svg"));
+        Assert.Contains("screening 4/4", search.Error); // progress goes to standard error with --json
+        // Energy comes from the Pi profile and says so in the stored study.
+        using (var store = StudyStore.Open(Path.Combine(run, "study.db")))
+        {
+            Assert.Equal("random", store.Definition.Sampler);
+            Assert.Contains("estimated by profile raspberry-pi-4b", store.Definition.Devices);
+        }
+
+        var report = await CliRunner.RunAsync("report", run);
+        Assert.True(report.ExitCode == 0, report.Error);
+        Assert.Contains("exported models", report.Output);
+        Assert.Contains("estimated, not measured", report.Output);
+
+        string chosen = Path.Combine(directory, "chosen.onnx");
+        var export = await CliRunner.RunAsync("export", run, "--trial", exported.ToString(), "--out", chosen);
+        Assert.True(export.ExitCode == 0, export.Error);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(run, "models", $"trial-{exported}.onnx")), File.ReadAllBytes(chosen));
+        int notExported = Enumerable.Range(0, 4).First(n => n != exported);
+        var refused = await CliRunner.RunAsync("export", run, "--trial", notExported.ToString(), "--out", chosen);
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains($"exported trials: {exported}", refused.Error);
+
+        var list = await CliRunner.RunAsync("studies", "list", "--root", directory, "--json");
+        Assert.True(list.ExitCode == 0, list.Error);
+        var studies = JsonDocument.Parse(list.Output).RootElement.EnumerateArray().ToList();
+        Assert.Equal(run, Assert.Single(studies).GetProperty("directory").GetString());
+
+        var again = await CliRunner.RunAsync(["search", "--config", config, .. Budget]);
+        Assert.Equal(2, again.ExitCode);
+        Assert.Contains("--resume", again.Error);
+
+        var resumed = await CliRunner.RunAsync(["search", "--config", config, "--trials", "6", "--resume", "--json", .. Budget]);
+        Assert.True(resumed.ExitCode == 0, resumed.Error);
+        Assert.Equal(6, JsonDocument.Parse(resumed.Output).RootElement.GetProperty("trials").GetInt32());
+
+        var changed = await CliRunner.RunAsync(["search", "--config", config, "--sampler", "bo", "--resume", .. Budget]);
+        Assert.Equal(2, changed.ExitCode);
+        Assert.Contains("sampler", changed.Error);
+    }
+
+    [Fact]
+    public async Task MistakesAreExplained()
+    {
+        string model = TinyModel();
+        var impossible = await CliRunner.RunAsync(["search", "--model", model, "--out", Path.Combine(directory, "a"), "--constraint", "macs<=0.0001*baseline", .. Budget]);
+        Assert.Equal(2, impossible.ExitCode);
+        Assert.Contains("no configuration can meet 'macs <= 0.0001*baseline'", impossible.Error);
+
+        string config = Path.Combine(directory, "bad.json");
+        File.WriteAllText(config, """{ "model": "x.onnx", "trails": 5 }""");
+        var badField = await CliRunner.RunAsync("search", "--config", config);
+        Assert.Equal(2, badField.ExitCode);
+        Assert.Contains("unknown field 'trails'", badField.Error);
+
+        var badSampler = await CliRunner.RunAsync(["search", "--model", model, "--out", Path.Combine(directory, "b"), "--sampler", "tpe", .. Budget]);
+        Assert.Equal(2, badSampler.ExitCode);
+        Assert.Contains("unknown sampler 'tpe'", badSampler.Error);
+
+        var noMeter = await CliRunner.RunAsync(["search", "--model", model, "--out", Path.Combine(directory, "c"), "--objectives", "accuracy,energy",
+                                                "--device", "local", "--meter", "none", .. Budget]);
+        Assert.Equal(2, noMeter.ExitCode);
+        Assert.Contains("has no energy meter", noMeter.Error);
+
+        var missing = await CliRunner.RunAsync("report", Path.Combine(directory, "nothing-here"));
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains("no study at", missing.Error);
+    }
+
+    [Fact]
+    public async Task CtrlCFinishesTheTrialInFlightStoresItAndExitsCleanly()
+    {
+        string model = TinyModel();
+        string run = Path.Combine(directory, "interrupted");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string arg in new[] { Path.Combine(AppContext.BaseDirectory, "paretoprune.dll"), "search", "--model", model, "--out", run,
+                                       "--trials", "200", "--sampler", "random" }.Concat(Budget))
+            start.ArgumentList.Add(arg);
+        using var process = Process.Start(start)!;
+        var error = process.StandardError.ReadToEndAsync();
+        string? line;
+        while ((line = process.StandardOutput.ReadLine()) is not null && !line.Contains("trial 1:")) { }
+        Assert.NotNull(line);
+        using (var kill = Process.Start("kill", ["-INT", process.Id.ToString()])) kill.WaitForExit();
+        string rest = await process.StandardOutput.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        await process.WaitForExitAsync(timeout.Token); // throws if the search did not stop within a minute of Ctrl-C
+        string errors = await error;
+        Assert.True(process.ExitCode == 0, errors);
+        Assert.Contains("stopping after the trials in flight", errors);
+        Assert.Contains("continue with --resume", rest);
+        using var store = StudyStore.Open(Path.Combine(run, "study.db"));
+        Assert.Equal("stopped", store.Status);
+        var trials = store.Trials();
+        Assert.InRange(trials.Count, 2, 199);
+        Assert.All(trials, t => Assert.Equal(TrialState.Complete, t.State));
+    }
+
+    [Fact]
+    public async Task TheDemoRunsOnTheEmbeddedDefaultAndWritesItsReport()
+    {
+        string run = Path.Combine(directory, "demo");
+        var demo = await CliRunner.RunAsync("demo", "--out", run, "--trials", "5", "--json");
+        Assert.True(demo.ExitCode == 0, demo.Error);
+        var summary = JsonDocument.Parse(demo.Output).RootElement;
+        Assert.Equal(5, summary.GetProperty("trials").GetInt32());
+        Assert.NotEmpty(summary.GetProperty("front").EnumerateArray());
+        var baseline = summary.GetProperty("baseline").EnumerateArray().ToDictionary(v => v.GetProperty("Kind").GetString()!, v => v);
+        Assert.Equal("Estimated", baseline["energy"].GetProperty("Provenance").GetProperty("Kind").GetString());
+        Assert.Equal("Measured", baseline["latency"].GetProperty("Provenance").GetProperty("Kind").GetString());
+        Assert.InRange(baseline["accuracy"].GetProperty("Value").GetDouble(), 0.88, 0.98); // the shipped model on unseen images
+        foreach (string file in new[] { "report.html", "pareto.csv", "trials.csv", "plots/front-accuracy-energy.png", "plots/front-accuracy-latency.svg", "plots/hypervolume.png" })
+            Assert.True(File.Exists(Path.Combine(run, file)), $"{file} is missing");
+    }
+}
