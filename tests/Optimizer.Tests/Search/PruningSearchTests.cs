@@ -161,6 +161,17 @@ public sealed class PruningSearchTests : IDisposable
         Assert.Equal(uninterrupted.Trials.Select(t => SearchSpace.Key(t.Kept)), resumed.Trials.Select(t => SearchSpace.Key(t.Kept)));
     }
 
+    [Fact]
+    public async Task ParallelWorkersShareTheStoreWithoutDuplicates()
+    {
+        var (model, data) = Setup.Value;
+        var options = Options("workers", "bo", trials: 8) with { Workers = 2, Threads = 1, Fidelity = NoFineTuning };
+        var result = await new PruningSearch(new MLContext(seed: 0), options).RunAsync(model, data);
+        Assert.Equal(Enumerable.Range(0, 8), result.Trials.Select(t => t.Number));
+        Assert.All(result.Trials, t => Assert.Equal(TrialState.Complete, t.State));
+        Assert.Equal(8, result.Trials.Select(t => SearchSpace.Key(t.Kept)).Distinct().Count());
+    }
+
     static readonly FidelityOptions NoFineTuning = new() { RecalibrationBatches = 2, BatchSize = 32, PromoteCount = 0, FinalCount = 0 };
 
     [Fact]
