@@ -3,13 +3,10 @@
 #   dataset-fashion-mnist: the full Fashion-MNIST (60k/10k) in /usr/share/datasets/fashion-mnist
 #                          (without it the tool falls back to the sample embedded in the assembly)
 #   binutils:              readelf, used by a test that checks the TorchSharp library patch
-#   fonts-dejavu-core:     the plots' font: the Linux Skia that ScottPlot brings reads fonts from /usr/share/fonts
-#                          only (no fontconfig), and without one every plot text is left out
 set -euo pipefail
 needed=()
 [ -d /usr/share/datasets/fashion-mnist ] || needed+=(dataset-fashion-mnist)
 command -v readelf >/dev/null || needed+=(binutils)
-[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || needed+=(fonts-dejavu-core)
 [ ${#needed[@]} -eq 0 ] && exit 0
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -21,8 +21,8 @@ public sealed record PlotFiles(string Png, string Svg);
 /// <summary>
 /// The report's plots, each written as PNG and SVG of the same figure (<see cref="Width"/> × <see cref="Height"/>).
 /// Rendering is deterministic: colours come from a fixed palette by position, never from ScottPlot's running colour
-/// counter, and the SVG's ids are renumbered. Every method throws <see cref="InvalidOperationException"/> where no
-/// font is installed, rather than write plots without any text.
+/// counter, and the SVG's ids are renumbered. Text uses the embedded DejaVu Sans, so no font
+/// needs to be installed.
 /// </summary>
 public static partial class Plots
 {
@@ -34,18 +34,32 @@ public static partial class Plots
     static readonly string[] RoleLegend = ["dominated", "infeasible", "Pareto front", "chosen (fine-tuned)", "baseline"];
 
     // The Linux Skia that ScottPlot brings (SkiaSharp.NativeAssets.Linux.NoDependencies) has no fontconfig: it reads
-    // the font files under /usr/share/fonts/ itself. With none there it offers one empty, unnamed family, and every
-    // text is silently left out of PNG and SVG.
-    static readonly bool HaveFonts = SKTypeface.Default.GlyphCount > 0;
+    // the font files under /usr/share/fonts/ itself, and with none there (a bare Debian) every text is silently left
+    // out. So the plots carry their own font: DejaVu Sans (free licence, Fonts/LICENSE), embedded in this assembly and
+    // registered with ScottPlot by file. Plots then also look the same on every machine.
+    const string FontFamilyName = "ParetoPrune Sans"; // a name no system font has: text can only come from the embedded file
 
     static Plots()
     {
-        // ScottPlot looks its default font up by name, and that Skia answers any name it does not know with the
-        // first font it found (DejaVu Serif on Debian): choose an installed sans font ourselves.
-        string[] installed = SKFontManager.Default.GetFontFamilies();
-        string[] preferred = ["DejaVu Sans", "Liberation Sans", "Noto Sans", "Open Sans", "Arial", "Helvetica", "Segoe UI"];
-        string? sans = preferred.FirstOrDefault(font => installed.Contains(font, StringComparer.OrdinalIgnoreCase));
-        if (sans is not null) Fonts.Default = sans;
+        string directory = Path.Combine(Path.GetTempPath(), $"paretoprune-fonts-{typeof(Plots).Assembly.GetName().Version}");
+        Directory.CreateDirectory(directory);
+        foreach (var (resource, bold) in new[] { ("DejaVuSans.ttf", false), ("DejaVuSans-Bold.ttf", true) })
+        {
+            string path = Path.Combine(directory, resource);
+            if (!File.Exists(path))
+            {
+                using var stream = typeof(Plots).Assembly.GetManifestResourceStream($"ParetoPrune.Fonts.{resource}")
+                                   ?? throw new InvalidOperationException($"the font {resource} is not embedded in this build");
+                string temporary = path + $".{Environment.ProcessId}.tmp";
+                using (var file = File.Create(temporary)) stream.CopyTo(file);
+                File.Move(temporary, path, overwrite: true);
+            }
+            Fonts.AddFontFile(FontFamilyName, path, bold, italic: false);
+        }
+        Fonts.Default = FontFamilyName;
+        using var typeface = SKTypeface.FromFile(Path.Combine(directory, "DejaVuSans.ttf"));
+        if (typeface is null || typeface.GlyphCount == 0)
+            throw new InvalidOperationException($"the embedded font {FontFamilyName} could not be loaded, so plots would have no text");
     }
 
     /// <summary>
@@ -223,9 +237,6 @@ public static partial class Plots
 
     static Plot NewPlot(string title, string xLabel, string yLabel)
     {
-        if (!HaveFonts)
-            throw new InvalidOperationException("no font found under /usr/share/fonts/, so plots would have no text; "
-                                                + "install one, e.g. Debian's fonts-dejavu-core (tools/install-debian-packages.sh)");
         var plot = new Plot();
         plot.Title(title);
         plot.XLabel(xLabel);
