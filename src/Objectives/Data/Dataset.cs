@@ -178,7 +178,8 @@ public sealed class Dataset
         }
     }
 
-    internal Dataset WithSource(string source) =>
+    /// <summary>The same images, described differently (the description travels into every score's provenance).</summary>
+    public Dataset WithSource(string source) =>
         new(Pixels, Labels, ClassNames, Channels, Height, Width, source);
 
     private float[] CopyImages(IReadOnlyList<int> indices)
