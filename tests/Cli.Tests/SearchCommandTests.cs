@@ -143,6 +143,14 @@ public sealed class SearchCommandTests : IDisposable
         var trials = store.Trials();
         Assert.InRange(trials.Count, 2, 199);
         Assert.All(trials, t => Assert.Equal(TrialState.Complete, t.State));
+
+        // The same seed in this process proposes the same configurations as in that one (what resuming relies on).
+        string again = Path.Combine(directory, "again");
+        var rerun = await CliRunner.RunAsync(["search", "--model", model, "--out", again, "--trials", trials.Count.ToString(), "--sampler", "random",
+                                              "--promote", "0", "--final", "0", .. Budget[..8]]);
+        Assert.True(rerun.ExitCode == 0, rerun.Error);
+        using var rerunStore = StudyStore.Open(Path.Combine(again, "study.db"));
+        Assert.Equal(trials.Select(t => SearchSpace.Key(t.Kept)), rerunStore.Trials().Select(t => SearchSpace.Key(t.Kept)));
     }
 
     [Fact]

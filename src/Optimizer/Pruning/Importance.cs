@@ -61,7 +61,7 @@ public sealed class WeightImportance : IImportance
     {
         if (criterion == Criterion.Random)
         {
-            var random = new Random(HashCode.Combine(seed, group.Index));
+            var random = new Random(unchecked(seed * 7919 + group.Index)); // not HashCode.Combine: it is seeded per process
             return Enumerable.Range(0, group.Size).Select(_ => random.NextDouble()).ToArray();
         }
         var slices = ChannelSlices.Of(groups, group, criterion == Criterion.BatchNormGamma ? ChannelSlices.Kind.BatchNormGamma : ChannelSlices.Kind.Filters);

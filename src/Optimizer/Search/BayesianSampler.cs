@@ -17,6 +17,9 @@ public sealed class BayesianSampler : ISampler
     /// <summary>Random candidates scored per proposal.</summary>
     public int RandomCandidates { get; init; } = 1500;
 
+    /// <summary>Configurations of the uniform-pruning line scored per proposal.</summary>
+    public int UniformCandidates { get; init; } = 64;
+
     /// <summary>Mutations of each front member scored per proposal.</summary>
     public int MutationsPerFrontPoint { get; init; } = 40;
 
@@ -41,10 +44,12 @@ public sealed class BayesianSampler : ISampler
         var proposals = new List<int[]>();
         if (started < initial)
         {
-            int uniform = Math.Min(3, initial) - started;
+            // Half the design on the uniform-pruning line (the classic baseline's points: usually good, and they span the
+            // cost range), half random configurations around it, so the surrogate sees both the line and departures from it.
+            int uniform = (initial + 1) / 2 - started;
             if (uniform > 0) proposals.AddRange(Samplers.UniformSequence(problem, seen, Math.Min(uniform, count)));
             int rest = Math.Min(count, initial - started) - proposals.Count;
-            if (rest > 0) proposals.AddRange(Samplers.RandomFeasible(problem, random, rest, seen));
+            if (rest > 0) proposals.AddRange(Samplers.RandomFeasible(problem, random, rest, seen, maxSpread: 0.25));
             if (proposals.Count == count) return proposals;
         }
         var evaluated = context.History.Where(h => h.Values is not null).ToList();
@@ -73,6 +78,8 @@ public sealed class BayesianSampler : ISampler
         var problem = context.Problem;
         var space = problem.Space;
         var list = Samplers.RandomFeasible(problem, random, RandomCandidates, seen, maxTries: RandomCandidates * 20);
+        // The uniform-pruning line itself: a strong family of its own, which random draws almost never hit exactly.
+        list.AddRange(Samplers.UniformSequence(problem, seen, UniformCandidates, index: context.History.Count));
         // Local moves around the front: most gains late in a search are small changes to good configurations.
         foreach (var member in model.FrontConfigurations())
         {

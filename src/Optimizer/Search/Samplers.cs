@@ -14,7 +14,10 @@ public sealed record Observation(int[] Kept, IReadOnlyDictionary<ObjectiveKind, 
 /// <param name="Budget">The study's total number of trials (samplers size their initial design by it).</param>
 public sealed record SamplerContext(SearchProblem Problem, IReadOnlyList<Observation> History, IReadOnlyList<int[]> Pending, int Seed, int Budget)
 {
-    internal Random NewRandom(int salt = 0) => new(HashCode.Combine(Seed, History.Count, Pending.Count, salt) & int.MaxValue);
+    // A fixed mix, not HashCode.Combine: that one is seeded per process, and a resumed study (a new process) must draw
+    // the same numbers as the interrupted one.
+    internal Random NewRandom(int salt = 0) =>
+        new((int)(((uint)Seed * 2654435761u) ^ ((uint)History.Count * 40503u) ^ ((uint)Pending.Count * 92821u) ^ ((uint)salt * 69069u)) & int.MaxValue);
 
     internal HashSet<string> Seen() => [.. History.Select(h => SearchSpace.Key(h.Kept)), .. Pending.Select(SearchSpace.Key),
                                         SearchSpace.Key(Problem.Space.Full)];
@@ -59,7 +62,8 @@ public static class Samplers
     };
 
     /// <summary>Random configurations meeting the predicted constraints, not in <paramref name="seen"/> (which they join).</summary>
-    internal static List<int[]> RandomFeasible(SearchProblem problem, Random random, int count, HashSet<string> seen, int maxTries = 0)
+    internal static List<int[]> RandomFeasible(SearchProblem problem, Random random, int count, HashSet<string> seen, int maxTries = 0,
+                                               double maxSpread = 0.5)
     {
         var space = problem.Space;
         var found = new List<int[]>(count);
@@ -70,7 +74,7 @@ public static class Samplers
             // A random overall level, then per-dimension jitter around it: plain uniform points all sit near 55 % kept
             // (the mean of many uniform draws), which leaves the heavily and the lightly pruned ends of the front unexplored.
             double level = random.NextDouble();
-            double spread = random.NextDouble() * 0.5;
+            double spread = random.NextDouble() * maxSpread;
             for (int i = 0; i < point.Length; i++) point[i] = Math.Clamp(level + (random.NextDouble() * 2 - 1) * spread, 0, 1);
             var kept = space.Decode(point);
             if (problem.PredictedViolation(kept) > 0 || !seen.Add(SearchSpace.Key(kept))) continue;
