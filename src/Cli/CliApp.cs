@@ -38,13 +38,14 @@ public static class CliApp
             SearchCommands.Report(context),
             SearchCommands.Export(context),
             SearchCommands.Studies(context),
+            CompareCommand.Create(context),
         };
         try
         {
             var parse = root.Parse(SearchCommands.ExpandConfig(args));
             var configuration = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };
-            // A search stops cleanly on Ctrl-C itself (finishing the trials in flight can take longer than System.CommandLine waits).
-            if (args.Length > 0 && SearchCommands.HandleInterruption.Contains(args[0])) configuration.ProcessTerminationTimeout = null;
+            // A search or comparison stops cleanly on Ctrl-C itself (finishing the trials in flight can take longer than System.CommandLine waits).
+            if (args.Length > 0 && Interruption.Commands.Contains(args[0])) configuration.ProcessTerminationTimeout = null;
             return await parse.InvokeAsync(configuration);
         }
         catch (Exception e) when (e is OnnxModelException or FileNotFoundException or DirectoryNotFoundException

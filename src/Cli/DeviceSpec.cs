@@ -4,6 +4,7 @@ using ParetoPrune.Devices.Energy;
 using ParetoPrune.Devices.Meters;
 using ParetoPrune.Devices.Remote;
 using ParetoPrune.Objectives.Onnx;
+using ParetoPrune.Optimizer.Search;
 
 namespace ParetoPrune.Cli;
 
@@ -59,6 +60,18 @@ sealed class DeviceSpec : IDisposable
             : File.Exists(spec) ? DeviceProfile.Load(spec)
             : throw new UserInputException($"--device must be local, http://HOST:PORT, pi4-estimate or a profile JSON file; '{spec}' is none of them");
         return new DeviceSpec(null, profile, null, null);
+    }
+
+    /// <summary>
+    /// Where a run's latency and energy come from: <paramref name="device"/> measures them (energy only with a meter) or its
+    /// profile estimates them; a measuring <paramref name="latencyDevice"/> takes over latency.
+    /// </summary>
+    public static DeviceTargets Targets(DeviceSpec device, DeviceSpec? latencyDevice, bool latency, bool energy)
+    {
+        if (latencyDevice is { Device: null }) throw new UserInputException("--latency-device must be a measuring device (local or http://…); estimates come from --device");
+        return new DeviceTargets(LatencyDevice: latency ? latencyDevice?.Device ?? device.Device : null,
+                                 EnergyDevice: energy && device.MeasuresEnergy ? device.Device : null,
+                                 Profile: device.Profile);
     }
 
     /// <summary>The device itself, or an estimating device over the model's counts.</summary>

@@ -62,15 +62,14 @@ static class PruneCommand
             if (parse.GetValue(sparsity) is not null) throw new UserInputException("--sparsity applies to --unstructured pruning; structured pruning takes --amount");
             var groups = ChannelGroups.Analyze(original);
             string criterionName = parse.GetValue(criterion)!;
-            IImportance importance;
-            if (ActivationImportance.Names.Contains(criterionName.ToLowerInvariant()))
+            Objectives.Data.Dataset? images = null;
+            if (ActivationImportance.IsDataDriven(criterionName))
             {
                 string spec = parse.GetValue(data) ?? throw new UserInputException($"--criterion {criterionName} measures activations: give --data (e.g. --data fashion-mnist)");
-                var images = TrainingRunner.LoadData(spec, ModelInterface.Read(original)).Train;
+                images = TrainingRunner.LoadData(spec, ModelInterface.Read(original)).Train;
                 TrainingRunner.CheckFits(original, images);
-                importance = ActivationImportance.Parse(criterionName, images, parse.GetValue(batches), parse.GetValue(seed))!;
             }
-            else importance = WeightImportance.Parse(criterionName, parse.GetValue(seed));
+            var importance = ImportanceCriteria.Create(criterionName, images, parse.GetValue(batches), parse.GetValue(seed));
             var selector = new ChannelSelection(groups, importance);
             int multiple = parse.GetValue(roundTo);
             if (multiple < 1) throw new UserInputException($"--round-to must be at least 1, got {multiple}");

@@ -17,9 +17,6 @@ namespace ParetoPrune.Cli.Commands;
 /// </summary>
 static class SearchCommands
 {
-    /// <summary>Commands that handle Ctrl-C themselves: the first press finishes the trials in flight, the second abandons them.</summary>
-    public static readonly IReadOnlySet<string> HandleInterruption = new HashSet<string> { "search", "demo" };
-
     sealed record Options(
         Option<FileInfo?> Model, Option<string> Data, Option<string> Objectives, Option<string[]> Constraints, Option<string> Device,
         Option<string?> LatencyDevice, Option<FileInfo?> TokenFile, Option<string?> Meter, Option<int> Trials, Option<string> Sampler,
@@ -120,7 +117,9 @@ static class SearchCommands
             // The shipped model was trained on Fashion-MNIST's training images, the sample's included: rank on half of the
             // sample's test images (which it never saw) and report the other half as the test figure.
             var sample = DatasetCatalog.LoadEmbeddedSample();
-            var (test, validation) = DatasetSplit.Stratified(sample.Test, 0.5, seed: 0);
+            var (half, otherHalf) = DatasetSplit.Stratified(sample.Test, 0.5, seed: 0);
+            var test = half.WithSource($"{sample.Test.Source} [half held out for testing, stratified, seed 0]");
+            var validation = otherHalf.WithSource($"{sample.Test.Source} [half used for ranking, stratified, seed 0]");
             var data = new SearchData(sample.Train, validation, test,
                                       $"{sample.Description}; ranked on 1,000 of its test images, tested on the other 1,000 (the model never saw them)");
             var o = CreateOptions();
@@ -195,11 +194,7 @@ static class SearchCommands
             ? await DeviceSpec.OpenAsync(latencySpec, null, parse.GetValue(o.TokenFile), CancellationToken.None) : null;
         if (needsEnergy && device.Device is not null && !device.MeasuresEnergy)
             throw new UserInputException($"energy is asked for but {device.Device.Name} has no energy meter ({device.EnergyNote}); give --meter, or --device pi4-estimate to estimate it");
-        if (latencyDevice is { Device: null }) throw new UserInputException("--latency-device must be a measuring device (local or http://…); estimates come from --device");
-        var targets = new DeviceTargets(
-            LatencyDevice: needsLatency ? latencyDevice?.Device ?? device.Device : null,
-            EnergyDevice: needsEnergy ? device.Device : null,
-            Profile: device.Profile);
+        var targets = DeviceSpec.Targets(device, latencyDevice, needsLatency, needsEnergy);
 
         var options = new PruningSearchOptions
         {
@@ -231,32 +226,16 @@ static class SearchCommands
                                    $"{Markup.Escape(targets.Description)}[/]");
 
         // First Ctrl-C: finish the trials in flight and stop (resumable). Second: abandon them.
-        using var stop = new CancellationTokenSource();
-        using var abort = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            e.Cancel = true;
-            if (!stop.IsCancellationRequested)
-            {
-                stop.Cancel();
-                context.Error.WriteLine("stopping after the trials in flight (Ctrl-C again to abandon them)…");
-            }
-            else abort.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
+        using var interruption = new Interruption(context.Error, "stopping after the trials in flight (Ctrl-C again to abandon them)…");
         PruningSearchResult result;
         try
         {
-            result = await RunWithProgress(context, search, modelPath, searchData, options.Trials, stop.Token, abort.Token);
+            result = await RunWithProgress(context, search, modelPath, searchData, options.Trials, interruption.Stop, interruption.Abort);
         }
-        catch (OperationCanceledException) when (abort.IsCancellationRequested)
+        catch (OperationCanceledException) when (interruption.Abort.IsCancellationRequested)
         {
             context.Error.WriteLine($"abandoned; the trials in flight will be re-run by: paretoprune search … --out {outputDirectory} --resume");
-            return 130;
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
+            return Interruption.ExitCode;
         }
         return Summarise(cli, context, result, json);
     }

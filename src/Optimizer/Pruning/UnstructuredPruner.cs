@@ -23,10 +23,7 @@ public static class UnstructuredPruner
         if (sparsity is < 0 or >= 1 || double.IsNaN(sparsity))
             throw new ArgumentException($"sparsity is the fraction of weights set to zero and must be in [0, 1), got {sparsity}");
         var graph = new OnnxGraph(model);
-        var layers = graph.Nodes.Where(n => n.OpType is "Conv" or "Gemm" or "MatMul")
-                                .Select(n => (Node: n, Weight: n.Input[1]))
-                                .Where(l => graph.IsInitializer(l.Weight))
-                                .DistinctBy(l => l.Weight).ToList();
+        var layers = Layers(graph);
         if (layers.Count == 0) throw new ArgumentException("the model has no Conv, Gemm or MatMul weights to prune");
         var eligible = skipFirstAndLast && layers.Count > 2 ? layers.Skip(1).Take(layers.Count - 2).ToList() : layers;
         var skipped = layers.Except(eligible).Select(l => l.Weight).ToHashSet();
@@ -58,6 +55,24 @@ public static class UnstructuredPruner
                                                           values[l.Weight].LongCount(x => x == 0))).ToList();
         return (result, report);
     }
+
+    /// <summary>Zeros in the weights magnitude pruning works on (every Conv, Gemm and MatMul weight), layer by layer.</summary>
+    public static IReadOnlyList<LayerSparsity> Measure(ModelProto model)
+    {
+        var graph = new OnnxGraph(model);
+        return Layers(graph).Select(l =>
+        {
+            var values = OnnxTensors.ReadFloats(graph.Constant(l.Weight)!);
+            return new LayerSparsity(graph.NameOf(l.Node), l.Weight, values.LongLength, values.LongCount(x => x == 0));
+        }).ToList();
+    }
+
+    /// <summary>The prunable layers: Conv, Gemm and MatMul with a constant weight, each weight once.</summary>
+    static List<(NodeProto Node, string Weight)> Layers(OnnxGraph graph) =>
+        graph.Nodes.Where(n => n.OpType is "Conv" or "Gemm" or "MatMul")
+                   .Select(n => (Node: n, Weight: n.Input[1]))
+                   .Where(l => graph.IsInitializer(l.Weight))
+                   .DistinctBy(l => l.Weight).ToList();
 
     /// <summary>The magnitude below which weights go, and how many weights equal to it must also go to hit the count exactly.</summary>
     static float Threshold(float[] magnitudes, double sparsity, out int atThreshold)

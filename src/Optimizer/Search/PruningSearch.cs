@@ -143,7 +143,7 @@ public sealed class PruningSearch
 
         using (store)
         {
-            var importance = CreateImportance(options.Criterion, data.Train, options.Seed);
+            var importance = ImportanceCriteria.Create(options.Criterion, data.Train, seed: options.Seed);
             var space = new SearchSpace(ChannelGroups.Analyze(model), importance, options.Space);
             var kinds = new HashSet<ObjectiveKind>(options.Objectives.Concat(options.Constraints.Objectives));
             int threads = options.Threads ?? Math.Max(1, Environment.ProcessorCount / options.Workers);
@@ -183,11 +183,6 @@ public sealed class PruningSearch
                 $": even keeping only the minimum in every group ({string.Join(", ", missed.Select(c => $"{c.Objective.Name()} = {c.Objective.Format(values[c.Objective])}"))}, " +
                 $"the baseline has {string.Join(", ", missed.Select(c => c.Objective.Format(problem.Baseline[c.Objective])))}). Loosen the bound or lower the minimum kept fraction.");
     }
-
-    internal static IImportance CreateImportance(string criterion, Dataset train, int seed) =>
-        ActivationImportance.Names.Contains(criterion.ToLowerInvariant())
-            ? ActivationImportance.Parse(criterion, train, seed: seed)!
-            : WeightImportance.Parse(criterion, seed);
 }
 
 /// <summary>The stages of a search over a store: screening with the sampler, then promotion and final fine-tuning.</summary>

@@ -56,13 +56,19 @@ public sealed class ActivationImportance : IImportance
     /// <summary>Criterion names accepted by <see cref="Parse"/>.</summary>
     public static readonly IReadOnlyList<string> Names = ["taylor", "apoz", "mean-act", "lrp", "lrp-zplus"];
 
-    public static ActivationImportance? Parse(string name, Dataset data, int batches = 8, int seed = 0) => name.ToLowerInvariant() switch
+    public static ActivationImportance? Parse(string name, Dataset data, int batches = 8, int seed = 0) =>
+        CriterionOf(name) is { } criterion ? new(criterion, data, batches, seed: seed) : null;
+
+    /// <summary>Whether <paramref name="name"/> is a data-driven criterion (or an alias of one).</summary>
+    public static bool IsDataDriven(string name) => CriterionOf(name) is not null;
+
+    static Criterion? CriterionOf(string name) => name.ToLowerInvariant() switch
     {
-        "taylor" => new(Criterion.Taylor, data, batches, seed: seed),
-        "apoz" => new(Criterion.Apoz, data, batches, seed: seed),
-        "mean-act" or "mean-activation" => new(Criterion.MeanActivation, data, batches, seed: seed),
-        "lrp" or "lrp-epsilon" => new(Criterion.Lrp, data, batches, seed: seed),
-        "lrp-zplus" => new(Criterion.LrpZPlus, data, batches, seed: seed),
+        "taylor" => Criterion.Taylor,
+        "apoz" => Criterion.Apoz,
+        "mean-act" or "mean-activation" => Criterion.MeanActivation,
+        "lrp" or "lrp-epsilon" => Criterion.Lrp,
+        "lrp-zplus" => Criterion.LrpZPlus,
         _ => null,
     };
 

@@ -40,6 +40,11 @@ public sealed record TrainingOptions
     /// <summary>Intra-op threads; all cores when null.</summary>
     public int? Threads { get; init; }
     public Distillation? Distillation { get; init; }
+    /// <summary>
+    /// Parameters (ONNX initializer names) whose zero entries are pruned weights (unstructured pruning): they are set back
+    /// to zero after every optimiser step, so that fine-tuning keeps the sparsity the pruning paid for.
+    /// </summary>
+    public IReadOnlyList<string>? SparseWeights { get; init; }
 }
 
 public sealed record TrainingProgress(int Epoch, int Epochs, int Step, int StepsPerEpoch, double Loss, double Accuracy, double ImagesPerSecond);
@@ -68,6 +73,7 @@ public static class Trainer
             ? optim.SGD(parameters, options.LearningRate, options.Momentum, 0, options.WeightDecay, options.Nesterov && options.Momentum > 0)
             : optim.AdamW(parameters, options.LearningRate, 0.9, 0.999, 1e-8, options.WeightDecay);
 
+        var zeroMasks = ZeroMasks(module, options.SparseWeights);
         int stepsPerEpoch = (train.Count + options.BatchSize - 1) / options.BatchSize;
         if (options.MaxStepsPerEpoch is { } max) stepsPerEpoch = Math.Min(stepsPerEpoch, max);
         long totalSteps = (long)stepsPerEpoch * options.Epochs;
@@ -101,6 +107,7 @@ public static class Trainer
                     var loss = Loss(logits, y, x, teacher, options);
                     loss.backward();
                     optimizer.step();
+                    KeepZeros(zeroMasks);
 
                     double value = loss.item<float>();
                     if (!double.IsFinite(value))
@@ -139,6 +146,7 @@ public static class Trainer
         finally
         {
             DisposeAll(best);
+            foreach (var (_, mask) in zeroMasks) mask.Dispose();
             module.eval();
         }
         return new TrainingResult(history, bestEpoch, bestAccuracy, cancelled, started.Elapsed);
@@ -218,6 +226,28 @@ public static class Trainer
     internal static (Tensor Images, Tensor Labels) ToTensors(Batch batch, Dataset layout) =>
         (tensor(batch.Pixels, [batch.Count, layout.Channels, layout.Height, layout.Width]),
          tensor(batch.Labels.Select(l => (long)l).ToArray(), ScalarType.Int64));
+
+    /// <summary>Where each listed parameter is zero now: the entries to keep at zero.</summary>
+    static List<(Tensor Parameter, Tensor Zeros)> ZeroMasks(OnnxModule module, IReadOnlyList<string>? names)
+    {
+        var masks = new List<(Tensor, Tensor)>();
+        foreach (string name in names ?? [])
+        {
+            if (!module.NamedParameters.TryGetValue(name, out var parameter))
+                throw new ArgumentException($"'{name}' is not a trainable parameter of the model, so its sparsity cannot be kept");
+            using var noGrad = no_grad();
+            masks.Add((parameter, parameter.eq(0).DetachFromDisposeScope()));
+        }
+        return masks;
+    }
+
+    /// <summary>masked_fill_ rather than a multiply by 0/1: −w·0 is −0.0, which compresses worse than +0.0.</summary>
+    static void KeepZeros(List<(Tensor Parameter, Tensor Zeros)> masks)
+    {
+        if (masks.Count == 0) return;
+        using var noGrad = no_grad();
+        foreach (var (parameter, zeros) in masks) parameter.masked_fill_(zeros, 0f);
+    }
 
     static void DisposeAll(Dictionary<string, Tensor>? tensors)
     {

@@ -3,6 +3,7 @@ using ParetoPrune.Objectives.Data;
 using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Objectives.Onnx.Proto;
 using ParetoPrune.Optimizer.Networks;
+using ParetoPrune.Optimizer.Pruning;
 using ParetoPrune.Optimizer.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -85,6 +86,36 @@ public class TrainerTests
         using var reference = new OnnxModule(ModelSurgery.FoldBatchNorm(TinyCnn(seed: 2)));
         double moved = reference.NamedParameters.Max(p => (p.Value - other.NamedParameters[p.Key]).abs().max().item<float>());
         Assert.True(moved > 1e-4, $"a student unlike its teacher should learn from it (moved {moved})");
+    }
+
+    [Fact]
+    public void SparseWeightsKeepTheirZerosThroughTraining()
+    {
+        var (pruned, layers) = UnstructuredPruner.Prune(TinyCnn(), 0.7);
+        var sparse = layers.Select(l => l.Weight).ToList();
+        using var module = new OnnxModule(pruned);
+        Trainer.Train(module, Images(200), null, Quick with { Epochs = 1, MaxStepsPerEpoch = 3, WeightDecay = 5e-4, SparseWeights = sparse });
+        var trained = module.WriteBack();
+        var before = pruned.Graph.Initializer.ToDictionary(i => i.Name, OnnxTensors.ReadFloats);
+        bool moved = false;
+        foreach (var tensor in trained.Graph.Initializer.Where(i => sparse.Contains(i.Name)))
+        {
+            var after = OnnxTensors.ReadFloats(tensor);
+            for (int i = 0; i < after.Length; i++)
+            {
+                if (before[tensor.Name][i] == 0) Assert.True(BitConverter.SingleToInt32Bits(after[i]) == 0, $"{tensor.Name}[{i}] is {after[i]}, not +0"); // +0.0 compresses best
+                else moved |= after[i] != before[tensor.Name][i];
+            }
+        }
+        Assert.True(moved, "training moved no weight");
+
+        // Without the list, momentum and weight decay revive pruned weights: the option is what keeps them.
+        using var unmasked = new OnnxModule(pruned);
+        Trainer.Train(unmasked, Images(200), null, Quick with { Epochs = 1, MaxStepsPerEpoch = 3 });
+        Assert.True(UnstructuredPruner.Measure(unmasked.WriteBack()).Sum(l => l.Zeros) < layers.Sum(l => l.Zeros));
+
+        var unknown = Assert.Throws<ArgumentException>(() => Trainer.Train(new OnnxModule(pruned), Images(50), null, Quick with { SparseWeights = ["nope"] }));
+        Assert.Contains("'nope' is not a trainable parameter", unknown.Message);
     }
 
     [Fact]

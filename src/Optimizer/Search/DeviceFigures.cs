@@ -1,0 +1,47 @@
+using ParetoPrune.Devices;
+using ParetoPrune.Objectives;
+
+namespace ParetoPrune.Optimizer.Search;
+
+/// <summary>
+/// Latency and energy of a deployed model from <see cref="DeviceTargets"/>: measured where a device measures them,
+/// else estimated by the profile (when it can), each value labelled with where it came from.
+/// </summary>
+static class DeviceFigures
+{
+    /// <summary>Latency (ms) and energy (mJ per inference) of <paramref name="deployed"/>, as far as the targets give them.</summary>
+    /// <param name="counts">The deployed model's counts, for a profile's estimate.</param>
+    /// <exception cref="DeviceMeasurementException">The energy device gave no energy.</exception>
+    public static async Task<List<ObjectiveValue>> ObserveAsync(DeviceTargets devices, byte[] deployed, int[] inputShape, ModelCounts counts,
+                                                                 MeasurementPlan plan, bool latency, bool energy, string fidelity, CancellationToken ct)
+    {
+        var values = new List<ObjectiveValue>();
+        if (devices.Profile is { } profile && ((latency && devices.LatencyDevice is null) || (energy && devices.EnergyDevice is null)))
+        {
+            double ms = profile.EstimateLatencyMs(counts);
+            var estimated = Provenance.Estimated(profile.Name, profile.Device);
+            if (latency && devices.LatencyDevice is null) values.Add(new(ObjectiveKind.Latency, ms, estimated, fidelity));
+            if (energy && devices.EnergyDevice is null && profile.ActiveWatts is { } watts) values.Add(new(ObjectiveKind.Energy, ms * watts, estimated, fidelity)); // ms × W = mJ
+        }
+        Measurement? latencyMeasurement = null;
+        if (latency && devices.LatencyDevice is { } latencyDevice)
+        {
+            latencyMeasurement = await latencyDevice.MeasureAsync(deployed, inputShape, plan, ct);
+            values.Add(new(ObjectiveKind.Latency, latencyMeasurement.Latency.MedianMs, ToProvenance(latencyMeasurement.Provenance), fidelity));
+        }
+        if (energy && devices.EnergyDevice is { } energyDevice)
+        {
+            var measurement = ReferenceEquals(energyDevice, devices.LatencyDevice) && latencyMeasurement is not null
+                ? latencyMeasurement
+                : await energyDevice.MeasureAsync(deployed, inputShape, plan, ct);
+            if (measurement.Energy is not { } e)
+                throw new DeviceMeasurementException($"{energyDevice.Name} gave no energy: {measurement.EnergyUnavailableReason}");
+            values.Add(new(ObjectiveKind.Energy, e.JoulesPerInference * 1000, ToProvenance(measurement.Provenance), fidelity));
+        }
+        return values;
+    }
+
+    public static Provenance ToProvenance(DeviceProvenance device) => device.Kind == DeviceProvenanceKind.Measured
+        ? Provenance.Measured(device.Device, device.Meter, device.RuntimeDescription)
+        : Provenance.Estimated(device.Profile ?? device.Device, device.Device, device.RuntimeDescription);
+}
