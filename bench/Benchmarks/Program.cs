@@ -12,12 +12,13 @@ var benchmarks = new Dictionary<string, Action>
     ["latency"] = LatencyBenchmark.Run,
     ["finetune"] = () => FinetuneBenchmark.Run(args.Length > 1 ? args[1] : "models/simplecnn-fashion-mnist.onnx"),
     ["search"] = () => SearchBenchmark.Run(args.Length > 1 ? args[1] : "models/simplecnn-fashion-mnist.onnx",
-                                           args.Length > 2 ? int.Parse(args[2]) : 30, args.Length > 3 ? int.Parse(args[3]) : 3),
+                                           args.Length > 2 ? int.Parse(args[2]) : 30, args.Length > 3 ? int.Parse(args[3]) : 3,
+                                           args.Length > 4 ? args[4].Split(',') : ["bo", "random", "uniform"]),
     ["search-overhead"] = SearchBenchmark.Overhead,
 };
-if (args.Length is < 1 or > 4 || !benchmarks.TryGetValue(args[0], out var run))
+if (args.Length is < 1 or > 5 || !benchmarks.TryGetValue(args[0], out var run))
 {
-    Console.Error.WriteLine($"usage: paretoprune-bench {string.Join("|", benchmarks.Keys)} [MODEL.onnx for finetune and search] [TRIALS SEEDS for search]");
+    Console.Error.WriteLine($"usage: paretoprune-bench {string.Join("|", benchmarks.Keys)} [MODEL.onnx for finetune and search] [TRIALS SEEDS [SAMPLERS,…] for search]");
     return 2;
 }
 Console.WriteLine($"# {args[0]} — {Environment.ProcessorCount} cores, .NET {Environment.Version}, {DateTime.UtcNow:yyyy-MM-dd}");

@@ -15,7 +15,10 @@ public interface IImportance
     double[] Score(ChannelGroups groups, ChannelGroup group);
 }
 
-/// <summary>How the scores of one channel in several coupled layers (a residual's convs, say) are combined.</summary>
+/// <summary>How the scores of one channel in several coupled layers (a residual's convs, say) are combined.
+/// <see cref="Mean"/> averages over all the group's layers, a layer where the channel does not exist counting zero: a
+/// residual stream widened by zero-padding shortcuts has early channels that run through every stage and late ones
+/// that exist only in the last, and removing an early one costs more.</summary>
 public enum ImportanceAggregation { Mean, Sum, Max }
 
 /// <summary>One channel's slice of one layer's parameters: a conv filter, a Gemm row, a BN γ.</summary>
@@ -67,7 +70,7 @@ public sealed class WeightImportance : IImportance
         var slices = ChannelSlices.Of(groups, group, criterion == Criterion.BatchNormGamma ? ChannelSlices.Kind.BatchNormGamma : ChannelSlices.Kind.Filters);
         if (criterion == Criterion.BatchNormGamma && slices.Count == 0)
             throw new PruningException($"criterion bn: group {group.Name} has no BatchNormalization; use l1, l2 or fpgm");
-        var perLayer = criterion == Criterion.Fpgm ? GeometricMedianDistances(slices) : slices.Select(s => (s.Channel, Norm(s.Values))).ToList();
+        var perLayer = criterion == Criterion.Fpgm ? GeometricMedianDistances(slices) : slices.Select(s => (s.Layer, s.Channel, Norm(s.Values))).ToList();
         return Aggregate(perLayer, group.Size, aggregation);
     }
 
@@ -80,9 +83,9 @@ public sealed class WeightImportance : IImportance
 
     /// <summary>FPGM (He et al. 2019): a filter close to the others' geometric median is replaceable. Its distance to the
     /// median is approximated, as in the paper's code, by the sum of distances to every filter of the same layer.</summary>
-    static List<(int Channel, double Score)> GeometricMedianDistances(List<ChannelSlice> slices)
+    static List<(string Layer, int Channel, double Score)> GeometricMedianDistances(List<ChannelSlice> slices)
     {
-        var result = new List<(int, double)>(slices.Count);
+        var result = new List<(string, int, double)>(slices.Count);
         foreach (var layer in slices.GroupBy(s => s.Layer))
         {
             var filters = layer.ToList();
@@ -95,23 +98,25 @@ public sealed class WeightImportance : IImportance
                     for (int i = 0; i < a.Values.Length; i++) { double d = a.Values[i] - b.Values[i]; squared += d * d; }
                     total += Math.Sqrt(squared);
                 }
-                result.Add((a.Channel, total));
+                result.Add((a.Layer, a.Channel, total));
             }
         }
         return result;
     }
 
-    internal static double[] Aggregate(IEnumerable<(int Channel, double Score)> scores, int size, ImportanceAggregation aggregation)
+    internal static double[] Aggregate(IEnumerable<(string Layer, int Channel, double Score)> scores, int size, ImportanceAggregation aggregation)
     {
         var total = new double[size];
         var count = new int[size];
-        foreach (var (channel, score) in scores)
+        var layers = new HashSet<string>();
+        foreach (var (layer, channel, score) in scores)
         {
             total[channel] = aggregation == ImportanceAggregation.Max && count[channel] > 0 ? Math.Max(total[channel], score) : total[channel] + score;
             count[channel]++;
+            layers.Add(layer);
         }
-        if (aggregation == ImportanceAggregation.Mean)
-            for (int c = 0; c < size; c++) if (count[c] > 0) total[c] /= count[c];
+        if (aggregation == ImportanceAggregation.Mean && layers.Count > 0)
+            for (int c = 0; c < size; c++) total[c] /= layers.Count;
         return total;
     }
 }

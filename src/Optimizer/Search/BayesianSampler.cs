@@ -98,7 +98,7 @@ public sealed class BayesianSampler : ISampler
                 added++;
             }
         }
-        return list.Select(k => new Candidate(k, space.Encode(k), problem.Normalised.ToPoint(WithPlaceholders(problem, k)))).ToList();
+        return list.Select(k => new Candidate(k, Surrogate.Features(problem, k), problem.Normalised.ToPoint(WithPlaceholders(problem, k)))).ToList();
     }
 
     /// <summary>The exact coordinates of a candidate; observed objectives get 0 until the surrogate fills them.</summary>
@@ -112,7 +112,7 @@ public sealed class BayesianSampler : ISampler
     static double Gaussian(Random random) =>
         Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
 
-    internal sealed record Candidate(int[] Kept, double[] Unit, double[] Point);
+    internal sealed record Candidate(int[] Kept, double[] Features, double[] Point);
 
     /// <summary>The fitted surrogates and the current front, and the acquisition on top of them.</summary>
     internal sealed class Surrogate
@@ -130,10 +130,11 @@ public sealed class BayesianSampler : ISampler
             this.problem = problem;
             var observed = problem.Observed;
             observedIndex = observed.Select(o => IndexOf(problem.Objectives, o)).ToArray();
-            var inputs = evaluated.Select(e => problem.Space.Encode(e.Kept)).ToList();
+            var inputs = evaluated.Select(e => Features(problem, e.Kept)).ToList();
             var points = evaluated.Select(e => problem.Normalised.ToPoint(e.Values!)).ToList();
             processes = observedIndex.Select((coordinate, j) =>
-                GaussianProcess.Fit(inputs, points.Select(p => p[coordinate]).ToList(), seed + 7919 * j)).ToArray();
+                GaussianProcess.Fit(inputs, points.Select(p => p[coordinate]).ToList(), seed + 7919 * j,
+                                    prior: LengthScalePrior.DimensionScaled(inputs[0].Length))).ToArray();
             observedConstraints = problem.ObservedConstraints(SearchStage.Screening).Where(c => problem.Objectives.Contains(c.Objective)).ToList();
 
             var violations = evaluated.Select(e => problem.ScreeningConstraints.TotalViolation(e.Values!, problem.Baseline)).ToList();
@@ -163,13 +164,29 @@ public sealed class BayesianSampler : ISampler
 
         public IEnumerable<int[]> FrontConfigurations() => front.Select(f => f.Kept);
 
+        /// <summary>What the surrogates see of a configuration: its position in the unit cube, plus the fractions of the
+        /// MACs and parameters it keeps. How much is pruned explains most of the accuracy lost, and a length scale of its
+        /// own lets a handful of trials learn that trend, where ten or thirty per-group coordinates alone cannot; the
+        /// per-group coordinates then model which groups matter.</summary>
+        public static double[] Features(SearchProblem problem, int[] kept)
+        {
+            var space = problem.Space;
+            var unit = space.Encode(kept);
+            var (macs, parameters) = space.Costs(kept);
+            var features = new double[unit.Length + 2];
+            unit.CopyTo(features, 0);
+            features[^2] = space.BaseMacs > 0 ? (double)macs / space.BaseMacs : 0;
+            features[^1] = space.BaseParams > 0 ? (double)parameters / space.BaseParams : 0;
+            return features;
+        }
+
         /// <summary>The index of the candidate with the highest acquisition, given pending configurations (believed at their mean).</summary>
         public int SelectBest(List<Candidate> candidates, IReadOnlyList<int[]> pending, int samples, int monteCarlo)
         {
             int n = candidates.Count, m = processes.Length;
             var means = new double[m][];
             var deviations = new double[m][];
-            var units = candidates.Select(c => c.Unit).ToList();
+            var units = candidates.Select(c => c.Features).ToList();
             for (int j = 0; j < m; j++)
             {
                 means[j] = new double[n];
@@ -221,8 +238,8 @@ public sealed class BayesianSampler : ISampler
         double[] Believed(int[] kept)
         {
             var point = problem.Normalised.ToPoint(WithPlaceholders(problem, kept));
-            var unit = problem.Space.Encode(kept);
-            for (int j = 0; j < processes.Length; j++) point[observedIndex[j]] = processes[j].Predict(unit).Mean;
+            var features = Features(problem, kept);
+            for (int j = 0; j < processes.Length; j++) point[observedIndex[j]] = processes[j].Predict(features).Mean;
             return point;
         }
 

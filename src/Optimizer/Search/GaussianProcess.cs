@@ -14,12 +14,40 @@ namespace ParetoPrune.Optimizer.Search;
 public sealed record GaussianProcessHyperparameters(double[] LengthScales, double SignalVariance, double NoiseVariance);
 
 /// <summary>
+/// A log-normal prior on every length scale, making the fit a MAP estimate: with a handful of points in many dimensions,
+/// maximum likelihood readily gives some coordinates short length scales that the data do not support, and the model
+/// then reverts to its mean (with a large variance) a short step from every observation, which sends an acquisition
+/// exploring where nothing is to be found.
+/// </summary>
+public sealed record LengthScalePrior(double LogMedian, double LogDeviation)
+{
+    /// <summary>Hvarfner, Hellsten and Nardi (ICML 2024): LogNormal(√2 + ½ ln d, √3) for inputs in the unit cube, i.e. a
+    /// median length scale that grows like √d (about 14 for d = 12), so a coordinate matters only where the data say so.</summary>
+    public static LengthScalePrior DimensionScaled(int dimensions) => new(Math.Sqrt(2) + 0.5 * Math.Log(dimensions), Math.Sqrt(3));
+
+    /// <summary>Log density over the log length scales (the first <paramref name="d"/> log parameters), up to a constant;
+    /// adds its gradient into <paramref name="gradient"/>.</summary>
+    internal double AddTo(ReadOnlySpan<double> logParams, int d, Span<double> gradient)
+    {
+        double total = 0, variance = LogDeviation * LogDeviation;
+        for (int j = 0; j < d; j++)
+        {
+            double z = logParams[j] - LogMedian;
+            total -= 0.5 * z * z / variance;
+            if (!gradient.IsEmpty) gradient[j] -= z / variance;
+        }
+        return total;
+    }
+}
+
+/// <summary>
 /// Gaussian-process regression for the Bayesian-optimisation sampler: a Matérn 5/2 kernel with one length scale per
 /// dimension (ARD), k(x, x′) = s² (1 + √5 r + 5r²/3) e^(−√5 r), r² = Σⱼ (xⱼ − x′ⱼ)² / ℓⱼ², plus Gaussian noise σ² on
 /// the diagonal. Inputs are used as given (the caller passes unit-cube coordinates); targets are standardised inside.
 /// </summary>
 /// <remarks>
-/// Hyperparameters maximise the log marginal likelihood (analytic gradient, MathNet BFGS) in log space. Each log
+/// Hyperparameters maximise the log marginal likelihood (plus a <see cref="LengthScalePrior"/>'s log density, if given:
+/// the search passes one) by analytic gradient and MathNet BFGS in log space. Each log
 /// parameter is kept inside a box by a smooth map, log θ = c + h·tanh((u − c)/h) with c, h the box's centre and
 /// half-width, and BFGS runs on the unconstrained u: the box cannot be left, the map has slope 1 at the centre, and,
 /// unlike MathNet's BfgsBMinimizer (which can stall on a bound, mathnet-numerics#658), nothing breaks when the optimum
@@ -92,9 +120,10 @@ public sealed class GaussianProcess
     /// Fits a GP: hyperparameters maximise the log marginal likelihood from a default start (length scales 0.5, signal
     /// variance 1, noise variance 0.01), or from <paramref name="warmStart"/> if given, plus <paramref name="restarts"/>
     /// random starts drawn from <c>new Random(seed)</c>; the best point any start reached wins. Deterministic for a seed.
+    /// With a <paramref name="prior"/>, they maximise the log posterior instead, and the prior's median is one more start.
     /// </summary>
     public static GaussianProcess Fit(IReadOnlyList<double[]> inputs, IReadOnlyList<double> targets, int seed, int restarts = 2,
-                                      GaussianProcessHyperparameters? warmStart = null)
+                                      GaussianProcessHyperparameters? warmStart = null, LengthScalePrior? prior = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(restarts);
         var (d, standardised, mean, scale) = Prepare(inputs, targets);
@@ -105,12 +134,13 @@ public sealed class GaussianProcess
         var random = new Random(seed);
         var starts = new List<double[]> { warmStart is null ? DefaultStart(d) : ToLog(warmStart) };
         for (int r = 0; r < restarts; r++) starts.Add(RandomStart(random, d));
+        if (prior is not null) starts.Add([.. Enumerable.Repeat(prior.LogMedian, d), 0, Math.Log(1e-2)]);
 
         double[]? best = null;
         double bestLml = double.NegativeInfinity;
         foreach (var start in starts)
         {
-            var (logParams, lml) = Maximise(likelihood, start, centre, half);
+            var (logParams, lml) = Maximise(likelihood, prior, start, centre, half);
             if (logParams is not null && lml > bestLml) (best, bestLml) = (logParams, lml);
         }
         // Every evaluation failed (not expected: jitter makes K factorisable): condition on the first start anyway.
@@ -264,7 +294,7 @@ public sealed class GaussianProcess
     /// it hits its iteration cap or a line search fails; the objective remembers the best point it saw, so either way
     /// the result is the best point found. Returns null parameters if no evaluation was finite.
     /// </summary>
-    static (double[]? LogParams, double Lml) Maximise(GaussianProcessLikelihood likelihood, double[] start, double[] centre, double[] half)
+    static (double[]? LogParams, double Lml) Maximise(GaussianProcessLikelihood likelihood, LengthScalePrior? prior, double[] start, double[] centre, double[] half)
     {
         int p = start.Length;
         var logParams = new double[p];
@@ -288,6 +318,7 @@ public sealed class GaussianProcess
             double lml = likelihood.Evaluate(logParams, gradient);
             var g = LaVector.Build.Dense(p);
             if (!double.IsFinite(lml)) return (double.PositiveInfinity, g);
+            if (prior is not null) lml += prior.AddTo(logParams, p - 2, gradient);
             if (lml > bestLml) (bestLml, best) = (lml, (double[])logParams.Clone());
             for (int i = 0; i < p; i++) g[i] = -gradient[i] * slope[i] / likelihood.N;
             return (-lml / likelihood.N, g);

@@ -102,7 +102,7 @@ public sealed class ActivationImportance : IImportance
         }
         if (images == 0) throw new ArgumentException("the dataset for data-driven importance is empty");
 
-        var perChannel = new Dictionary<int, List<(int Channel, double Score)>>();
+        var perChannel = new Dictionary<int, List<(string Layer, int Channel, double Score)>>();
         foreach (var (tensor, sum) in sums)
         {
             groups.TryGetSpace(tensor, out var space);
@@ -111,7 +111,7 @@ public sealed class ActivationImportance : IImportance
                 var (group, channel) = groups.Locate(space.Ids[p]);
                 if (group < 0) continue;
                 if (!perChannel.TryGetValue(group, out var list)) perChannel[group] = list = [];
-                list.Add((channel, sum[p] / images));
+                list.Add((tensor, channel, sum[p] / images));
             }
         }
         return perChannel.ToDictionary(g => g.Key, g => WeightImportance.Aggregate(g.Value, groups.Groups[g.Key].Size, aggregation));

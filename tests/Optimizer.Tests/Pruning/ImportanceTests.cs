@@ -1,5 +1,6 @@
 using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Objectives.Onnx.Proto;
+using ParetoPrune.Optimizer.Networks;
 using ParetoPrune.Optimizer.Pruning;
 
 namespace ParetoPrune.Optimizer.Tests.Pruning;
@@ -62,6 +63,44 @@ public class ImportanceTests
             Assert.Equal(3 * expectedMean[c], sum[c], 4);
             Assert.True(max[c] >= scores[c]);
         }
+    }
+
+    [Fact]
+    public void ChannelsOfAZeroPaddedStreamCountZeroWhereTheyDoNotExist()
+    {
+        // Option-A ResNet-20: stage 1's 16 stream channels run through all 10 producers, stage 2's next 16 through 6 and
+        // the last 32 through stage 3's 3 only. A channel's mean is over all 10 producers, absent ones counting zero, so
+        // early channels are not ranked below late ones because the stem's 9-weight filters have small norms.
+        var model = Architectures.CifarResNet(20, 1, 28, 10);
+        var groups = ChannelGroups.Analyze(model);
+        var stream = groups.Find("stem.conv");
+        var graph = new OnnxGraph(model);
+        var expected = new double[64];
+        var inStem = new HashSet<int>();
+        foreach (var node in graph.Nodes.Where(n => n.OpType == "Conv"))
+        {
+            string name = graph.NameOf(node);
+            if (name != "stem.conv" && !name.EndsWith("conv2.conv")) continue;
+            Assert.True(groups.TryGetSpace(node.Output[0], out var space));
+            var weights = OnnxTensors.ReadFloats(graph.Constant(node.Input[1])!);
+            int row = weights.Length / space.Ids.Length;
+            for (int r = 0; r < space.Ids.Length; r++)
+            {
+                var (group, channel) = groups.Locate(space.Ids[r]);
+                Assert.Equal(stream.Index, group);
+                expected[channel] += weights.Skip(r * row).Take(row).Sum(v => (double)Math.Abs(v)) / 10;
+                if (name == "stem.conv") inStem.Add(channel);
+            }
+        }
+        Assert.Equal(16, inStem.Count);
+        var scores = new WeightImportance(WeightImportance.Criterion.L1).Score(groups, stream);
+        for (int c = 0; c < 64; c++) Assert.Equal(expected[c], scores[c], 4);
+
+        // Removing 6 stream channels leaves every stage-1 channel in place.
+        var kept = new ChannelSelection(groups, new WeightImportance(WeightImportance.Criterion.L1))
+            .KeepCounts(new Dictionary<int, int> { [stream.Index] = 58 }).Kept[stream.Index];
+        Assert.Equal(58, kept.Length);
+        Assert.All(inStem, c => Assert.Contains(c, kept));
     }
 
     [Fact]

@@ -207,6 +207,32 @@ public class GaussianProcessTests
     }
 
     [Fact]
+    public void ALengthScalePriorStopsNoiseFromShorteningLengthScalesAndRaisesThePosterior()
+    {
+        // 8 noisy points in 10 dimensions, only the first of which matters: maximum likelihood explains the noise with
+        // length scales far below the cube (a model that forgets everything a short step from each point); under the
+        // dimension-scaled prior none gets that short, and the fit scores at least as high under the posterior
+        // (likelihood + prior) as the prior-free fit does.
+        var x = RandomPoints(8, 10, seed: 23);
+        var noise = new Random(4);
+        double[] y = [.. x.Select(p => Math.Sin(4 * p[0]) + 0.3 * (noise.NextDouble() - 0.5))];
+        var prior = LengthScalePrior.DimensionScaled(10);
+        var free = GaussianProcess.Fit(x, y, seed: 0);
+        var map = GaussianProcess.Fit(x, y, seed: 0, prior: prior);
+        string Show(GaussianProcess gp) => string.Join(", ", gp.Hyperparameters.LengthScales.Select(l => l.ToString("F2")));
+        Assert.True(free.Hyperparameters.LengthScales.Min() < 0.5, $"the test needs ML to overfit: {Show(free)}");
+        Assert.True(map.Hyperparameters.LengthScales.Min() > 2 * free.Hyperparameters.LengthScales.Min(),
+                    $"length scales {Show(map)} with the prior, {Show(free)} without");
+        double Posterior(GaussianProcess gp)
+        {
+            var h = gp.Hyperparameters;
+            double[] log = [.. h.LengthScales.Select(l => Math.Log(l)), Math.Log(h.SignalVariance), Math.Log(h.NoiseVariance)];
+            return gp.LogMarginalLikelihood + prior.AddTo(log, 10, []);
+        }
+        Assert.True(Posterior(map) >= Posterior(free) - 1e-6, $"MAP {Posterior(map)} below the ML fit's {Posterior(free)}");
+    }
+
+    [Fact]
     public void ConstantTargetsFitAndPredictTheConstant()
     {
         var x = RandomPoints(10, 2, seed: 19);

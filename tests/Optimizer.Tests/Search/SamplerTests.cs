@@ -94,6 +94,27 @@ public class SamplerTests
     }
 
     [Fact]
+    public void TheSurrogateLearnsACostDrivenTrendFromAFewTrials()
+    {
+        // When accuracy follows the MACs kept (as it mostly does after pruning), the fraction of MACs among the GP's inputs
+        // lets 8 trials predict unseen configurations far better than the per-group coordinates alone.
+        var problem = Problem();
+        var random = new Random(5);
+        var configurations = Samplers.RandomFeasible(problem, random, 60, []);
+        double Accuracy(int[] kept) => 0.1 + 0.8 * Math.Pow(Space.Costs(kept).Macs / (double)Space.BaseMacs, 0.7);
+        double Error(Func<int[], double[]> inputs)
+        {
+            var train = configurations.Take(8).ToList();
+            var gp = GaussianProcess.Fit(train.Select(inputs).ToList(), train.Select(Accuracy).ToList(), seed: 0);
+            return Math.Sqrt(configurations.Skip(8).Average(k => Math.Pow(gp.Predict(inputs(k)).Mean - Accuracy(k), 2)));
+        }
+        double withCosts = Error(k => BayesianSampler.Surrogate.Features(problem, k)), unitOnly = Error(k => Space.Encode(k));
+        Assert.Equal(Space.Count + 2, BayesianSampler.Surrogate.Features(problem, Space.Full).Length);
+        Assert.Equal([1.0, 1.0], BayesianSampler.Surrogate.Features(problem, Space.Full)[^2..]);
+        Assert.True(withCosts < 0.5 * unitOnly, $"RMSE with cost features {withCosts:F4}, unit cube only {unitOnly:F4}");
+    }
+
+    [Fact]
     public void FailedTrialsAreNotProposedAgainAndDoNotStopTheSurrogate()
     {
         var problem = Problem();
