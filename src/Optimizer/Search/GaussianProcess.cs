@@ -120,7 +120,7 @@ public sealed class GaussianProcess
     /// Fits a GP: hyperparameters maximise the log marginal likelihood from a default start (length scales 0.5, signal
     /// variance 1, noise variance 0.01), or from <paramref name="warmStart"/> if given, plus <paramref name="restarts"/>
     /// random starts drawn from <c>new Random(seed)</c>; the best point any start reached wins. Deterministic for a seed.
-    /// With a <paramref name="prior"/>, they maximise the log posterior instead, and the prior's median is one more start.
+    /// With a <paramref name="prior"/>, they maximise the log posterior instead, starting from the prior's median.
     /// </summary>
     public static GaussianProcess Fit(IReadOnlyList<double[]> inputs, IReadOnlyList<double> targets, int seed, int restarts = 2,
                                       GaussianProcessHyperparameters? warmStart = null, LengthScalePrior? prior = null)
@@ -132,9 +132,11 @@ public sealed class GaussianProcess
         var (centre, half) = Box(d);
 
         var random = new Random(seed);
-        var starts = new List<double[]> { warmStart is null ? DefaultStart(d) : ToLog(warmStart) };
+        var first = warmStart is not null ? ToLog(warmStart)
+                  : prior is not null ? [.. Enumerable.Repeat(prior.LogMedian, d), 0, Math.Log(1e-2)]
+                  : DefaultStart(d);
+        var starts = new List<double[]> { first };
         for (int r = 0; r < restarts; r++) starts.Add(RandomStart(random, d));
-        if (prior is not null) starts.Add([.. Enumerable.Repeat(prior.LogMedian, d), 0, Math.Log(1e-2)]);
 
         double[]? best = null;
         double bestLml = double.NegativeInfinity;
