@@ -35,6 +35,7 @@ static class CompareCommand
         var learningRate = new Option<double>("--lr") { Description = "peak learning rate of fine-tuning", DefaultValueFactory = _ => 0.01 };
         var batchSize = new Option<int>("--batch-size") { Description = "images per batch of fine-tuning and recalibration", DefaultValueFactory = _ => 64 };
         var recalibration = new Option<int>("--recalibration-batches") { Description = "BN recalibration batches of a structured point before fine-tuning", DefaultValueFactory = _ => 20 };
+        var roundTo = new Option<int>("--round-to") { Description = "round kept channel counts of structured methods to a multiple (8 suits SIMD runtimes)", DefaultValueFactory = _ => 1 };
         var importanceBatches = new Option<int>("--importance-batches") { Description = "batches of 64 images measured by data-driven criteria (taylor, apoz, lrp)", DefaultValueFactory = _ => 8 };
         var classes = new Option<string?>("--classes") { Description = "task specialisation: class indices or names, comma-separated (e.g. 0,2,5 or trouser,bag)" };
         var specialiseEpochs = new Option<int>("--specialise-epochs") { Description = "fine-tuning epochs of the specialised base model on the class subset", DefaultValueFactory = _ => 1 };
@@ -56,7 +57,7 @@ static class CompareCommand
             "Compare pruning methods (unstructured magnitude against structured filter criteria) at several amounts, fine-tuned alike: " +
             "accuracy, MACs, parameters, sizes, latency and energy; with --classes, also after specialising the model to a class subset.")
         {
-            model, data, methods, amounts, epochs, steps, learningRate, batchSize, recalibration, importanceBatches, classes, specialiseEpochs, tolerance,
+            model, data, methods, amounts, epochs, steps, learningRate, batchSize, recalibration, roundTo, importanceBatches, classes, specialiseEpochs, tolerance,
             device, latencyDevice, tokenFile, meter, measureBudget, validation, validationLimit, seed, threads, saveModels, output, resume, json,
         };
         command.SetAction(async (parse, _) =>
@@ -97,6 +98,7 @@ static class CompareCommand
                 BatchSize = parse.GetValue(batchSize),
                 RecalibrationBatches = parse.GetValue(recalibration),
                 ImportanceBatches = parse.GetValue(importanceBatches),
+                RoundTo = parse.GetValue(roundTo),
                 Classes = subset,
                 SpecialisationEpochs = parse.GetValue(specialiseEpochs),
                 AccuracyTolerance = parse.GetValue(tolerance),

@@ -61,7 +61,7 @@ public sealed class MethodComparison
         string dataText = $"{data.Description}; validation: {data.Validation.Source} ({data.Validation.Count} images)";
         var definition = new ComparisonDefinition(modelPath, hash, dataText, options.FineTuneEpochs, options.FineTuneStepsPerEpoch,
             options.LearningRate, options.BatchSize, options.RecalibrationBatches, options.ImportanceBatches, options.SpecialisationEpochs,
-            options.Seed, options.Devices.Description, options.Measurement, options.AccuracyTolerance);
+            options.Seed, options.Devices.Description, options.Measurement, options.AccuracyTolerance, options.RoundTo);
         ComparisonStore store;
         if (options.Resume)
         {
@@ -181,7 +181,7 @@ sealed class ComparisonRun(ComparisonStore store, ComparisonOptions options, MLC
                 ComparisonPoint point;
                 try
                 {
-                    pruner ??= method.Prepare(model, data.Train, options.ImportanceBatches, options.Seed);
+                    pruner ??= method.Prepare(model, data.Train, options.ImportanceBatches, options.Seed, options.RoundTo);
                     point = await EvaluateAsync(task, method, amount, pruner, data, seconds, abort);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)

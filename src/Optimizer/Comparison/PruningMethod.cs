@@ -69,18 +69,18 @@ public sealed record PruningMethod
     }
 
     /// <summary>Readies the method for one model: groups and channel scores are computed once, then shared by every amount.</summary>
-    internal Pruner Prepare(ModelProto model, Dataset train, int importanceBatches, int seed) => Family == PruningFamily.Unstructured
+    internal Pruner Prepare(ModelProto model, Dataset train, int importanceBatches, int seed, int roundTo = 1) => Family == PruningFamily.Unstructured
         ? new Pruner(amount =>
         {
             var (pruned, layers) = UnstructuredPruner.Prune(model, amount, Name == MagnitudeGlobal ? SparsityScope.Global : SparsityScope.PerLayer);
             return new PrunedModel(pruned, layers.Select(l => l.Weight).ToList());
         })
-        : Structured(model, train, importanceBatches, seed);
+        : Structured(model, train, importanceBatches, seed, roundTo);
 
-    Pruner Structured(ModelProto model, Dataset train, int importanceBatches, int seed)
+    Pruner Structured(ModelProto model, Dataset train, int importanceBatches, int seed, int roundTo)
     {
         var selection = new ChannelSelection(ChannelGroups.Analyze(model), ImportanceCriteria.Create(Name, train, importanceBatches, seed));
-        return new Pruner(amount => new PrunedModel(StructuredPruner.Prune(selection.Uniform(amount)), []));
+        return new Pruner(amount => new PrunedModel(StructuredPruner.Prune(selection.Uniform(amount, roundTo)), []));
     }
 
     internal sealed record Pruner(Func<double, PrunedModel> Prune);

@@ -209,6 +209,37 @@ public sealed class MethodComparisonTests : IDisposable
     }
 
     [Fact]
+    public async Task StructuredMethodsRoundKeptChannelsToTheMultipleAsked()
+    {
+        var (model, data) = Setup.Value;
+        static IEnumerable<long> ConvWidths(ModelProto m)
+        {
+            var graph = new OnnxGraph(m);
+            return graph.Nodes.Where(n => n.OpType == "Conv").Select(n => graph.Constant(n.Input[1])!.Dims[0]);
+        }
+        // Unrounded, a 30 % cut of SimpleCnn's 8/8/16/16 filters leaves widths that are not multiples of 4.
+        var unrounded = StructuredPruner.Prune(new ChannelSelection(ChannelGroups.Analyze(model), new WeightImportance(WeightImportance.Criterion.L1)).Uniform(0.3));
+        Assert.Contains(ConvWidths(unrounded), w => w % 4 != 0);
+
+        var options = Options("rounded", "l1", "magnitude-global") with { RoundTo = 4, SaveModels = true, FineTuneEpochs = 0 };
+        var result = await new MethodComparison(new MLContext(seed: 0), options).RunAsync(model, data);
+        var points = result.PointsOf(ComparisonTasks.All);
+        Assert.Equal(4, points.Count);
+        foreach (var p in points.Where(p => p.Family == PruningFamily.Structured))
+        {
+            var widths = ConvWidths(OnnxModel.Load(Path.Combine(result.RunDirectory, p.ModelPath!))).ToList();
+            Assert.All(widths, w => Assert.True(w % 4 == 0, $"l1 {p.Amount}: widths {string.Join(", ", widths)}"));
+            Assert.True(p.Value(ObjectiveKind.Macs) < result.Baseline(ComparisonTasks.All)!.Value(ObjectiveKind.Macs));
+        }
+        // Unstructured points are not rounded (they remove no channel), and a resume must round alike.
+        Assert.All(points.Where(p => p.Family == PruningFamily.Unstructured), p =>
+            Assert.Equal(result.Baseline(ComparisonTasks.All)!.Value(ObjectiveKind.Macs), p.Value(ObjectiveKind.Macs)));
+        var mismatch = await Assert.ThrowsAsync<ArgumentException>(() =>
+            new MethodComparison(new MLContext(seed: 0), options with { Resume = true, RoundTo = 1 }).RunAsync(model, data));
+        Assert.Contains("channel rounding", mismatch.Message);
+    }
+
+    [Fact]
     public async Task AFailedPointIsStoredWithItsReasonAndTheRunGoesOn()
     {
         var (model, data) = Setup.Value;
