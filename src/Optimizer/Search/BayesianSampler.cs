@@ -186,12 +186,12 @@ public sealed class BayesianSampler : ISampler
             int n = candidates.Count, m = processes.Length;
             var means = new double[m][];
             var deviations = new double[m][];
-            var units = candidates.Select(c => c.Features).ToList();
+            var features = candidates.Select(c => c.Features).ToList();
             for (int j = 0; j < m; j++)
             {
                 means[j] = new double[n];
                 var variances = new double[n];
-                processes[j].Predict(units, means[j], variances);
+                processes[j].Predict(features, means[j], variances);
                 deviations[j] = variances.Select(v => Math.Sqrt(Math.Max(v, 0))).ToArray();
             }
             var feasibility = new double[n];

@@ -132,10 +132,7 @@ public sealed class GaussianProcess
         var (centre, half) = Box(d);
 
         var random = new Random(seed);
-        var first = warmStart is not null ? ToLog(warmStart)
-                  : prior is not null ? [.. Enumerable.Repeat(prior.LogMedian, d), 0, Math.Log(1e-2)]
-                  : DefaultStart(d);
-        var starts = new List<double[]> { first };
+        var starts = new List<double[]> { warmStart is not null ? ToLog(warmStart) : DefaultStart(d, prior?.LogMedian ?? Math.Log(0.5)) };
         for (int r = 0; r < restarts; r++) starts.Add(RandomStart(random, d));
 
         double[]? best = null;
@@ -271,7 +268,7 @@ public sealed class GaussianProcess
     static double[] ToLog(GaussianProcessHyperparameters h) =>
         [.. h.LengthScales.Select(l => Math.Log(l)), Math.Log(h.SignalVariance), Math.Log(h.NoiseVariance)];
 
-    static double[] DefaultStart(int d) => [.. Enumerable.Repeat(Math.Log(0.5), d), 0, Math.Log(1e-2)];
+    static double[] DefaultStart(int d, double logLengthScale) => [.. Enumerable.Repeat(logLengthScale, d), 0, Math.Log(1e-2)];
 
     /// <summary>
     /// Random start: length scales log-uniform in [0.1, 1]·√d, signal variance in [0.3, 3], noise in [1e-4, 0.1]. Typical
