@@ -25,7 +25,8 @@ public sealed class SearchCommandTests : IDisposable
     }
 
     static readonly string[] Budget = ["--data", "fashion-mnist-sample", "--validation-limit", "200", "--recalibration-batches", "2", "--batch-size", "32",
-                                       "--promote", "2", "--promotion-steps", "2", "--final", "1", "--final-steps", "2", "--threads", "2"];
+                                       "--promote", "2", "--promotion-steps", "2", "--final", "1", "--final-steps", "2", "--threads", "2",
+                                       "--screening-steps", "2"];
 
     [Fact]
     public async Task SearchFromAConfigFileThenReportExportListAndResume()
@@ -147,10 +148,37 @@ public sealed class SearchCommandTests : IDisposable
         // The same seed in this process proposes the same configurations as in that one (what resuming relies on).
         string again = Path.Combine(directory, "again");
         var rerun = await CliRunner.RunAsync(["search", "--model", model, "--out", again, "--trials", trials.Count.ToString(), "--sampler", "random",
-                                              "--promote", "0", "--final", "0", .. Budget[..8]]);
+                                              "--promote", "0", "--final", "0", .. Budget[..8], "--screening-steps", "2"]);
         Assert.True(rerun.ExitCode == 0, rerun.Error);
         using var rerunStore = StudyStore.Open(Path.Combine(again, "study.db"));
         Assert.Equal(trials.Select(t => SearchSpace.Key(t.Kept)), rerunStore.Trials().Select(t => SearchSpace.Key(t.Kept)));
+    }
+
+    [Fact]
+    public async Task ASearchSpecialisedToClassNamesExportsModelsForThoseClasses()
+    {
+        string model = TinyModel();
+        string run = Path.Combine(directory, "subset");
+        var search = await CliRunner.RunAsync(["search", "--model", model, "--out", run, "--trials", "3", "--sampler", "random",
+                                               "--classes", "trouser,bag,sneaker", "--specialisation-epochs", "1", "--json", .. Budget]);
+        Assert.True(search.ExitCode == 0, search.Error);
+        var summary = JsonDocument.Parse(search.Output).RootElement;
+        var front = summary.GetProperty("front").EnumerateArray().ToList();
+        Assert.NotEmpty(front);
+        foreach (var member in front)
+        {
+            var exported = OnnxModel.Load(member.GetProperty("model").GetString()!);
+            Assert.Equal(["Trouser", "Bag", "Sneaker"], ModelInterface.Read(exported)!.ClassNames);
+        }
+        Assert.Contains("specialised", summary.GetProperty("baseline").EnumerateArray()
+            .Single(v => v.GetProperty("Kind").GetString() == "accuracy").GetProperty("Fidelity").GetString());
+        Assert.Equal(3, summary.GetProperty("fidelityCorrelations").GetArrayLength());
+        Assert.True(File.Exists(Path.Combine(run, PruningSearch.SpecialisedBaseFile)));
+
+        var unknown = await CliRunner.RunAsync(["search", "--model", model, "--out", Path.Combine(directory, "bad"), "--classes", "trouser,boots", .. Budget]);
+        Assert.Equal(2, unknown.ExitCode);
+        Assert.Contains("unknown class 'boots'", unknown.Error);
+        Assert.Contains("Ankle boot", unknown.Error); // the known classes are listed
     }
 
     [Fact]
@@ -162,6 +190,8 @@ public sealed class SearchCommandTests : IDisposable
         var summary = JsonDocument.Parse(demo.Output).RootElement;
         Assert.Equal(5, summary.GetProperty("trials").GetInt32());
         Assert.NotEmpty(summary.GetProperty("front").EnumerateArray());
+        Assert.All(summary.GetProperty("front").EnumerateArray(), m => Assert.StartsWith("fine-tuned",
+            m.GetProperty("values").EnumerateArray().Single(v => v.GetProperty("Kind").GetString() == "accuracy").GetProperty("Fidelity").GetString()));
         var baseline = summary.GetProperty("baseline").EnumerateArray().ToDictionary(v => v.GetProperty("Kind").GetString()!, v => v);
         Assert.Equal("Estimated", baseline["energy"].GetProperty("Provenance").GetProperty("Kind").GetString());
         Assert.Equal("Measured", baseline["latency"].GetProperty("Provenance").GetProperty("Kind").GetString());

@@ -6,6 +6,7 @@ using ParetoPrune.Devices;
 using ParetoPrune.Objectives;
 using ParetoPrune.Objectives.Data;
 using ParetoPrune.Objectives.Onnx;
+using ParetoPrune.Optimizer.Comparison;
 using ParetoPrune.Optimizer.Search;
 using Spectre.Console;
 
@@ -21,14 +22,14 @@ static class SearchCommands
         Option<FileInfo?> Model, Option<string> Data, Option<string> Objectives, Option<string[]> Constraints, Option<string> Device,
         Option<string?> LatencyDevice, Option<FileInfo?> TokenFile, Option<string?> Meter, Option<int> Trials, Option<string> Sampler,
         Option<int> Seed, Option<int> Workers, Option<string> Criterion, Option<double> MinKeep, Option<int> RoundTo, Option<bool> Tie,
-        Option<int> Recalibration, Option<int> Promote, Option<int> PromotionSteps, Option<int> Final, Option<int> FinalEpochs,
+        Option<int> Recalibration, Option<int> ScreeningSteps, Option<int> Promote, Option<int> PromotionSteps, Option<int> Final, Option<int> FinalEpochs,
         Option<int?> FinalSteps, Option<bool> Distill, Option<double> LearningRate, Option<int> BatchSize, Option<double> Validation,
         Option<int?> ValidationLimit, Option<double> MeasureBudget, Option<int?> Threads, Option<DirectoryInfo> Out, Option<bool> Resume,
-        Option<FileInfo?> Config, Option<bool> Json)
+        Option<FileInfo?> Config, Option<string?> Classes, Option<int> SpecialisationEpochs, Option<bool> Json)
     {
         public IEnumerable<Option> All => [Model, Data, Objectives, Constraints, Device, LatencyDevice, TokenFile, Meter, Trials, Sampler, Seed, Workers,
-            Criterion, MinKeep, RoundTo, Tie, Recalibration, Promote, PromotionSteps, Final, FinalEpochs, FinalSteps, Distill, LearningRate,
-            BatchSize, Validation, ValidationLimit, MeasureBudget, Threads, Out, Resume, Config, Json];
+            Criterion, MinKeep, RoundTo, Tie, Recalibration, ScreeningSteps, Promote, PromotionSteps, Final, FinalEpochs, FinalSteps, Distill, LearningRate,
+            BatchSize, Validation, ValidationLimit, MeasureBudget, Threads, Out, Resume, Config, Classes, SpecialisationEpochs, Json];
     }
 
     static Options CreateOptions() => new(
@@ -48,15 +49,16 @@ static class SearchCommands
         new("--min-keep") { Description = "smallest kept fraction of any group", DefaultValueFactory = _ => 0.1 },
         new("--round-to") { Description = "round kept counts to this multiple", DefaultValueFactory = _ => 1 },
         new("--tie-groups") { Description = "one dimension per channel width (groups of equal size cut alike): fewer dimensions for deep networks" },
-        new("--recalibration-batches") { Description = "BN recalibration batches of a screened candidate", DefaultValueFactory = _ => 20 },
-        new("--promote") { Description = "screened candidates fine-tuned briefly (0: none)", DefaultValueFactory = _ => 6 },
-        new("--promotion-steps") { Description = "fine-tuning steps of a promoted candidate", DefaultValueFactory = _ => 150 },
-        new("--final") { Description = "promoted front members fine-tuned with the final budget and exported", DefaultValueFactory = _ => 4 },
-        new("--final-epochs") { Description = "epochs of the final fine-tuning", DefaultValueFactory = _ => 1 },
+        new("--recalibration-batches") { Description = "BN recalibration batches of a screened candidate", DefaultValueFactory = _ => Defaults.RecalibrationBatches },
+        new("--screening-steps") { Description = "fine-tuning steps of every screened candidate after recalibration (0: recalibration only, which ranks deep cuts near chance)", DefaultValueFactory = _ => Defaults.ScreeningSteps },
+        new("--promote") { Description = "screened candidates fine-tuned briefly, chosen to cover the most hypervolume (0: none)", DefaultValueFactory = _ => Defaults.PromoteCount },
+        new("--promotion-steps") { Description = "fine-tuning steps of a promoted candidate", DefaultValueFactory = _ => Defaults.PromotionSteps },
+        new("--final") { Description = "promoted candidates fine-tuned with the final budget and exported, spread across the cost range", DefaultValueFactory = _ => Defaults.FinalCount },
+        new("--final-epochs") { Description = "epochs of the final fine-tuning", DefaultValueFactory = _ => Defaults.FinalEpochs },
         new("--final-steps") { Description = "at most this many steps per final epoch (a time budget)" },
         new("--distill") { Description = "distil from the unpruned model during the final fine-tuning" },
-        new("--lr") { Description = "peak learning rate of fine-tuning", DefaultValueFactory = _ => 0.01 },
-        new("--batch-size") { Description = "images per batch (recalibration and fine-tuning)", DefaultValueFactory = _ => 64 },
+        new("--lr") { Description = "peak learning rate of fine-tuning", DefaultValueFactory = _ => Defaults.LearningRate },
+        new("--batch-size") { Description = "images per batch (recalibration and fine-tuning)", DefaultValueFactory = _ => Defaults.BatchSize },
         new("--validation") { Description = "fraction of the training set held out, stratified, to rank candidates", DefaultValueFactory = _ => 0.1 },
         new("--validation-limit") { Description = "rank on at most this many validation images (scoring is much of a screening trial)" },
         new("--measure-budget") { Description = "seconds of timed runs per candidate on a measuring device", DefaultValueFactory = _ => 2 },
@@ -64,7 +66,12 @@ static class SearchCommands
         new("--out") { Description = "run directory (study.db, CSVs, plots, report.html, models/)" },
         new("--resume") { Description = "continue the study in --out (same settings; --trials may grow)" },
         new("--config") { Description = "a JSON file with the same fields (e.g. {\"model\": \"base.onnx\", \"trials\": 40, \"constraint\": [\"macs<=0.5*baseline\"]}); the command line wins" },
+        new("--classes") { Description = "task specialisation: class indices or names, comma-separated (e.g. 0,2,5 or trouser,bag); the model is cut to them and fine-tuned first" },
+        new("--specialisation-epochs") { Description = "epochs of fine-tuning of the specialised base model (with --classes)", DefaultValueFactory = _ => 1 },
         new("--json") { Description = "print a JSON summary for scripts" });
+
+    /// <summary>The library's defaults are the command's: one place decides them.</summary>
+    static readonly FidelityOptions Defaults = new();
 
     public static Command Search(CliContext context)
     {
@@ -111,7 +118,8 @@ static class SearchCommands
                 "--constraint", "accuracy>=baseline-0.03", "--constraint", "macs<=0.6*baseline",
                 "--device", "pi4-estimate", "--latency-device", "local", "--measure-budget", "0.5",
                 "--trials", parse.GetValue(trials).ToString(CultureInfo.InvariantCulture), "--sampler", "bo",
-                "--recalibration-batches", "10", "--promote", "4", "--promotion-steps", "30", "--final", "3", "--final-epochs", "1", "--final-steps", "60",
+                "--recalibration-batches", "10", "--screening-steps", "20", "--promote", "8", "--promotion-steps", "40",
+                "--final", "5", "--final-epochs", "1", "--final-steps", "100",
                 "--out", directory.FullName, .. parse.GetValue(json) ? new[] { "--json" } : [],
             ];
             // The shipped model was trained on Fashion-MNIST's training images, the sample's included: rank on half of the
@@ -209,7 +217,7 @@ static class SearchCommands
             Space = new SearchSpaceOptions { MinKeepFraction = parse.GetValue(o.MinKeep), RoundTo = parse.GetValue(o.RoundTo), TieEqualSizedGroups = parse.GetValue(o.Tie) },
             Fidelity = new FidelityOptions
             {
-                RecalibrationBatches = parse.GetValue(o.Recalibration), BatchSize = parse.GetValue(o.BatchSize), PromoteCount = parse.GetValue(o.Promote),
+                RecalibrationBatches = parse.GetValue(o.Recalibration), ScreeningSteps = parse.GetValue(o.ScreeningSteps), BatchSize = parse.GetValue(o.BatchSize), PromoteCount = parse.GetValue(o.Promote),
                 PromotionSteps = parse.GetValue(o.PromotionSteps), FinalCount = parse.GetValue(o.Final), FinalEpochs = parse.GetValue(o.FinalEpochs),
                 FinalStepsPerEpoch = parse.GetValue(o.FinalSteps), Distill = parse.GetValue(o.Distill), LearningRate = parse.GetValue(o.LearningRate),
             },
@@ -217,6 +225,8 @@ static class SearchCommands
             Measurement = new MeasurementPlan { WarmupRuns = 5, MinimumRuns = 20, TimeBudget = TimeSpan.FromSeconds(parse.GetValue(o.MeasureBudget)) },
             Resume = parse.GetValue(o.Resume),
             Threads = parse.GetValue(o.Threads),
+            Classes = parse.GetValue(o.Classes) is { } list ? ClassSubset.Resolve(list.Split(','), searchData.Train.ClassNames) : null,
+            SpecialisationEpochs = parse.GetValue(o.SpecialisationEpochs),
         };
         if (!options.Resume && File.Exists(Path.Combine(outputDirectory, PruningSearch.StudyFile)))
             throw new UserInputException($"{outputDirectory} already holds a study: add --resume to continue it, or choose another --out");
@@ -288,6 +298,10 @@ static class SearchCommands
                 baseline = result.Baseline.Values,
                 front = result.Front.Select(c => new { trial = c.Trial, kept = c.Kept, feasible = c.Feasible, values = c.Values, testAccuracy = c.TestAccuracy, model = c.ModelPath }),
                 best = result.Best()?.Trial,
+                fidelityCorrelations = result.FidelityCorrelations.Select(c => new
+                {
+                    from = c.From.ToString().ToLowerInvariant(), to = c.To.ToString().ToLowerInvariant(), pairs = c.Pairs, spearman = c.Spearman,
+                }),
                 report,
                 plots,
             });
@@ -322,6 +336,9 @@ static class SearchCommands
             if (best is not null) console.MarkupLine($"best under the constraints: trial {best.Trial} → {Markup.Escape(best.ModelPath)}");
             else console.MarkupLine("[yellow]no exported model meets every constraint[/]");
         }
+        foreach (var c in result.FidelityCorrelations.Where(c => c.Spearman is not null))
+            console.MarkupLine($"[grey]rank correlation {c.From.ToString().ToLowerInvariant()} → {c.To.ToString().ToLowerInvariant()}: " +
+                               $"ρ = {c.Spearman:0.00} over {c.Pairs} trials[/]");
         console.MarkupLine($"report: {Markup.Escape(report)}");
         foreach (var plot in plots.Where(p => p.EndsWith(".png", StringComparison.Ordinal))) console.MarkupLine($"plot: {Markup.Escape(plot)}");
         return ExitCodes.Success;

@@ -136,21 +136,14 @@ sealed class ComparisonRun(ComparisonStore store, ComparisonOptions options, MLC
     (ModelProto Model, SearchData Data, string Fidelity) Specialise(string task, ModelProto model, SearchData data, CancellationToken abort)
     {
         var classes = ComparisonTasks.ClassesOf(task)!;
-        var subset = new SearchData(data.Train.Subset(classes), data.Validation.Subset(classes), data.Test?.Subset(classes),
-                                    $"{data.Description} [classes {string.Join(", ", classes.Select(c => data.Train.ClassNames[c]))}]");
+        var subset = CandidatePipeline.SubsetData(data, classes);
         string fidelity = $"specialised: classifier cut to {classes.Count} classes" +
                           (options.SpecialisationEpochs > 0 ? $", fine-tuned {FineTuneText(options.SpecialisationEpochs)} on them" : "");
         if (store.Base(task) is { } bytes) return (OnnxModel.Parse(bytes, $"specialised base of {task}"), subset, fidelity);
 
         Report(task, $"specialising the base model to classes {string.Join(", ", classes)}", null);
-        var specialised = ModelSurgery.KeepClasses(model, classes);
-        if (options.SpecialisationEpochs > 0)
-        {
-            using var module = new OnnxModule(specialised);
-            var result = Trainer.Train(module, subset.Train, null, Training(options.SpecialisationEpochs, []), null, abort);
-            if (result.Cancelled) throw new OperationCanceledException(abort);
-            specialised = module.WriteBack();
-        }
+        var (specialised, _) = CandidatePipeline.Specialise(model, data, classes,
+            options.SpecialisationEpochs > 0 ? Training(options.SpecialisationEpochs, []) : null, abort);
         store.SaveBase(task, OnnxModel.ToBytes(specialised));
         OnnxModel.Save(specialised, Path.Combine(directory, "models", $"specialised-{ComparisonTasks.FileName(task)}.onnx"));
         return (specialised, subset, fidelity);
@@ -202,20 +195,9 @@ sealed class ComparisonRun(ComparisonStore store, ComparisonOptions options, MLC
         bool recalibrate = method.Family == PruningFamily.Structured && options.RecalibrationBatches > 0
                            && model.Graph.Node.Any(n => n.OpType == "BatchNormalization");
         if (recalibrate)
-            model = Timed(seconds, "recalibrate", () =>
-            {
-                using var module = new OnnxModule(model);
-                Trainer.RecalibrateBatchNorm(module, data.Train, options.RecalibrationBatches, options.BatchSize, options.Seed);
-                return module.WriteBack();
-            });
+            model = Timed(seconds, "recalibrate", () => CandidatePipeline.Recalibrate(model, data.Train, options.RecalibrationBatches, options.BatchSize, options.Seed));
         if (options.FineTuneEpochs > 0)
-            model = Timed(seconds, "fine-tune", () =>
-            {
-                using var module = new OnnxModule(model);
-                var result = Trainer.Train(module, data.Train, null, Training(options.FineTuneEpochs, pruned.SparseWeights), null, abort);
-                if (result.Cancelled) throw new OperationCanceledException(abort);
-                return module.WriteBack();
-            });
+            model = Timed(seconds, "fine-tune", () => CandidatePipeline.FineTune(model, data.Train, Training(options.FineTuneEpochs, pruned.SparseWeights), abort));
         var parts = new List<string>();
         if (recalibrate) parts.Add($"{Fidelities.BnRecalibrated} ({options.RecalibrationBatches} batches)");
         if (options.FineTuneEpochs > 0) parts.Add("fine-tuned " + FineTuneText(options.FineTuneEpochs) + (pruned.SparseWeights.Count > 0 ? ", zeros kept" : ""));
@@ -273,27 +255,14 @@ sealed class ComparisonRun(ComparisonStore store, ComparisonOptions options, MLC
         ObjectiveValue? test = null;
         try
         {
-            var scorer = new ClassifierScorer(mlContext);
-            var validation = Timed(seconds, "score", () => scorer.Score(path, data.Validation, "validation"));
-            values.Insert(0, new ObjectiveValue(ObjectiveKind.Accuracy, validation.Top1, validation.Provenance, fidelity));
-            if (data.Test is { } testData)
-            {
-                var metrics = Timed(seconds, "test", () => scorer.Score(path, testData, "test"));
-                test = new ObjectiveValue(ObjectiveKind.Accuracy, metrics.Top1, metrics.Provenance, fidelity);
-            }
+            values.Insert(0, CandidatePipeline.Score(mlContext, path, data.Validation, "validation", fidelity, seconds));
+            if (data.Test is { } testData) test = CandidatePipeline.Score(mlContext, path, testData, "test", fidelity, seconds);
         }
         finally
         {
             if (relative is null) File.Delete(path);
         }
-
-        var deployedCost = ModelCost.Analyze(deployed);
-        var counts = new ModelCounts(deployedCost.Macs, deployedCost.Params * 4, deployed.Graph.Node.Count);
-        var inputShape = deployedCost.InputShape.Skip(1).Select(d => (int)d).ToArray();
-        var measuring = Stopwatch.StartNew();
-        values.AddRange(await DeviceFigures.ObserveAsync(options.Devices, bytes, inputShape, counts, options.Measurement,
-                                                         latency: true, energy: true, CandidateEvaluator.DeployedFidelity, abort));
-        seconds["measure"] = measuring.Elapsed.TotalSeconds;
+        values.AddRange(await CandidatePipeline.MeasureAsync(options.Devices, deployed, bytes, options.Measurement, latency: true, energy: true, seconds, abort));
         return new Observation(values, test, NonZeroParams(model), sparsity, relative);
     }
 
@@ -334,16 +303,5 @@ sealed class ComparisonRun(ComparisonStore store, ComparisonOptions options, MLC
         progress?.Report(new ComparisonProgress(task, completed, total, failed, watch.Elapsed, remaining, message, point));
     }
 
-    static T Timed<T>(Dictionary<string, double> seconds, string step, Func<T> work)
-    {
-        var watch = Stopwatch.StartNew();
-        try
-        {
-            return work();
-        }
-        finally
-        {
-            seconds[step] = seconds.GetValueOrDefault(step) + watch.Elapsed.TotalSeconds;
-        }
-    }
+    static T Timed<T>(Dictionary<string, double> seconds, string step, Func<T> work) => CandidatePipeline.Timed(seconds, step, work);
 }

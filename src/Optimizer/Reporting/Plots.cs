@@ -6,9 +6,9 @@ using SkiaSharp;
 namespace ParetoPrune.Optimizer.Reporting;
 
 /// <summary>How a point of a Pareto scatter is drawn; each role present gets one legend entry.</summary>
-public enum PointRole { Dominated, Infeasible, Front, Chosen, Baseline }
+public enum PointRole { Dominated, Infeasible, Front, Chosen, Baseline, Screened, Promoted }
 
-/// <summary>A point of a Pareto scatter; <paramref name="Label"/> is drawn next to Chosen and Baseline points only.</summary>
+/// <summary>A point of a Pareto scatter; <paramref name="Label"/> is drawn next to Front, Chosen and Baseline points only.</summary>
 public sealed record PlotPoint(double X, double Y, PointRole Role, string? Label = null);
 
 /// <summary>A constraint bound drawn as a dashed line: vertical at X = Value, or horizontal at Y = Value.</summary>
@@ -31,7 +31,11 @@ public static partial class Plots
     // Category10: colour-blind-friendlier than ScottPlot's default and the de-facto standard of matplotlib figures.
     static readonly IPalette Palette = new ScottPlot.Palettes.Category10();
 
-    static readonly string[] RoleLegend = ["dominated", "infeasible", "Pareto front", "chosen (fine-tuned)", "baseline"];
+    static readonly string[] RoleLegend = ["dominated", "infeasible", "Pareto front", "chosen (fine-tuned)", "baseline", "screened", "promoted"];
+
+    // Back to front: low-fidelity clouds first, so that the front, chosen models and baseline stay visible.
+    static readonly PointRole[] DrawingOrder = [PointRole.Screened, PointRole.Promoted, PointRole.Dominated, PointRole.Infeasible,
+                                                PointRole.Front, PointRole.Chosen, PointRole.Baseline];
 
     // The Linux Skia that ScottPlot brings (SkiaSharp.NativeAssets.Linux.NoDependencies) has no fontconfig: it reads
     // the font files under /usr/share/fonts/ itself, and with none there (a bare Debian) every text is silently left
@@ -64,11 +68,12 @@ public static partial class Plots
 
     /// <summary>
     /// Objective space of a search: dominated points grey, infeasible red ×, the front connected by a step line
-    /// (sorted by X), chosen models as stars, the baseline as a black diamond; <paramref name="lines"/> are the
-    /// constraint bounds. <paramref name="logX"/> plots X on a log10 scale (X and vertical lines must then be positive).
+    /// (sorted by X), chosen models as stars, the baseline as a black diamond, lower-fidelity points (screened, promoted)
+    /// hollow; <paramref name="lines"/> are the constraint bounds. <paramref name="logX"/> plots X on a log10 scale (X and
+    /// vertical lines must then be positive). <paramref name="legends"/> replaces the default legend text of a role.
     /// </summary>
     public static PlotFiles ParetoScatter(string path, string title, string xLabel, string yLabel, IReadOnlyList<PlotPoint> points,
-                                          IReadOnlyList<ReferenceLine> lines, bool logX = false)
+                                          IReadOnlyList<ReferenceLine> lines, bool logX = false, IReadOnlyDictionary<PointRole, string>? legends = null)
     {
         if (logX)
         {
@@ -79,16 +84,25 @@ public static partial class Plots
         double Tx(double x) => logX ? Math.Log10(x) : x;
 
         using var plot = NewPlot(title, xLabel, yLabel);
-        // Drawn back to front: the grey cloud first, so that the front, chosen models and baseline stay visible.
-        foreach (PointRole role in Enum.GetValues<PointRole>())
+        foreach (PointRole role in DrawingOrder)
         {
             var members = points.Where(p => p.Role == role).ToList();
             if (members.Count == 0) continue;
             if (role == PointRole.Front) members = members.OrderBy(p => p.X).ThenBy(p => p.Y).ToList();
             double[] xs = members.Select(p => Tx(p.X)).ToArray(), ys = members.Select(p => p.Y).ToArray();
-            string legend = RoleLegend[(int)role];
+            string legend = legends?.GetValueOrDefault(role) ?? RoleLegend[(int)role];
             switch (role)
             {
+                case PointRole.Screened:
+                    var screened = plot.Add.Markers(xs, ys, MarkerShape.OpenCircle, 6, Colors.Gray);
+                    screened.MarkerLineWidth = 1;
+                    screened.LegendText = legend;
+                    break;
+                case PointRole.Promoted:
+                    var promoted = plot.Add.Markers(xs, ys, MarkerShape.OpenSquare, 7, Palette.GetColor(2));
+                    promoted.MarkerLineWidth = 1.2f;
+                    promoted.LegendText = legend;
+                    break;
                 case PointRole.Dominated:
                     plot.Add.Markers(xs, ys, MarkerShape.FilledCircle, 6, Colors.Gray.WithAlpha(0.55)).LegendText = legend;
                     break;
@@ -129,7 +143,7 @@ public static partial class Plots
             axisLine.LegendText = l.Label;
         }
         if (logX) plot.Axes.Bottom.TickGenerator = new Log10Ticks();
-        AddPointLabels(plot, points.Where(p => p.Role is PointRole.Chosen or PointRole.Baseline && !string.IsNullOrEmpty(p.Label))
+        AddPointLabels(plot, points.Where(p => p.Role is PointRole.Front or PointRole.Chosen or PointRole.Baseline && !string.IsNullOrEmpty(p.Label))
                                    .Select(p => (Tx(p.X), p.Y, p.Label!)).ToList());
         return Save(plot, path);
     }

@@ -23,9 +23,10 @@ public static class SearchReport
         foreach (var cost in result.Definition.Objectives.Where(o => o != ObjectiveKind.Accuracy))
             if (result.Definition.Objectives.Contains(ObjectiveKind.Accuracy))
                 plots.Add((FrontPlot(result, cost, Path.Combine(dir, "plots", $"front-accuracy-{cost.Name()}")),
-                           $"Accuracy against {cost.Name()}. Grey: dominated screened trials; red ×: infeasible; blue: the screening front " +
-                           $"({result.Definition.Fidelity.FidelityOf(SearchStage.Screening)}); stars: exported models " +
-                           $"({result.Definition.Fidelity.FidelityOf(SearchStage.Final)}); dashed: constraints."));
+                           $"Accuracy against {cost.Name()}. Blue, connected: the front of fine-tuned, exported models " +
+                           $"({result.Definition.Fidelity.FidelityOf(SearchStage.Final)}), the models to choose from; grey: fine-tuned but dominated; " +
+                           $"hollow: lower-fidelity estimates, not deployable accuracy (circles: screening, {result.Definition.Fidelity.FidelityOf(SearchStage.Screening)}; " +
+                           $"squares: promotion, {result.Definition.Fidelity.FidelityOf(SearchStage.Promotion)}); red ×: infeasible; dashed: constraints."));
         plots.Add((HypervolumePlot(Path.Combine(dir, "plots", "hypervolume"), [(result.Definition.Sampler, result.HypervolumeTrace)]),
                    "Hypervolume of the feasible screening front after each trial (objectives normalised by the baseline)."));
         if (result.Front.Count > 0)
@@ -40,23 +41,43 @@ public static class SearchReport
         Plots.Lines(path, "Hypervolume of the screening front", "trial", "hypervolume (normalised)",
             runs.Select(r => new Series(r.Label, r.Trace.Select((_, i) => (double)(i + 1)).ToArray(), r.Trace)).ToList());
 
+    /// <summary>
+    /// Accuracy against one cost. The front is the fine-tuned one (the final stage: the exported models); screened and
+    /// promoted trials are hollow, labelled with their fidelity, since their accuracy is not what a user deploys.
+    /// </summary>
     static PlotFiles FrontPlot(PruningSearchResult result, ObjectiveKind cost, string path)
     {
         var (scale, unit) = Scale(cost, result.Baseline.Value(cost));
         var points = new List<PlotPoint>();
-        var screened = result.Trials.Where(t => t.At(SearchStage.Screening) is not null).ToList();
-        var pairs = screened.Select(t => t.At(SearchStage.Screening)!).ToList();
-        // The two-objective front of this plot, among screened trials that meet the screening constraints.
-        var feasible = pairs.Select(r => result.Violation(r) == 0).ToArray();
-        var coordinates = pairs.Select(r => new[] { -r.Value(ObjectiveKind.Accuracy), r.Value(cost) }).ToList();
-        var feasibleIndices = Enumerable.Range(0, pairs.Count).Where(i => feasible[i]).ToList();
-        var front = NonDominatedSorting.FirstFront(feasibleIndices.Select(i => coordinates[i]).ToList()).Select(k => feasibleIndices[k]).ToHashSet();
-        for (int i = 0; i < pairs.Count; i++)
-            points.Add(new PlotPoint(pairs[i].Value(cost) / scale, 100 * pairs[i].Value(ObjectiveKind.Accuracy),
-                                     !feasible[i] ? PointRole.Infeasible : front.Contains(i) ? PointRole.Front : PointRole.Dominated));
-        foreach (var c in result.Front)
-            points.Add(new PlotPoint(c.Value(cost) / scale, 100 * c.Value(ObjectiveKind.Accuracy), PointRole.Chosen, $"trial {c.Trial}"));
+        var finals = result.Trials.Where(t => t.At(SearchStage.Final) is not null).ToList();
+        foreach (var t in result.Trials)
+        {
+            if (t.At(SearchStage.Final) is not null) continue;
+            var (stage, role) = t.At(SearchStage.Promotion) is not null ? (SearchStage.Promotion, PointRole.Promoted) : (SearchStage.Screening, PointRole.Screened);
+            if (t.At(stage) is not { } r) continue;
+            // Screening-infeasible trials break a bound that holds at every fidelity (a cost): marked whatever their stage.
+            bool infeasible = t.At(SearchStage.Screening) is { } s && result.Violation(s) > 0;
+            points.Add(new PlotPoint(r.Value(cost) / scale, 100 * r.Value(ObjectiveKind.Accuracy), infeasible ? PointRole.Infeasible : role));
+        }
+        // The two-objective front of this plot among fine-tuned models that meet every constraint.
+        var results = finals.Select(t => t.At(SearchStage.Final)!).ToList();
+        var feasible = results.Select(r => result.Violation(r) == 0).ToArray();
+        var feasibleIndices = Enumerable.Range(0, results.Count).Where(i => feasible[i]).ToList();
+        var front = NonDominatedSorting.FirstFront(feasibleIndices.Select(i => new[] { -results[i].Value(ObjectiveKind.Accuracy), results[i].Value(cost) }).ToList())
+            .Select(k => feasibleIndices[k]).ToHashSet();
+        for (int i = 0; i < results.Count; i++)
+            points.Add(new PlotPoint(results[i].Value(cost) / scale, 100 * results[i].Value(ObjectiveKind.Accuracy),
+                                     !feasible[i] ? PointRole.Infeasible : front.Contains(i) ? PointRole.Front : PointRole.Dominated,
+                                     front.Contains(i) ? $"trial {finals[i].Number}" : null));
         points.Add(new PlotPoint(result.Baseline.Value(cost) / scale, 100 * result.Baseline.Value(ObjectiveKind.Accuracy), PointRole.Baseline, "baseline"));
+        var fidelity = result.Definition.Fidelity;
+        var legends = new Dictionary<PointRole, string>
+        {
+            [PointRole.Screened] = fidelity.ScreeningIsRecalibrationOnly ? "screening (BN recalibration only)" : $"screening ({fidelity.FidelityOf(SearchStage.Screening)})",
+            [PointRole.Promoted] = $"promotion ({fidelity.FidelityOf(SearchStage.Promotion)})",
+            [PointRole.Front] = $"fine-tuned front ({fidelity.FidelityOf(SearchStage.Final)}), exported",
+            [PointRole.Dominated] = "fine-tuned, dominated (exported)",
+        };
 
         var baseline = result.Baseline.ToDictionary();
         var lines = new List<ReferenceLine>();
@@ -66,7 +87,8 @@ public static class SearchReport
             if (c.Objective == ObjectiveKind.Accuracy) lines.Add(new ReferenceLine(100 * c.Resolve(baseline), Vertical: false, c.ToString() + " (after fine-tuning)"));
         }
         string provenance = result.Baseline.Values.First(v => v.Kind == cost).Provenance.ToString();
-        return Plots.ParetoScatter(path, $"Accuracy against {cost.Name()}", $"{cost.Name()} ({unit}; {provenance})", "validation accuracy (%)", points, lines);
+        return Plots.ParetoScatter(path, $"Accuracy against {cost.Name()}", $"{cost.Name()} ({unit}; {provenance})", "validation accuracy (%)", points, lines,
+                                   legends: legends);
     }
 
     static PlotFiles KeptPlot(PruningSearchResult result, string path)
@@ -182,6 +204,16 @@ public static class SearchReport
             keys.Add([.. Enumerable.Repeat<double?>(null, baselineRow.Count)]);
             report.Table($"Fine-tuned ({d.Fidelity.FidelityOf(SearchStage.Final)}), validation accuracy; click a header to sort", headers, rows, keys);
         }
+
+        report.Heading("How well the cheap stages ranked candidates");
+        report.Paragraph("Spearman's rank correlation between a trial's validation accuracy at a cheaper stage and after longer fine-tuning. " +
+                         "Near 1: the cheap stage orders candidates as fine-tuning does, so the sampler and the promotion steered well; near 0: it " +
+                         "carried no signal (raise --screening-steps). Few pairs make ρ noisy.");
+        report.Table("Rank correlation between stages", ["from", "to", "trials at both", "Spearman ρ"],
+            result.FidelityCorrelations.Select(c => (IReadOnlyList<string>)[
+                $"{c.From.ToString().ToLowerInvariant()} ({d.Fidelity.FidelityOf(c.From)})", $"{c.To.ToString().ToLowerInvariant()} ({d.Fidelity.FidelityOf(c.To)})",
+                c.Pairs.ToString(Invariant), c.Spearman is { } rho ? rho.ToString("0.00", Invariant) : "—"]).ToList(),
+            result.FidelityCorrelations.Select(c => new double?[] { (double)c.From, (double)c.To, c.Pairs, c.Spearman }).ToList());
 
         report.Heading("Plots");
         foreach (var (files, caption) in plots) report.Figure(files, caption);

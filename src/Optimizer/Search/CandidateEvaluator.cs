@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.ML;
 using ParetoPrune.Devices;
 using ParetoPrune.Objectives;
@@ -19,14 +18,22 @@ public sealed record FidelityOptions
     /// <summary>Images per batch for recalibration and fine-tuning.</summary>
     public int BatchSize { get; init; } = 64;
 
-    /// <summary>Screened candidates fine-tuned briefly: the best by (constrained front, crowding distance). 0 skips the stage.</summary>
-    public int PromoteCount { get; init; } = 6;
+    /// <summary>
+    /// Fine-tuning steps of every screened candidate after recalibration (0: recalibration only). BN recalibration alone
+    /// ranks candidates near chance once a budget prunes deeply (bench/RESULTS.md, "Screening fidelity"); a few dozen steps
+    /// restore the ranking that longer fine-tuning gives, at a few seconds per trial.
+    /// </summary>
+    public int ScreeningSteps { get; init; } = 30;
+
+    /// <summary>Screened candidates fine-tuned briefly, chosen to maximise the hypervolume of what is promoted. 0 skips the stage.</summary>
+    public int PromoteCount { get; init; } = 10;
 
     /// <summary>Fine-tuning steps of a promoted candidate.</summary>
     public int PromotionSteps { get; init; } = 150;
 
-    /// <summary>Promoted candidates on the front fine-tuned with the final budget and exported (at most this many).</summary>
-    public int FinalCount { get; init; } = 4;
+    /// <summary>Promoted candidates fine-tuned with the final budget and exported, chosen to maximise the hypervolume of the
+    /// promoted front (spread across the cost range): the models a user chooses from.</summary>
+    public int FinalCount { get; init; } = 6;
 
     /// <summary>Epochs of the final fine-tuning.</summary>
     public int FinalEpochs { get; init; } = 1;
@@ -42,6 +49,7 @@ public sealed record FidelityOptions
 
     internal void Validate()
     {
+        if (ScreeningSteps < 0) throw new ArgumentException($"screening steps cannot be negative ({ScreeningSteps})");
         if (RecalibrationBatches < 0) throw new ArgumentException($"recalibration batches cannot be negative ({RecalibrationBatches})");
         if (BatchSize < 1) throw new ArgumentException($"the batch size must be at least 1 ({BatchSize})");
         if (PromoteCount < 0 || FinalCount < 0) throw new ArgumentException("promotion and final counts cannot be negative");
@@ -50,9 +58,20 @@ public sealed record FidelityOptions
         if (!(LearningRate > 0)) throw new ArgumentException($"the learning rate must be positive ({LearningRate})");
     }
 
+    string ScreeningFidelity => (RecalibrationBatches, ScreeningSteps) switch
+    {
+        (0, 0) => Fidelities.NoRetraining,
+        (_, 0) => $"{Fidelities.BnRecalibrated} ({RecalibrationBatches} batches)",
+        (0, var steps) => $"fine-tuned {steps} steps",
+        var (batches, steps) => $"{Fidelities.BnRecalibrated} ({batches} batches), fine-tuned {steps} steps",
+    };
+
+    /// <summary>Whether screening values are accuracy after recalibration alone (the plots and report say so).</summary>
+    public bool ScreeningIsRecalibrationOnly => ScreeningSteps == 0;
+
     public string FidelityOf(SearchStage stage) => stage switch
     {
-        SearchStage.Screening => RecalibrationBatches > 0 ? $"{Fidelities.BnRecalibrated} ({RecalibrationBatches} batches)" : Fidelities.NoRetraining,
+        SearchStage.Screening => ScreeningFidelity,
         SearchStage.Promotion => $"fine-tuned {PromotionSteps} steps",
         _ => (FinalStepsPerEpoch is { } s ? $"fine-tuned {FinalEpochs}×{s} steps" : Fidelities.FineTuned(FinalEpochs)) + (Distill ? ", distilled" : ""),
     };
@@ -146,22 +165,24 @@ sealed class CandidateEvaluator
     }
 
     /// <summary>The unpruned model, as trained.</summary>
-    public async Task<StageResult> BaselineAsync(CancellationToken ct)
+    /// <param name="baselineFidelity">How the base model was obtained ("as trained", or how it was specialised).</param>
+    public async Task<StageResult> BaselineAsync(string baselineFidelity, CancellationToken ct)
     {
         var seconds = new Dictionary<string, double>();
         var values = Counted(space.Full);
-        values.AddRange(await ObserveAsync(baseModel, "baseline", "as trained", seconds, measureDevice: true, ct));
+        values.AddRange(await ObserveAsync(baseModel, baselineFidelity, seconds, measureDevice: true, ct));
         return new StageResult(SearchStage.Screening, values, seconds);
     }
 
-    /// <summary>Screening: prune, recalibrate BN, score, measure.</summary>
+    /// <summary>Screening: prune, recalibrate BN, fine-tune <see cref="FidelityOptions.ScreeningSteps"/> steps, score, measure.</summary>
     public async Task<StageResult> ScreenAsync(int number, int[] kept, CancellationToken ct)
     {
         var seconds = new Dictionary<string, double>();
-        var model = Timed(seconds, "prune", () => space.Prune(kept));
-        model = Timed(seconds, "recalibrate", () => Recalibrate(model));
+        var model = Prepare(kept, seconds);
+        if (fidelity.ScreeningSteps > 0)
+            model = CandidatePipeline.Timed(seconds, "fine-tune", () => CandidatePipeline.FineTune(model, train, Training(fidelity.ScreeningSteps, 1, number, null), ct));
         var values = Counted(kept);
-        values.AddRange(await ObserveAsync(model, $"trial-{number}", fidelity.FidelityOf(SearchStage.Screening), seconds, measureDevice: true, ct));
+        values.AddRange(await ObserveAsync(model, fidelity.FidelityOf(SearchStage.Screening), seconds, measureDevice: true, ct));
         return new StageResult(SearchStage.Screening, values, seconds);
     }
 
@@ -170,30 +191,14 @@ sealed class CandidateEvaluator
     public async Task<StageResult> FineTuneAsync(int number, int[] kept, SearchStage stage, StageResult screening, CancellationToken ct)
     {
         var seconds = new Dictionary<string, double>();
-        var model = Timed(seconds, "prune", () => space.Prune(kept));
-        model = Timed(seconds, "recalibrate", () => Recalibrate(model));
-        var options = new TrainingOptions
-        {
-            Epochs = stage == SearchStage.Final ? fidelity.FinalEpochs : 1,
-            MaxStepsPerEpoch = stage == SearchStage.Final ? fidelity.FinalStepsPerEpoch : fidelity.PromotionSteps,
-            BatchSize = fidelity.BatchSize,
-            LearningRate = fidelity.LearningRate,
-            Schedule = ScheduleKind.Cosine,
-            Seed = number,
-            Threads = threads,
-            Distillation = stage == SearchStage.Final && fidelity.Distill ? new Distillation(baseModel) : null,
-        };
-        model = Timed(seconds, "fine-tune", () =>
-        {
-            using var module = new OnnxModule(model);
-            Trainer.Train(module, train, validation: null, options, progress: null, ct);
-            ct.ThrowIfCancellationRequested();
-            return module.WriteBack();
-        });
+        var model = Prepare(kept, seconds);
+        var options = stage == SearchStage.Final
+            ? Training(fidelity.FinalStepsPerEpoch, fidelity.FinalEpochs, number, fidelity.Distill ? new Distillation(baseModel) : null)
+            : Training(fidelity.PromotionSteps, 1, number, null);
+        model = CandidatePipeline.Timed(seconds, "fine-tune", () => CandidatePipeline.FineTune(model, train, options, ct));
         string fidelityText = fidelity.FidelityOf(stage);
         var values = screening.Values.Where(v => !SearchProblem.IsFidelityDependent(v.Kind)).ToList();
-        var observed = await ObserveAsync(model, $"trial-{number}-{stage.ToString().ToLowerInvariant()}", fidelityText, seconds, measureDevice: false, ct);
-        values.AddRange(observed);
+        values.AddRange(await ObserveAsync(model, fidelityText, seconds, measureDevice: false, ct));
         if (stage != SearchStage.Final) return new StageResult(stage, values, seconds);
 
         var deployed = ModelSurgery.FoldBatchNorm(model);
@@ -203,12 +208,7 @@ sealed class CandidateEvaluator
         OnnxModel.SetMetadata(deployed, "paretoprune.trial", number.ToString(System.Globalization.CultureInfo.InvariantCulture));
         OnnxModel.SetMetadata(deployed, "paretoprune.fidelity", fidelityText);
         OnnxModel.Save(deployed, path);
-        ObjectiveValue? testAccuracy = null;
-        if (test is not null)
-        {
-            var metrics = Timed(seconds, "test", () => new ClassifierScorer(mlContext).Score(path, test, "test"));
-            testAccuracy = new ObjectiveValue(ObjectiveKind.Accuracy, metrics.Top1, metrics.Provenance, fidelityText);
-        }
+        var testAccuracy = test is null ? null : CandidatePipeline.Score(mlContext, path, test, "test", fidelityText, seconds);
         return new StageResult(stage, values, seconds, testAccuracy, relative);
     }
 
@@ -221,78 +221,46 @@ sealed class CandidateEvaluator
     /// <summary>Device figures depend on the architecture only, not on training: the same at every stage.</summary>
     public const string DeployedFidelity = "deployed architecture (BN folded)";
 
-    ModelProto Recalibrate(ModelProto model)
+    /// <summary>The pruned, recalibrated starting point of every stage (each stage starts from it, so stages are independent).</summary>
+    ModelProto Prepare(int[] kept, Dictionary<string, double> seconds)
     {
-        if (fidelity.RecalibrationBatches == 0 || !model.Graph.Node.Any(n => n.OpType == "BatchNormalization")) return model;
-        using var module = new OnnxModule(model);
-        Trainer.RecalibrateBatchNorm(module, train, fidelity.RecalibrationBatches, fidelity.BatchSize, seed: 0);
-        return module.WriteBack();
+        var model = CandidatePipeline.Timed(seconds, "prune", () => space.Prune(kept));
+        return CandidatePipeline.Timed(seconds, "recalibrate",
+            () => CandidatePipeline.Recalibrate(model, train, fidelity.RecalibrationBatches, fidelity.BatchSize, seed: 0));
     }
 
-    /// <summary>Accuracy on the validation split (ML.NET), and what the deployed file costs on the devices.</summary>
-    async Task<List<ObjectiveValue>> ObserveAsync(ModelProto model, string name, string fidelityText, Dictionary<string, double> seconds,
+    TrainingOptions Training(int? steps, int epochs, int seed, Distillation? distillation) => new()
+    {
+        Epochs = epochs,
+        MaxStepsPerEpoch = steps,
+        BatchSize = fidelity.BatchSize,
+        LearningRate = fidelity.LearningRate,
+        Schedule = ScheduleKind.Cosine,
+        Seed = seed,
+        Threads = threads,
+        Distillation = distillation,
+    };
+
+    /// <summary>Accuracy on the validation split (ML.NET), and what the deployed file costs on the measuring devices
+    /// (profile estimates are exact from the configuration: <see cref="Counted"/>).</summary>
+    async Task<List<ObjectiveValue>> ObserveAsync(ModelProto model, string fidelityText, Dictionary<string, double> seconds,
                                                   bool measureDevice, CancellationToken ct)
     {
         var values = new List<ObjectiveValue>();
         var deployed = ModelSurgery.FoldBatchNorm(model);
         byte[] bytes = OnnxModel.ToBytes(deployed);
         if (kinds.Contains(ObjectiveKind.Accuracy))
-        {
-            string path = Path.Combine(scratch, name + ".onnx");
-            File.WriteAllBytes(path, bytes);
-            try
-            {
-                var metrics = Timed(seconds, "score", () => new ClassifierScorer(mlContext).Score(path, validation, "validation"));
-                values.Add(new ObjectiveValue(ObjectiveKind.Accuracy, metrics.Top1, metrics.Provenance, fidelityText));
-            }
-            finally
-            {
-                File.Delete(path);
-            }
-        }
+            values.Add(CandidatePipeline.ScoreBytes(mlContext, bytes, scratch, validation, "validation", fidelityText, seconds));
         if (!measureDevice) return values;
         if (kinds.Contains(ObjectiveKind.CompressedBytes))
             values.Add(new(ObjectiveKind.CompressedBytes, ModelSize.Compressed(bytes), Provenance.Computed, Fidelities.Computed));
         if (kinds.Contains(ObjectiveKind.PeakActivationBytes))
             values.Add(new(ObjectiveKind.PeakActivationBytes, ModelCost.Analyze(deployed).PeakActivationBytes, Provenance.Computed, Fidelities.Computed));
-
         bool latency = kinds.Contains(ObjectiveKind.Latency) && devices.LatencyDevice is not null;
         bool energy = kinds.Contains(ObjectiveKind.Energy) && devices.EnergyDevice is not null;
-        Measurement? latencyMeasurement = null;
-        if (latency)
-        {
-            var watch = Stopwatch.StartNew();
-            latencyMeasurement = await devices.LatencyDevice!.MeasureAsync(bytes, inputShape, plan, ct);
-            seconds["measure"] = watch.Elapsed.TotalSeconds;
-            values.Add(new(ObjectiveKind.Latency, latencyMeasurement.Latency.MedianMs, ToProvenance(latencyMeasurement.Provenance), DeployedFidelity));
-        }
-        if (energy)
-        {
-            var measurement = ReferenceEquals(devices.EnergyDevice, devices.LatencyDevice) && latencyMeasurement is not null
-                ? latencyMeasurement
-                : await devices.EnergyDevice!.MeasureAsync(bytes, inputShape, plan, ct);
-            if (measurement.Energy is not { } e)
-                throw new DeviceMeasurementException($"{devices.EnergyDevice!.Name} gave no energy: {measurement.EnergyUnavailableReason}");
-            values.Add(new(ObjectiveKind.Energy, e.JoulesPerInference * 1000, ToProvenance(measurement.Provenance), DeployedFidelity));
-        }
+        if (latency || energy)
+            values.AddRange(await CandidatePipeline.MeasureAsync(devices, deployed, bytes, plan, latency, energy, seconds, ct));
         return values;
-    }
-
-    static Provenance ToProvenance(DeviceProvenance device) => device.Kind == DeviceProvenanceKind.Measured
-        ? Provenance.Measured(device.Device, device.Meter, device.RuntimeDescription)
-        : Provenance.Estimated(device.Profile ?? device.Device, device.Device, device.RuntimeDescription);
-
-    static T Timed<T>(Dictionary<string, double> seconds, string step, Func<T> work)
-    {
-        var watch = Stopwatch.StartNew();
-        try
-        {
-            return work();
-        }
-        finally
-        {
-            seconds[step] = seconds.GetValueOrDefault(step) + watch.Elapsed.TotalSeconds;
-        }
     }
 }
 

@@ -49,6 +49,17 @@ public sealed record PruningSearchOptions
 
     /// <summary>CPU threads for training; default: all cores divided among the workers.</summary>
     public int? Threads { get; init; }
+
+    /// <summary>
+    /// Task specialisation (Balemans et al. 2022): class indices of the subset the deployed model must tell apart, in the
+    /// order its outputs will have (null: all classes). The base model's classifier is cut to these classes and fine-tuned
+    /// on them for <see cref="SpecialisationEpochs"/>, then searched; the baseline is that specialised model.
+    /// <see cref="Comparison.ClassSubset.Resolve"/> turns class names into indices.
+    /// </summary>
+    public IReadOnlyList<int>? Classes { get; init; }
+
+    /// <summary>Epochs of fine-tuning of the specialised base model on its classes (capped by the final stage's steps per epoch).</summary>
+    public int SpecialisationEpochs { get; init; } = 1;
 }
 
 /// <summary>The data of a search: candidates are recalibrated and fine-tuned on <see cref="Train"/>, ranked on
@@ -123,9 +134,18 @@ public sealed class PruningSearch
         var watch = Stopwatch.StartNew();
         string directory = Path.GetFullPath(options.OutputDirectory);
         string storePath = Path.Combine(directory, StudyFile);
-        var definition = new StudyDefinition(Path.GetFileName(directory), modelPath, hash, data.Description, options.Objectives,
+        var classes = options.Classes;
+        if (classes is not null)
+        {
+            if (classes.Count < 2) throw new ArgumentException($"a class subset needs at least two classes, not {classes.Count}");
+            if (classes.FirstOrDefault(c => c < 0 || c >= data.Train.ClassNames.Count, -1) is var bad and >= 0)
+                throw new ArgumentException($"the data has classes 0..{data.Train.ClassNames.Count - 1}; the subset asks for class {bad}");
+            if (classes.Distinct().Count() != classes.Count) throw new ArgumentException("a class is listed twice in the subset");
+        }
+        var searched = classes is null ? data : CandidatePipeline.SubsetData(data, classes);
+        var definition = new StudyDefinition(Path.GetFileName(directory), modelPath, hash, searched.Description, options.Objectives,
             options.Constraints.Select(c => c.ToString()).ToArray(), Samplers.Create(options.Sampler).Name, options.Seed, options.Trials,
-            options.Criterion.ToLowerInvariant(), options.Space, options.Fidelity, options.Devices.Description, data.Train.ClassNames.Count);
+            options.Criterion.ToLowerInvariant(), options.Space, options.Fidelity, options.Devices.Description, searched.Train.ClassNames.Count, classes);
 
         StudyStore store;
         if (options.Resume)
@@ -141,6 +161,11 @@ public sealed class PruningSearch
         }
         else store = StudyStore.Create(storePath, definition);
 
+        string baselineFidelity = "as trained";
+        if (classes is not null)
+            (model, baselineFidelity) = Specialised(model, data, classes, directory, progress, watch, abort);
+        data = searched;
+
         using (store)
         {
             var importance = ImportanceCriteria.Create(options.Criterion, data.Train, seed: options.Seed);
@@ -153,7 +178,7 @@ public sealed class PruningSearch
             store.Status = "running";
             progress?.Report(new SearchProgress(SearchStage.Screening, 0, options.Trials, 0, 0, 0, watch.Elapsed, null, "evaluating the unpruned model"));
             var baseline = store.Baseline;
-            if (baseline is null) store.Baseline = baseline = await evaluator.BaselineAsync(abort);
+            if (baseline is null) store.Baseline = baseline = await evaluator.BaselineAsync(baselineFidelity, abort);
             var baselineValues = baseline.ToDictionary();
 
             var problems = options.Constraints.Validate(baselineValues);
@@ -170,6 +195,36 @@ public sealed class PruningSearch
             SearchReport.Write(result);
             return result;
         }
+    }
+
+    /// <summary>Where a specialised search keeps its base model: written once, so a resumed search prunes the same model.</summary>
+    public const string SpecialisedBaseFile = "models/specialised-base.onnx";
+
+    /// <summary>The base model specialised to the class subset (read back when a resumed study made it already).</summary>
+    (ModelProto Model, string Fidelity) Specialised(ModelProto model, SearchData data, IReadOnlyList<int> classes, string directory,
+                                                    IProgress<SearchProgress>? progress, Stopwatch watch, CancellationToken abort)
+    {
+        string fidelity = $"specialised: classifier cut to {classes.Count} classes" +
+                          (options.SpecialisationEpochs > 0 ? $", fine-tuned {options.SpecialisationEpochs} epoch(s) on them" : "");
+        string path = Path.Combine(directory, SpecialisedBaseFile);
+        if (File.Exists(path)) return (OnnxModel.Load(path), fidelity);
+        progress?.Report(new SearchProgress(SearchStage.Screening, 0, options.Trials, 0, 0, 0, watch.Elapsed, null,
+            $"specialising the base model to classes {string.Join(", ", classes.Select(c => data.Train.ClassNames[c]))}"));
+        var training = options.SpecialisationEpochs == 0 ? null : new TrainingOptions
+        {
+            Epochs = options.SpecialisationEpochs,
+            MaxStepsPerEpoch = options.Fidelity.FinalStepsPerEpoch,
+            BatchSize = options.Fidelity.BatchSize,
+            LearningRate = options.Fidelity.LearningRate,
+            Schedule = ScheduleKind.Cosine,
+            Seed = options.Seed,
+            Threads = options.Threads,
+        };
+        var (specialised, _) = CandidatePipeline.Specialise(model, data, classes, training, abort);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        OnnxModel.SetMetadata(specialised, "paretoprune.fidelity", fidelity);
+        AtomicFile.WriteAllBytes(path, OnnxModel.ToBytes(specialised));
+        return (specialised, fidelity);
     }
 
     /// <summary>A constraint on MACs, parameters or bytes that even the smallest configuration misses cannot be met by any trial: say so now.</summary>
@@ -260,15 +315,15 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
     List<Observation> History() => trials.Values.Where(t => t.State != TrialState.Running).OrderBy(t => t.Number)
         .Select(t => new Observation(t.Kept, t.State == TrialState.Complete ? t.At(SearchStage.Screening)?.ToDictionary() : null)).ToList();
 
-    /// <summary>The best screened trials by (constrained front, crowding distance), as NSGA-II would keep them.</summary>
+    /// <summary>The screened trials whose set covers the most hypervolume (successive halving's first rung).</summary>
     List<Trial> SelectForPromotion()
     {
         var screened = trials.Values.Where(t => t.At(SearchStage.Screening) is not null).OrderBy(t => t.Number).ToList();
         return Best(screened, SearchStage.Screening, options.Fidelity.PromoteCount);
     }
 
-    /// <summary>The best promoted trials (all constraints, accuracy bounds included, now that they are fine-tuned); the exported front is
-    /// the non-dominated part of what the final stage makes of them.</summary>
+    /// <summary>The promoted trials whose set covers the most hypervolume under every constraint, accuracy bounds included now
+    /// that they are fine-tuned: spread across the cost range, so the exported front is one a user can choose from.</summary>
     List<Trial> SelectForFinal()
     {
         var source = options.Fidelity.PromoteCount > 0 ? SearchStage.Promotion : SearchStage.Screening;
@@ -277,30 +332,21 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
     }
 
     /// <summary>
-    /// The best <paramref name="count"/> by constrained non-dominated rank; within a front, by crowding distance (spread
-    /// along the front), or by accuracy when the constraints bound it from below: screening accuracy sits far below any
-    /// such bound, and the models that will meet it after fine-tuning come from the front's accurate end, not its cheap one.
+    /// The <paramref name="count"/> candidates whose values at <paramref name="stage"/> cover the most hypervolume (greedy;
+    /// <see cref="HypervolumeSubset"/>): each pick is where the front gains most, so the picks spread along it rather than
+    /// crowd one end. Candidates that add nothing (below an accuracy bound that short fine-tuning has not reached yet, say)
+    /// follow by non-dominated rank and then accuracy, since the models that will meet such a bound after longer
+    /// fine-tuning come from the accurate end; infeasible ones come last, least violating first.
     /// </summary>
     List<Trial> Best(List<Trial> candidates, SearchStage stage, int count)
     {
         if (count == 0 || candidates.Count == 0) return [];
-        var constraints = problem.ConstraintsAt(stage == SearchStage.Screening ? SearchStage.Screening : SearchStage.Final);
+        var bounds = stage == SearchStage.Screening ? SearchStage.Screening : SearchStage.Final;
+        var constraints = problem.ConstraintsAt(bounds);
         var points = candidates.Select(t => problem.Normalised.ToPoint(t.At(stage)!.ToDictionary())).ToList();
         var violations = candidates.Select(t => constraints.TotalViolation(t.At(stage)!.ToDictionary(), problem.Baseline)).ToList();
-        bool accuracyFloor = problem.Constraints.Any(c => c.Objective == ObjectiveKind.Accuracy && !c.IsUpperBound)
-                             && problem.Objectives.Contains(ObjectiveKind.Accuracy);
-        var chosen = new List<Trial>();
-        foreach (var front in NonDominatedSorting.Sort(points, violations))
-        {
-            var distances = CrowdingDistance.Compute(front.Select(i => points[i]).ToList());
-            var ordered = front.Select((i, k) => (i, d: distances[k]));
-            ordered = accuracyFloor
-                ? ordered.OrderByDescending(x => candidates[x.i].At(stage)!.Value(ObjectiveKind.Accuracy)).ThenBy(x => x.i)
-                : ordered.OrderByDescending(x => x.d).ThenBy(x => x.i);
-            chosen.AddRange(ordered.Select(x => candidates[x.i]));
-            if (chosen.Count >= count) break;
-        }
-        return chosen.Take(count).ToList();
+        var lessAccurateLater = candidates.Select(t => t.At(stage)!.Values.FirstOrDefault(v => v.Kind == ObjectiveKind.Accuracy) is { } a ? -a.Value : 0).ToList();
+        return HypervolumeSubset.Greedy(points, violations, problem.ReferenceAt(bounds), count, lessAccurateLater).Select(i => candidates[i]).ToList();
     }
 
     async Task<bool> FineTuneAsync(SearchStage stage, List<Trial> selected, CancellationToken stop, CancellationToken abort)

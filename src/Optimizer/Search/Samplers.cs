@@ -95,24 +95,38 @@ public static class Samplers
     internal static (double Lo, double Hi) FeasibleUniformRange(SearchProblem problem)
     {
         double lo = double.NaN, hi = double.NaN;
-        for (int step = 1; step < 400; step++)
+        for (int step = 1; step <= 1000; step++)
         {
-            double f = step / 400.0;
+            double f = step / 1000.0;
             if (problem.PredictedViolation(problem.Space.Uniform(f)) > 0) continue;
             if (double.IsNaN(lo)) lo = f;
             hi = f;
         }
-        return double.IsNaN(lo) ? (1, 1) : (lo, hi);
+        if (double.IsNaN(lo)) return (1, 1);
+        // The top end exactly (costs grow with the fraction): the largest uniform configuration that meets the bounds.
+        for (double above = Math.Min(1, hi + 0.001), i = 0; i < 30 && hi < 1; i++)
+        {
+            double mid = (hi + above) / 2;
+            if (problem.PredictedViolation(problem.Space.Uniform(mid)) > 0) above = mid; else hi = mid;
+        }
+        return (lo, hi);
     }
 
-    /// <summary>Uniform configurations in low-discrepancy order, skipping seen ones, starting at <paramref name="index"/>.</summary>
+    /// <summary>
+    /// Uniform configurations, skipping seen ones, from position <paramref name="index"/> of a fixed order: when a cost bound
+    /// keeps uniform pruning below the full model, the largest fraction that meets it comes first (the classic baseline's
+    /// answer to "at most B", where a bounded search's best usually lies: a search that starts there never does worse than
+    /// it), then fractions spread over the feasible range in low-discrepancy order.
+    /// </summary>
     internal static List<int[]> UniformSequence(SearchProblem problem, HashSet<string> seen, int count, int index = 0)
     {
         var (lo, hi) = FeasibleUniformRange(problem);
+        bool bounded = hi < 1;
+        double Fraction(int i) => bounded ? (i == 0 ? hi : lo + (hi - lo) * VanDerCorput(i - 1)) : lo + (hi - lo) * VanDerCorput(i);
         var found = new List<int[]>();
         for (int i = index; found.Count < count && i < index + 4096; i++)
         {
-            var kept = problem.Space.Uniform(lo + (hi - lo) * VanDerCorput(i));
+            var kept = problem.Space.Uniform(Fraction(i));
             if (problem.PredictedViolation(kept) > 0 || !seen.Add(SearchSpace.Key(kept))) continue;
             found.Add(kept);
         }

@@ -9,9 +9,12 @@ namespace ParetoPrune.Optimizer.Search;
 /// <param name="ModelSha256">Hash of the base model file: resuming against another model is refused.</param>
 /// <param name="Constraints">Canonical constraint texts (<see cref="Constraint.ToString"/>).</param>
 /// <param name="Devices">Where latency and energy come from, in words (part of the question: estimates are not measurements).</param>
+/// <param name="Classes">Classes the searched model tells apart (chance accuracy is 1 / Classes).</param>
+/// <param name="ClassSubset">Task specialisation: the base model's classes the search specialised it to, in order; null for all.</param>
 public sealed record StudyDefinition(
     string Name, string ModelPath, string ModelSha256, string Data, IReadOnlyList<ObjectiveKind> Objectives, IReadOnlyList<string> Constraints,
-    string Sampler, int Seed, int Trials, string Criterion, SearchSpaceOptions Space, FidelityOptions Fidelity, string Devices, int Classes)
+    string Sampler, int Seed, int Trials, string Criterion, SearchSpaceOptions Space, FidelityOptions Fidelity, string Devices, int Classes,
+    IReadOnlyList<int>? ClassSubset = null)
 {
     /// <summary>Differences that forbid resuming (the trial budget may grow, everything else must match).</summary>
     public IReadOnlyList<string> Differences(StudyDefinition other)
@@ -33,6 +36,7 @@ public sealed record StudyDefinition(
         Compare("fidelity", Fidelity, other.Fidelity);
         Compare("devices", Devices, other.Devices);
         Compare("classes", Classes, other.Classes);
+        Compare("class subset", ClassSubset, other.ClassSubset);
         return problems;
     }
 }

@@ -23,6 +23,7 @@ public sealed class ReportingTests : IDisposable
         new(8.0e6, 0.90, PointRole.Front), new(1.0e6, 0.82, PointRole.Front), new(3.0e6, 0.88, PointRole.Front),
         new(3.0e6, 0.885, PointRole.Chosen, "knee"),
         new(4.0e7, 0.92, PointRole.Baseline, "ResNet-20"),
+        new(2.5e6, 0.40, PointRole.Screened), new(6.0e6, 0.55, PointRole.Screened), new(4.0e6, 0.75, PointRole.Promoted),
     ];
 
     // ---- plots ----
@@ -57,14 +58,27 @@ public sealed class ReportingTests : IDisposable
     }
 
     [Fact]
-    public void ParetoScatter_LabelsOnlyChosenAndBaselinePoints()
+    public void ParetoScatter_LabelsFrontChosenAndBaselinePointsOnly()
     {
-        PlotPoint[] points = [new(1, 0.5, PointRole.Dominated, "trial-7"), new(2, 0.7, PointRole.Front, "trial-9"), new(2, 0.71, PointRole.Chosen, "pick")];
+        PlotPoint[] points = [new(1, 0.5, PointRole.Dominated, "trial-7"), new(2, 0.7, PointRole.Front, "trial-9"), new(2, 0.71, PointRole.Chosen, "pick"),
+                              new(1.5, 0.3, PointRole.Screened, "trial-4")];
         string text = SvgText(Plots.ParetoScatter(Path.Combine(folder, "labels"), "t", "x", "y", points, []).Svg);
 
         Assert.Contains("pick", text);
+        Assert.Contains("trial-9", text);
         Assert.DoesNotContain("trial-7", text);
-        Assert.DoesNotContain("trial-9", text);
+        Assert.DoesNotContain("trial-4", text);
+    }
+
+    [Fact]
+    public void ParetoScatter_LegendsNameEachRoleAndCanBeReplaced()
+    {
+        var legends = new Dictionary<PointRole, string> { [PointRole.Screened] = "screening (BN recalibration only)", [PointRole.Front] = "fine-tuned front" };
+        var labels = SvgTextElements(Plots.ParetoScatter(Path.Combine(folder, "legends"), "t", "x", "y", AllRoles, [], legends: legends).Svg);
+        Assert.Contains("screening (BN recalibration only)", labels);
+        Assert.Contains("fine-tuned front", labels);
+        Assert.Contains("promoted", labels);          // default text where none is given
+        Assert.DoesNotContain("Pareto front", labels); // replaced
     }
 
     [Fact]

@@ -43,7 +43,7 @@ public sealed class PruningSearchTests : IDisposable
         Trials = trials,
         Seed = 4,
         Threads = 2,
-        Fidelity = new FidelityOptions { RecalibrationBatches = 2, BatchSize = 32, PromoteCount = 2, PromotionSteps = 3, FinalCount = 2, FinalStepsPerEpoch = 4 },
+        Fidelity = new FidelityOptions { RecalibrationBatches = 2, ScreeningSteps = 2, BatchSize = 32, PromoteCount = 2, PromotionSteps = 3, FinalCount = 2, FinalStepsPerEpoch = 4 },
     };
 
     [Fact]
@@ -96,9 +96,40 @@ public sealed class PruningSearchTests : IDisposable
                                      "plots/front-accuracy-energy.png", "plots/hypervolume.svg", "plots/kept-filters.png" })
             Assert.True(File.Exists(Path.Combine(run, file)), $"{file} is missing");
         Assert.Equal(8, File.ReadAllLines(Path.Combine(run, "trials.csv")).Length);
-        Assert.Equal(result.Front.Count + 1, Optimizer.Reporting.Csv.Read(Path.Combine(run, "pareto.csv")).Count);
+        // pareto.csv is the fine-tuned front: final-stage trials only, none dominating another (checked here by definition).
+        var pareto = Optimizer.Reporting.Csv.Read(Path.Combine(run, "pareto.csv"));
+        Assert.Equal(result.Front.Count + 1, pareto.Count);
+        var paretoTrials = pareto.Skip(1).Select(r => result.Trials.Single(t => t.Number == int.Parse(r[0]))).ToList();
+        Assert.All(paretoTrials, t => Assert.NotNull(t.At(SearchStage.Final)));
+        Assert.All(pareto.Skip(1), r => Assert.StartsWith("fine-tuned", r[pareto[0].ToList().IndexOf("accuracy_fidelity")]));
+        foreach (var a in paretoTrials)
+            foreach (var b in paretoTrials.Where(b => b != a))
+            {
+                var (x, y) = (a.At(SearchStage.Final)!, b.At(SearchStage.Final)!);
+                bool noWorse = x.Value(ObjectiveKind.Accuracy) >= y.Value(ObjectiveKind.Accuracy) && x.Value(ObjectiveKind.Macs) <= y.Value(ObjectiveKind.Macs)
+                               && x.Value(ObjectiveKind.Energy) <= y.Value(ObjectiveKind.Energy);
+                bool better = x.Value(ObjectiveKind.Accuracy) > y.Value(ObjectiveKind.Accuracy) || x.Value(ObjectiveKind.Macs) < y.Value(ObjectiveKind.Macs)
+                              || x.Value(ObjectiveKind.Energy) < y.Value(ObjectiveKind.Energy);
+                Assert.False(noWorse && better, $"trial {a.Number} dominates trial {b.Number} on the exported front");
+            }
+
+        // Screening fine-tunes a few steps after recalibration, and says so; the time is booked under fine-tune.
+        var screening = result.Trials[0].At(SearchStage.Screening)!;
+        Assert.Equal("bn-recalibrated (2 batches), fine-tuned 2 steps", screening.Values.Single(v => v.Kind == ObjectiveKind.Accuracy).Fidelity);
+        Assert.True(screening.Seconds.ContainsKey("fine-tune"));
+
+        // How well each stage ranked the next: the pairs are the trials that reached both stages.
+        var correlations = result.FidelityCorrelations.ToDictionary(c => (c.From, c.To));
+        Assert.Equal(2, correlations[(SearchStage.Screening, SearchStage.Promotion)].Pairs);
+        Assert.Null(correlations[(SearchStage.Screening, SearchStage.Promotion)].Spearman); // two pairs rank nothing
+        Assert.Equal(2, correlations[(SearchStage.Promotion, SearchStage.Final)].Pairs);
         string html = File.ReadAllText(Path.Combine(run, "report.html"));
         Assert.Contains("estimated, not measured", html);
+        Assert.Contains("Rank correlation between stages", html);
+        // The plots name each fidelity: the front is the fine-tuned one, screening points are labelled as such.
+        string svg = File.ReadAllText(Path.Combine(run, "plots/front-accuracy-macs.svg"));
+        Assert.Contains("fine-tuned front", svg);
+        Assert.Contains("screening (bn-recalibrated (2 batches), fine-tuned 2 steps)", svg);
         Assert.Contains("<svg", html);
         Assert.Equal(7, result.HypervolumeTrace.Count);
         for (int i = 1; i < 7; i++) Assert.True(result.HypervolumeTrace[i] >= result.HypervolumeTrace[i - 1] - 1e-12);
@@ -172,7 +203,7 @@ public sealed class PruningSearchTests : IDisposable
         Assert.Equal(8, result.Trials.Select(t => SearchSpace.Key(t.Kept)).Distinct().Count());
     }
 
-    static readonly FidelityOptions NoFineTuning = new() { RecalibrationBatches = 2, BatchSize = 32, PromoteCount = 0, FinalCount = 0 };
+    static readonly FidelityOptions NoFineTuning = new() { RecalibrationBatches = 2, ScreeningSteps = 0, BatchSize = 32, PromoteCount = 0, FinalCount = 0 };
 
     [Fact]
     public async Task AFailedTrialIsRecordedWithItsReasonAndTheSearchGoesOn()
@@ -222,6 +253,53 @@ public sealed class PruningSearchTests : IDisposable
         Assert.Contains("cannot all hold", both.Message);
 
         Assert.Throws<ArgumentException>(() => new PruningSearch(new MLContext(), Options("x") with { Objectives = [ObjectiveKind.Macs], Constraints = ConstraintSet.Empty }));
+    }
+
+    [Fact]
+    public async Task ASpecialisedSearchPrunesTheModelCutToItsClassesAndResumesFromIt()
+    {
+        var (model, data) = Setup.Value;
+        int[] classes = [7, 1, 5];
+        var options = Options("classes", trials: 3) with { Classes = classes, SpecialisationEpochs = 0 };
+        var result = await new PruningSearch(new MLContext(seed: 0), options).RunAsync(model, data);
+
+        // The base is the original model with only the subset's logits, in the order asked (checked against the original's outputs).
+        var specialised = OnnxModel.Load(Path.Combine(options.OutputDirectory, PruningSearch.SpecialisedBaseFile));
+        for (int i = 0; i < 3; i++)
+        {
+            var image = data.Test!.Image(i).ToArray();
+            var all = TestModels.Run(model, image, [1, 1, 28, 28]);
+            TestModels.AssertClose(classes.Select(c => all[c]).ToArray(), TestModels.Run(specialised, image, [1, 1, 28, 28]));
+        }
+        Assert.StartsWith("specialised: classifier cut to 3 classes", result.Baseline.Values.Single(v => v.Kind == ObjectiveKind.Accuracy).Fidelity);
+        var subsetValidation = data.Validation.Subset(classes);
+        Assert.Equal(new ClassifierScorer(new MLContext(seed: 0)).Score(Path.Combine(options.OutputDirectory, PruningSearch.SpecialisedBaseFile), subsetValidation, "validation").Top1,
+                     result.Baseline.Value(ObjectiveKind.Accuracy), 6);
+        Assert.Equal(classes, result.Definition.ClassSubset);
+        Assert.Equal(3, result.Definition.Classes);
+
+        // Exported models tell the subset apart, name its classes in order, and their test accuracy is on the subset's test images.
+        Assert.NotEmpty(result.Front);
+        foreach (var candidate in result.Front)
+        {
+            var exported = OnnxModel.Load(candidate.ModelPath);
+            Assert.Equal(classes.Select(c => data.Train.ClassNames[c]), ModelInterface.Read(exported)!.ClassNames);
+            Assert.Equal(3, TestModels.Run(exported, data.Test!.Image(0).ToArray(), [1, 1, 28, 28]).Length);
+            var rescored = new ClassifierScorer(new MLContext(seed: 0)).Score(candidate.ModelPath, data.Test!.Subset(classes), "test");
+            Assert.Equal(candidate.TestAccuracy!.Value, rescored.Top1, 6);
+        }
+
+        // Resuming with another subset is refused by name; with the same one it prunes the stored base.
+        var other = await Assert.ThrowsAsync<ArgumentException>(() =>
+            new PruningSearch(new MLContext(seed: 0), options with { Resume = true, Classes = [7, 1] }).RunAsync(model, data));
+        Assert.Contains("class subset", other.Message);
+        var resumed = await new PruningSearch(new MLContext(seed: 0), options with { Resume = true, Trials = 4 }).RunAsync(model, data);
+        Assert.Equal(4, resumed.Trials.Count);
+        Assert.Equal(result.Baseline.Value(ObjectiveKind.Accuracy), resumed.Baseline.Value(ObjectiveKind.Accuracy));
+
+        var bad = await Assert.ThrowsAsync<ArgumentException>(() =>
+            new PruningSearch(new MLContext(seed: 0), Options("bad-classes") with { Classes = [3, 12] }).RunAsync(model, data));
+        Assert.Contains("classes 0..9", bad.Message);
     }
 
     /// <summary>Reports on the calling thread, so the test sees every report before RunAsync returns.</summary>

@@ -79,6 +79,13 @@ public class SamplerTests
         var macs = history.Select(h => Space.Costs(h.Kept).Macs / (double)Space.BaseMacs).ToList();
         Assert.True(macs.Max() <= 0.6);
         Assert.True(macs.Max() - macs.Min() > 0.25, $"uniform pruning should spread over the feasible range: {string.Join(", ", macs.Select(m => m.ToString("F3")))}");
+
+        // Under a cost bound the first point is uniform pruning at the bound: no uniform configuration with more MACs meets it
+        // (checked over a fine grid of fractions, independently of the sampler's own search).
+        double first = macs[0];
+        double bestUniform = Enumerable.Range(1, 2000).Select(i => Space.Costs(Space.Uniform(i / 2000.0)).Macs / (double)Space.BaseMacs).Where(m => m <= 0.6).Max();
+        Assert.Equal(bestUniform, first, 6);
+        Assert.True(first > 0.55, $"the first uniform point should sit at the 60 % bound, not at {first:F3}");
     }
 
     [Fact]
