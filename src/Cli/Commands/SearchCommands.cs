@@ -118,8 +118,8 @@ static class SearchCommands
                 "--constraint", "accuracy>=baseline-0.03", "--constraint", "macs<=0.6*baseline",
                 "--device", "pi4-estimate", "--latency-device", "local", "--measure-budget", "0.5",
                 "--trials", parse.GetValue(trials).ToString(CultureInfo.InvariantCulture), "--sampler", "bo",
-                "--recalibration-batches", "10", "--screening-steps", "20", "--promote", "8", "--promotion-steps", "40",
-                "--final", "5", "--final-epochs", "1", "--final-steps", "100",
+                "--recalibration-batches", "10", "--screening-steps", "20", "--promote", "10", "--promotion-steps", "50",
+                "--final", "6", "--final-epochs", "1", "--final-steps", "150",
                 "--out", directory.FullName, .. parse.GetValue(json) ? new[] { "--json" } : [],
             ];
             // The shipped model was trained on Fashion-MNIST's training images, the sample's included: rank on half of the

@@ -13,12 +13,13 @@ public static class HypervolumeSubset
     /// nothing (dominated, or outside the reference box) follow by non-dominated rank, then by
     /// <paramref name="tieBreak"/> (lower first); infeasible points come last, least violating first.
     /// </summary>
+    /// <param name="given">Points already in the set (chosen earlier): picks add to what they cover.</param>
     public static IReadOnlyList<int> Greedy(IReadOnlyList<double[]> points, IReadOnlyList<double> violations, double[] reference, int count,
-                                            IReadOnlyList<double>? tieBreak = null)
+                                            IReadOnlyList<double>? tieBreak = null, IReadOnlyList<double[]>? given = null)
     {
         if (points.Count != violations.Count) throw new ArgumentException($"{points.Count} points but {violations.Count} violations");
         var chosen = new List<int>();
-        var chosenPoints = new List<double[]>();
+        var chosenPoints = new List<double[]>(given ?? []);
         var feasible = Enumerable.Range(0, points.Count).Where(i => violations[i] == 0).ToList();
         var remaining = new HashSet<int>(feasible);
         while (chosen.Count < count && remaining.Count > 0)

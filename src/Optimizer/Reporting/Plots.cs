@@ -26,7 +26,7 @@ public sealed record PlotFiles(string Png, string Svg);
 /// </summary>
 public static partial class Plots
 {
-    public const int Width = 800, Height = 500;
+    public const int Width = 800, Height = 600;
 
     // Category10: colour-blind-friendlier than ScottPlot's default and the de-facto standard of matplotlib figures.
     static readonly IPalette Palette = new ScottPlot.Palettes.Category10();
@@ -272,11 +272,14 @@ public static partial class Plots
 
     static PlotFiles Save(Plot plot, string path)
     {
-        // Outside the data area: a legend inside would hide points wherever the front happens to lie.
+        // Outside the data area: a legend inside would hide points wherever the front happens to lie. Below, not beside: the
+        // labels name fidelities and constraints and are long, and beside the data they squeezed it into a narrow strip.
         if (plot.Legend.ManualItems.Count > 0 || plot.GetPlottables().Any(p => p.LegendItems.Any(i => !string.IsNullOrEmpty(i.LabelText))))
         {
-            plot.ShowLegend(Edge.Right);
-            plot.Legend.SymbolWidth = 30; // long enough to tell a dashed line from a solid one
+            var legend = plot.ShowLegend(Edge.Bottom); // a panel with a legend of its own: plot.Legend is the hidden inner one
+            legend.Legend.Orientation = Orientation.Horizontal; // wraps into rows, so every entry fits below the data
+            legend.Legend.TightHorizontalWrapping = true;
+            legend.Legend.SymbolWidth = 30; // long enough to tell a dashed line from a solid one
         }
         var files = new PlotFiles(path + ".png", path + ".svg");
         AtomicFile.WriteAllBytes(files.Png, plot.GetImageBytes(Width, Height, ImageFormat.Png));

@@ -251,6 +251,7 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
     {
         if (!await ScreenAsync(stop, abort)) return false;
         if (!await FineTuneAsync(SearchStage.Promotion, SelectForPromotion(), stop, abort)) return false;
+        if (!await FineTuneAsync(SearchStage.Promotion, SecondPromotionRound(), stop, abort)) return false;
         return await FineTuneAsync(SearchStage.Final, SelectForFinal(), stop, abort);
     }
 
@@ -315,12 +316,52 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
     List<Observation> History() => trials.Values.Where(t => t.State != TrialState.Running).OrderBy(t => t.Number)
         .Select(t => new Observation(t.Kept, t.State == TrialState.Complete ? t.At(SearchStage.Screening)?.ToDictionary() : null)).ToList();
 
-    /// <summary>The screened trials whose set covers the most hypervolume (successive halving's first rung).</summary>
+    /// <summary>The first half of the promotion: the screened trials whose set covers the most hypervolume at the screening
+    /// fidelity (all of it when there is nothing to learn from yet: fewer than 3 in each half, or no accuracy to map).</summary>
     List<Trial> SelectForPromotion()
     {
         var screened = trials.Values.Where(t => t.At(SearchStage.Screening) is not null).OrderBy(t => t.Number).ToList();
-        return Best(screened, SearchStage.Screening, options.Fidelity.PromoteCount);
+        int count = options.Fidelity.PromoteCount;
+        bool twoRounds = count >= 6 && screened.Any(t => Accuracy(t.At(SearchStage.Screening)!) is not null);
+        return Best(screened, SearchStage.Screening, twoRounds ? (count + 1) / 2 : count);
     }
+
+    /// <summary>
+    /// The second half of the promotion, steered by what the first half revealed: screening accuracy is mapped to promoted
+    /// accuracy by a line fitted on the first half's pairs (<see cref="FidelityMap"/>), and the screened trials whose predicted
+    /// promoted values add the most hypervolume to the first half's, under every constraint (accuracy bounds included), are
+    /// promoted. So the second half goes where fine-tuning is expected to pay, not to cheap configurations that screening
+    /// liked but no amount of fine-tuning brings over the accuracy bound. Computed from stored values only: a resumed search
+    /// picks the same trials.
+    /// </summary>
+    List<Trial> SecondPromotionRound()
+    {
+        var first = SelectForPromotion();
+        int count = options.Fidelity.PromoteCount - first.Count;
+        if (count <= 0) return [];
+        var promoted = first.Select(t => trials[t.Number]).Where(t => t.At(SearchStage.Promotion) is not null).ToList();
+        var map = FidelityMap.Fit(promoted.Select(t => (Accuracy(t.At(SearchStage.Screening)!), Accuracy(t.At(SearchStage.Promotion)!)))
+                                          .Where(p => p.Item1 is not null && p.Item2 is not null).Select(p => (p.Item1!.Value, p.Item2!.Value)).ToList());
+        if (map is null) return [];
+        var chosen = first.Select(t => t.Number).ToHashSet();
+        var rest = trials.Values.Where(t => !chosen.Contains(t.Number) && t.At(SearchStage.Screening) is { } r && Accuracy(r) is not null)
+                                .OrderBy(t => t.Number).ToList();
+        var constraints = problem.ConstraintsAt(SearchStage.Final);
+        var predicted = rest.Select(t =>
+        {
+            var values = new Dictionary<ObjectiveKind, double>(t.At(SearchStage.Screening)!.ToDictionary());
+            values[ObjectiveKind.Accuracy] = map.Predict(values[ObjectiveKind.Accuracy]);
+            return values;
+        }).ToList();
+        var given = promoted.Where(t => constraints.TotalViolation(t.At(SearchStage.Promotion)!.ToDictionary(), problem.Baseline) == 0)
+                            .Select(t => problem.Normalised.ToPoint(t.At(SearchStage.Promotion)!.ToDictionary())).ToList();
+        var picks = HypervolumeSubset.Greedy(predicted.Select(v => problem.Normalised.ToPoint(v)).ToList(),
+            predicted.Select(v => constraints.TotalViolation(v, problem.Baseline)).ToList(), problem.ReferenceAt(SearchStage.Final), count,
+            predicted.Select(v => -v[ObjectiveKind.Accuracy]).ToList(), given);
+        return picks.Select(i => rest[i]).ToList();
+    }
+
+    static double? Accuracy(StageResult result) => result.Values.FirstOrDefault(v => v.Kind == ObjectiveKind.Accuracy)?.Value;
 
     /// <summary>The promoted trials whose set covers the most hypervolume under every constraint, accuracy bounds included now
     /// that they are fine-tuned: spread across the cost range, so the exported front is one a user can choose from.</summary>
@@ -332,7 +373,8 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
     }
 
     /// <summary>
-    /// The <paramref name="count"/> candidates whose values at <paramref name="stage"/> cover the most hypervolume (greedy;
+    /// The most accurate candidate meeting the constraints, then the <paramref name="count"/> − 1 whose values at
+    /// <paramref name="stage"/> add the most hypervolume to it (greedy;
     /// <see cref="HypervolumeSubset"/>): each pick is where the front gains most, so the picks spread along it rather than
     /// crowd one end. Candidates that add nothing (below an accuracy bound that short fine-tuning has not reached yet, say)
     /// follow by non-dominated rank and then accuracy, since the models that will meet such a bound after longer
@@ -345,8 +387,17 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
         var constraints = problem.ConstraintsAt(bounds);
         var points = candidates.Select(t => problem.Normalised.ToPoint(t.At(stage)!.ToDictionary())).ToList();
         var violations = candidates.Select(t => constraints.TotalViolation(t.At(stage)!.ToDictionary(), problem.Baseline)).ToList();
-        var lessAccurateLater = candidates.Select(t => t.At(stage)!.Values.FirstOrDefault(v => v.Kind == ObjectiveKind.Accuracy) is { } a ? -a.Value : 0).ToList();
-        return HypervolumeSubset.Greedy(points, violations, problem.ReferenceAt(bounds), count, lessAccurateLater).Select(i => candidates[i]).ToList();
+        var lessAccurateLater = candidates.Select(t => -(Accuracy(t.At(stage)!) ?? 0)).ToList();
+        // The most accurate candidate that meets the constraints goes first: it is what `export` and Best() hand a user
+        // who asked "the best model under my budget", and a hypervolume pick need not include it.
+        int first = Enumerable.Range(0, candidates.Count).Where(i => violations[i] == 0 && Accuracy(candidates[i].At(stage)!) is not null)
+            .OrderBy(i => lessAccurateLater[i]).ThenBy(i => points[i].Sum()).DefaultIfEmpty(-1).First();
+        if (first < 0 || !problem.Objectives.Contains(ObjectiveKind.Accuracy))
+            return HypervolumeSubset.Greedy(points, violations, problem.ReferenceAt(bounds), count, lessAccurateLater).Select(i => candidates[i]).ToList();
+        var others = Enumerable.Range(0, candidates.Count).Where(i => i != first).ToList();
+        var rest = HypervolumeSubset.Greedy(others.Select(i => points[i]).ToList(), others.Select(i => violations[i]).ToList(), problem.ReferenceAt(bounds),
+                                            count - 1, others.Select(i => lessAccurateLater[i]).ToList(), given: [points[first]]);
+        return [candidates[first], .. rest.Select(k => candidates[others[k]])];
     }
 
     async Task<bool> FineTuneAsync(SearchStage stage, List<Trial> selected, CancellationToken stop, CancellationToken abort)

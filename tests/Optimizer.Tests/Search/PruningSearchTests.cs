@@ -118,6 +118,12 @@ public sealed class PruningSearchTests : IDisposable
         Assert.Equal("bn-recalibrated (2 batches), fine-tuned 2 steps", screening.Values.Single(v => v.Kind == ObjectiveKind.Accuracy).Fidelity);
         Assert.True(screening.Seconds.ContainsKey("fine-tune"));
 
+        // The most accurate promoted trial that meets every constraint is fine-tuned to the end (what export picks for a user).
+        var constraints = options.Constraints;
+        var promotedFeasible = result.Trials.Where(t => t.At(SearchStage.Promotion) is { } r && constraints.TotalViolation(r.ToDictionary(), result.Baseline.ToDictionary()) == 0).ToList();
+        if (promotedFeasible.Count > 0)
+            Assert.NotNull(promotedFeasible.MaxBy(t => t.At(SearchStage.Promotion)!.Value(ObjectiveKind.Accuracy))!.At(SearchStage.Final));
+
         // How well each stage ranked the next: the pairs are the trials that reached both stages.
         var correlations = result.FidelityCorrelations.ToDictionary(c => (c.From, c.To));
         Assert.Equal(2, correlations[(SearchStage.Screening, SearchStage.Promotion)].Pairs);
