@@ -119,7 +119,7 @@ static class SearchCommands
                 "--device", "pi4-estimate", "--latency-device", "local", "--measure-budget", "0.5",
                 "--trials", parse.GetValue(trials).ToString(CultureInfo.InvariantCulture), "--sampler", "bo",
                 "--recalibration-batches", "10", "--screening-steps", "20", "--promote", "10", "--promotion-steps", "50",
-                "--final", "6", "--final-epochs", "1", "--final-steps", "150",
+                "--final", "6", "--final-epochs", "1", "--final-steps", "300",
                 "--out", directory.FullName, .. parse.GetValue(json) ? new[] { "--json" } : [],
             ];
             // The shipped model was trained on Fashion-MNIST's training images, the sample's included: rank on half of the

@@ -10,8 +10,8 @@ public static class HypervolumeSubset
     /// <summary>
     /// Indices of up to <paramref name="count"/> points, in the order picked. Feasible points (violation 0) go first, by
     /// greedy hypervolume improvement over <paramref name="reference"/> (all coordinates minimised); points that add
-    /// nothing (dominated, or outside the reference box) follow by non-dominated rank, then by
-    /// <paramref name="tieBreak"/> (lower first); infeasible points come last, least violating first.
+    /// nothing (dominated, or outside the reference box) follow by <paramref name="tieBreak"/> (lower first), then by
+    /// non-dominated rank; infeasible points come last, least violating first.
     /// </summary>
     /// <param name="given">Points already in the set (chosen earlier): picks add to what they cover.</param>
     public static IReadOnlyList<int> Greedy(IReadOnlyList<double[]> points, IReadOnlyList<double> violations, double[] reference, int count,
@@ -22,6 +22,24 @@ public static class HypervolumeSubset
         var chosenPoints = new List<double[]>(given ?? []);
         var feasible = Enumerable.Range(0, points.Count).Where(i => violations[i] == 0).ToList();
         var remaining = new HashSet<int>(feasible);
+        PickGreedily(points, remaining, reference, count, chosen, chosenPoints);
+        if (chosen.Count < count && remaining.Count > 0)
+        {
+            var rest = remaining.Order().ToList();
+            var rank = new Dictionary<int, int>();
+            var fronts = NonDominatedSorting.Sort(rest.Select(i => points[i]).ToList());
+            for (int f = 0; f < fronts.Count; f++)
+                foreach (int k in fronts[f]) rank[rest[k]] = f;
+            chosen.AddRange(rest.OrderBy(i => tieBreak?[i] ?? 0).ThenBy(i => rank[i]).ThenBy(i => i).Take(count - chosen.Count));
+        }
+        if (chosen.Count < count)
+            chosen.AddRange(Enumerable.Range(0, points.Count).Where(i => violations[i] > 0)
+                .OrderBy(i => violations[i]).ThenBy(i => tieBreak?[i] ?? 0).ThenBy(i => i).Take(count - chosen.Count));
+        return chosen;
+    }
+
+    static void PickGreedily(IReadOnlyList<double[]> points, HashSet<int> remaining, double[] reference, int count, List<int> chosen, List<double[]> chosenPoints)
+    {
         while (chosen.Count < count && remaining.Count > 0)
         {
             int best = -1;
@@ -31,23 +49,10 @@ public static class HypervolumeSubset
                 double gain = Hypervolume.Improvement(chosenPoints, points[i], reference);
                 if (gain > bestGain) (best, bestGain) = (i, gain);
             }
-            if (best < 0) break;
+            if (best < 0) return;
             chosen.Add(best);
             chosenPoints.Add(points[best]);
             remaining.Remove(best);
         }
-        if (chosen.Count < count && remaining.Count > 0)
-        {
-            var rest = remaining.Order().ToList();
-            var rank = new Dictionary<int, int>();
-            var fronts = NonDominatedSorting.Sort(rest.Select(i => points[i]).ToList());
-            for (int f = 0; f < fronts.Count; f++)
-                foreach (int k in fronts[f]) rank[rest[k]] = f;
-            chosen.AddRange(rest.OrderBy(i => rank[i]).ThenBy(i => tieBreak?[i] ?? 0).ThenBy(i => i).Take(count - chosen.Count));
-        }
-        if (chosen.Count < count)
-            chosen.AddRange(Enumerable.Range(0, points.Count).Where(i => violations[i] > 0)
-                .OrderBy(i => violations[i]).ThenBy(i => tieBreak?[i] ?? 0).ThenBy(i => i).Take(count - chosen.Count));
-        return chosen;
     }
 }

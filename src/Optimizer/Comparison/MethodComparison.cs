@@ -62,19 +62,10 @@ public sealed class MethodComparison
         var definition = new ComparisonDefinition(modelPath, hash, dataText, options.FineTuneEpochs, options.FineTuneStepsPerEpoch,
             options.LearningRate, options.BatchSize, options.RecalibrationBatches, options.ImportanceBatches, options.SpecialisationEpochs,
             options.Seed, options.Devices.Description, options.Measurement, options.AccuracyTolerance, options.RoundTo);
-        ComparisonStore store;
-        if (options.Resume)
-        {
-            store = ComparisonStore.Open(storePath);
-            var differences = store.Definition.Differences(definition);
-            if (differences.Count > 0)
-            {
-                store.Dispose();
-                throw new ArgumentException($"cannot resume {storePath}: it was started with other settings ({string.Join("; ", differences)})");
-            }
-            store.Definition = store.Definition with { AccuracyTolerance = options.AccuracyTolerance };
-        }
-        else store = ComparisonStore.Create(storePath, definition);
+        var store = Resumable.CreateOrOpen(options.Resume, storePath, () => ComparisonStore.Create(storePath, definition), ComparisonStore.Open,
+                                           s => s.Definition.Differences(definition));
+        // The tolerance only changes how stored points are summarised: a resumed comparison may change it.
+        if (options.Resume) store.Definition = store.Definition with { AccuracyTolerance = options.AccuracyTolerance };
 
         using (store)
         {

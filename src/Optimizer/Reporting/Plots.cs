@@ -94,22 +94,16 @@ public static partial class Plots
             switch (role)
             {
                 case PointRole.Screened:
-                    var screened = plot.Add.Markers(xs, ys, MarkerShape.OpenCircle, 6, Colors.Gray);
-                    screened.MarkerLineWidth = 1;
-                    screened.LegendText = legend;
+                    OutlineMarkers(plot, xs, ys, MarkerShape.OpenCircle, 6, Colors.Gray, 1, legend);
                     break;
                 case PointRole.Promoted:
-                    var promoted = plot.Add.Markers(xs, ys, MarkerShape.OpenSquare, 7, Palette.GetColor(2));
-                    promoted.MarkerLineWidth = 1.2f;
-                    promoted.LegendText = legend;
+                    OutlineMarkers(plot, xs, ys, MarkerShape.OpenSquare, 7, Palette.GetColor(2), 1.2f, legend);
                     break;
                 case PointRole.Dominated:
                     plot.Add.Markers(xs, ys, MarkerShape.FilledCircle, 6, Colors.Gray.WithAlpha(0.55)).LegendText = legend;
                     break;
                 case PointRole.Infeasible:
-                    var infeasible = plot.Add.Markers(xs, ys, MarkerShape.Eks, 8, Colors.Red);
-                    infeasible.MarkerLineWidth = 1.5f;
-                    infeasible.LegendText = legend;
+                    OutlineMarkers(plot, xs, ys, MarkerShape.Eks, 8, Colors.Red, 1.5f, legend);
                     break;
                 case PointRole.Front:
                     // Step line: between two front points the better of them is what is attainable (attainment surface).
@@ -247,6 +241,14 @@ public static partial class Plots
             text.OffsetX = left ? -8 : 8;
             text.OffsetY = below ? 6 : -6;
         }
+    }
+
+    /// <summary>Markers drawn as outlines (hollow shapes, crosses) of the given line width.</summary>
+    static void OutlineMarkers(Plot plot, double[] xs, double[] ys, MarkerShape shape, float size, Color color, float lineWidth, string legend)
+    {
+        var markers = plot.Add.Markers(xs, ys, shape, size, color);
+        markers.MarkerLineWidth = lineWidth;
+        markers.LegendText = legend;
     }
 
     static Plot NewPlot(string title, string xLabel, string yLabel)

@@ -147,19 +147,9 @@ public sealed class PruningSearch
             options.Constraints.Select(c => c.ToString()).ToArray(), Samplers.Create(options.Sampler).Name, options.Seed, options.Trials,
             options.Criterion.ToLowerInvariant(), options.Space, options.Fidelity, options.Devices.Description, searched.Train.ClassNames.Count, classes);
 
-        StudyStore store;
-        if (options.Resume)
-        {
-            store = StudyStore.Open(storePath);
-            var differences = store.Definition.Differences(definition);
-            if (differences.Count > 0)
-            {
-                store.Dispose();
-                throw new ArgumentException($"cannot resume {storePath}: it was started with other settings ({string.Join("; ", differences)})");
-            }
-            if (store.Definition.Trials != options.Trials) store.UpdateTrialBudget(options.Trials);
-        }
-        else store = StudyStore.Create(storePath, definition);
+        var store = Resumable.CreateOrOpen(options.Resume, storePath, () => StudyStore.Create(storePath, definition), StudyStore.Open,
+                                           s => s.Definition.Differences(definition));
+        if (store.Definition.Trials != options.Trials) store.UpdateTrialBudget(options.Trials);
 
         string baselineFidelity = "as trained";
         if (classes is not null)
@@ -346,19 +336,39 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
         var chosen = first.Select(t => t.Number).ToHashSet();
         var rest = trials.Values.Where(t => !chosen.Contains(t.Number) && t.At(SearchStage.Screening) is { } r && Accuracy(r) is not null)
                                 .OrderBy(t => t.Number).ToList();
-        var constraints = problem.ConstraintsAt(SearchStage.Final);
+        var hard = problem.ScreeningConstraints;
         var predicted = rest.Select(t =>
         {
             var values = new Dictionary<ObjectiveKind, double>(t.At(SearchStage.Screening)!.ToDictionary());
             values[ObjectiveKind.Accuracy] = map.Predict(values[ObjectiveKind.Accuracy]);
             return values;
         }).ToList();
-        var given = promoted.Where(t => constraints.TotalViolation(t.At(SearchStage.Promotion)!.ToDictionary(), problem.Baseline) == 0)
+        var given = promoted.Where(t => hard.TotalViolation(t.At(SearchStage.Promotion)!.ToDictionary(), problem.Baseline) == 0)
                             .Select(t => problem.Normalised.ToPoint(t.At(SearchStage.Promotion)!.ToDictionary())).ToList();
         var picks = HypervolumeSubset.Greedy(predicted.Select(v => problem.Normalised.ToPoint(v)).ToList(),
-            predicted.Select(v => constraints.TotalViolation(v, problem.Baseline)).ToList(), problem.ReferenceAt(SearchStage.Final), count,
+            predicted.Select(v => hard.TotalViolation(v, problem.Baseline)).ToList(), ReferenceForFineTuned(), count,
             predicted.Select(v => -v[ObjectiveKind.Accuracy]).ToList(), given);
         return picks.Select(i => rest[i]).ToList();
+    }
+
+    /// <summary>
+    /// The hypervolume reference for choosing among promoted (briefly fine-tuned) candidates: the final stage's, its
+    /// accuracy bound lowered by the lift that the promotion gave over screening (the median over promoted trials), since
+    /// the final fine-tuning lifts them further. A candidate just below the bound after a few hundred steps is then still
+    /// one worth the final budget; one far below it is not.
+    /// </summary>
+    double[] ReferenceForFineTuned()
+    {
+        var reference = (double[])problem.ReferenceAt(SearchStage.Final).Clone();
+        int accuracy = problem.Objectives.ToList().IndexOf(ObjectiveKind.Accuracy);
+        var lifts = trials.Values.Where(t => t.At(SearchStage.Promotion) is not null)
+            .Select(t => Accuracy(t.At(SearchStage.Promotion)!) - Accuracy(t.At(SearchStage.Screening)!)).Where(l => l is not null)
+            .Select(l => l!.Value).Order().ToList();
+        if (accuracy < 0 || lifts.Count == 0) return reference;
+        double lift = Math.Max(0, lifts[lifts.Count / 2]);
+        // Normalised accuracy is −accuracy / baseline accuracy (minimised): a lower bound moves the reference up.
+        reference[accuracy] += lift / problem.Baseline[ObjectiveKind.Accuracy];
+        return reference;
     }
 
     static double? Accuracy(StageResult result) => result.Values.FirstOrDefault(v => v.Kind == ObjectiveKind.Accuracy)?.Value;
@@ -376,26 +386,28 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
     /// The most accurate candidate meeting the constraints, then the <paramref name="count"/> − 1 whose values at
     /// <paramref name="stage"/> add the most hypervolume to it (greedy;
     /// <see cref="HypervolumeSubset"/>): each pick is where the front gains most, so the picks spread along it rather than
-    /// crowd one end. Candidates that add nothing (below an accuracy bound that short fine-tuning has not reached yet, say)
-    /// follow by non-dominated rank and then accuracy, since the models that will meet such a bound after longer
-    /// fine-tuning come from the accurate end; infeasible ones come last, least violating first.
+    /// crowd one end. Candidates below an accuracy bound (which short fine-tuning may not have reached yet) are not
+    /// discarded: when nothing above the bound adds hypervolume, the picks spread over them too; candidates that break a
+    /// cost bound come last, least violating first.
     /// </summary>
     List<Trial> Best(List<Trial> candidates, SearchStage stage, int count)
     {
         if (count == 0 || candidates.Count == 0) return [];
         var bounds = stage == SearchStage.Screening ? SearchStage.Screening : SearchStage.Final;
-        var constraints = problem.ConstraintsAt(bounds);
         var points = candidates.Select(t => problem.Normalised.ToPoint(t.At(stage)!.ToDictionary())).ToList();
-        var violations = candidates.Select(t => constraints.TotalViolation(t.At(stage)!.ToDictionary(), problem.Baseline)).ToList();
+        // Only bounds that hold at every fidelity (costs) make a candidate infeasible here: one below an accuracy bound after
+        // short fine-tuning may well meet it after longer fine-tuning, so it lies outside the reference box instead.
+        var violations = candidates.Select(t => problem.ScreeningConstraints.TotalViolation(t.At(stage)!.ToDictionary(), problem.Baseline)).ToList();
         var lessAccurateLater = candidates.Select(t => -(Accuracy(t.At(stage)!) ?? 0)).ToList();
         // The most accurate candidate that meets the constraints goes first: it is what `export` and Best() hand a user
         // who asked "the best model under my budget", and a hypervolume pick need not include it.
         int first = Enumerable.Range(0, candidates.Count).Where(i => violations[i] == 0 && Accuracy(candidates[i].At(stage)!) is not null)
             .OrderBy(i => lessAccurateLater[i]).ThenBy(i => points[i].Sum()).DefaultIfEmpty(-1).First();
+        var reference = stage == SearchStage.Screening ? problem.ReferenceAt(bounds) : ReferenceForFineTuned();
         if (first < 0 || !problem.Objectives.Contains(ObjectiveKind.Accuracy))
-            return HypervolumeSubset.Greedy(points, violations, problem.ReferenceAt(bounds), count, lessAccurateLater).Select(i => candidates[i]).ToList();
+            return HypervolumeSubset.Greedy(points, violations, reference, count, lessAccurateLater).Select(i => candidates[i]).ToList();
         var others = Enumerable.Range(0, candidates.Count).Where(i => i != first).ToList();
-        var rest = HypervolumeSubset.Greedy(others.Select(i => points[i]).ToList(), others.Select(i => violations[i]).ToList(), problem.ReferenceAt(bounds),
+        var rest = HypervolumeSubset.Greedy(others.Select(i => points[i]).ToList(), others.Select(i => violations[i]).ToList(), reference,
                                             count - 1, others.Select(i => lessAccurateLater[i]).ToList(), given: [points[first]]);
         return [candidates[first], .. rest.Select(k => candidates[others[k]])];
     }

@@ -20,7 +20,7 @@ public sealed record SearchCandidate(int Trial, IReadOnlyList<int> Kept, IReadOn
 }
 
 /// <summary>How well the accuracy at one stage orders trials the way a later, longer-trained stage does.</summary>
-/// <param name="Pairs">Trials with a value at both stages (few pairs make ρ noisy: with 6, |ρ| below 0.83 is not significant at 5 %).</param>
+/// <param name="Pairs">Trials with a value at both stages (few pairs make ρ noisy: with 6, |ρ| below 0.89 is not significant at 5 %).</param>
 /// <param name="Spearman">Spearman's rank correlation; null with fewer than 3 pairs or a constant stage.</param>
 public sealed record FidelityCorrelation(SearchStage From, SearchStage To, int Pairs, double? Spearman);
 

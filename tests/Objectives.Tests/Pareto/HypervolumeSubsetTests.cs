@@ -40,15 +40,15 @@ public sealed class HypervolumeSubsetTests
     }
 
     [Fact]
-    public void PointsAddingNothingFollowByRankThenTieBreakAndInfeasibleOnesComeLast()
+    public void PointsAddingNothingFollowByTieBreakThenRankAndInfeasibleOnesComeLast()
     {
-        // Outside the reference box (x ≥ 1): no hypervolume, ordered by non-dominated rank, then by the tie-break.
+        // Outside the reference box (x ≥ 1): no hypervolume, ordered by the tie-break, then by non-dominated rank.
         double[][] points = [[1.2, 0.3], [1.1, 0.4], [0.5, 0.5], [1.5, 0.9], [0.1, 0.1]];
         double[] violations = [0, 0, 0, 0, 0.3];
-        double[] tieBreak = [0, 5, 0, 0, 0];
+        double[] tieBreak = [1, 5, 0, 1, 0];
         var order = HypervolumeSubset.Greedy(points, violations, Reference, 5, tieBreak);
         Assert.Equal(2, order[0]);                 // the only point inside the box
-        Assert.Equal([0, 1, 3], order.Skip(1).Take(3)); // rank 0: points 0 and 1 (neither dominates; the tie-break puts 0 first), then 3
+        Assert.Equal([0, 3, 1], order.Skip(1).Take(3)); // tie-break 1, 1, 5; between 0 and 3, rank (0 before 3, which it dominates)
         Assert.Equal(4, order[^1]);                // infeasible, although it would dominate everything
         Assert.Equal(2, HypervolumeSubset.Greedy(points, violations, Reference, 2).Count);
     }
