@@ -17,10 +17,10 @@ static class TrainingBenchmark
 {
     public static void Run()
     {
-        TorchRuntime.EnsureInitialized();
         int threads = Environment.ProcessorCount;
+        var kernels = TorchRuntime.UseKernelsFor(null, threads); // the kernels training would use here
         torch.set_num_threads(threads);
-        Console.WriteLine($"oneDNN mode: {TorchRuntime.OneDnnMode}; {threads} threads; batch 128 of 1×28×28; 3 interleaved rounds × 5 steps after 3 warm-up steps\n");
+        Console.WriteLine($"kernels: {kernels}; {threads} threads; batch 128 of 1×28×28; 3 interleaved rounds × 5 steps after 3 warm-up steps\n");
         Console.WriteLine("| network | MACs / image | graph module (images/s) | hand-written module (images/s) | ratio graph/hand (time) |");
         Console.WriteLine("| --- | --- | --- | --- | --- |");
         Report("SimpleCnn", Architectures.SimpleCnn(1, 28, 10, seed: 1), () => new HandSimpleCnn());

@@ -90,7 +90,7 @@ static class SearchCommands
     public static Command Demo(CliContext context)
     {
         var output = new Option<DirectoryInfo>("--out") { Description = "run directory (replaced if it holds an earlier demo)", DefaultValueFactory = _ => new DirectoryInfo("demo-run") };
-        var trials = new Option<int>("--trials") { Description = "configurations to screen", DefaultValueFactory = _ => 24 };
+        var trials = new Option<int>("--trials") { Description = "configurations to screen", DefaultValueFactory = _ => 30 };
         var json = new Option<bool>("--json") { Description = "print a JSON summary for scripts" };
         var command = new Command("demo",
             "The embedded default: search the shipped SimpleCnn on the embedded Fashion-MNIST sample for accuracy, MACs, Raspberry Pi 4B energy " +
@@ -118,8 +118,8 @@ static class SearchCommands
                 "--constraint", "accuracy>=baseline-0.03", "--constraint", "macs<=0.6*baseline",
                 "--device", "pi4-estimate", "--latency-device", "local", "--measure-budget", "0.5",
                 "--trials", parse.GetValue(trials).ToString(CultureInfo.InvariantCulture), "--sampler", "bo",
-                "--recalibration-batches", "10", "--screening-steps", "20", "--promote", "10", "--promotion-steps", "50",
-                "--final", "6", "--final-epochs", "1", "--final-steps", "300",
+                "--recalibration-batches", "10", "--screening-steps", "20", "--promote", "12", "--promotion-steps", "50",
+                "--final", "8", "--final-epochs", "1", "--final-steps", "300",
                 "--out", directory.FullName, .. parse.GetValue(json) ? new[] { "--json" } : [],
             ];
             // The shipped model was trained on Fashion-MNIST's training images, the sample's included: rank on half of the

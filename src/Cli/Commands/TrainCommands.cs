@@ -161,6 +161,7 @@ static class TrainCommands
                 @params = cost.Params,
                 history = result.Epochs,
                 provenance = $"accuracy measured by TorchSharp on the validation split ({validation.Count} images) and the test set ({data.Test.Count} images)",
+                kernels = TorchRuntime.Decision?.ToString(),
             });
         }
         else
@@ -168,6 +169,7 @@ static class TrainCommands
             context.Console.MarkupLine($"validation accuracy [bold]{validationAccuracy:P2}[/] ({validation.Count:N0} images), test accuracy [bold]{test.Accuracy:P2}[/] " +
                                        $"({data.Test.Count:N0} images), {watch.Elapsed.TotalMinutes:0.0} min{(result.Cancelled ? ", [yellow]cancelled[/]" : "")}");
             context.Console.MarkupLine($"wrote [bold]{Markup.Escape(output.FullName)}[/]: {Units.Count(cost.Macs)} MACs, {Units.Count(cost.Params)} params");
+            if (TorchRuntime.Decision is { } kernels) context.Console.MarkupLine($"[grey]kernels: {Markup.Escape(kernels.ToString())}[/]");
         }
         return ExitCodes.Success;
     }

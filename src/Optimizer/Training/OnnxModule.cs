@@ -144,6 +144,8 @@ public sealed class OnnxModule : nn.Module<Tensor, Tensor>
     public ModelProto WriteBack()
     {
         var model = source.Clone();
+        // Provenance: which convolution kernels trained these weights, and the evidence they were right here.
+        if (TorchRuntime.Decision is { } kernels) OnnxModel.SetMetadata(model, "paretoprune.kernels", kernels.ToString());
         var initializers = model.Graph.Initializer;
         for (int i = 0; i < initializers.Count; i++)
         {

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using ParetoPrune.Objectives.Onnx.Proto;
 using static TorchSharp.torch;
 
 namespace ParetoPrune.Optimizer.Training;
@@ -10,25 +11,68 @@ public static class TorchRuntime
 {
     static readonly Lazy<string> Initialized = new(Initialize, LazyThreadSafetyMode.ExecutionAndPublication);
 
-    /// <summary>How libtorch's oneDNN kernels are used: "off" (the default), "sse41" (capped), or "native".</summary>
-    public static string OneDnnMode => Initialized.Value;
+    public const string Off = "off", Native = "native", Sse41 = "sse41";
+
+    /// <summary>How libtorch's oneDNN kernels are used now: "off" (until <see cref="UseKernelsFor"/> decides), "native", or
+    /// "sse41" (capped, by override only).</summary>
+    public static string OneDnnMode => MkldnnEnabled ? (Initialized.Value == Sse41 ? Sse41 : Native) : Off;
+
+    /// <summary>The override from PARETOPRUNE_ONEDNN ("off", "sse41", "native"), or null to let the self-check decide.</summary>
+    public static string? Override => Environment.GetEnvironmentVariable("PARETOPRUNE_ONEDNN")?.ToLowerInvariant() is { Length: > 0 } v ? v : null;
+
+    /// <summary>The kernels this process trains with and why; null before the first training.</summary>
+    public static KernelDecision? Decision { get; private set; }
+
+    static readonly Lock Deciding = new();
 
     /// <summary>
-    /// With libtorch-cpu 2.10.0 (TorchSharp 0.107.0) on this project's machines (AMD EPYC, Zen 5, AVX-512), oneDNN's
-    /// kernels are wrong in places: AVX-512 and AVX2 convolution backward-data returns wrong input gradients for some
-    /// shapes (deterministic on one thread, racy on two), and with the ISA capped at AVX a forward pass of a
-    /// PyTorch-exported graph (conv + pad + average pool) differs from ONNX Runtime by 1 %. ATen's own kernels agree
-    /// with ONNX Runtime and with hand computations everywhere we test, so oneDNN is switched off by default
-    /// (at::Context::setUserEnabledMkldnn, which TorchSharp does not expose). This costs speed (bench/RESULTS.md).
-    /// PARETOPRUNE_ONEDNN=sse41 caps oneDNN at SSE4.1 (passes the same tests, faster), =native leaves it alone.
-    /// Tests: conv input gradients against a hand computation, graph-module outputs against ONNX Runtime, and LRP's
-    /// relevance conservation, which together caught every wrong case above.
+    /// Decides once per process, before the first training, which convolution kernels to use
+    /// (<see cref="KernelSelection"/>: the fastest that agree with ATen on the builders' and this model's shapes, cached
+    /// per machine), unless PARETOPRUNE_ONEDNN overrides it. Later models (pruned candidates of the same base: the same
+    /// kernels with fewer channels) keep the decision.
+    /// </summary>
+    public static KernelDecision UseKernelsFor(ModelProto? model, int threads)
+    {
+        EnsureInitialized();
+        lock (Deciding)
+        {
+            if (Decision is { } made) return made;
+            var decision = Override is { } forced
+                ? new KernelDecision(forced, "PARETOPRUNE_ONEDNN override", "", [], FromCache: false)
+                : KernelSelection.Decide(model, threads);
+            MkldnnEnabled = decision.Mode != Off;
+            return Decision = decision;
+        }
+    }
+
+    /// <summary>Whether libtorch may use oneDNN (at::Context::userEnabledMkldnn); read per convolution, so it can change between trainings.</summary>
+    public static bool MkldnnEnabled
+    {
+        get
+        {
+            EnsureInitialized();
+            return !OperatingSystem.IsLinux() || UserEnabledMkldnn(GlobalContext());
+        }
+        internal set
+        {
+            EnsureInitialized();
+            if (OperatingSystem.IsLinux()) SetUserEnabledMkldnn(GlobalContext(), value);
+        }
+    }
+
+    /// <summary>
+    /// With libtorch-cpu 2.10.0 (TorchSharp 0.107.0) on one AMD EPYC (Zen 5, AVX-512) machine, oneDNN's kernels were wrong
+    /// in places: AVX-512 and AVX2 convolution backward-data returned wrong input gradients for some shapes (deterministic
+    /// on one thread, racy on two), and capped at AVX a forward pass (conv + pad + average pool) was 1 % off; on another
+    /// machine of the same family they are right and 3–4× faster than ATen's. So libtorch starts with oneDNN off
+    /// (at::Context::setUserEnabledMkldnn, which TorchSharp does not expose) and <see cref="UseKernelsFor"/> switches it on
+    /// only where <see cref="KernelSelection"/> finds it correct and faster. PARETOPRUNE_ONEDNN=off|sse41|native overrides.
     /// </summary>
     public static void EnsureInitialized() => _ = Initialized.Value;
 
     static string Initialize()
     {
-        string mode = Environment.GetEnvironmentVariable("PARETOPRUNE_ONEDNN")?.ToLowerInvariant() ?? "off";
+        string mode = Override ?? Off;
         // oneDNN reads its ISA cap from the native environment when it creates its first kernel: set it before that.
         // (.NET's Environment.SetEnvironmentVariable does not reach the native environment on Unix.)
         if (mode == "sse41" && !OperatingSystem.IsWindows() && Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA") is null)
@@ -52,6 +96,10 @@ public static class TorchRuntime
 
     [DllImport("libtorch_cpu", EntryPoint = "_ZN2at7Context20setUserEnabledNNPACKEb")]
     static extern void SetUserEnabledNnpack(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
+
+    [DllImport("libtorch_cpu", EntryPoint = "_ZNK2at7Context17userEnabledMkldnnEv")]
+    [return: MarshalAs(UnmanagedType.U1)]
+    static extern bool UserEnabledMkldnn(IntPtr context);
 
     [DllImport("libtorch_cpu", EntryPoint = "_ZN2at7Context20setUserEnabledMkldnnEb")]
     static extern void SetUserEnabledMkldnn(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);

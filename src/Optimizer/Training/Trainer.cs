@@ -63,7 +63,7 @@ public static class Trainer
                                        IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
     {
         if (options.Epochs < 1 || options.BatchSize < 1) throw new ArgumentException("epochs and batch size must be positive");
-        TorchRuntime.EnsureInitialized();
+        TorchRuntime.UseKernelsFor(module.Source, options.Threads ?? Environment.ProcessorCount);
         torch.set_num_threads(options.Threads ?? Environment.ProcessorCount);
         torch.manual_seed(options.Seed);
         using var teacher = options.Distillation is { } d ? new OnnxModule(d.Teacher) : null;
