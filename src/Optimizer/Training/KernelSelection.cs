@@ -59,7 +59,9 @@ public static class KernelSelection
     public static IReadOnlyList<ModelProto> BuilderModels { get; } =
         [Architectures.SimpleCnn(1, 28, 10, seed: 1), Architectures.CifarResNet(20, 1, 28, 10, seed: 1)];
 
-    /// <summary>Runs every model with oneDNN off (the reference) and on, and times a few training steps of each.</summary>
+    /// <summary>Runs every model with oneDNN off (the reference) and on, and times a few training steps of each. Switches
+    /// libtorch's process-wide flag while it runs (restored after): run it before any other TorchSharp work, as
+    /// <see cref="TorchRuntime.UseKernelsFor"/> does.</summary>
     public static IReadOnlyList<KernelCheck> Check(IReadOnlyList<ModelProto> models, int threads)
     {
         TorchRuntime.EnsureInitialized();

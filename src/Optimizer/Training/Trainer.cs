@@ -155,6 +155,7 @@ public static class Trainer
     /// <summary>Top-1 accuracy and mean cross-entropy in evaluation mode.</summary>
     public static Evaluation Evaluate(OnnxModule module, Dataset data, int batchSize = 256)
     {
+        TorchRuntime.UseKernelsFor(module.Source, Environment.ProcessorCount); // decided before any convolution runs
         module.eval();
         using var noGrad = no_grad();
         double lossSum = 0;
@@ -177,6 +178,7 @@ public static class Trainer
     /// </summary>
     public static void RecalibrateBatchNorm(OnnxModule module, Dataset data, int batches = 50, int batchSize = 128, int seed = 0)
     {
+        TorchRuntime.UseKernelsFor(module.Source, Environment.ProcessorCount); // decided before any convolution runs
         using var noGrad = no_grad();
         // Dropout off; BN normalises with batch statistics while RecalibrationStep is set, and batch k enters the running
         // statistics with weight 1/(k+1): after K batches they are the plain average, whatever they were before.

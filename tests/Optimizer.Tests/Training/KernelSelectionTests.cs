@@ -6,7 +6,9 @@ using ParetoPrune.Optimizer.Training;
 
 namespace ParetoPrune.Optimizer.Tests.Training;
 
-/// <summary>The per-machine choice of convolution kernels: the policy, the cache key, and the real check on this machine.</summary>
+/// <summary>The per-machine choice of convolution kernels: the policy, the cache key, and the real check on this machine.
+/// Alone: the check switches libtorch's process-wide kernel flag, which would change other tests' training under them.</summary>
+[Collection(nameof(KernelFlagCollection))]
 public sealed class KernelSelectionTests : IDisposable
 {
     readonly string directory = Directory.CreateTempSubdirectory("kernels-").FullName;
@@ -93,3 +95,6 @@ public sealed class KernelSelectionTests : IDisposable
         Assert.StartsWith($"oneDNN {decision.Mode} (", recorded);
     }
 }
+
+[CollectionDefinition(nameof(KernelFlagCollection), DisableParallelization = true)]
+public sealed class KernelFlagCollection;
