@@ -346,7 +346,7 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
         var given = promoted.Where(t => hard.TotalViolation(t.At(SearchStage.Promotion)!.ToDictionary(), problem.Baseline) == 0)
                             .Select(t => problem.Normalised.ToPoint(t.At(SearchStage.Promotion)!.ToDictionary())).ToList();
         var picks = HypervolumeSubset.Greedy(predicted.Select(v => problem.Normalised.ToPoint(v)).ToList(),
-            predicted.Select(v => hard.TotalViolation(v, problem.Baseline)).ToList(), ReferenceForFineTuned(), count,
+            predicted.Select(v => hard.TotalViolation(v, problem.Baseline)).ToList(), ReferenceForFineTuned(promoted), count,
             predicted.Select(v => -v[ObjectiveKind.Accuracy]).ToList(), given);
         return picks.Select(i => rest[i]).ToList();
     }
@@ -357,11 +357,12 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
     /// the final fine-tuning lifts them further. A candidate just below the bound after a few hundred steps is then still
     /// one worth the final budget; one far below it is not.
     /// </summary>
-    double[] ReferenceForFineTuned()
+    /// <param name="promoted">The promoted trials the lift is measured on (fixed sets, so a resumed search chooses alike).</param>
+    double[] ReferenceForFineTuned(IEnumerable<Trial> promoted)
     {
         var reference = (double[])problem.ReferenceAt(SearchStage.Final).Clone();
         int accuracy = problem.Objectives.ToList().IndexOf(ObjectiveKind.Accuracy);
-        var lifts = trials.Values.Where(t => t.At(SearchStage.Promotion) is not null)
+        var lifts = promoted.Where(t => t.At(SearchStage.Promotion) is not null)
             .Select(t => Accuracy(t.At(SearchStage.Promotion)!) - Accuracy(t.At(SearchStage.Screening)!)).Where(l => l is not null)
             .Select(l => l!.Value).Order().ToList();
         if (accuracy < 0 || lifts.Count == 0) return reference;
@@ -403,7 +404,7 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
         // who asked "the best model under my budget", and a hypervolume pick need not include it.
         int first = Enumerable.Range(0, candidates.Count).Where(i => violations[i] == 0 && Accuracy(candidates[i].At(stage)!) is not null)
             .OrderBy(i => lessAccurateLater[i]).ThenBy(i => points[i].Sum()).DefaultIfEmpty(-1).First();
-        var reference = stage == SearchStage.Screening ? problem.ReferenceAt(bounds) : ReferenceForFineTuned();
+        var reference = stage == SearchStage.Screening ? problem.ReferenceAt(bounds) : ReferenceForFineTuned(candidates);
         if (first < 0 || !problem.Objectives.Contains(ObjectiveKind.Accuracy))
             return HypervolumeSubset.Greedy(points, violations, reference, count, lessAccurateLater).Select(i => candidates[i]).ToList();
         var others = Enumerable.Range(0, candidates.Count).Where(i => i != first).ToList();

@@ -199,6 +199,30 @@ public sealed class PruningSearchTests : IDisposable
     }
 
     [Fact]
+    public async Task AStudyStoppedDuringPromotionResumesToTheSamePromotedAndExportedTrials()
+    {
+        var (model, data) = Setup.Value;
+        // Six promoted: two rounds of three, the second steered by the first's results; two exported.
+        PruningSearchOptions Two(string name) => Options(name, "random", trials: 8) with
+        {
+            Fidelity = new FidelityOptions { RecalibrationBatches = 2, ScreeningSteps = 2, BatchSize = 32, PromoteCount = 6, PromotionSteps = 3, FinalCount = 2, FinalStepsPerEpoch = 3 },
+        };
+        var whole = await new PruningSearch(new MLContext(seed: 0), Two("promote-whole")).RunAsync(model, data);
+        Assert.Equal(6, whole.Trials.Count(t => t.At(SearchStage.Promotion) is not null));
+
+        using var stop = new CancellationTokenSource();
+        var options = Two("promote-parts");
+        var first = await new PruningSearch(new MLContext(seed: 0), options)
+            .RunAsync(model, data, new SynchronousProgress<SearchProgress>(p => { if (p.Stage == SearchStage.Promotion && p.Completed == 2) stop.Cancel(); }), stop.Token);
+        Assert.Equal("stopped", first.Status);
+        var resumed = await new PruningSearch(new MLContext(seed: 0), options with { Resume = true }).RunAsync(model, data);
+
+        int[] Numbers(PruningSearchResult r, SearchStage stage) => r.Trials.Where(t => t.At(stage) is not null).Select(t => t.Number).Order().ToArray();
+        Assert.Equal(Numbers(whole, SearchStage.Promotion), Numbers(resumed, SearchStage.Promotion));
+        Assert.Equal(Numbers(whole, SearchStage.Final), Numbers(resumed, SearchStage.Final));
+    }
+
+    [Fact]
     public async Task ParallelWorkersShareTheStoreWithoutDuplicates()
     {
         var (model, data) = Setup.Value;
