@@ -49,7 +49,7 @@ static class TrainingBenchmark
                           $"{(handModule is null ? "—" : (graphTime / handTime).ToString("0.000"))} |");
     }
 
-    static double Steps(nn.Module<Tensor, Tensor> module, Tensor x, Tensor y, int steps)
+    internal static double Steps(nn.Module<Tensor, Tensor> module, Tensor x, Tensor y, int steps)
     {
         module.train();
         using var optimizer = optim.SGD(module.parameters(), 0.01, 0.9);
