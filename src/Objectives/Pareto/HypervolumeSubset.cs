@@ -20,39 +20,32 @@ public static class HypervolumeSubset
         if (points.Count != violations.Count) throw new ArgumentException($"{points.Count} points but {violations.Count} violations");
         var chosen = new List<int>();
         var chosenPoints = new List<double[]>(given ?? []);
-        var feasible = Enumerable.Range(0, points.Count).Where(i => violations[i] == 0).ToList();
-        var remaining = new HashSet<int>(feasible);
-        PickGreedily(points, remaining, reference, count, chosen, chosenPoints);
+        var remaining = Enumerable.Range(0, points.Count).Where(i => violations[i] == 0).ToList(); // ascending: ties go to the lower index
+        while (chosen.Count < count && remaining.Count > 0)
+        {
+            int best = -1;
+            double bestGain = 0;
+            for (int k = 0; k < remaining.Count; k++)
+            {
+                double gain = Hypervolume.Improvement(chosenPoints, points[remaining[k]], reference);
+                if (gain > bestGain) (best, bestGain) = (k, gain);
+            }
+            if (best < 0) break;
+            chosen.Add(remaining[best]);
+            chosenPoints.Add(points[remaining[best]]);
+            remaining.RemoveAt(best);
+        }
         if (chosen.Count < count && remaining.Count > 0)
         {
-            var rest = remaining.Order().ToList();
             var rank = new Dictionary<int, int>();
-            var fronts = NonDominatedSorting.Sort(rest.Select(i => points[i]).ToList());
+            var fronts = NonDominatedSorting.Sort(remaining.Select(i => points[i]).ToList());
             for (int f = 0; f < fronts.Count; f++)
-                foreach (int k in fronts[f]) rank[rest[k]] = f;
-            chosen.AddRange(rest.OrderBy(i => tieBreak?[i] ?? 0).ThenBy(i => rank[i]).ThenBy(i => i).Take(count - chosen.Count));
+                foreach (int k in fronts[f]) rank[remaining[k]] = f;
+            chosen.AddRange(remaining.OrderBy(i => tieBreak?[i] ?? 0).ThenBy(i => rank[i]).ThenBy(i => i).Take(count - chosen.Count));
         }
         if (chosen.Count < count)
             chosen.AddRange(Enumerable.Range(0, points.Count).Where(i => violations[i] > 0)
                 .OrderBy(i => violations[i]).ThenBy(i => tieBreak?[i] ?? 0).ThenBy(i => i).Take(count - chosen.Count));
         return chosen;
-    }
-
-    static void PickGreedily(IReadOnlyList<double[]> points, HashSet<int> remaining, double[] reference, int count, List<int> chosen, List<double[]> chosenPoints)
-    {
-        while (chosen.Count < count && remaining.Count > 0)
-        {
-            int best = -1;
-            double bestGain = 0;
-            foreach (int i in remaining.Order())
-            {
-                double gain = Hypervolume.Improvement(chosenPoints, points[i], reference);
-                if (gain > bestGain) (best, bestGain) = (i, gain);
-            }
-            if (best < 0) return;
-            chosen.Add(best);
-            chosenPoints.Add(points[best]);
-            remaining.Remove(best);
-        }
     }
 }

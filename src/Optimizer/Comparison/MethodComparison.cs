@@ -53,8 +53,7 @@ public sealed class MethodComparison
     async Task<ComparisonResult> RunAsync(ModelProto model, string modelPath, string hash, SearchData data, IProgress<ComparisonProgress>? progress,
                                           CancellationToken stop, CancellationToken abort)
     {
-        if (options.Classes is { } classes && classes.Any(c => c < 0 || c >= data.Train.ClassNames.Count))
-            throw new ArgumentException($"the data has classes 0..{data.Train.ClassNames.Count - 1}; the subset asks for {string.Join(",", classes)}");
+        if (options.Classes is { } classes) CandidatePipeline.CheckClasses(classes, data.Train.ClassNames.Count);
         string directory = Path.GetFullPath(options.OutputDirectory);
         string storePath = Path.Combine(directory, StoreFile);
         // The validation split is part of the data: a point scored on other images is not comparable.
@@ -133,7 +132,7 @@ sealed class ComparisonRun(ComparisonStore store, ComparisonOptions options, MLC
         if (store.Base(task) is { } bytes) return (OnnxModel.Parse(bytes, $"specialised base of {task}"), subset, fidelity);
 
         Report(task, $"specialising the base model to classes {string.Join(", ", classes)}", null);
-        var (specialised, _) = CandidatePipeline.Specialise(model, data, classes,
+        var specialised = CandidatePipeline.Specialise(model, classes, subset.Train,
             options.SpecialisationEpochs > 0 ? Training(options.SpecialisationEpochs, []) : null, abort);
         store.SaveBase(task, OnnxModel.ToBytes(specialised));
         OnnxModel.Save(specialised, Path.Combine(directory, "models", $"specialised-{ComparisonTasks.FileName(task)}.onnx"));

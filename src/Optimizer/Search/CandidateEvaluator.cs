@@ -107,7 +107,6 @@ sealed class CandidateEvaluator
     readonly MLContext mlContext;
     readonly IReadOnlySet<ObjectiveKind> kinds;
     readonly string runDirectory, scratch;
-    readonly int[] inputShape;
     readonly int deployedLayers;
     readonly int? threads;
 
@@ -121,8 +120,6 @@ sealed class CandidateEvaluator
             (fidelity, devices, plan, mlContext, kinds, runDirectory, threads);
         scratch = Path.Combine(runDirectory, ".scratch");
         Directory.CreateDirectory(scratch);
-        var cost = ModelCost.Analyze(baseModel);
-        inputShape = cost.InputShape.Skip(1).Select(d => (int)d).ToArray();
         deployedLayers = ModelSurgery.FoldBatchNorm(baseModel).Graph.Node.Count;
         foreach (var kind in kinds)
         {

@@ -19,18 +19,23 @@ namespace ParetoPrune.Optimizer.Search;
 /// </summary>
 static class CandidatePipeline
 {
-    /// <summary>The base model cut to <paramref name="classes"/> (classifier rows and data relabelled in that order) and,
-    /// with <paramref name="training"/>, fine-tuned on them: the starting point of a specialised search or comparison.</summary>
-    public static (ModelProto Model, SearchData Data) Specialise(ModelProto model, SearchData data, IReadOnlyList<int> classes,
-                                                                   TrainingOptions? training, CancellationToken ct)
+    /// <summary>Refuses a class subset that cannot be specialised to, before any work: fewer than two classes, a class the
+    /// data does not have, or one listed twice.</summary>
+    public static void CheckClasses(IReadOnlyList<int> classes, int available)
     {
         if (classes.Count < 2) throw new ArgumentException($"a class subset needs at least two classes, not {classes.Count}");
-        if (classes.FirstOrDefault(c => c < 0 || c >= data.Train.ClassNames.Count, -1) is var bad and >= 0)
-            throw new ArgumentException($"the data has classes 0..{data.Train.ClassNames.Count - 1}; the subset asks for {bad}");
-        var subset = SubsetData(data, classes);
+        if (classes.FirstOrDefault(c => c < 0 || c >= available, -1) is var bad and >= 0)
+            throw new ArgumentException($"the data has classes 0..{available - 1}; the subset asks for class {bad}");
+        if (classes.Distinct().Count() != classes.Count) throw new ArgumentException("a class is listed twice in the subset");
+    }
+
+    /// <summary>The base model cut to <paramref name="classes"/> (classifier rows in that order) and, with
+    /// <paramref name="training"/>, fine-tuned on <paramref name="subsetTrain"/> (<see cref="SubsetData"/>'s training
+    /// images): the starting point of a specialised search or comparison.</summary>
+    public static ModelProto Specialise(ModelProto model, IReadOnlyList<int> classes, Dataset subsetTrain, TrainingOptions? training, CancellationToken ct)
+    {
         var specialised = ModelSurgery.KeepClasses(model, classes);
-        if (training is not null) specialised = FineTune(specialised, subset.Train, training, ct);
-        return (specialised, subset);
+        return training is null ? specialised : FineTune(specialised, subsetTrain, training, ct);
     }
 
     /// <summary>The data restricted to <paramref name="classes"/>, relabelled 0..k−1 in the order given.</summary>

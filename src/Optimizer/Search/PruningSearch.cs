@@ -135,13 +135,7 @@ public sealed class PruningSearch
         string directory = Path.GetFullPath(options.OutputDirectory);
         string storePath = Path.Combine(directory, StudyFile);
         var classes = options.Classes;
-        if (classes is not null)
-        {
-            if (classes.Count < 2) throw new ArgumentException($"a class subset needs at least two classes, not {classes.Count}");
-            if (classes.FirstOrDefault(c => c < 0 || c >= data.Train.ClassNames.Count, -1) is var bad and >= 0)
-                throw new ArgumentException($"the data has classes 0..{data.Train.ClassNames.Count - 1}; the subset asks for class {bad}");
-            if (classes.Distinct().Count() != classes.Count) throw new ArgumentException("a class is listed twice in the subset");
-        }
+        if (classes is not null) CandidatePipeline.CheckClasses(classes, data.Train.ClassNames.Count);
         var searched = classes is null ? data : CandidatePipeline.SubsetData(data, classes);
         var definition = new StudyDefinition(Path.GetFileName(directory), modelPath, hash, searched.Description, options.Objectives,
             options.Constraints.Select(c => c.ToString()).ToArray(), Samplers.Create(options.Sampler).Name, options.Seed, options.Trials,
@@ -153,7 +147,7 @@ public sealed class PruningSearch
 
         string baselineFidelity = "as trained";
         if (classes is not null)
-            (model, baselineFidelity) = Specialised(model, data, classes, directory, progress, watch, abort);
+            (model, baselineFidelity) = Specialised(model, searched, classes, directory, progress, watch, abort);
         data = searched;
 
         using (store)
@@ -191,7 +185,8 @@ public sealed class PruningSearch
     public const string SpecialisedBaseFile = "models/specialised-base.onnx";
 
     /// <summary>The base model specialised to the class subset (read back when a resumed study made it already).</summary>
-    (ModelProto Model, string Fidelity) Specialised(ModelProto model, SearchData data, IReadOnlyList<int> classes, string directory,
+    /// <param name="subset">The data already restricted to the subset (<see cref="CandidatePipeline.SubsetData"/>).</param>
+    (ModelProto Model, string Fidelity) Specialised(ModelProto model, SearchData subset, IReadOnlyList<int> classes, string directory,
                                                     IProgress<SearchProgress>? progress, Stopwatch watch, CancellationToken abort)
     {
         string fidelity = $"specialised: classifier cut to {classes.Count} classes" +
@@ -199,7 +194,7 @@ public sealed class PruningSearch
         string path = Path.Combine(directory, SpecialisedBaseFile);
         if (File.Exists(path)) return (OnnxModel.Load(path), fidelity);
         progress?.Report(new SearchProgress(SearchStage.Screening, 0, options.Trials, 0, 0, 0, watch.Elapsed, null,
-            $"specialising the base model to classes {string.Join(", ", classes.Select(c => data.Train.ClassNames[c]))}"));
+            $"specialising the base model to classes {string.Join(", ", subset.Train.ClassNames)}"));
         var training = options.SpecialisationEpochs == 0 ? null : new TrainingOptions
         {
             Epochs = options.SpecialisationEpochs,
@@ -210,7 +205,7 @@ public sealed class PruningSearch
             Seed = options.Seed,
             Threads = options.Threads,
         };
-        var (specialised, _) = CandidatePipeline.Specialise(model, data, classes, training, abort);
+        var specialised = CandidatePipeline.Specialise(model, classes, subset.Train, training, abort);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         OnnxModel.SetMetadata(specialised, "paretoprune.fidelity", fidelity);
         AtomicFile.WriteAllBytes(path, OnnxModel.ToBytes(specialised));
@@ -319,8 +314,8 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
     /// <summary>
     /// The second half of the promotion, steered by what the first half revealed: screening accuracy is mapped to promoted
     /// accuracy by a line fitted on the first half's pairs (<see cref="FidelityMap"/>), and the screened trials whose predicted
-    /// promoted values add the most hypervolume to the first half's, under every constraint (accuracy bounds included), are
-    /// promoted. So the second half goes where fine-tuning is expected to pay, not to cheap configurations that screening
+    /// promoted values add the most hypervolume to the first half's, against the reference of <see cref="ReferenceForFineTuned"/>
+    /// (the accuracy bound lowered by the lift the first half got from promotion), are promoted. So the second half goes where fine-tuning is expected to pay, not to cheap configurations that screening
     /// liked but no amount of fine-tuning brings over the accuracy bound. Computed from stored values only: a resumed search
     /// picks the same trials.
     /// </summary>
@@ -330,8 +325,8 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
         int count = options.Fidelity.PromoteCount - first.Count;
         if (count <= 0) return [];
         var promoted = first.Select(t => trials[t.Number]).Where(t => t.At(SearchStage.Promotion) is not null).ToList();
-        var map = FidelityMap.Fit(promoted.Select(t => (Accuracy(t.At(SearchStage.Screening)!), Accuracy(t.At(SearchStage.Promotion)!)))
-                                          .Where(p => p.Item1 is not null && p.Item2 is not null).Select(p => (p.Item1!.Value, p.Item2!.Value)).ToList());
+        var map = FidelityMap.Fit(promoted.Select(t => (Short: Accuracy(t.At(SearchStage.Screening)!), Long: Accuracy(t.At(SearchStage.Promotion)!)))
+                                          .Where(p => p.Short is not null && p.Long is not null).Select(p => (p.Short!.Value, p.Long!.Value)).ToList());
         if (map is null) return [];
         var chosen = first.Select(t => t.Number).ToHashSet();
         var rest = trials.Values.Where(t => !chosen.Contains(t.Number) && t.At(SearchStage.Screening) is { } r && Accuracy(r) is not null)
@@ -374,8 +369,9 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
 
     static double? Accuracy(StageResult result) => result.Values.FirstOrDefault(v => v.Kind == ObjectiveKind.Accuracy)?.Value;
 
-    /// <summary>The promoted trials whose set covers the most hypervolume under every constraint, accuracy bounds included now
-    /// that they are fine-tuned: spread across the cost range, so the exported front is one a user can choose from.</summary>
+    /// <summary>The promoted trials for the final budget (<see cref="Best"/>): the most accurate, then those that cover the most
+    /// hypervolume above the accuracy bound lowered by the promotion's lift, spread across the cost range, so the exported
+    /// front is one a user can choose from.</summary>
     List<Trial> SelectForFinal()
     {
         var source = options.Fidelity.PromoteCount > 0 ? SearchStage.Promotion : SearchStage.Screening;
@@ -394,7 +390,6 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
     List<Trial> Best(List<Trial> candidates, SearchStage stage, int count)
     {
         if (count == 0 || candidates.Count == 0) return [];
-        var bounds = stage == SearchStage.Screening ? SearchStage.Screening : SearchStage.Final;
         var points = candidates.Select(t => problem.Normalised.ToPoint(t.At(stage)!.ToDictionary())).ToList();
         // Only bounds that hold at every fidelity (costs) make a candidate infeasible here: one below an accuracy bound after
         // short fine-tuning may well meet it after longer fine-tuning, so it lies outside the reference box instead.
@@ -402,15 +397,15 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
         var lessAccurateLater = candidates.Select(t => -(Accuracy(t.At(stage)!) ?? 0)).ToList();
         // The most accurate candidate that meets the constraints goes first: it is what `export` and Best() hand a user
         // who asked "the best model under my budget", and a hypervolume pick need not include it.
-        int first = Enumerable.Range(0, candidates.Count).Where(i => violations[i] == 0 && Accuracy(candidates[i].At(stage)!) is not null)
-            .OrderBy(i => lessAccurateLater[i]).ThenBy(i => points[i].Sum()).DefaultIfEmpty(-1).First();
-        var reference = stage == SearchStage.Screening ? problem.ReferenceAt(bounds) : ReferenceForFineTuned(candidates);
-        if (first < 0 || !problem.Objectives.Contains(ObjectiveKind.Accuracy))
-            return HypervolumeSubset.Greedy(points, violations, reference, count, lessAccurateLater).Select(i => candidates[i]).ToList();
+        int first = !problem.Objectives.Contains(ObjectiveKind.Accuracy) ? -1
+            : Enumerable.Range(0, candidates.Count).Where(i => violations[i] == 0 && Accuracy(candidates[i].At(stage)!) is not null)
+                .OrderBy(i => lessAccurateLater[i]).ThenBy(i => points[i].Sum()).DefaultIfEmpty(-1).First();
+        var reference = stage == SearchStage.Screening ? problem.ReferenceAt(SearchStage.Screening) : ReferenceForFineTuned(candidates);
         var others = Enumerable.Range(0, candidates.Count).Where(i => i != first).ToList();
         var rest = HypervolumeSubset.Greedy(others.Select(i => points[i]).ToList(), others.Select(i => violations[i]).ToList(), reference,
-                                            count - 1, others.Select(i => lessAccurateLater[i]).ToList(), given: [points[first]]);
-        return [candidates[first], .. rest.Select(k => candidates[others[k]])];
+                                            first < 0 ? count : count - 1, others.Select(i => lessAccurateLater[i]).ToList(),
+                                            given: first < 0 ? null : [points[first]]);
+        return [.. (first < 0 ? [] : new[] { candidates[first] }), .. rest.Select(k => candidates[others[k]])];
     }
 
     async Task<bool> FineTuneAsync(SearchStage stage, List<Trial> selected, CancellationToken stop, CancellationToken abort)
