@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Training throughput of PyTorch on the networks ParetoPrune builds, for `paretoprune-bench training-pytorch`.
 
-Usage: train_throughput.py NETWORK STEPS [THREADS] -> one JSON line {"network", "images_per_second", "torch", "mkldnn",
+Usage: train_throughput.py NETWORK STEPS [THREADS] [nchw|channels_last] -> one JSON line {"network", "images_per_second", "torch", "mkldnn",
 "params"} (params: learnable parameters, which the C# side checks against its own network).
 The networks mirror src/Optimizer/Networks/Architectures.cs (conv without bias + BN, ReLU; option-A ResNet shortcuts;
 MobileNetV2 with the CIFAR stride adaptation), batch 128 of 1x28x28, 10 classes, SGD with momentum, as the C# side.
@@ -113,9 +113,13 @@ def main():
     name, steps = sys.argv[1], int(sys.argv[2])
     torch.set_num_threads(int(sys.argv[3]) if len(sys.argv) > 3 else 2)
     torch.manual_seed(1)
+    layout = sys.argv[4] if len(sys.argv) > 4 else "nchw"
     model = NETWORKS[name]().train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x, y = torch.randn(128, 1, 28, 28), torch.randint(0, 10, (128,))
+    if layout == "channels_last":  # PyTorch's own recipe for CPU training speed
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
     def step():
         optimizer.zero_grad()
@@ -128,7 +132,7 @@ def main():
     for _ in range(steps):
         step()
     seconds = time.perf_counter() - start
-    print(json.dumps({"network": name, "images_per_second": steps * 128 / seconds, "torch": torch.__version__,
+    print(json.dumps({"network": name, "layout": layout, "images_per_second": steps * 128 / seconds, "torch": torch.__version__,
                       "mkldnn": torch.backends.mkldnn.is_available(),
                       "params": sum(p.numel() for p in model.parameters())}))
 

@@ -11,7 +11,8 @@ namespace ParetoPrune.Optimizer.Training;
 /// An ONNX graph as a trainable TorchSharp module. Learnable initializers (those <see cref="ModelCost"/> counts as
 /// parameters) become parameters, BN running statistics become buffers, other constants stay constants; nodes run in
 /// topological order. <see cref="WriteBack"/> returns the ONNX model with the trained values, so nothing is lost
-/// between the file and the training.
+/// between the file and the training. Images and convolution weights are laid out channels-last (NHWC memory, NCHW
+/// shape) when the kernels <see cref="TorchRuntime"/> chose run fastest that way; shapes, values and results are the same.
 /// </summary>
 public sealed class OnnxModule : nn.Module<Tensor, Tensor>
 {
@@ -28,9 +29,17 @@ public sealed class OnnxModule : nn.Module<Tensor, Tensor>
     /// <summary>BN layers update their running statistics as a cumulative average (batch k weighs 1/k): recalibration.</summary>
     internal int RecalibrationStep { get; set; } = -1;
 
-    public OnnxModule(ModelProto model) : base("OnnxModule")
+    /// <summary>Builds the module with the kernels and layout this machine trains with (decided here on first use:
+    /// <see cref="TorchRuntime.UseKernelsFor"/>).</summary>
+    public OnnxModule(ModelProto model) : this(model, TorchRuntime.UseKernelsFor(model, Environment.ProcessorCount).Mode == TorchRuntime.ChannelsLast)
+    {
+    }
+
+    /// <summary>Builds the module with the given layout, deciding nothing (the kernel self-check builds both layouts).</summary>
+    internal OnnxModule(ModelProto model, bool channelsLast) : base("OnnxModule")
     {
         TorchRuntime.EnsureInitialized();
+        ChannelsLast = channelsLast;
         source = model.Clone();
         var graph = new OnnxGraph(source);
         if (graph.Inputs.Count != 1 || graph.Outputs.Count < 1)
@@ -52,6 +61,11 @@ public sealed class OnnxModule : nn.Module<Tensor, Tensor>
             string registered = RegisteredName(initializer.Name);
             if (learnable.Contains(initializer.Name))
             {
+                if (channelsLast && tensor.dim() == 4)
+                {
+                    using var nchw = tensor;
+                    tensor = ToChannelsLast(nchw);
+                }
                 var parameter = new Parameter(tensor, requires_grad: true);
                 register_parameter(registered, parameter);
                 learnables[initializer.Name] = parameter;
@@ -88,7 +102,23 @@ public sealed class OnnxModule : nn.Module<Tensor, Tensor>
     /// <summary>The model this module was made from (unchanged).</summary>
     public ModelProto Source => source;
 
+    /// <summary>Whether images and 4-D weights are held channels-last (see the class summary).</summary>
+    internal bool ChannelsLast { get; }
+
     public override Tensor forward(Tensor input) => Run(input)[outputSlot]!;
+
+    /// <summary>
+    /// The same values with NHWC strides, forced explicitly: libtorch infers a tensor's layout from its strides, and
+    /// with one channel (grey images, depthwise weights) a permute-and-copy leaves NCHW strides, so convolutions would
+    /// fall back to NCHW kernels and reorder on every call. A copy, so gradients flow through it.
+    /// </summary>
+    internal static Tensor ToChannelsLast(Tensor tensor)
+    {
+        var s = tensor.shape;
+        var result = empty_strided(s, [s[1] * s[2] * s[3], 1, s[3] * s[1], s[1]], tensor.dtype);
+        result.copy_(tensor);
+        return result;
+    }
 
     /// <summary>Runs the graph and also returns the named intermediate tensors (activations for data-driven importance).</summary>
     public (Tensor Output, Dictionary<string, Tensor> Captured) ForwardCapturing(Tensor input, IEnumerable<string> tensors)
@@ -119,7 +149,7 @@ public sealed class OnnxModule : nn.Module<Tensor, Tensor>
     {
         var values = new Tensor?[slotCount];
         foreach (var (slot, value) in constants) values[slot] = value;
-        values[inputSlot] = input;
+        values[inputSlot] = ChannelsLast && input.dim() == 4 ? ToChannelsLast(input) : input;
         var context = new RunContext(training, RecalibrationStep);
         foreach (var node in nodes)
         {

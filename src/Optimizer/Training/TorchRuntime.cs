@@ -11,14 +11,28 @@ public static class TorchRuntime
 {
     static readonly Lazy<string> Initialized = new(Initialize, LazyThreadSafetyMode.ExecutionAndPublication);
 
-    public const string Off = "off", Native = "native", Sse41 = "sse41";
+    /// <summary>Kernel modes: ATen's own kernels (the reference); oneDNN on NCHW tensors; oneDNN on channels-last tensors (NCHW
+    /// shape, NHWC memory: oneDNN's fastest layout, no reorders around each convolution); oneDNN capped at SSE4.1 (by
+    /// override only: the cap must be set before libtorch loads).</summary>
+    public const string Off = "off", Native = "native", ChannelsLast = "channels-last", Sse41 = "sse41";
 
-    /// <summary>How libtorch's oneDNN kernels are used now: "off" (until <see cref="UseKernelsFor"/> decides), "native", or
-    /// "sse41" (capped, by override only).</summary>
-    public static string OneDnnMode => MkldnnEnabled ? (Initialized.Value == Sse41 ? Sse41 : Native) : Off;
+    /// <summary>The modes PARETOPRUNE_ONEDNN accepts.</summary>
+    public static IReadOnlyList<string> Modes { get; } = [Off, Native, ChannelsLast, Sse41];
 
-    /// <summary>The override from PARETOPRUNE_ONEDNN ("off", "sse41", "native"), or null to let the self-check decide.</summary>
-    public static string? Override => Environment.GetEnvironmentVariable("PARETOPRUNE_ONEDNN")?.ToLowerInvariant() is { Length: > 0 } v ? v : null;
+    /// <summary>How libtorch's convolution kernels are used now: <see cref="Off"/> until <see cref="UseKernelsFor"/> decides.</summary>
+    public static string OneDnnMode => !MkldnnEnabled ? Off : Initialized.Value == Sse41 ? Sse41 : Decision?.Mode ?? Native;
+
+    /// <summary>The override from PARETOPRUNE_ONEDNN (one of <see cref="Modes"/>), or null to let the self-check decide.</summary>
+    public static string? Override
+    {
+        get
+        {
+            string? value = Environment.GetEnvironmentVariable("PARETOPRUNE_ONEDNN")?.Trim().ToLowerInvariant();
+            if (string.IsNullOrEmpty(value)) return null;
+            return Modes.Contains(value) ? value
+                : throw new ArgumentException($"PARETOPRUNE_ONEDNN={value} is not a kernel mode; use one of {string.Join(", ", Modes)}, or unset it to let the self-check choose");
+        }
+    }
 
     /// <summary>The kernels this process trains with and why; null before the first training.</summary>
     public static KernelDecision? Decision { get; private set; }
@@ -26,7 +40,7 @@ public static class TorchRuntime
     static readonly Lock Deciding = new();
 
     /// <summary>
-    /// Decides once per process, before the first training, which convolution kernels to use
+    /// Decides once per process, before the first module is built, which convolution kernels (and tensor layout) to use
     /// (<see cref="KernelSelection"/>: the fastest that agree with ATen on the builders' and this model's shapes, cached
     /// per machine), unless PARETOPRUNE_ONEDNN overrides it. Later models (pruned candidates of the same base: the same
     /// kernels with fewer channels) keep the decision.
@@ -45,7 +59,7 @@ public static class TorchRuntime
         }
     }
 
-    /// <summary>Whether libtorch may use oneDNN (at::Context::userEnabledMkldnn); read per convolution, so it can change between trainings.</summary>
+    /// <summary>Whether libtorch may use oneDNN (at::Context::userEnabledMkldnn); read per convolution, so the self-check can switch it.</summary>
     public static bool MkldnnEnabled
     {
         get
@@ -66,7 +80,7 @@ public static class TorchRuntime
     /// on one thread, racy on two), and capped at AVX a forward pass (conv + pad + average pool) was 1 % off; on another
     /// machine of the same family they are right and 3–4× faster than ATen's. So libtorch starts with oneDNN off
     /// (at::Context::setUserEnabledMkldnn, which TorchSharp does not expose) and <see cref="UseKernelsFor"/> switches it on
-    /// only where <see cref="KernelSelection"/> finds it correct and faster. PARETOPRUNE_ONEDNN=off|sse41|native overrides.
+    /// only where <see cref="KernelSelection"/> finds it correct and faster. PARETOPRUNE_ONEDNN (<see cref="Modes"/>) overrides.
     /// </summary>
     public static void EnsureInitialized() => _ = Initialized.Value;
 
@@ -75,12 +89,12 @@ public static class TorchRuntime
         string mode = Override ?? Off;
         // oneDNN reads its ISA cap from the native environment when it creates its first kernel: set it before that.
         // (.NET's Environment.SetEnvironmentVariable does not reach the native environment on Unix.)
-        if (mode == "sse41" && !OperatingSystem.IsWindows() && Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA") is null)
+        if (mode == Sse41 && !OperatingSystem.IsWindows() && Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA") is null)
             SetEnv("ONEDNN_MAX_CPU_ISA", "SSE41", 0);
         zeros(1).Dispose(); // loads libtorch through TorchSharp's own resolver
         if (OperatingSystem.IsLinux())
         {
-            if (mode == "off") SetUserEnabledMkldnn(GlobalContext(), false);
+            if (mode == Off) SetUserEnabledMkldnn(GlobalContext(), false);
             // Without oneDNN, libtorch tries NNPACK for every convolution; on CPUs NNPACK does not support it prints
             // "Could not initialize NNPACK! Reason: Unsupported hardware" each time and falls back anyway.
             SetUserEnabledNnpack(GlobalContext(), false);

@@ -63,7 +63,6 @@ public static class Trainer
                                        IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
     {
         if (options.Epochs < 1 || options.BatchSize < 1) throw new ArgumentException("epochs and batch size must be positive");
-        TorchRuntime.UseKernelsFor(module.Source, options.Threads ?? Environment.ProcessorCount);
         torch.set_num_threads(options.Threads ?? Environment.ProcessorCount);
         torch.manual_seed(options.Seed);
         using var teacher = options.Distillation is { } d ? new OnnxModule(d.Teacher) : null;
@@ -155,7 +154,6 @@ public static class Trainer
     /// <summary>Top-1 accuracy and mean cross-entropy in evaluation mode.</summary>
     public static Evaluation Evaluate(OnnxModule module, Dataset data, int batchSize = 256)
     {
-        TorchRuntime.UseKernelsFor(module.Source, Environment.ProcessorCount); // decided before any convolution runs
         module.eval();
         using var noGrad = no_grad();
         double lossSum = 0;
@@ -178,7 +176,6 @@ public static class Trainer
     /// </summary>
     public static void RecalibrateBatchNorm(OnnxModule module, Dataset data, int batches = 50, int batchSize = 128, int seed = 0)
     {
-        TorchRuntime.UseKernelsFor(module.Source, Environment.ProcessorCount); // decided before any convolution runs
         using var noGrad = no_grad();
         // Dropout off; BN normalises with batch statistics while RecalibrationStep is set, and batch k enters the running
         // statistics with weight 1/(k+1): after K batches they are the plain average, whatever they were before.

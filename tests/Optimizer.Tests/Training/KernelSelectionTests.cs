@@ -23,6 +23,11 @@ public sealed class KernelSelectionTests : IDisposable
         Assert.Equal(TorchRuntime.Off, KernelSelection.Choose([off, new KernelCheck(TorchRuntime.Native, double.PositiveInfinity, 900, false)]));
         Assert.Equal(TorchRuntime.Native, KernelSelection.Choose([off, new KernelCheck(TorchRuntime.Native, 2e-6, 400, true)]));
         Assert.Equal(TorchRuntime.Off, KernelSelection.Choose([off, new KernelCheck(TorchRuntime.Native, 2e-6, 90, true)])); // correct but slower
+        // Three modes: the fastest correct one, never a faster wrong one.
+        var native = new KernelCheck(TorchRuntime.Native, 2e-6, 400, true);
+        Assert.Equal(TorchRuntime.ChannelsLast, KernelSelection.Choose([off, native, new KernelCheck(TorchRuntime.ChannelsLast, 3e-6, 600, true)]));
+        Assert.Equal(TorchRuntime.Native, KernelSelection.Choose([off, native, new KernelCheck(TorchRuntime.ChannelsLast, 0.2, 600, false)]));
+        Assert.Equal(TorchRuntime.Native, KernelSelection.Choose([off, native, new KernelCheck(TorchRuntime.ChannelsLast, 3e-6, 300, true)]));
     }
 
     [Fact]
@@ -58,13 +63,17 @@ public sealed class KernelSelectionTests : IDisposable
     public void TheCheckRunsTheRealKernelsHereAndItsDecisionIsCachedPerKey()
     {
         var tiny = Architectures.SimpleCnn(1, 28, 10, [4, 4, 8, 8], seed: 3);
-        var checks = KernelSelection.Check([tiny], threads: 2);
+        var checks = KernelSelection.Check([tiny], [tiny], threads: 2);
         var off = Assert.Single(checks, c => c.Mode == TorchRuntime.Off);
-        var native = Assert.Single(checks, c => c.Mode == TorchRuntime.Native);
         Assert.Equal(0, off.MaxRelativeError);
-        Assert.True(off.Correct && off.ImagesPerSecond > 0 && native.ImagesPerSecond > 0);
-        Assert.Equal(native.MaxRelativeError <= KernelSelection.Tolerance, native.Correct);
-        Assert.False(double.IsNaN(native.MaxRelativeError));
+        Assert.True(off.Correct && off.ImagesPerSecond > 0);
+        foreach (string mode in new[] { TorchRuntime.Native, TorchRuntime.ChannelsLast })
+        {
+            var check = Assert.Single(checks, c => c.Mode == mode);
+            Assert.True(check.ImagesPerSecond > 0);
+            Assert.Equal(check.MaxRelativeError <= KernelSelection.Tolerance, check.Correct);
+            Assert.False(double.IsNaN(check.MaxRelativeError));
+        }
 
         string cache = Path.Combine(directory, "kernels.json");
         var first = KernelSelection.Decide([tiny], 2, cache);
@@ -80,6 +89,35 @@ public sealed class KernelSelectionTests : IDisposable
 
         File.WriteAllText(cache, "{ not json");
         Assert.False(KernelSelection.Decide([tiny], 2, cache).FromCache); // a corrupt cache is checked again, never trusted
+    }
+
+    [Fact]
+    public void EveryDistinctConvolutionIsCheckedAloneWithItsShapesAndAttributes()
+    {
+        // ResNet-20 has 19 convolutions of 6 kinds: the stem, 16→16, 16→32 stride 2, 32→32, 32→64 stride 2, 64→64.
+        var resnet = Architectures.CifarResNet(20, 1, 28, 10, seed: 1);
+        var convolutions = KernelSelection.Convolutions(resnet);
+        Assert.Equal(6, convolutions.Count);
+        var graph = new OnnxGraph(resnet);
+        var shapes = ShapeInference.Infer(graph);
+        foreach (var node in graph.Nodes.Where(n => n.OpType == "Conv"))
+        {
+            var weight = shapes[node.Input[1]].Shape;
+            var input = shapes[node.Input[0]].Shape;
+            Assert.Single(convolutions, c => c.Graph.Initializer[0].Dims.SequenceEqual(weight)
+                                             && TestModels.InputShape(c).Skip(1).SequenceEqual(input.Skip(1))
+                                             && c.Graph.Node[0].Attribute.Equals(node.Attribute));
+        }
+        foreach (var convolution in convolutions)
+        {
+            // Each runs in ONNX Runtime and in the graph module alike.
+            var shape = TestModels.InputShape(convolution, batch: 2);
+            var input = TestModels.RandomInput(shape, seed: 2);
+            using var module = new OnnxModule(convolution, channelsLast: false);
+            module.eval();
+            using var noGrad = TorchSharp.torch.no_grad();
+            TestModels.AssertClose(TestModels.Run(convolution, input, shape), module.forward(TorchSharp.torch.tensor(input, shape)).data<float>().ToArray());
+        }
     }
 
     [Fact]

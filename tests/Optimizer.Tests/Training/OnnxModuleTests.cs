@@ -36,6 +36,75 @@ public class OnnxModuleTests
     }
 
     [Fact]
+    public void TheChannelsLastLayoutComputesWhatNchwComputes()
+    {
+        // Grey input and depthwise weights: the one-channel cases where libtorch cannot tell the layouts apart by shape.
+        var model = Architectures.MobileNetV2(1, 16, 10, 0.25, seed: 2);
+        using var nchw = new OnnxModule(model, channelsLast: false);
+        using var nhwc = new OnnxModule(model, channelsLast: true);
+        foreach (var (name, parameter) in nhwc.NamedParameters.Where(p => p.Value.dim() == 4))
+        {
+            var s = parameter.shape;
+            Assert.Equal(new long[] { s[1] * s[2] * s[3], 1, s[3] * s[1], s[1] }, parameter.stride()); // NHWC memory, NCHW shape
+            Assert.Equal(nchw.NamedParameters[name].data<float>().ToArray(), parameter.contiguous().data<float>().ToArray());
+        }
+        var shape = new long[] { 4, 1, 16, 16 };
+        var input = TestModels.RandomInput(shape, seed: 5);
+        var expected = TestModels.Run(model, input, shape);
+        TestModels.AssertClose(expected, Evaluate(nchw, input, shape));
+        TestModels.AssertClose(expected, Evaluate(nhwc, input, shape));
+
+        // Gradients, convolution by convolution (a whole MobileNetV2's gradients differ between any two summation orders
+        // where ReLU6 clips: see KernelSelection.Convolutions).
+        foreach (var convolution in KernelSelection.Convolutions(model))
+        {
+            var gradients = new List<List<float[]>>();
+            foreach (bool channelsLast in new[] { false, true })
+            {
+                using var module = new OnnxModule(convolution, channelsLast);
+                using var scope = NewDisposeScope();
+                manual_seed(4);
+                var x = rand(TestModels.InputShape(convolution, batch: 4)).requires_grad_(true);
+                var output = module.forward(x);
+                (output * rand(output.shape)).sum().backward();
+                gradients.Add([x.grad!.contiguous().data<float>().ToArray(), .. module.parameters().Select(p => p.grad!.contiguous().data<float>().ToArray())]);
+            }
+            foreach (var (a, b) in gradients[0].Zip(gradients[1]))
+                TestModels.AssertClose(a, b, relative: 1e-4, absolute: 1e-5 * a.Max(v => Math.Abs(v)));
+        }
+    }
+
+    [Fact]
+    public void TrainingInEitherLayoutWritesBackTheSameModel()
+    {
+        var model = Architectures.SimpleCnn(1, 16, 10, [4, 8, 8, 8], seed: 2);
+        var written = new List<ModelProto>();
+        foreach (bool channelsLast in new[] { false, true })
+        {
+            using var module = new OnnxModule(model, channelsLast);
+            manual_seed(3);
+            using var optimizer = optim.SGD(module.parameters(), 0.05, momentum: 0.9);
+            module.train();
+            for (int step = 0; step < 2; step++)
+            {
+                using var scope = NewDisposeScope();
+                optimizer.zero_grad();
+                nn.functional.cross_entropy(module.forward(randn(16, 1, 16, 16)), randint(0, 10, [16])).backward();
+                optimizer.step();
+            }
+            written.Add(module.WriteBack());
+        }
+        Assert.NotEqual(OnnxModel.ToBytes(model), OnnxModel.ToBytes(written[1]));
+        // Judged by what the written models compute: float32 training amplifies rounding differences between summation
+        // orders in small parameters (a BN bias whose gradient is a sum that nearly cancels), while a layout mistake (a
+        // weight read transposed, no gradient through the input copy) changes the outputs wholesale.
+        var shape = new long[] { 8, 1, 16, 16 };
+        var input = TestModels.RandomInput(shape, seed: 6);
+        var nchwOutput = TestModels.Run(written[0], input, shape);
+        TestModels.AssertClose(nchwOutput, TestModels.Run(written[1], input, shape), relative: 0, absolute: 1e-2 * nchwOutput.Max(v => Math.Abs(v)));
+    }
+
+    [Fact]
     public void ParametersAndStatisticsAreSeparated()
     {
         using var module = new OnnxModule(Load("resnet_tiny"));
