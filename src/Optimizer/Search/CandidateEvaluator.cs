@@ -108,16 +108,16 @@ sealed class CandidateEvaluator
     readonly IReadOnlySet<ObjectiveKind> kinds;
     readonly string runDirectory, scratch;
     readonly int deployedLayers;
-    readonly int? threads;
+    readonly int screeningThreads, fineTuneThreads;
 
     public CandidateEvaluator(SearchSpace space, Dataset train, Dataset validation, Dataset? test, FidelityOptions fidelity, DeviceTargets devices,
-                              MeasurementPlan plan, MLContext mlContext, IReadOnlySet<ObjectiveKind> kinds, string runDirectory, int? threads)
+                              MeasurementPlan plan, MLContext mlContext, IReadOnlySet<ObjectiveKind> kinds, string runDirectory, int screeningThreads, int fineTuneThreads)
     {
         this.space = space;
         baseModel = space.Groups.Model;
         (this.train, this.validation, this.test) = (train, validation, test);
-        (this.fidelity, this.devices, this.plan, this.mlContext, this.kinds, this.runDirectory, this.threads) =
-            (fidelity, devices, plan, mlContext, kinds, runDirectory, threads);
+        (this.fidelity, this.devices, this.plan, this.mlContext, this.kinds, this.runDirectory) = (fidelity, devices, plan, mlContext, kinds, runDirectory);
+        (this.screeningThreads, this.fineTuneThreads) = (screeningThreads, fineTuneThreads);
         scratch = Path.Combine(runDirectory, ".scratch");
         Directory.CreateDirectory(scratch);
         deployedLayers = ModelSurgery.FoldBatchNorm(baseModel).Graph.Node.Count;
@@ -177,7 +177,7 @@ sealed class CandidateEvaluator
         var seconds = new Dictionary<string, double>();
         var model = Prepare(kept, seconds);
         if (fidelity.ScreeningSteps > 0)
-            model = CandidatePipeline.Timed(seconds, "fine-tune", () => CandidatePipeline.FineTune(model, train, Training(fidelity.ScreeningSteps, 1, number, null), ct));
+            model = CandidatePipeline.Timed(seconds, "fine-tune", () => CandidatePipeline.FineTune(model, train, Training(fidelity.ScreeningSteps, 1, number, null, screeningThreads), ct));
         var values = Counted(kept);
         values.AddRange(await ObserveAsync(model, fidelity.FidelityOf(SearchStage.Screening), seconds, measureDevice: true, ct));
         return new StageResult(SearchStage.Screening, values, seconds);
@@ -190,8 +190,8 @@ sealed class CandidateEvaluator
         var seconds = new Dictionary<string, double>();
         var model = Prepare(kept, seconds);
         var options = stage == SearchStage.Final
-            ? Training(fidelity.FinalStepsPerEpoch, fidelity.FinalEpochs, number, fidelity.Distill ? new Distillation(baseModel) : null)
-            : Training(fidelity.PromotionSteps, 1, number, null);
+            ? Training(fidelity.FinalStepsPerEpoch, fidelity.FinalEpochs, number, fidelity.Distill ? new Distillation(baseModel) : null, fineTuneThreads)
+            : Training(fidelity.PromotionSteps, 1, number, null, fineTuneThreads);
         model = CandidatePipeline.Timed(seconds, "fine-tune", () => CandidatePipeline.FineTune(model, train, options, ct));
         string fidelityText = fidelity.FidelityOf(stage);
         var values = screening.Values.Where(v => !SearchProblem.IsFidelityDependent(v.Kind)).ToList();
@@ -226,7 +226,7 @@ sealed class CandidateEvaluator
             () => CandidatePipeline.Recalibrate(model, train, fidelity.RecalibrationBatches, fidelity.BatchSize, seed: 0));
     }
 
-    TrainingOptions Training(int? steps, int epochs, int seed, Distillation? distillation) => new()
+    TrainingOptions Training(int? steps, int epochs, int seed, Distillation? distillation, int threads) => new()
     {
         Epochs = epochs,
         MaxStepsPerEpoch = steps,

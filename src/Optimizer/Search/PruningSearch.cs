@@ -51,6 +51,15 @@ public sealed record PruningSearchOptions
     public int? Threads { get; init; }
 
     /// <summary>
+    /// Candidates fine-tuned at once in the promotion and final stages. They measure nothing on this machine, so unless
+    /// <see cref="Threads"/> is set they take one candidate per core on one thread each: pruned networks are small, and
+    /// two trainings on one thread each get 1.1–2.5× the images/s of one on two (bench/RESULTS.md, "The training loop").
+    /// </summary>
+    internal int FineTuneWorkers => Threads is null ? Math.Max(Workers, Environment.ProcessorCount) : Workers;
+
+    internal int ThreadsPer(int workers) => Threads ?? Math.Max(1, Environment.ProcessorCount / workers);
+
+    /// <summary>
     /// Task specialisation (Balemans et al. 2022): class indices of the subset the deployed model must tell apart, in the
     /// order its outputs will have (null: all classes). The base model's classifier is cut to these classes and fine-tuned
     /// on them for <see cref="SpecialisationEpochs"/>, then searched; the baseline is that specialised model.
@@ -155,9 +164,9 @@ public sealed class PruningSearch
             var importance = ImportanceCriteria.Create(options.Criterion, data.Train, seed: options.Seed);
             var space = new SearchSpace(ChannelGroups.Analyze(model), importance, options.Space);
             var kinds = new HashSet<ObjectiveKind>(options.Objectives.Concat(options.Constraints.Objectives));
-            int threads = options.Threads ?? Math.Max(1, Environment.ProcessorCount / options.Workers);
             var evaluator = new CandidateEvaluator(space, data.Train, data.Validation, data.Test, options.Fidelity, options.Devices,
-                                                   options.Measurement, mlContext, kinds, directory, threads);
+                                                   options.Measurement, mlContext, kinds, directory,
+                                                   options.ThreadsPer(options.Workers), options.ThreadsPer(options.FineTuneWorkers));
             store.Dimensions ??= space.Dimensions;
             store.Status = "running";
             progress?.Report(new SearchProgress(SearchStage.Screening, 0, options.Trials, 0, 0, 0, watch.Elapsed, null, "evaluating the unpruned model"));
@@ -418,7 +427,7 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
         int index = 0, completed = alreadyDone;
         while (true)
         {
-            while (running.Count < options.Workers && index < todo.Count && !stop.IsCancellationRequested)
+            while (running.Count < options.FineTuneWorkers && index < todo.Count && !stop.IsCancellationRequested)
             {
                 var trial = todo[index++];
                 running[Task.Run(() => FineTune(trial, stage, abort), abort)] = trial;

@@ -11,15 +11,23 @@ namespace ParetoPrune.Optimizer.Training;
 
 /// <summary>One kernel mode checked on this machine: how far it strays from the reference, and how fast it trains.</summary>
 /// <param name="MaxRelativeError">Largest |mode − reference| / max |reference| over outputs, input and parameter gradients.</param>
-public sealed record KernelCheck(string Mode, double MaxRelativeError, double ImagesPerSecond, bool Correct);
+/// <param name="ImagesPerSecond">Steady training speed (median steps).</param>
+/// <param name="UnalignedImagesPerSecond">Speed on a network whose channel counts are not multiples of oneDNN's block
+/// (pruned candidates mostly are not).</param>
+public sealed record KernelCheck(string Mode, double MaxRelativeError, double ImagesPerSecond, bool Correct, double UnalignedImagesPerSecond = 0);
 
 /// <summary>Which kernels training uses here, and the evidence: recorded in trained models' provenance.</summary>
 /// <param name="Key">What the decision holds for: CPU model, flags, libtorch and the convolution shapes checked.</param>
+/// <param name="ChannelsLastBlock">With <see cref="TorchRuntime.ChannelsLast"/>: models run channels-last only when every
+/// convolution's output channels are a multiple of this (oneDNN's channel block), NCHW oneDNN otherwise; 0 when
+/// channels-last won on unaligned channel counts too, or NCHW oneDNN failed the check.</param>
 /// <param name="CheckSeconds">How long the check took when it ran.</param>
-public sealed record KernelDecision(string Mode, string Reason, string Key, IReadOnlyList<KernelCheck> Checks, bool FromCache, double CheckSeconds = 0)
+public sealed record KernelDecision(string Mode, string Reason, string Key, IReadOnlyList<KernelCheck> Checks, bool FromCache,
+                                    int ChannelsLastBlock = 0, double CheckSeconds = 0)
 {
     public override string ToString() =>
-        $"oneDNN {Mode} ({Reason}; " + string.Join(", ", Checks.Select(c => $"{c.Mode}: error {c.MaxRelativeError:0.0e+0}, {c.ImagesPerSecond:0} img/s")) +
+        $"oneDNN {Mode}{(Mode == TorchRuntime.ChannelsLast && ChannelsLastBlock > 0 ? $" where every layer's channels are multiples of {ChannelsLastBlock}, native elsewhere" : "")} ({Reason}; " +
+        string.Join(", ", Checks.Select(c => $"{c.Mode}: error {c.MaxRelativeError:0.0e+0}, {c.ImagesPerSecond:0} img/s ({c.UnalignedImagesPerSecond:0} unaligned)")) +
         (Checks.Count > 0 ? $"; checked in {CheckSeconds:0.0} s" : "") + (FromCache ? ", cached" : "") + ")";
 }
 
@@ -98,42 +106,55 @@ public static class KernelSelection
                     error[mode] = Math.Max(error[mode], RelativeError(reference, values));
                 }
             }
-            // Speed: rounds that interleave the modes (one step each), after two warm-up steps; the median step per
-            // model and mode, so that a neighbour's burst on the machine does not decide.
             var seconds = Candidates.ToDictionary(c => c.Mode, _ => 0.0);
             long images = 0;
             foreach (var model in timed)
             {
-                manual_seed(1);
-                using var batch = rand([TimedBatch, .. InputShape(model)]);
-                var modules = Candidates.Select(c => new OnnxModule(model, c.ChannelsLast)).ToArray();
-                try
-                {
-                    var steps = Candidates.Select(_ => new List<double>()).ToArray();
-                    for (int round = -2; round < TimedRounds; round++)
-                        for (int m = 0; m < Candidates.Length; m++)
-                        {
-                            TorchRuntime.MkldnnEnabled = Candidates[m].Mkldnn;
-                            modules[m].train();
-                            var watch = Stopwatch.StartNew();
-                            Step(modules[m], batch);
-                            if (round >= 0) steps[m].Add(watch.Elapsed.TotalSeconds);
-                        }
-                    for (int m = 0; m < Candidates.Length; m++) seconds[Candidates[m].Mode] += steps[m].Order().ElementAt(TimedRounds / 2);
-                }
-                finally
-                {
-                    foreach (var module in modules) module.Dispose();
-                }
+                foreach (var (mode, step) in TimeModes(model, TimedBatch)) seconds[mode] += step;
                 images += TimedBatch;
             }
-            return Candidates.Select(c => new KernelCheck(c.Mode, error[c.Mode], images / seconds[c.Mode], error[c.Mode] <= Tolerance)).ToList();
+            var unaligned = TimeModes(UnalignedModel, TimedBatch);
+            return Candidates.Select(c => new KernelCheck(c.Mode, error[c.Mode], images / seconds[c.Mode], error[c.Mode] <= Tolerance, TimedBatch / unaligned[c.Mode])).ToList();
         }
         finally
         {
             TorchRuntime.MkldnnEnabled = was;
         }
     }
+
+    /// <summary>A steady training step of <paramref name="model"/> in each mode: rounds that interleave the modes (one step
+    /// each) after two warm-up rounds, the median per mode, so that a neighbour's burst on the machine does not decide.</summary>
+    static Dictionary<string, double> TimeModes(ModelProto model, int batchSize)
+    {
+        manual_seed(1);
+        using var batch = rand([batchSize, .. InputShape(model)]);
+        var modules = Candidates.Select(c => new OnnxModule(model, c.ChannelsLast)).ToArray();
+        try
+        {
+            var steps = Candidates.Select(_ => new List<double>()).ToArray();
+            for (int round = -2; round < TimedRounds; round++)
+                for (int m = 0; m < Candidates.Length; m++)
+                {
+                    TorchRuntime.MkldnnEnabled = Candidates[m].Mkldnn;
+                    modules[m].train();
+                    var watch = Stopwatch.StartNew();
+                    Step(modules[m], batch);
+                    if (round >= 0) steps[m].Add(watch.Elapsed.TotalSeconds);
+                }
+            return Enumerable.Range(0, Candidates.Length).ToDictionary(m => Candidates[m].Mode, m => steps[m].Order().ElementAt(TimedRounds / 2));
+        }
+        finally
+        {
+            foreach (var module in modules) module.Dispose();
+        }
+    }
+
+    /// <summary>SimpleCnn with channel counts no block divides (what pruned candidates have): oneDNN's channels-last
+    /// kernels can be slower there than on NCHW even where they win on aligned counts.</summary>
+    static readonly ModelProto UnalignedModel = Architectures.SimpleCnn(1, 28, 10, [23, 23, 45, 45], seed: 1);
+
+    /// <summary>oneDNN blocks channels by the vector width: 16 floats with AVX-512, 8 with AVX2 or NEON.</summary>
+    static int ChannelBlock() => CpuFlags().Split(' ').Contains("avx512f") ? 16 : 8;
 
     static long[] InputShape(ModelProto model) => ModelCost.Analyze(model).InputShape.Skip(1).Select(d => (long)d).ToArray();
 
@@ -198,10 +219,21 @@ public static class KernelSelection
         var watch = Stopwatch.StartNew();
         var checks = Check([.. BuilderModels, .. models.SelectMany(Convolutions)], timed, threads);
         string mode = Choose(checks);
-        var decision = new KernelDecision(mode, Reason(mode, checks), key, checks, FromCache: false, watch.Elapsed.TotalSeconds);
+        var decision = new KernelDecision(mode, Reason(mode, checks), key, checks, FromCache: false, ChannelsLastBlock(checks, ChannelBlock()),
+                                          watch.Elapsed.TotalSeconds);
         cache[key] = decision;
         WriteCache(cachePath, cache);
         return decision;
+    }
+
+    /// <summary>0 when channels-last also wins on unaligned channel counts (or NCHW oneDNN is wrong, so there is no
+    /// alternative); else the block that a model's channel counts must be multiples of for channels-last.</summary>
+    internal static int ChannelsLastBlock(IReadOnlyList<KernelCheck> checks, int block)
+    {
+        var native = checks.FirstOrDefault(c => c.Mode == TorchRuntime.Native);
+        var last = checks.FirstOrDefault(c => c.Mode == TorchRuntime.ChannelsLast);
+        if (native is not { Correct: true } || last is null) return 0;
+        return last.UnalignedImagesPerSecond > native.UnalignedImagesPerSecond ? 0 : block;
     }
 
     static string Reason(string mode, IReadOnlyList<KernelCheck> checks)

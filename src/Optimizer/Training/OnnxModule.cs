@@ -11,8 +11,8 @@ namespace ParetoPrune.Optimizer.Training;
 /// An ONNX graph as a trainable TorchSharp module. Learnable initializers (those <see cref="ModelCost"/> counts as
 /// parameters) become parameters, BN running statistics become buffers, other constants stay constants; nodes run in
 /// topological order. <see cref="WriteBack"/> returns the ONNX model with the trained values, so nothing is lost
-/// between the file and the training. Images and convolution weights are laid out channels-last (NHWC memory, NCHW
-/// shape) when the kernels <see cref="TorchRuntime"/> chose run fastest that way; shapes, values and results are the same.
+/// between the file and the training. Passes can run channels-last (NHWC memory, NCHW shape) where the kernels
+/// <see cref="TorchRuntime"/> chose run fastest that way; shapes, values and results are the same.
 /// </summary>
 public sealed class OnnxModule : nn.Module<Tensor, Tensor>
 {
@@ -31,11 +31,12 @@ public sealed class OnnxModule : nn.Module<Tensor, Tensor>
 
     /// <summary>Builds the module with the kernels and layout this machine trains with (decided here on first use:
     /// <see cref="TorchRuntime.UseKernelsFor"/>).</summary>
-    public OnnxModule(ModelProto model) : this(model, TorchRuntime.UseKernelsFor(model, Environment.ProcessorCount).Mode == TorchRuntime.ChannelsLast)
+    public OnnxModule(ModelProto model) : this(model, channelsLast: false)
     {
+        TorchRuntime.UseKernelsFor(model, Environment.ProcessorCount);
     }
 
-    /// <summary>Builds the module with the given layout, deciding nothing (the kernel self-check builds both layouts).</summary>
+    /// <summary>Builds the module in the given layout, deciding nothing (the kernel self-check runs every mode).</summary>
     internal OnnxModule(ModelProto model, bool channelsLast) : base("OnnxModule")
     {
         TorchRuntime.EnsureInitialized();
@@ -61,11 +62,6 @@ public sealed class OnnxModule : nn.Module<Tensor, Tensor>
             string registered = RegisteredName(initializer.Name);
             if (learnable.Contains(initializer.Name))
             {
-                if (channelsLast && tensor.dim() == 4)
-                {
-                    using var nchw = tensor;
-                    tensor = ToChannelsLast(nchw);
-                }
                 var parameter = new Parameter(tensor, requires_grad: true);
                 register_parameter(registered, parameter);
                 learnables[initializer.Name] = parameter;
@@ -102,8 +98,14 @@ public sealed class OnnxModule : nn.Module<Tensor, Tensor>
     /// <summary>The model this module was made from (unchanged).</summary>
     public ModelProto Source => source;
 
-    /// <summary>Whether images and 4-D weights are held channels-last (see the class summary).</summary>
-    internal bool ChannelsLast { get; }
+    /// <summary>This module's own random numbers (dropout): trainings running side by side in one process neither race
+    /// on libtorch's global generator nor change each other's draws. <see cref="Trainer.Train"/> seeds it.</summary>
+    internal Generator Random { get; } = new(0);
+
+    /// <summary>Whether passes run channels-last (see the class summary): the input and each convolution's weight are
+    /// copied into NHWC memory as they enter (parameters stay NCHW, so the layout can change between trainings), and
+    /// the outputs of convolutions keep that layout through the ops that follow.</summary>
+    internal bool ChannelsLast { get; set; }
 
     public override Tensor forward(Tensor input) => Run(input)[outputSlot]!;
 
@@ -150,7 +152,7 @@ public sealed class OnnxModule : nn.Module<Tensor, Tensor>
         var values = new Tensor?[slotCount];
         foreach (var (slot, value) in constants) values[slot] = value;
         values[inputSlot] = ChannelsLast && input.dim() == 4 ? ToChannelsLast(input) : input;
-        var context = new RunContext(training, RecalibrationStep);
+        var context = new RunContext(training, RecalibrationStep, ChannelsLast);
         foreach (var node in nodes)
         {
             var inputs = new Tensor?[node.Inputs.Length];
@@ -175,7 +177,9 @@ public sealed class OnnxModule : nn.Module<Tensor, Tensor>
     {
         var model = source.Clone();
         // Provenance: which convolution kernels trained these weights, and the evidence they were right here.
-        if (TorchRuntime.Decision is { } kernels) OnnxModel.SetMetadata(model, "paretoprune.kernels", kernels.ToString());
+        if (TorchRuntime.Decision is { } kernels)
+            OnnxModel.SetMetadata(model, "paretoprune.kernels",
+                                  $"{(ChannelsLast ? "oneDNN channels-last" : TorchRuntime.MkldnnEnabled ? "oneDNN NCHW" : "ATen NCHW")}; chosen: {kernels}");
         var initializers = model.Graph.Initializer;
         for (int i = 0; i < initializers.Count; i++)
         {
@@ -251,4 +255,4 @@ public sealed class OnnxModule : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>What a node needs to know about the current pass.</summary>
-internal readonly record struct RunContext(bool Training, int RecalibrationStep);
+internal readonly record struct RunContext(bool Training, int RecalibrationStep, bool ChannelsLast = false);

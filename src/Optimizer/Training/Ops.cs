@@ -117,8 +117,12 @@ internal static class Ops
                     double ratio = opset < 12 ? node.GetFloat("ratio", 0.5f) : ConstantFloats(1)?[0] ?? 0.5;
                     return (x, c) =>
                     {
-                        var y = F.dropout(x[0]!, ratio, c.Training && c.RecalibrationStep < 0);
-                        return [y, torch.ones_like(y, ScalarType.Bool)];
+                        var input = x[0]!;
+                        if (!c.Training || c.RecalibrationStep >= 0 || ratio == 0) return [input, torch.ones_like(input, ScalarType.Bool)];
+                        if (ratio >= 1) return [torch.zeros_like(input), torch.zeros_like(input, ScalarType.Bool)];
+                        // The mask from the module's generator, drawn in logical (NCHW) order whatever the tensor's layout.
+                        var keep = torch.rand(input.shape, generator: module.Random) >= ratio;
+                        return [input * keep / (1 - ratio), keep];
                     };
                 }
             case "Identity": return (x, _) => [x[0]!];
@@ -204,10 +208,10 @@ internal static class Ops
         long[] pads = node.GetInts("pads") ?? [0, 0, 0, 0];
         long group = node.GetInt("group", 1);
         string autoPad = node.GetString("auto_pad", "NOTSET");
-        return (x, _) =>
+        return (x, c) =>
         {
             var input = x[0]!;
-            var weight = x[1]!;
+            var weight = c.ChannelsLast && x[1]!.dim() == 4 ? OnnxModule.ToChannelsLast(x[1]!) : x[1]!;
             if (input.dim() != 4) throw new ArgumentException($"only 2-D convolutions (4-D inputs) are supported, got rank {input.dim()}");
             long[] p = autoPad is "SAME_UPPER" or "SAME_LOWER" ? SamePads(input.shape, weight.shape, strides, dilations, autoPad == "SAME_LOWER")
                      : autoPad == "VALID" ? [0, 0, 0, 0] : pads;

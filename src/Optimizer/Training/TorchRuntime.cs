@@ -37,6 +37,13 @@ public static class TorchRuntime
     /// <summary>The kernels this process trains with and why; null before the first training.</summary>
     public static KernelDecision? Decision { get; private set; }
 
+    /// <summary>Whether <paramref name="model"/> trains channels-last here (see <see cref="KernelDecision.ChannelsLastBlock"/>).</summary>
+    public static bool ChannelsLastFor(ModelProto model) =>
+        Decision is { Mode: ChannelsLast } d
+        && (d.ChannelsLastBlock <= 1 || model.Graph.Node.Where(n => n.OpType == "Conv" && n.Input.Count > 1)
+                                             .All(n => model.Graph.Initializer.FirstOrDefault(i => i.Name == n.Input[1]) is { Dims.Count: 4 } w
+                                                       && w.Dims[0] % d.ChannelsLastBlock == 0));
+
     static readonly Lock Deciding = new();
 
     /// <summary>

@@ -45,6 +45,9 @@ public sealed record TrainingOptions
     /// to zero after every optimiser step, so that fine-tuning keeps the sparsity the pruning paid for.
     /// </summary>
     public IReadOnlyList<string>? SparseWeights { get; init; }
+
+    /// <summary>Forces the layout (benchmarks compare both); null: <see cref="TorchRuntime.ChannelsLastFor"/> decides by the model.</summary>
+    internal bool? ChannelsLast { get; init; }
 }
 
 public sealed record TrainingProgress(int Epoch, int Epochs, int Step, int StepsPerEpoch, double Loss, double Accuracy, double ImagesPerSecond);
@@ -52,7 +55,25 @@ public sealed record TrainingProgress(int Epoch, int Epochs, int Step, int Steps
 public sealed record EpochResult(int Epoch, double TrainLoss, double TrainAccuracy, double? ValidationAccuracy, double? ValidationLoss,
                                  double Seconds, double ImagesPerSecond, double LearningRate);
 
-public sealed record TrainingResult(IReadOnlyList<EpochResult> Epochs, int BestEpoch, double? BestValidationAccuracy, bool Cancelled, TimeSpan Duration);
+/// <summary>Where a training's steps spent their time, in seconds summed over all steps: what is not the student's forward
+/// and backward pass (and the teacher's, when distilling) is overhead.</summary>
+/// <param name="Data">Drawing, augmenting and copying batches into tensors.</param>
+/// <param name="Forward">The student's forward pass and the loss.</param>
+/// <param name="Teacher">The teacher's forward pass (distillation only).</param>
+/// <param name="Optimizer">Zeroing gradients, the optimiser step, re-applying pruned zeros.</param>
+/// <param name="Bookkeeping">Reading the loss and accuracy back, progress reports.</param>
+public sealed record StepTimes(double Data, double Forward, double Teacher, double Backward, double Optimizer, double Bookkeeping)
+{
+    public double Total => Data + Forward + Teacher + Backward + Optimizer + Bookkeeping;
+
+    public override string ToString() =>
+        $"data {Share(Data)}, forward {Share(Forward)}, teacher {Share(Teacher)}, backward {Share(Backward)}, optimiser {Share(Optimizer)}, bookkeeping {Share(Bookkeeping)}";
+
+    string Share(double seconds) => Total > 0 ? $"{100 * seconds / Total:0.0} %" : "0 %";
+}
+
+public sealed record TrainingResult(IReadOnlyList<EpochResult> Epochs, int BestEpoch, double? BestValidationAccuracy, bool Cancelled, TimeSpan Duration,
+                                    StepTimes Steps);
 
 public sealed record Evaluation(double Accuracy, double Loss, int Count);
 
@@ -64,7 +85,7 @@ public static class Trainer
     {
         if (options.Epochs < 1 || options.BatchSize < 1) throw new ArgumentException("epochs and batch size must be positive");
         torch.set_num_threads(options.Threads ?? Environment.ProcessorCount);
-        torch.manual_seed(options.Seed);
+        module.Random.manual_seed(options.Seed); // the module's own generator: not libtorch's global one, which parallel trials share
         using var teacher = options.Distillation is { } d ? new OnnxModule(d.Teacher) : null;
         teacher?.eval();
         var parameters = module.parameters().ToList();
@@ -76,12 +97,22 @@ public static class Trainer
         int stepsPerEpoch = (train.Count + options.BatchSize - 1) / options.BatchSize;
         if (options.MaxStepsPerEpoch is { } max) stepsPerEpoch = Math.Min(stepsPerEpoch, max);
         long totalSteps = (long)stepsPerEpoch * options.Epochs;
+        module.ChannelsLast = options.ChannelsLast ?? TorchRuntime.ChannelsLastFor(module.Source);
         var history = new List<EpochResult>();
         Dictionary<string, Tensor>? best = null;
         double? bestAccuracy = null;
         int bestEpoch = 0, sinceBest = 0;
         var started = Stopwatch.StartNew();
         bool cancelled = false;
+        // Step phases, timed with the CPU synchronous (libtorch's CPU kernels return when done).
+        long data = 0, forward = 0, teaching = 0, backward = 0, stepping = 0, bookkeeping = 0;
+        long mark = Stopwatch.GetTimestamp();
+        long Lap()
+        {
+            long now = Stopwatch.GetTimestamp(), elapsed = now - mark;
+            mark = now;
+            return elapsed;
+        }
         try
         {
             for (int epoch = 1; epoch <= options.Epochs && !cancelled; epoch++)
@@ -92,6 +123,7 @@ public static class Trainer
                 long correct = 0, seen = 0;
                 int step = 0;
                 double rate = 0;
+                mark = Stopwatch.GetTimestamp();
                 foreach (var batch in train.Batches(options.BatchSize, shuffle: true, options.Seed * 1000 + epoch, options.Augmentation))
                 {
                     if (step == stepsPerEpoch) break;
@@ -101,12 +133,19 @@ public static class Trainer
 
                     using var scope = NewDisposeScope();
                     var (x, y) = ToTensors(batch, train);
+                    data += Lap();
+                    var teacherLogits = teacher is null ? null : TeacherLogits(teacher, x);
+                    teaching += Lap();
                     optimizer.zero_grad();
+                    stepping += Lap();
                     var logits = module.forward(x);
-                    var loss = Loss(logits, y, x, teacher, options);
+                    var loss = Loss(logits, y, teacherLogits, options);
+                    forward += Lap();
                     loss.backward();
+                    backward += Lap();
                     optimizer.step();
                     KeepZeros(zeroMasks);
+                    stepping += Lap();
 
                     double value = loss.item<float>();
                     if (!double.IsFinite(value))
@@ -117,6 +156,7 @@ public static class Trainer
                     step++;
                     progress?.Report(new TrainingProgress(epoch, options.Epochs, step, stepsPerEpoch, lossSum / seen, (double)correct / seen,
                                                           seen / watch.Elapsed.TotalSeconds));
+                    bookkeeping += Lap();
                 }
                 if (seen == 0) break;
                 double seconds = watch.Elapsed.TotalSeconds;
@@ -148,7 +188,9 @@ public static class Trainer
             foreach (var (_, mask) in zeroMasks) mask.Dispose();
             module.eval();
         }
-        return new TrainingResult(history, bestEpoch, bestAccuracy, cancelled, started.Elapsed);
+        double Seconds(long ticks) => (double)ticks / Stopwatch.Frequency;
+        return new TrainingResult(history, bestEpoch, bestAccuracy, cancelled, started.Elapsed,
+                                  new StepTimes(Seconds(data), Seconds(forward), Seconds(teaching), Seconds(backward), Seconds(stepping), Seconds(bookkeeping)));
     }
 
     /// <summary>Top-1 accuracy and mean cross-entropy in evaluation mode.</summary>
@@ -197,12 +239,17 @@ public static class Trainer
         }
     }
 
-    static Tensor Loss(Tensor logits, Tensor labels, Tensor images, OnnxModule? teacher, TrainingOptions options)
+    /// <summary>The teacher's outputs, in inference mode: no autograd records at all (no_grad still tracks versions).</summary>
+    static Tensor TeacherLogits(OnnxModule teacher, Tensor images)
+    {
+        using var inference = inference_mode();
+        return teacher.forward(images);
+    }
+
+    static Tensor Loss(Tensor logits, Tensor labels, Tensor? teacherLogits, TrainingOptions options)
     {
         var crossEntropy = nn.functional.cross_entropy(logits, labels, label_smoothing: options.LabelSmoothing);
-        if (teacher is null || options.Distillation is not { } distillation) return crossEntropy;
-        Tensor teacherLogits;
-        using (no_grad()) teacherLogits = teacher.forward(images);
+        if (teacherLogits is null || options.Distillation is not { } distillation) return crossEntropy;
         double t = distillation.Temperature;
         // Hinton et al. 2015: KL(teacher ‖ student) on softened outputs, scaled by T² to keep gradients comparable.
         var kl = nn.functional.kl_div((logits / t).log_softmax(1), (teacherLogits / t).log_softmax(1), log_target: true,

@@ -31,6 +31,17 @@ public sealed class KernelSelectionTests : IDisposable
     }
 
     [Fact]
+    public void ChannelsLastIsKeptToAlignedModelsWhereItLosesOnUnalignedChannelCounts()
+    {
+        var off = new KernelCheck(TorchRuntime.Off, 0, 100, true, 80);
+        var native = new KernelCheck(TorchRuntime.Native, 2e-6, 400, true, 900);
+        Assert.Equal(16, KernelSelection.ChannelsLastBlock([off, native, new KernelCheck(TorchRuntime.ChannelsLast, 3e-6, 600, true, 500)], 16));
+        Assert.Equal(0, KernelSelection.ChannelsLastBlock([off, native, new KernelCheck(TorchRuntime.ChannelsLast, 3e-6, 600, true, 1000)], 16));
+        // Without a correct NCHW oneDNN there is nothing else to fall back to.
+        Assert.Equal(0, KernelSelection.ChannelsLastBlock([off, native with { Correct = false }, new KernelCheck(TorchRuntime.ChannelsLast, 3e-6, 600, true, 500)], 16));
+    }
+
+    [Fact]
     public void TheComparisonCatchesAWrongValueAnywhereAndToleratesRounding()
     {
         List<float[]> reference = [[1f, -2f, 4f], [0.5f, 0.25f]];
@@ -130,7 +141,10 @@ public sealed class KernelSelectionTests : IDisposable
         var decision = TorchRuntime.Decision!;
         Assert.Equal(decision.Mode == TorchRuntime.Off ? TorchRuntime.Off : TorchRuntime.OneDnnMode, TorchRuntime.OneDnnMode);
         string recorded = module.WriteBack().MetadataProps.Single(p => p.Key == "paretoprune.kernels").Value;
-        Assert.StartsWith($"oneDNN {decision.Mode} (", recorded);
+        // Widths 4 and 8: channels-last only where the check found it faster on unaligned channel counts too.
+        string used = decision.Mode == TorchRuntime.Off ? "ATen NCHW"
+            : decision.Mode == TorchRuntime.ChannelsLast && decision.ChannelsLastBlock == 0 ? "oneDNN channels-last" : "oneDNN NCHW";
+        Assert.StartsWith($"{used}; chosen: oneDNN {decision.Mode}", recorded);
     }
 }
 
