@@ -36,6 +36,10 @@ public sealed class HostDevice : IDevice
         plan.Validate();
         if (inputShape.Any(d => d < 1))
             throw new ArgumentException($"every dimension of the input shape must be at least 1 (got [{string.Join(", ", inputShape)}])", nameof(inputShape));
+        if (OnnxExternalData.FirstExternalTensor(onnxModel) is { } external)
+            throw new ArgumentException($"the model stores tensor '{external}' as external data (a separate file); measured from bytes it has no folder " +
+                                        "to load it from: save the model with its data inside (onnx.save(model, path, save_as_external_data=False))",
+                                        nameof(onnxModel));
         // Its own thread: the runs are long, CPU-bound and blocking, and must not queue behind thread-pool work.
         return Task.Factory.StartNew(() => Measure(onnxModel, inputShape, plan, ct), ct,
             TaskCreationOptions.LongRunning, TaskScheduler.Default);

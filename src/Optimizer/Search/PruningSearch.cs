@@ -53,7 +53,7 @@ public sealed record PruningSearchOptions
     /// <summary>
     /// Candidates fine-tuned at once in the promotion and final stages. They measure nothing on this machine, so unless
     /// <see cref="Threads"/> is set they take one candidate per core on one thread each: pruned networks are small, and
-    /// two trainings on one thread each get 1.1–2.5× the images/s of one on two (bench/RESULTS.md, "The training loop").
+    /// two trainings on one thread each get 1.0–1.45× the images/s of one on two (bench/RESULTS.md, "The fine-tuning loop").
     /// </summary>
     internal int FineTuneWorkers => Threads is null ? Math.Max(Workers, Environment.ProcessorCount) : Workers;
 

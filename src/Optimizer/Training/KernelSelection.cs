@@ -73,6 +73,9 @@ public static class KernelSelection
 
     const int TimedBatch = 64, TimedRounds = 5;
 
+    /// <summary>Changes whenever the check measures something new, so that no decision made without that evidence is reused.</summary>
+    const string CheckVersion = "3 (unaligned channels)";
+
     /// <summary>The modes every check compares: the reference first.</summary>
     static readonly (string Mode, bool Mkldnn, bool ChannelsLast)[] Candidates =
         [(TorchRuntime.Off, false, false), (TorchRuntime.Native, true, false), (TorchRuntime.ChannelsLast, true, true)];
@@ -212,7 +215,8 @@ public static class KernelSelection
     internal static KernelDecision Decide(IReadOnlyList<ModelProto> models, int threads, string? cachePath)
     {
         var timed = BuilderModels.Concat(models).ToList();
-        string key = Key(CpuModel(), CpuFlags(), LibTorch() + "/" + string.Join(",", Candidates.Select(c => c.Mode)), string.Join("|", timed.Select(Shapes)));
+        string key = Key(CpuModel(), CpuFlags(), $"{LibTorch()}/check {CheckVersion}: {string.Join(",", Candidates.Select(c => c.Mode))}",
+                         string.Join("|", timed.Select(Shapes)));
         cachePath ??= DefaultCachePath();
         var cache = ReadCache(cachePath);
         if (cache.TryGetValue(key, out var cached)) return cached with { FromCache = true };

@@ -179,6 +179,60 @@ public class DeviceAgentTests
     }
 
     [Fact]
+    public async Task AModelWithExternalDataIsRefusedWithoutReadingTheFileItNames()
+    {
+        // A secret the agent's process could read, named by a relative path as an uploaded model's external data: the
+        // agent must neither load it nor echo it (ONNX Runtime would resolve it against the working directory).
+        string secretDirectory = Directory.CreateTempSubdirectory("agent-secret-").FullName;
+        try
+        {
+            string secret = Path.Combine(secretDirectory, "secret.txt");
+            File.WriteAllText(secret, "TOP-SECRET-CONTENT-" + new string('x', 400));
+            var model = Objectives.Onnx.OnnxModel.Parse(Model);
+            var weight = model.Graph.Initializer.First(i => i.Name == "w");
+            weight.RawData = Google.Protobuf.ByteString.Empty;
+            weight.DataLocation = Objectives.Onnx.Proto.TensorProto.Types.DataLocation.External;
+            weight.ExternalData.Add(new Objectives.Onnx.Proto.StringStringEntryProto { Key = "location", Value = Path.GetRelativePath(Environment.CurrentDirectory, secret) });
+            byte[] hostile = Objectives.Onnx.OnnxModel.ToBytes(model);
+
+            await using var agent = await RunningAgent.StartAsync(new HostDevice());
+            using var http = agent.Http();
+            var response = await http.PostAsync("v1/measure", RunningAgent.MeasureContent(hostile, RequestJson(Shape, LatencyPlan)));
+            string body = await response.Content.ReadAsStringAsync();
+            var (status, error, _) = await ErrorOf(response);
+            Assert.Equal(HttpStatusCode.UnprocessableEntity, status);
+            Assert.Contains("tensor 'w' as external data", error);
+            Assert.DoesNotContain("TOP-SECRET", body);
+            Assert.Empty(agent.Uploads);
+        }
+        finally
+        {
+            Directory.Delete(secretDirectory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void ExternalDataIsFoundWhereverATensorCanBe()
+    {
+        var model = Objectives.Onnx.OnnxModel.Parse(Model);
+        Assert.Null(OnnxExternalData.FirstExternalTensor(Model));
+        // A tensor attribute of a Constant inside an If branch (a graph attribute), stored externally.
+        var constant = new Objectives.Onnx.Proto.TensorProto { Name = "hidden", DataType = 1, DataLocation = Objectives.Onnx.Proto.TensorProto.Types.DataLocation.External };
+        constant.Dims.Add(1);
+        constant.ExternalData.Add(new Objectives.Onnx.Proto.StringStringEntryProto { Key = "location", Value = "x.bin" });
+        var branch = new Objectives.Onnx.Proto.GraphProto { Name = "then" };
+        var node = new Objectives.Onnx.Proto.NodeProto { OpType = "Constant" };
+        node.Output.Add("c");
+        node.Attribute.Add(new Objectives.Onnx.Proto.AttributeProto { Name = "value", T = constant, Type = Objectives.Onnx.Proto.AttributeProto.Types.AttributeType.Tensor });
+        branch.Node.Add(node);
+        var @if = new Objectives.Onnx.Proto.NodeProto { OpType = "If" };
+        @if.Attribute.Add(new Objectives.Onnx.Proto.AttributeProto { Name = "then_branch", G = branch, Type = Objectives.Onnx.Proto.AttributeProto.Types.AttributeType.Graph });
+        model.Graph.Node.Add(@if);
+        Assert.Equal("hidden", OnnxExternalData.FirstExternalTensor(Objectives.Onnx.OnnxModel.ToBytes(model)));
+        Assert.Null(OnnxExternalData.FirstExternalTensor("not a protobuf at all"u8));
+    }
+
+    [Fact]
     public async Task MalformedRequestsAreAnswered400()
     {
         await using var agent = await RunningAgent.StartAsync(new HostDevice());
