@@ -40,9 +40,19 @@ public static class CliApp
             SearchCommands.Studies(context),
             CompareCommand.Create(context),
         };
+        bool verbose = args.Contains("--verbose");
+        root.Options.Add(new Option<bool>("--verbose") { Description = "on an internal error, print the stack trace", Recursive = true });
         try
         {
             var parse = root.Parse(SearchCommands.ExpandConfig(args));
+            if (parse.Errors.Count > 0)
+            {
+                // One line and a hint, not the whole help text.
+                string command = string.Join(' ', parse.CommandResult.Command.Name == root.Name ? [] : new[] { parse.CommandResult.Command.Name });
+                error.WriteLine($"error: {string.Join("; ", parse.Errors.Select(e => Readable(e.Message)).Distinct().Take(3))}");
+                error.WriteLine($"see: paretoprune {(command.Length > 0 ? command + " " : "")}--help");
+                return ExitCodes.BadInput;
+            }
             var configuration = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };
             // A search or comparison stops cleanly on Ctrl-C itself (finishing the trials in flight can take longer than System.CommandLine waits).
             if (args.Length > 0 && Interruption.Commands.Contains(args[0])) configuration.ProcessTerminationTimeout = null;
@@ -51,12 +61,30 @@ public static class CliApp
         catch (Exception e) when (e is OnnxModelException or FileNotFoundException or DirectoryNotFoundException
                                       or FormatException or InvalidDataException or ArgumentException or UserInputException or PruningException
                                       or Objectives.Data.DatasetFormatException or Optimizer.Training.TrainingDivergedException
-                                      or Devices.Energy.EnergyUnavailableException or Devices.Remote.DeviceAgentException)
+                                      or Devices.Energy.EnergyUnavailableException or Devices.Remote.DeviceAgentException
+                                      or IOException or UnauthorizedAccessException)
         {
+            // What the user can fix (including the file system: a folder where a file should go, a full disk, no permission).
             error.WriteLine($"error: {e.Message}");
             return ExitCodes.BadInput;
         }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            error.WriteLine($"error: internal error ({e.GetType().Name}): {e.Message}");
+            error.WriteLine(verbose ? e.ToString() : "run again with --verbose for the stack trace, and report it");
+            return ExitCodes.InternalError;
+        }
     }
+
+    /// <summary>System.CommandLine's messages name .NET types ("System.Nullable`1[System.Double]"): say what to type instead.</summary>
+    internal static string Readable(string message) =>
+        System.Text.RegularExpressions.Regex.Replace(message.TrimEnd('.'), @"expected type '(System\.Nullable`1\[)?System\.(\w+)\]?'", m => m.Groups[2].Value switch
+        {
+            "Int32" or "Int64" => "a whole number",
+            "Double" or "Single" => "a number",
+            "Boolean" => "true or false",
+            var other => other,
+        });
 }
 
 /// <summary>Where a command writes: the Spectre console for people, the raw writer for JSON.</summary>
@@ -79,8 +107,17 @@ public sealed record CliContext(IAnsiConsole Console, TextWriter Output, TextWri
 /// <summary>A mistake in what the user asked for; the message says what and how to fix it.</summary>
 public sealed class UserInputException(string message) : Exception(message);
 
+/// <summary>What <c>paretoprune</c> exits with (README, "Exit codes").</summary>
 public static class ExitCodes
 {
     public const int Success = 0;
+
+    /// <summary>An internal error: a bug to report (the trace under --verbose).</summary>
+    public const int InternalError = 1;
+
+    /// <summary>Bad input or usage: the message says what to fix.</summary>
     public const int BadInput = 2;
+
+    /// <summary>Stopped by the user (Ctrl-C): 128 + SIGINT, as shells report it; a search or comparison resumes.</summary>
+    public const int Stopped = 130;
 }

@@ -9,8 +9,8 @@ sealed class Interruption : IDisposable
     /// <summary>Commands that handle Ctrl-C themselves, so System.CommandLine must not end the process on it.</summary>
     public static readonly IReadOnlySet<string> Commands = new HashSet<string> { "search", "demo", "compare" };
 
-    /// <summary>The exit code of an abandoned run (128 + SIGINT, as shells report it).</summary>
-    public const int ExitCode = 130;
+    /// <summary>The exit code of a run stopped by the user, cleanly or abandoned.</summary>
+    public const int ExitCode = ExitCodes.Stopped;
 
     readonly CancellationTokenSource stop = new(), abort = new();
     readonly ConsoleCancelEventHandler handler;

@@ -118,7 +118,7 @@ public sealed class SearchCommandTests : IDisposable
     }
 
     [Fact]
-    public async Task CtrlCFinishesTheTrialInFlightStoresItAndExitsCleanly()
+    public async Task CtrlCFinishesTheTrialInFlightStoresItAndExitsWith130()
     {
         string model = TinyModel();
         string run = Path.Combine(directory, "interrupted");
@@ -136,7 +136,7 @@ public sealed class SearchCommandTests : IDisposable
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
         await process.WaitForExitAsync(timeout.Token); // throws if the search did not stop within a minute of Ctrl-C
         string errors = await error;
-        Assert.True(process.ExitCode == 0, errors);
+        Assert.True(process.ExitCode == 130, errors); // stopped by the user: resumable, and not "done"
         Assert.Contains("stopping after the trials in flight", errors);
         Assert.Contains("continue with --resume", rest);
         using var store = StudyStore.Open(Path.Combine(run, "study.db"));

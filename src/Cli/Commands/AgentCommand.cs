@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using ParetoPrune.Devices;
 using ParetoPrune.Devices.Agent;
 using ParetoPrune.Devices.Meters;
@@ -22,17 +23,32 @@ static class AgentCommand
         };
         command.SetAction(async (parse, cancellation) =>
         {
-            string token = AgentToken.Read(parse.GetRequiredValue(tokenFile).FullName);
+            string tokenPath = parse.GetRequiredValue(tokenFile).FullName;
+            string token = AgentToken.Read(tokenPath);
+            const UnixFileMode Others = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite;
+            if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(tokenPath) & Others) != 0)
+                context.Error.WriteLine($"warning: the token file {tokenPath} can be read by other users of this machine; chmod 600 {tokenPath}");
             var energy = MeterSpec.Parse(parse.GetValue(meter)!);
             var options = new AgentOptions(parse.GetValue(listen)!, token, new HostDevice(energy))
             {
                 Meter = energy, MaxUploadBytes = parse.GetValue(maxUpload) * 1024L * 1024, QueueLimit = parse.GetValue(queue),
             };
+            // systemd stops a service with SIGTERM: stop at once (cancelling the measurement in flight, which the client
+            // retries elsewhere or later) rather than be killed 90 s later.
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+            void Stop(PosixSignalContext signal)
+            {
+                signal.Cancel = true;
+                stop.Cancel();
+            }
+            using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+            using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
             await using var agent = new DeviceAgent(options);
-            await agent.StartAsync(cancellation);
-            context.Console.MarkupLine($"agent listening on [bold]{agent.Address}[/] (meter: {energy?.Name ?? "none"}); Ctrl-C stops it");
-            try { await Task.Delay(Timeout.Infinite, cancellation); }
+            await agent.StartAsync(stop.Token);
+            context.Console.MarkupLine($"agent listening on [bold]{agent.Address}[/] (meter: {energy?.Name ?? "none"}); Ctrl-C or SIGTERM stops it");
+            try { await Task.Delay(Timeout.Infinite, stop.Token); }
             catch (OperationCanceledException) { }
+            context.Console.MarkupLine("agent stopping");
             await agent.StopAsync(CancellationToken.None);
             energy?.Dispose();
             return ExitCodes.Success;

@@ -124,7 +124,8 @@ static class CompareCommand
                 context.Error.WriteLine($"abandoned; the point in flight will be evaluated again by: paretoprune compare … --out {outputDirectory} --resume");
                 return Interruption.ExitCode;
             }
-            return Summarise(context, progressContext, result, asJson);
+            int summarised = Summarise(context, progressContext, result, asJson);
+            return interruption.Stop.IsCancellationRequested && summarised == ExitCodes.Success ? Interruption.ExitCode : summarised;
         });
         return command;
     }

@@ -247,7 +247,9 @@ static class SearchCommands
             context.Error.WriteLine($"abandoned; the trials in flight will be re-run by: paretoprune search … --out {outputDirectory} --resume");
             return Interruption.ExitCode;
         }
-        return Summarise(cli, context, result, json);
+        int summarised = Summarise(cli, context, result, json);
+        // Stopped by the first Ctrl-C: what finished is stored and summarised, and the exit code says it was stopped.
+        return interruption.Stop.IsCancellationRequested && summarised == ExitCodes.Success ? Interruption.ExitCode : summarised;
     }
 
     static async Task<PruningSearchResult> RunWithProgress(CliContext context, PruningSearch search, string modelPath, SearchData data, int trials,

@@ -70,7 +70,7 @@ public sealed class DeviceAgent : IAsyncDisposable
     public async Task StartAsync(CancellationToken ct = default)
     {
         if (app is not null) throw new InvalidOperationException("the agent is already started");
-        Directory.CreateDirectory(options.WorkDirectory);
+        PrepareWorkDirectory(options.WorkDirectory);
         var endpoint = ParseListen(options.Listen);
 
         // The empty builder reads no appsettings.json or ASPNETCORE_* variables: what runs is what the options say.
@@ -83,9 +83,11 @@ public sealed class DeviceAgent : IAsyncDisposable
             k.Limits.MaxRequestBodySize = options.MaxUploadBytes + RequestPartLimit + 16 * 1024;
         });
         builder.Services.AddRoutingCore();
-        builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning);
+        builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning)
+               .AddFilter("Microsoft.Extensions.Hosting", LogLevel.None); // a failed start is thrown to the caller, not logged with its trace
 
         var web = builder.Build();
+        web.Use(JsonStatusPages);
         web.Use(Authenticate);
         web.MapGet("/v1/status", Status);
         web.MapPost("/v1/measure", Measure);
@@ -115,6 +117,47 @@ public sealed class DeviceAgent : IAsyncDisposable
             app = null;
         }
         stopping.Dispose();
+    }
+
+    /// <summary>
+    /// Uploads wait here, so nobody else may read or plant files in it: created 0700, a symbolic link refused (it could
+    /// point anywhere), permissions reset (which fails, and so refuses, for another user's folder), and uploads a killed
+    /// agent left behind removed.
+    /// </summary>
+    static void PrepareWorkDirectory(string path)
+    {
+        var info = new DirectoryInfo(path);
+        if (info.Exists && info.LinkTarget is not null)
+            throw new IOException($"the agent's work folder {path} is a symbolic link (to {info.LinkTarget}); remove it or choose another folder");
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(path);
+        }
+        else
+        {
+            const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+            Directory.CreateDirectory(path, Private);
+            try
+            {
+                File.SetUnixFileMode(path, Private);
+            }
+            catch (UnauthorizedAccessException)
+            {
+                throw new IOException($"the agent's work folder {path} belongs to another user; remove it or choose another folder");
+            }
+        }
+        foreach (string stale in Directory.EnumerateFiles(path, "upload-*.onnx")) File.Delete(stale);
+    }
+
+    /// <summary>Unknown paths and wrong methods answer JSON like every other error, not an empty body.</summary>
+    async Task JsonStatusPages(HttpContext ctx, RequestDelegate next)
+    {
+        await next(ctx);
+        if (ctx.Response.HasStarted) return;
+        if (ctx.Response.StatusCode == StatusCodes.Status404NotFound)
+            await WriteError(ctx, StatusCodes.Status404NotFound, $"no endpoint {ctx.Request.Path}; the agent serves GET /v1/status, POST /v1/measure, POST /v1/idle");
+        else if (ctx.Response.StatusCode == StatusCodes.Status405MethodNotAllowed)
+            await WriteError(ctx, StatusCodes.Status405MethodNotAllowed, $"{ctx.Request.Method} is not allowed on {ctx.Request.Path}");
     }
 
     async Task Authenticate(HttpContext ctx, RequestDelegate next)
@@ -321,7 +364,7 @@ public sealed class DeviceAgent : IAsyncDisposable
         return (request, path);
     }
 
-    static async Task<MeasureRequest> ReadRequest(Stream body, CancellationToken ct)
+    async Task<MeasureRequest> ReadRequest(Stream body, CancellationToken ct)
     {
         using var buffer = new MemoryStream();
         var chunk = new byte[8192];
@@ -351,6 +394,7 @@ public sealed class DeviceAgent : IAsyncDisposable
         {
             throw BadRequest(e.Message);
         }
+        if (options.Limits.Violation(shape, request.Plan) is { } violation) throw BadRequest(violation);
         return request;
     }
 

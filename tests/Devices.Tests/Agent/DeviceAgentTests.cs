@@ -233,6 +233,50 @@ public class DeviceAgentTests
     }
 
     [Fact]
+    public async Task UnknownPathsAndMethodsAreAnsweredInJson()
+    {
+        await using var agent = await RunningAgent.StartAsync(new HostDevice());
+        using var http = agent.Http();
+        var (status, error, bodyStatus) = await ErrorOf(await http.GetAsync("v1/nothing"));
+        Assert.Equal((HttpStatusCode.NotFound, 404), (status, bodyStatus));
+        Assert.Contains("POST /v1/measure", error);
+        (status, error, bodyStatus) = await ErrorOf(await http.DeleteAsync("v1/status"));
+        Assert.Equal((HttpStatusCode.MethodNotAllowed, 405), (status, bodyStatus));
+        Assert.Contains("DELETE is not allowed", error);
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public async Task TheWorkFolderIsPrivateFreshAndNeverALink()
+    {
+        string root = Directory.CreateTempSubdirectory("agent-work-").FullName;
+        try
+        {
+            // A folder others can read, with an upload a killed agent left behind: made private and emptied.
+            string work = Path.Combine(root, "work");
+            Directory.CreateDirectory(work);
+            File.SetUnixFileMode(work, (UnixFileMode)0b111_101_101);
+            File.WriteAllText(Path.Combine(work, "upload-0123456789abcdef01234567.onnx"), "left behind");
+            await using (var agent = await RunningAgent.StartAsync(new HostDevice(), o => o with { WorkDirectory = work }))
+            {
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(work));
+                Assert.Empty(Directory.GetFiles(work));
+            }
+
+            // A symbolic link planted where the folder should be is refused, not followed.
+            string target = Directory.CreateDirectory(Path.Combine(root, "elsewhere")).FullName;
+            string link = Path.Combine(root, "link");
+            Directory.CreateSymbolicLink(link, target);
+            var e = await Assert.ThrowsAsync<IOException>(() => RunningAgent.StartAsync(new HostDevice(), o => o with { WorkDirectory = link }));
+            Assert.Contains("symbolic link", e.Message);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task MalformedRequestsAreAnswered400()
     {
         await using var agent = await RunningAgent.StartAsync(new HostDevice());
@@ -249,6 +293,11 @@ public class DeviceAgentTests
         await Expect400(RunningAgent.MeasureContent(Model, """{"inputShape": [3, 0, 8], "plan": {}}"""), "at least 1");
         await Expect400(RunningAgent.MeasureContent(Model, """{"inputShape": [3, 8, 8], "plan": {"minimumRuns": 0}}"""), "minimum runs");
         await Expect400(new ByteArrayContent(Model), "multipart/form-data");
+        // Bounded before anything is allocated: a 63-byte model once took an agent to 3.4 GB with such a shape.
+        await Expect400(RunningAgent.MeasureContent(Model, """{"inputShape": [250000000], "plan": {}}"""), "exceeds the agent's limit of 16,777,216 values");
+        await Expect400(RunningAgent.MeasureContent(Model, """{"inputShape": [3, 8, 8], "plan": {"batchSize": 100000}}"""), "exceeds the agent's limit");
+        await Expect400(RunningAgent.MeasureContent(Model, """{"inputShape": [3, 8, 8], "plan": {"timeBudget": "1.00:00:00"}}"""), "time budget of 86400 s exceeds");
+        await Expect400(RunningAgent.MeasureContent(Model, """{"inputShape": [3, 8, 8], "plan": {"threads": 4096}}"""), "threads exceed");
         await Expect400(new MultipartFormDataContent { { new StringContent(RequestJson(Shape, LatencyPlan)), "request" } }, "'model' is missing");
 
         // A shape the model does not take is the request's fault too.

@@ -1,0 +1,51 @@
+namespace ParetoPrune.Cli.Tests;
+
+/// <summary>The exit-code contract (README, "Exit codes"): 2 and one line for what the user can fix, never a help dump
+/// or a stack trace.</summary>
+public class ExitCodeTests
+{
+    [Fact]
+    public async Task AUsageErrorIsOneLineAndAHintWithExitCodeTwo()
+    {
+        var (code, output, error) = await CliRunner.RunAsync("prune", CliRunner.Fixture("resnet_tiny.onnx"), "--amount", "half", "--out", "x.onnx");
+        Assert.Equal(2, code);
+        Assert.Empty(output);
+        var lines = error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, lines.Length);
+        Assert.Equal("error: Cannot parse argument 'half' for option '--amount' as a number", lines[0].TrimEnd());
+        Assert.Equal("see: paretoprune prune --help", lines[1].TrimEnd());
+        Assert.DoesNotContain("System.", error);
+        Assert.DoesNotContain("Usage:", error);
+
+        var unknown = await CliRunner.RunAsync("prunee");
+        Assert.Equal(2, unknown.ExitCode);
+        Assert.Contains("'prunee'", unknown.Error);
+    }
+
+    [Fact]
+    public async Task AnOutputPathThatIsAFolderIsBadInputNotACrash()
+    {
+        string folder = Directory.CreateTempSubdirectory("out-").FullName;
+        try
+        {
+            var (code, _, error) = await CliRunner.RunAsync("prune", CliRunner.Fixture("resnet_tiny.onnx"), "--amount", "0.5", "--out", folder);
+            Assert.Equal(2, code);
+            Assert.StartsWith("error: ", error);
+            Assert.Contains(folder, error);
+            Assert.DoesNotContain("   at ", error); // no stack trace
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void ReadableMessagesNameWhatToTypeNotDotNetTypes()
+    {
+        Assert.Equal("Cannot parse argument 'x' for option '--budget' as a number",
+                     CliApp.Readable("Cannot parse argument 'x' for option '--budget' as expected type 'System.Nullable`1[System.Double]'."));
+        Assert.Equal("Cannot parse argument 'x' for option '--trials' as a whole number",
+                     CliApp.Readable("Cannot parse argument 'x' for option '--trials' as expected type 'System.Int32'."));
+    }
+}
