@@ -41,6 +41,37 @@ public class ExitCodeTests
     }
 
     [Fact]
+    public async Task NonFiniteWeightsAndABadOutputAreRefusedBeforeAnyWork()
+    {
+        string folder = Directory.CreateTempSubdirectory("nan-").FullName;
+        try
+        {
+            var model = Objectives.Onnx.OnnxModel.Load(CliRunner.Fixture("resnet_tiny.onnx"));
+            var weight = model.Graph.Initializer.First(t => t.DataType == 1 && t.Dims.Count == 4);
+            var values = Objectives.Onnx.OnnxTensors.ReadFloats(weight);
+            values[5] = float.NaN;
+            model.Graph.Initializer[model.Graph.Initializer.IndexOf(weight)] = Objectives.Onnx.OnnxTensors.CreateFloat(weight.Name, [.. weight.Dims], values);
+            string nan = Path.Combine(folder, "nan.onnx");
+            Objectives.Onnx.OnnxModel.Save(model, nan);
+
+            var pruned = await CliRunner.RunAsync("prune", nan, "--amount", "0.5", "--out", Path.Combine(folder, "pruned.onnx"));
+            Assert.Equal(2, pruned.ExitCode);
+            Assert.Contains($"initializer '{weight.Name}' holds NaN at index 5", pruned.Error);
+            Assert.False(File.Exists(Path.Combine(folder, "pruned.onnx")));
+
+            // fine-tuning checks where it will write before it trains
+            var finetune = await CliRunner.RunAsync("finetune", CliRunner.Fixture("resnet_tiny.onnx"), "--data", "fashion-mnist-sample", "--out", folder);
+            Assert.Equal(2, finetune.ExitCode);
+            Assert.Contains("is a folder", finetune.Error);
+            Assert.DoesNotContain("epoch", finetune.Output);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public void ReadableMessagesNameWhatToTypeNotDotNetTypes()
     {
         Assert.Equal("Cannot parse argument 'x' for option '--budget' as a number",

@@ -24,6 +24,7 @@ static class EvaluateCommand
         {
             var file = parse.GetRequiredValue(model);
             var onnx = OnnxModel.Load(file.FullName);
+            InputChecks.FiniteWeights(onnx, file.FullName);
             var sets = TrainingRunner.LoadData(parse.GetValue(data)!, ModelInterface.Read(onnx));
             string which = parse.GetValue(split)!.ToLowerInvariant();
             var images = which switch

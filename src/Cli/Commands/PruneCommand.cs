@@ -41,9 +41,11 @@ static class PruneCommand
         command.SetAction(parse =>
         {
             var file = parse.GetRequiredValue(model);
-            var original = OnnxModel.Load(file.FullName);
-            var before = ModelCost.Analyze(original);
             var outFile = parse.GetRequiredValue(output);
+            InputChecks.WritableFile(outFile, "--out");
+            var original = OnnxModel.Load(file.FullName);
+            InputChecks.FiniteWeights(original, file.FullName);
+            var before = ModelCost.Analyze(original);
 
             if (parse.GetValue(unstructured))
             {

@@ -186,9 +186,12 @@ static class SearchCommands
         bool json = parse.GetValue(o.Json);
         var context = cli.ForProgress(json);
         var objectives = parse.GetValue(o.Objectives)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
-            .Select(ObjectiveCatalog.Parse).Distinct().ToList();
+            .Select(ObjectiveCatalog.Parse).ToList();
+        if (objectives.GroupBy(k => k).FirstOrDefault(g => g.Count() > 1) is { } repeated)
+            throw new UserInputException($"--objectives lists {repeated.Key.Name()} {repeated.Count()} times; name each objective once");
         var constraints = ConstraintSet.Parse(parse.GetValue(o.Constraints) ?? []);
         var model = OnnxModel.Load(modelPath);
+        InputChecks.FiniteWeights(model, modelPath);
         double fraction = parse.GetValue(o.Validation);
         if (fraction is <= 0 or >= 1) throw new UserInputException($"--validation must be in (0, 1), got {fraction}");
         var searchData = preset ?? SearchData.From(TrainingRunner.LoadData(parse.GetValue(o.Data)!, ModelInterface.Read(model)), fraction,
@@ -380,7 +383,7 @@ static class SearchCommands
                 throw new UserInputException($"trial {number} was not fine-tuned to the final stage, so it has no model to export; exported trials: " +
                                              (finals.Count > 0 ? string.Join(", ", finals) : "none yet"));
             var destination = parse.GetRequiredValue(output);
-            Directory.CreateDirectory(destination.DirectoryName!);
+            InputChecks.WritableFile(destination, "--out");
             File.Copy(Path.Combine(result.RunDirectory, final.ModelPath), destination.FullName, overwrite: true);
             context.Console.MarkupLine($"trial {number} → {Markup.Escape(destination.FullName)}: " +
                 string.Join(", ", final.Values.Select(v => $"{v.Kind.Name()} {v.Kind.Format(v.Value)}")) +

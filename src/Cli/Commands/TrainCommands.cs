@@ -106,6 +106,7 @@ static class TrainCommands
         {
             var file = parse.GetRequiredValue(model);
             var student = OnnxModel.Load(file.FullName);
+            InputChecks.FiniteWeights(student, file.FullName);
             var teacherFile = parse.GetValue(teacher);
             var distillation = teacherFile is null ? null
                 : new Distillation(OnnxModel.Load(teacherFile.FullName), parse.GetValue(temperature), parse.GetValue(alpha));
@@ -118,6 +119,7 @@ static class TrainCommands
                    Func<TrainTest, Objectives.Onnx.Proto.ModelProto> makeModel, Distillation? teacher)
     {
         var context = cli.ForProgress(parse.GetValue(c.Json));
+        InputChecks.WritableFile(parse.GetRequiredValue(c.Out), "--out"); // before the training, not after it
         var watch = Stopwatch.StartNew();
         string spec = parse.GetValue(c.Data)!;
         var data = TrainingRunner.LoadData(spec);

@@ -150,17 +150,20 @@ public sealed class PruningSearch
             options.Constraints.Select(c => c.ToString()).ToArray(), Samplers.Create(options.Sampler).Name, options.Seed, options.Trials,
             options.Criterion.ToLowerInvariant(), options.Space, options.Fidelity, options.Devices.Description, searched.Train.ClassNames.Count, classes);
 
+        bool existed = Directory.Exists(directory);
+        if (!options.Resume) CheckFreshFolder(directory, modelPath);
         var store = Resumable.CreateOrOpen(options.Resume, storePath, () => StudyStore.Create(storePath, definition), StudyStore.Open,
                                            s => s.Definition.Differences(definition));
-        if (store.Definition.Trials != options.Trials) store.UpdateTrialBudget(options.Trials);
-
-        string baselineFidelity = "as trained";
-        if (classes is not null)
-            (model, baselineFidelity) = Specialised(model, searched, classes, directory, progress, watch, abort);
-        data = searched;
-
-        using (store)
+        bool searching = false;
+        try
         {
+            if (store.Definition.Trials != options.Trials) store.UpdateTrialBudget(options.Trials);
+
+            string baselineFidelity = "as trained";
+            if (classes is not null)
+                (model, baselineFidelity) = Specialised(model, searched, classes, directory, progress, watch, abort);
+            data = searched;
+
             var importance = ImportanceCriteria.Create(options.Criterion, data.Train, seed: options.Seed);
             var space = new SearchSpace(ChannelGroups.Analyze(model), importance, options.Space);
             var kinds = new HashSet<ObjectiveKind>(options.Objectives.Concat(options.Constraints.Objectives));
@@ -181,6 +184,7 @@ public sealed class PruningSearch
             CheckReachable(problem);
 
             var loop = new SearchLoop(store, problem, evaluator, Samplers.Create(options.Sampler), options, progress, watch);
+            searching = true;
             bool completed = await loop.RunAsync(stop, abort);
             store.Status = completed ? "finished" : "stopped";
             evaluator.Cleanup();
@@ -188,6 +192,45 @@ public sealed class PruningSearch
             SearchReport.Write(result);
             return result;
         }
+        catch when (!options.Resume && !searching)
+        {
+            // Rejected before its first trial (an impossible constraint, a model the analysis refuses, …): leave nothing
+            // behind, so that the corrected command runs as a new study rather than meeting this one.
+            store.Dispose();
+            RemoveRejectedStudy(directory, existed);
+            throw;
+        }
+        finally
+        {
+            store.Dispose();
+        }
+    }
+
+    /// <summary>A new study goes into a new or empty folder (or one holding only the model searched): never among
+    /// someone's files, which the run's outputs would overwrite.</summary>
+    static void CheckFreshFolder(string directory, string modelPath)
+    {
+        if (!Directory.Exists(directory)) return;
+        if (File.Exists(Path.Combine(directory, StudyFile)))
+            throw new ArgumentException($"{directory} already holds a study: resume it, or choose another output folder");
+        var others = Directory.EnumerateFileSystemEntries(directory).Where(e => Path.GetFullPath(e) != modelPath).Take(3).ToList();
+        if (others.Count > 0)
+            throw new ArgumentException($"{directory} is not empty and holds no study (it has {string.Join(", ", others.Select(Path.GetFileName))}" +
+                                        $"{(others.Count == 3 ? ", …" : "")}): choose a new or empty output folder");
+    }
+
+    static void RemoveRejectedStudy(string directory, bool existed)
+    {
+        if (!existed)
+        {
+            Directory.Delete(directory, recursive: true);
+            return;
+        }
+        foreach (string file in new[] { StudyFile, StudyFile + "-wal", StudyFile + "-shm", SpecialisedBaseFile })
+            if (File.Exists(Path.Combine(directory, file))) File.Delete(Path.Combine(directory, file));
+        foreach (string folder in new[] { ".scratch", "models" })
+            if (Directory.Exists(Path.Combine(directory, folder)) && !Directory.EnumerateFileSystemEntries(Path.Combine(directory, folder)).Any())
+                Directory.Delete(Path.Combine(directory, folder));
     }
 
     /// <summary>Where a specialised search keeps its base model: written once, so a resumed search prunes the same model.</summary>

@@ -283,6 +283,33 @@ public sealed class PruningSearchTests : IDisposable
         Assert.Contains("cannot all hold", both.Message);
 
         Assert.Throws<ArgumentException>(() => new PruningSearch(new MLContext(), Options("x") with { Objectives = [ObjectiveKind.Macs], Constraints = ConstraintSet.Empty }));
+
+        // Rejected before its first trial, a search leaves nothing behind: the corrected command starts afresh.
+        Assert.False(Directory.Exists(tooSmall.OutputDirectory));
+        var corrected = tooSmall with { Constraints = ConstraintSet.Parse(["macs <= 0.5*baseline"]), Trials = 2, Fidelity = NoFineTuning };
+        var result = await new PruningSearch(new MLContext(seed: 0), corrected).RunAsync(model, data);
+        Assert.Equal(2, result.Trials.Count);
+    }
+
+    [Fact]
+    public async Task ANewStudyNeverGoesAmongSomeonesFiles()
+    {
+        var (model, data) = Setup.Value;
+        var options = Options("occupied") with { Trials = 2, Fidelity = NoFineTuning };
+        Directory.CreateDirectory(options.OutputDirectory);
+        string theirs = Path.Combine(options.OutputDirectory, "report.html");
+        File.WriteAllText(theirs, "someone's report");
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => new PruningSearch(new MLContext(seed: 0), options).RunAsync(model, data));
+        Assert.Contains("is not empty and holds no study (it has report.html)", error.Message);
+        Assert.Equal("someone's report", File.ReadAllText(theirs));
+        Assert.Equal(["report.html"], Directory.GetFileSystemEntries(options.OutputDirectory).Select(Path.GetFileName));
+
+        // A rejected run in a folder that existed removes only what it made.
+        File.Delete(theirs);
+        var impossible = options with { Constraints = ConstraintSet.Parse(["macs <= 0.001*baseline"]) };
+        await Assert.ThrowsAsync<ArgumentException>(() => new PruningSearch(new MLContext(seed: 0), impossible).RunAsync(model, data));
+        Assert.True(Directory.Exists(options.OutputDirectory));
+        Assert.Empty(Directory.GetFileSystemEntries(options.OutputDirectory));
     }
 
     [Fact]

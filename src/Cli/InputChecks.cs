@@ -1,0 +1,42 @@
+using ParetoPrune.Objectives.Onnx;
+using ParetoPrune.Objectives.Onnx.Proto;
+
+namespace ParetoPrune.Cli;
+
+/// <summary>Checks made before any work starts, so that minutes of training are not thrown away at the end.</summary>
+static class InputChecks
+{
+    /// <summary>That <paramref name="file"/> can be written: not a folder, in a folder that exists (created if its parent
+    /// does) and takes new files.</summary>
+    public static void WritableFile(FileInfo file, string option)
+    {
+        string path = file.FullName;
+        if (Directory.Exists(path))
+            throw new UserInputException($"{option} {path} is a folder; give a file name, e.g. {Path.Combine(path, "model.onnx")}");
+        string folder = Path.GetDirectoryName(path)!;
+        try
+        {
+            Directory.CreateDirectory(folder);
+            string probe = Path.Combine(folder, $".paretoprune-write-test-{Guid.NewGuid():N}");
+            using (File.Create(probe, 1, FileOptions.DeleteOnClose)) { }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UserInputException($"{option} {path} cannot be written: {e.Message}");
+        }
+    }
+
+    /// <summary>That every float weight is a number: a NaN or infinite weight makes every output NaN, which scoring would
+    /// report as 0 % accuracy rather than as the broken file it is.</summary>
+    public static void FiniteWeights(ModelProto model, string path)
+    {
+        foreach (var tensor in model.Graph.Initializer)
+        {
+            if (tensor.DataType != (int)TensorProto.Types.DataType.Float) continue;
+            var values = OnnxTensors.ReadFloats(tensor);
+            int bad = Array.FindIndex(values, v => !float.IsFinite(v));
+            if (bad >= 0)
+                throw new UserInputException($"{path}: initializer '{tensor.Name}' holds {values[bad]} at index {bad}; the model's weights must be finite numbers");
+        }
+    }
+}
