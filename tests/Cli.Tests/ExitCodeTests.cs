@@ -72,6 +72,16 @@ public class ExitCodeTests
     }
 
     [Fact]
+    public async Task APruningThatWouldRemoveNothingSaysWhy()
+    {
+        string output = Path.Combine(Path.GetTempPath(), $"nothing-{Guid.NewGuid():N}.onnx");
+        var (code, _, error) = await CliRunner.RunAsync("prune", CliRunner.Fixture("resnet_tiny.onnx"), "--amount", "0.5", "--round-to", "1000", "--out", output);
+        Assert.Equal(2, code);
+        Assert.Contains("prunes nothing: with --round-to 1000 every group keeps all its channels", error);
+        Assert.False(File.Exists(output));
+    }
+
+    [Fact]
     public void ReadableMessagesNameWhatToTypeNotDotNetTypes()
     {
         Assert.Equal("Cannot parse argument 'x' for option '--budget' as a number",

@@ -95,6 +95,10 @@ static class PruneCommand
             if (counts.Count == 0) throw new UserInputException("say how much to prune: --amount FRACTION and/or --keep GROUP=COUNT");
 
             var selection = selector.KeepCounts(counts);
+            if (parse.GetValue(amount) is > 0 && parse.GetValue(keep) is not { Length: > 0 } && groups.Prunable.All(g => selection.KeptCount(g) == g.Size))
+                throw new UserInputException($"--amount {parse.GetValue(amount)} prunes nothing" + (multiple > 1
+                    ? $": with --round-to {multiple} every group keeps all its channels (largest group: {groups.Prunable.Max(g => g.Size)}); use a smaller --round-to"
+                    : ": every group is too small to lose a channel at this amount; use a larger --amount"));
             var prunedModel = StructuredPruner.Prune(selection);
             OnnxModel.Save(prunedModel, outFile.FullName);
             var prunedCost = ModelCost.Analyze(prunedModel);
