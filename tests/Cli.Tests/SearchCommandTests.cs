@@ -145,6 +145,13 @@ public sealed class SearchCommandTests : IDisposable
         Assert.InRange(trials.Count, 2, 199);
         Assert.All(trials, t => Assert.Equal(TrialState.Complete, t.State));
 
+        // An incomplete study says so wherever it is shown.
+        var listed = await CliRunner.RunAsync("studies", "list", "--root", directory);
+        Assert.Contains("stopped (incomplete)", listed.Output);
+        var report = await CliRunner.RunAsync("report", run);
+        Assert.Contains("has not finished (status: stopped)", File.ReadAllText(Path.Combine(run, "report.html")));
+        Assert.Contains("continue with --resume", report.Output);
+
         // The same seed in this process proposes the same configurations as in that one (what resuming relies on).
         string again = Path.Combine(directory, "again");
         var rerun = await CliRunner.RunAsync(["search", "--model", model, "--out", again, "--trials", trials.Count.ToString(), "--sampler", "random",

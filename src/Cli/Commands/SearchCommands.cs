@@ -314,6 +314,9 @@ static class SearchCommands
         }
         var console = context.Console;
         var objectives = result.Definition.Objectives;
+        if (result.Status != "finished" && result.Front.Count > 0)
+            console.MarkupLine($"[yellow]this study has not finished (status: {Markup.Escape(result.Status)}" +
+                               $"{(result.Status == "running" ? ": still running, or killed" : "")}): the front and the best model are provisional[/]");
         if (result.Front.Count == 0)
             console.MarkupLine(result.Status == "finished" ? "[yellow]no model reached the final stage[/]"
                 : $"[yellow]stopped before the final stage; continue with --resume --out {Markup.Escape(result.RunDirectory)}[/]");
@@ -338,7 +341,8 @@ static class SearchCommands
             console.Write(table);
             foreach (var v in result.Baseline.Values.Where(v => objectives.Contains(v.Kind)))
                 console.MarkupLine($"[grey]{Markup.Escape(v.Kind.Name())}: {Markup.Escape(v.Provenance.ToString())}[/]");
-            if (best is not null) console.MarkupLine($"best under the constraints: trial {best.Trial} → {Markup.Escape(best.ModelPath)}");
+            if (best is not null)
+                console.MarkupLine($"best under the constraints{(result.Status == "finished" ? "" : " so far")}: trial {best.Trial} → {Markup.Escape(best.ModelPath)}");
             else console.MarkupLine("[yellow]no exported model meets every constraint[/]");
         }
         foreach (var c in result.FidelityCorrelations.Where(c => c.Spearman is not null))
@@ -384,6 +388,8 @@ static class SearchCommands
                                              (finals.Count > 0 ? string.Join(", ", finals) : "none yet"));
             var destination = parse.GetRequiredValue(output);
             InputChecks.WritableFile(destination, "--out");
+            if (result.Status != "finished")
+                context.Error.WriteLine($"warning: the study has not finished (status: {result.Status}); trial {number} is the best so far, not the search's answer");
             File.Copy(Path.Combine(result.RunDirectory, final.ModelPath), destination.FullName, overwrite: true);
             context.Console.MarkupLine($"trial {number} → {Markup.Escape(destination.FullName)}: " +
                 string.Join(", ", final.Values.Select(v => $"{v.Kind.Name()} {v.Kind.Format(v.Value)}")) +
@@ -433,7 +439,10 @@ static class SearchCommands
                 foreach (var r in rows.OrderBy(r => r.Created))
                     table.AddRow(Markup.Escape(Path.GetRelativePath(Environment.CurrentDirectory, r.Directory)), r.Definition.Sampler,
                         string.Join(",", r.Definition.Objectives.Select(o => o.Name())), $"{r.Trials}/{r.Definition.Trials}" + (r.Failed > 0 ? $" ({r.Failed} failed)" : ""),
-                        r.Exported.ToString(CultureInfo.InvariantCulture), r.Status, r.Created.ToLocalTime().ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture));
+                        r.Exported.ToString(CultureInfo.InvariantCulture),
+                        // Nothing records whether a "running" study's process is alive: say both possibilities.
+                        r.Status == "running" ? "running, or killed (incomplete)" : r.Status == "stopped" ? "stopped (incomplete)" : r.Status,
+                        r.Created.ToLocalTime().ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture));
                 context.Console.Write(table);
             }
             foreach (var p in problems) context.Error.WriteLine($"skipped {p}");
