@@ -79,6 +79,24 @@ static class TrainingLoopBenchmark
                                   $"{Share(times.Backward)} | {Share(times.Optimizer)} | {Share(times.Bookkeeping)} |");
             }
 
+        // The teacher's forward pass needs no autograd at all: inference mode against no_grad, interleaved.
+        using (var teacher = new OnnxModule(baseModel, channelsLast))
+        {
+            teacher.eval();
+            using var images = TorchSharp.torch.rand(Batch, 1, 28, 28);
+            var times = new[] { new List<double>(), new List<double>() };
+            for (int round = -3; round < 30; round++)
+                for (int mode = 0; mode < 2; mode++)
+                {
+                    var watch = Stopwatch.StartNew();
+                    using (mode == 0 ? TorchSharp.torch.no_grad() : TorchSharp.torch.inference_mode())
+                        teacher.forward(images).Dispose();
+                    if (round >= 0) times[mode].Add(watch.Elapsed.TotalMilliseconds);
+                }
+            Console.WriteLine($"\nTeacher forward pass (unpruned model, batch {Batch}), median over 30 interleaved rounds: no_grad {Median(times[0]):0.00} ms, " +
+                              $"inference_mode {Median(times[1]):0.00} ms\n");
+        }
+
         Console.WriteLine("\nTwo trials: one after the other on all threads, against both at once on one thread each (images/s of both together):\n");
         Console.WriteLine("| model | 1 × 2 threads | 2 × 1 thread | ratio |");
         Console.WriteLine("| --- | --- | --- | --- |");
