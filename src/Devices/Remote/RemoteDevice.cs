@@ -130,6 +130,7 @@ public sealed class RemoteDevice : IDevice, IDisposable
         CancellationToken ct)
     {
         TimeSpan backoff = options.InitialBackoff;
+        var since = System.Diagnostics.Stopwatch.StartNew();
         for (int attempt = 1; ; attempt++)
         {
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -142,8 +143,8 @@ public sealed class RemoteDevice : IDevice, IDisposable
             }
             catch (HttpRequestException e)
             {
-                if (attempt >= options.MaxAttempts)
-                    throw new DeviceAgentException($"cannot reach the device agent at {Agent}: {e.Message} ({attempt} attempts)", null, e);
+                if (attempt >= options.MaxAttempts && since.Elapsed >= options.RetryWindow)
+                    throw new DeviceAgentException($"cannot reach the device agent at {Agent}: {e.Message} ({attempt} attempts over {since.Elapsed.TotalSeconds:0.#} s)", null, e);
                 await Task.Delay(backoff, ct);
                 backoff = Next(backoff);
                 continue;

@@ -5,6 +5,9 @@ public sealed record RemoteDeviceOptions
 {
     /// <summary>Tries per request, the first included; retried are connection failures and 503 (agent busy), never 4xx.</summary>
     public int MaxAttempts { get; init; } = 5;
+    /// <summary>Connection failures are retried for at least this long, whatever <see cref="MaxAttempts"/> says: long enough
+    /// for systemd to restart the agent, or a board to come back after a brief network drop.</summary>
+    public TimeSpan RetryWindow { get; init; } = TimeSpan.FromSeconds(60);
     /// <summary>Wait before the first retry; it doubles with each further retry.</summary>
     public TimeSpan InitialBackoff { get; init; } = TimeSpan.FromSeconds(0.5);
     /// <summary>Longest wait between tries, a Retry-After from the agent included.</summary>
@@ -19,6 +22,7 @@ public sealed record RemoteDeviceOptions
     internal void Validate()
     {
         if (MaxAttempts < 1) throw new ArgumentException($"remote device: max attempts must be at least 1 (got {MaxAttempts})");
+        if (RetryWindow < TimeSpan.Zero) throw new ArgumentException($"remote device: the retry window cannot be negative (got {RetryWindow})");
         if (InitialBackoff < TimeSpan.Zero || MaxBackoff < TimeSpan.Zero)
             throw new ArgumentException("remote device: back-off times must not be negative");
         if (MeasureTimeout <= TimeSpan.Zero || TimeoutMargin < TimeSpan.Zero || StatusTimeout <= TimeSpan.Zero)

@@ -97,12 +97,18 @@ public sealed class StudyStore : IDisposable
             if (schema != SchemaVersion.ToString(CultureInfo.InvariantCulture))
                 throw new InvalidDataException($"{path} has study schema {schema ?? "(none)"}; this version reads schema {SchemaVersion}");
             _ = store.Definition;
+            store.Execute("SELECT count(*) FROM trials;"); // the trials table is there (a damaged file fails here, not mid-report)
             return store;
         }
         catch (SqliteException e)
         {
             store?.Dispose();
-            throw new InvalidDataException($"{path} is not a study store: {e.Message}", e);
+            throw new InvalidDataException($"{path} is not a study store, or a damaged one (left as it is): {e.Message}", e);
+        }
+        catch (JsonException e)
+        {
+            store?.Dispose();
+            throw new InvalidDataException($"{path} holds a study definition that cannot be read (left as it is): {e.Message}", e);
         }
         catch
         {

@@ -377,12 +377,16 @@ public class DeviceAgentTests
     {
         int port = RunningAgent.FreePort();
         using var remote = new RemoteDevice(new Uri($"http://127.0.0.1:{port}"), RunningAgent.Token,
-            new RemoteDeviceOptions { InitialBackoff = TimeSpan.FromMilliseconds(10), MaxAttempts = 2 });
+            new RemoteDeviceOptions { InitialBackoff = TimeSpan.FromMilliseconds(10), MaxAttempts = 2, RetryWindow = TimeSpan.FromMilliseconds(300) });
         Assert.Equal($"agent at 127.0.0.1:{port}", remote.Name);
 
+        var watch = System.Diagnostics.Stopwatch.StartNew();
         var e = await Assert.ThrowsAsync<DeviceAgentException>(() => remote.MeasureAsync(Model, Shape, LatencyPlan));
         Assert.Null(e.StatusCode);
         Assert.StartsWith($"cannot reach the device agent at http://127.0.0.1:{port}/", e.Message);
+        // Tried for the whole retry window (a restarting agent comes back within it), not just MaxAttempts times.
+        Assert.True(watch.Elapsed >= TimeSpan.FromMilliseconds(300), $"gave up after {watch.Elapsed.TotalMilliseconds:0} ms");
+        Assert.True(new RemoteDeviceOptions().RetryWindow >= TimeSpan.FromSeconds(60)); // covers a systemd restart by default
     }
 
     [Fact]

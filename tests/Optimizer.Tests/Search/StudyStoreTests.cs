@@ -83,4 +83,25 @@ public sealed class StudyStoreTests : IDisposable
         using (StudyStore.Create(Path.Combine(directory, "a.db"), Definition())) { }
         Assert.Throws<InvalidOperationException>(() => StudyStore.Create(Path.Combine(directory, "a.db"), Definition()));
     }
+
+    [Theory]
+    [InlineData("UPDATE study SET value = '{ not json' WHERE key = 'definition';", "definition that cannot be read")]
+    [InlineData("DROP TABLE trials;", "no such table: trials")]
+    public void ADamagedStudyIsRefusedByNameAndLeftAsItIs(string damage, string expected)
+    {
+        string path = Path.Combine(directory, "damaged.db");
+        using (StudyStore.Create(path, Definition())) { }
+        using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = damage;
+            command.ExecuteNonQuery();
+        }
+        byte[] before = File.ReadAllBytes(path);
+        var error = Assert.Throws<InvalidDataException>(() => StudyStore.Open(path));
+        Assert.Contains(path, error.Message);
+        Assert.Contains(expected, error.Message);
+        Assert.Equal(before, File.ReadAllBytes(path));
+    }
 }
