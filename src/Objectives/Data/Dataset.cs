@@ -1,7 +1,11 @@
 namespace ParetoPrune.Objectives.Data;
 
 /// <summary>One mini-batch: <paramref name="Count"/> images (N×C×H×W) and their labels.</summary>
-public sealed record Batch(float[] Pixels, int[] Labels, int Count);
+/// <param name="Indices">Where each image sits in the dataset it was drawn from (empty when not drawn from one).</param>
+public sealed record Batch(float[] Pixels, int[] Labels, int Count, int[]? Indices = null)
+{
+    public int[] Indices { get; init; } = Indices ?? [];
+}
 
 /// <summary>
 /// An in-memory labelled image set. Pixels are N×C×H×W contiguous floats in [0,1] (byte/255)
@@ -172,7 +176,7 @@ public sealed class Dataset
         {
             int n = Math.Min(batchSize, Count - start);
             var indices = new ArraySegment<int>(order, start, n);
-            var batch = new Batch(CopyImages(indices), indices.Select(i => Labels[i]).ToArray(), n);
+            var batch = new Batch(CopyImages(indices), indices.Select(i => Labels[i]).ToArray(), n, indices.ToArray());
             augmentation?.Apply(batch, Channels, Height, Width, random);
             yield return batch;
         }

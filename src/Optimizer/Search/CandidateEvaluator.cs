@@ -109,6 +109,7 @@ sealed class CandidateEvaluator
     readonly string runDirectory, scratch;
     readonly int deployedLayers;
     readonly int screeningThreads, fineTuneThreads;
+    readonly Distillation? distillation; // one for the whole search: it keeps the teacher's outputs for every candidate
 
     public CandidateEvaluator(SearchSpace space, Dataset train, Dataset validation, Dataset? test, FidelityOptions fidelity, DeviceTargets devices,
                               MeasurementPlan plan, MLContext mlContext, IReadOnlySet<ObjectiveKind> kinds, string runDirectory, int screeningThreads, int fineTuneThreads)
@@ -118,6 +119,7 @@ sealed class CandidateEvaluator
         (this.train, this.validation, this.test) = (train, validation, test);
         (this.fidelity, this.devices, this.plan, this.mlContext, this.kinds, this.runDirectory) = (fidelity, devices, plan, mlContext, kinds, runDirectory);
         (this.screeningThreads, this.fineTuneThreads) = (screeningThreads, fineTuneThreads);
+        distillation = fidelity.Distill ? new Distillation(baseModel) : null;
         scratch = Path.Combine(runDirectory, ".scratch");
         Directory.CreateDirectory(scratch);
         deployedLayers = ModelSurgery.FoldBatchNorm(baseModel).Graph.Node.Count;
@@ -190,7 +192,7 @@ sealed class CandidateEvaluator
         var seconds = new Dictionary<string, double>();
         var model = Prepare(kept, seconds);
         var options = stage == SearchStage.Final
-            ? Training(fidelity.FinalStepsPerEpoch, fidelity.FinalEpochs, number, fidelity.Distill ? new Distillation(baseModel) : null, fineTuneThreads)
+            ? Training(fidelity.FinalStepsPerEpoch, fidelity.FinalEpochs, number, distillation, fineTuneThreads)
             : Training(fidelity.PromotionSteps, 1, number, null, fineTuneThreads);
         model = CandidatePipeline.Timed(seconds, "fine-tune", () => CandidatePipeline.FineTune(model, train, options, ct));
         string fidelityText = fidelity.FidelityOf(stage);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using ParetoPrune.Objectives.Data;
 using ParetoPrune.Objectives.Onnx.Proto;
 using TorchSharp;
@@ -12,7 +13,19 @@ public enum ScheduleKind { Cosine, Step, Constant }
 
 /// <summary>Knowledge distillation from a teacher (usually the unpruned model): KL on temperature-softened outputs.</summary>
 /// <param name="Weight">Share of the loss given to the KL term; the rest is cross-entropy on the labels.</param>
-public sealed record Distillation(ModelProto Teacher, double Temperature = 4.0, double Weight = 0.7);
+public sealed record Distillation(ModelProto Teacher, double Temperature = 4.0, double Weight = 0.7)
+{
+    /// <summary>
+    /// The teacher's outputs per training image, kept across trainings that share this instance: the teacher is fixed
+    /// and in evaluation mode, so without augmentation an image's outputs never change, and its forward pass was 30–60 %
+    /// of a distilled step (bench/RESULTS.md). A search shares one instance across all its candidates.
+    /// </summary>
+    internal ConditionalWeakTable<Dataset, TeacherOutputs> Outputs { get; } = new();
+}
+
+/// <summary>One teacher's outputs for the images of one dataset (a copy made with <c>with { Teacher = … }</c> shares
+/// the table, so each entry says whose outputs it holds).</summary>
+internal sealed record TeacherOutputs(ModelProto Teacher, float[]?[] Values);
 
 /// <summary>How to train. Defaults suit fine-tuning a CIFAR-size CNN on a CPU.</summary>
 public sealed record TrainingOptions
@@ -134,7 +147,9 @@ public static class Trainer
                     using var scope = NewDisposeScope();
                     var (x, y) = ToTensors(batch, train);
                     data += Lap();
-                    var teacherLogits = teacher is null ? null : TeacherLogits(teacher, x);
+                    var teacherLogits = teacher is null ? null
+                        : options.Augmentation is null ? CachedTeacherLogits(teacher, options.Distillation!, train, batch, x)
+                        : TeacherLogits(teacher, x);
                     teaching += Lap();
                     optimizer.zero_grad();
                     stepping += Lap();
@@ -244,6 +259,31 @@ public static class Trainer
     {
         using var inference = inference_mode();
         return teacher.forward(images);
+    }
+
+    /// <summary>The teacher's outputs for a batch of unaugmented images: from <see cref="Distillation.Outputs"/> when every
+    /// image was seen before, else computed for the whole batch and remembered.</summary>
+    static Tensor CachedTeacherLogits(OnnxModule teacher, Distillation distillation, Dataset data, Batch batch, Tensor images)
+    {
+        var entry = distillation.Outputs.GetValue(data, d => new TeacherOutputs(distillation.Teacher, new float[]?[d.Count]));
+        if (!ReferenceEquals(entry.Teacher, distillation.Teacher))
+        {
+            distillation.Outputs.AddOrUpdate(data, entry = new TeacherOutputs(distillation.Teacher, new float[]?[data.Count]));
+        }
+        var outputs = entry.Values;
+        if (batch.Indices.Length != batch.Count || batch.Indices.Any(i => outputs[i] is null))
+        {
+            var logits = TeacherLogits(teacher, images);
+            using var cpu = logits.contiguous();
+            var values = cpu.data<float>().ToArray();
+            int classes = values.Length / batch.Count;
+            for (int k = 0; k < batch.Indices.Length; k++) outputs[batch.Indices[k]] = values.AsSpan(k * classes, classes).ToArray();
+            return logits;
+        }
+        int width = outputs[batch.Indices[0]]!.Length;
+        var flat = new float[batch.Count * width];
+        for (int k = 0; k < batch.Count; k++) outputs[batch.Indices[k]]!.CopyTo(flat, k * width);
+        return tensor(flat, [batch.Count, width]);
     }
 
     static Tensor Loss(Tensor logits, Tensor labels, Tensor? teacherLogits, TrainingOptions options)

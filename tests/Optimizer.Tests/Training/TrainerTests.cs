@@ -26,6 +26,44 @@ public class TrainerTests
     };
 
     [Fact]
+    public void TheTeachersRememberedOutputsTrainAsItsFreshOnesDo()
+    {
+        var train = Images(160);
+        var teacher = TinyCnn(seed: 7);
+        var student = TinyCnn(seed: 2);
+        var shared = new Distillation(teacher);
+        var options = Quick with { Epochs = 1, Distillation = shared };
+        using var first = new OnnxModule(student);
+        Trainer.Train(first, train, null, options); // the teacher runs for every batch and its outputs are kept
+        var remembered = shared.Outputs.TryGetValue(train, out var entry) ? entry.Values : null;
+        Assert.NotNull(remembered);
+        Assert.All(remembered, v => Assert.Equal(10, v!.Length)); // every image seen, its ten logits kept
+
+        // The same training again: from the remembered outputs only, with exactly the same result as with fresh ones,
+        // and as a training whose teacher runs every time (augmentation on the fly would change the images).
+        using var second = new OnnxModule(student);
+        Trainer.Train(second, train, null, options);
+        using var fresh = new OnnxModule(student);
+        Trainer.Train(fresh, train, null, options with { Distillation = new Distillation(teacher) });
+        var a = OnnxModel.ToBytes(Without(first.WriteBack()));
+        Assert.Equal(a, OnnxModel.ToBytes(Without(second.WriteBack())));
+        Assert.Equal(a, OnnxModel.ToBytes(Without(fresh.WriteBack())));
+
+        // Another teacher through a copy of the same instance does not read the first teacher's outputs.
+        var other = shared with { Teacher = TinyCnn(seed: 9) };
+        using var third = new OnnxModule(student);
+        Trainer.Train(third, train, null, options with { Distillation = other });
+        Assert.NotEqual(a, OnnxModel.ToBytes(Without(third.WriteBack())));
+    }
+
+    /// <summary>The model without its provenance metadata (the kernels line is the same for every training here anyway).</summary>
+    static ModelProto Without(ModelProto model)
+    {
+        model.MetadataProps.Clear();
+        return model;
+    }
+
+    [Fact]
     public void TrainingLearnsAndIsDeterministic()
     {
         var train = Images(600);
