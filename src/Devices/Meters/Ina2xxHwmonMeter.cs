@@ -52,8 +52,12 @@ public sealed partial class Ina2xxHwmonMeter : IPowerMeter
         var interval = Path.Combine(hwmonDirectory, "update_interval");
         var ms = File.Exists(interval) ? ReadInteger(interval) : 0;
         SampleInterval = ms > 0 ? TimeSpan.FromMilliseconds(ms) : DefaultSampleInterval;
+        // The driver scales current and power by the shunt it is told about (10 mΩ unless set), while INA219/INA226
+        // breakouts usually carry 0.1 Ω: a wrong value reads 10× off, so every figure names the shunt it assumed.
+        var shunt = Path.Combine(hwmonDirectory, "shunt_resistor");
+        string shuntText = File.Exists(shunt) ? $", shunt {ReadInteger(shunt) / 1000.0:0.###} mΩ" : "";
         Name = $"{chip.ToUpperInvariant()} via {Path.GetFileName(Path.TrimEndingDirectorySeparator(hwmonDirectory))} " +
-               $"({source}, {SampleInterval.TotalMilliseconds:0.#} ms)";
+               $"({source}, {SampleInterval.TotalMilliseconds:0.#} ms{shuntText})";
     }
 
     /// <summary>The hwmon directory read from.</summary>

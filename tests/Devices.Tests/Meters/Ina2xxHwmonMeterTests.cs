@@ -51,6 +51,14 @@ public sealed class Ina2xxHwmonMeterTests : IDisposable
     }
 
     [Fact]
+    public void The_shunt_the_driver_assumes_is_named_with_every_figure()
+    {
+        // The ina2xx driver's default (10 mΩ, in µΩ): on a 0.1 Ω breakout it reads 10× high, so the provenance says it.
+        AddDevice("hwmon4", "ina226", ("power1_input", "2500000"), ("shunt_resistor", "10000"));
+        Assert.Equal("INA226 via hwmon4 (power1_input, 10 ms, shunt 10 mΩ)", Ina2xxHwmonMeter.Find("ina226", HwmonRoot).Name);
+    }
+
+    [Fact]
     public void Reads_the_current_value_each_time()
     {
         AddDevice("hwmon1", "ina226", ("power1_input", "2000000"));
