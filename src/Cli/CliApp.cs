@@ -48,9 +48,9 @@ public static class CliApp
             if (parse.Errors.Count > 0)
             {
                 // One line and a hint, not the whole help text.
-                string command = string.Join(' ', parse.CommandResult.Command.Name == root.Name ? [] : new[] { parse.CommandResult.Command.Name });
+                string command = parse.CommandResult.Command == root ? "" : parse.CommandResult.Command.Name + " ";
                 error.WriteLine($"error: {string.Join("; ", parse.Errors.Select(e => Readable(e.Message)).Distinct().Take(3))}");
-                error.WriteLine($"see: paretoprune {(command.Length > 0 ? command + " " : "")}--help");
+                error.WriteLine($"see: paretoprune {command}--help");
                 return ExitCodes.BadInput;
             }
             var configuration = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };

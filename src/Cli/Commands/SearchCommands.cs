@@ -314,9 +314,8 @@ static class SearchCommands
         }
         var console = context.Console;
         var objectives = result.Definition.Objectives;
-        if (result.Status != "finished" && result.Front.Count > 0)
-            console.MarkupLine($"[yellow]this study has not finished (status: {Markup.Escape(result.Status)}" +
-                               $"{(result.Status == "running" ? ": still running, or killed" : "")}): the front and the best model are provisional[/]");
+        if (result.Unfinished is { } unfinished && result.Front.Count > 0)
+            console.MarkupLine($"[yellow]{Markup.Escape(unfinished)}: the front and the best model are provisional[/]");
         if (result.Front.Count == 0)
             console.MarkupLine(result.Status == "finished" ? "[yellow]no model reached the final stage[/]"
                 : $"[yellow]stopped before the final stage; continue with --resume --out {Markup.Escape(result.RunDirectory)}[/]");
@@ -388,8 +387,8 @@ static class SearchCommands
                                              (finals.Count > 0 ? string.Join(", ", finals) : "none yet"));
             var destination = parse.GetRequiredValue(output);
             InputChecks.WritableFile(destination, "--out");
-            if (result.Status != "finished")
-                context.Error.WriteLine($"warning: the study has not finished (status: {result.Status}); trial {number} is the best so far, not the search's answer");
+            if (result.Unfinished is { } unfinished)
+                context.Error.WriteLine($"warning: {unfinished}; trial {number} is the best so far, not the search's answer");
             File.Copy(Path.Combine(result.RunDirectory, final.ModelPath), destination.FullName, overwrite: true);
             context.Console.MarkupLine($"trial {number} → {Markup.Escape(destination.FullName)}: " +
                 string.Join(", ", final.Values.Select(v => $"{v.Kind.Name()} {v.Kind.Format(v.Value)}")) +

@@ -123,12 +123,7 @@ internal sealed class LayerWriter
     float[] Normal(int count, double std)
     {
         var values = new float[count];
-        for (int i = 0; i < count; i++)
-        {
-            // Box–Muller: deterministic for a seed on every platform (System.Random has no normal sampler).
-            double u1 = 1.0 - random.NextDouble(), u2 = random.NextDouble();
-            values[i] = (float)(std * Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
-        }
+        for (int i = 0; i < count; i++) values[i] = (float)(std * random.NextGaussian());
         return values;
     }
 }

@@ -171,9 +171,9 @@ public static class SearchReport
                 ("devices", d.Devices),
             ]);
 
-        if (result.Status != "finished")
-            report.Paragraph($"This study has not finished (status: {result.Status}{(result.Status == "running" ? ": still running, or killed" : "")}): " +
-                             "the front and the best model below are provisional; resume it (search … --resume) to finish.");
+        if (result.Unfinished is { } unfinished)
+            report.Paragraph($"{char.ToUpperInvariant(unfinished[0])}{unfinished[1..]}: the front and the best model below are provisional; " +
+                             "resume it (search … --resume) to finish.");
 
         report.Heading("How each figure was obtained");
         report.KeyValues(result.Baseline.Values.Select(v => (v.Kind.Name(), $"{v.Provenance}; baseline {Format(v.Kind, v.Value)} ({v.Fidelity})")).ToList());

@@ -91,7 +91,7 @@ public sealed class BayesianSampler : ISampler
                 double scale = 0.05 + 0.2 * random.NextDouble();
                 double probability = Math.Max(1.0 / y.Length, random.NextDouble() * 0.5);
                 for (int i = 0; i < y.Length; i++)
-                    if (random.NextDouble() < probability) y[i] = Math.Clamp(y[i] + scale * Gaussian(random), 0, 1);
+                    if (random.NextDouble() < probability) y[i] = Math.Clamp(y[i] + scale * random.NextGaussian(), 0, 1);
                 var kept = space.Decode(y);
                 if (problem.PredictedViolation(kept) > 0 || !seen.Add(SearchSpace.Key(kept))) continue;
                 list.Add(kept);
@@ -108,9 +108,6 @@ public sealed class BayesianSampler : ISampler
         foreach (var o in problem.Observed) values[o] = problem.Baseline[o];
         return values;
     }
-
-    static double Gaussian(Random random) =>
-        Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
 
     internal sealed record Candidate(int[] Kept, double[] Features, double[] Point);
 

@@ -211,8 +211,7 @@ public sealed class PruningSearch
     static void CheckFreshFolder(string directory, string modelPath)
     {
         if (!Directory.Exists(directory)) return;
-        if (File.Exists(Path.Combine(directory, StudyFile)))
-            throw new ArgumentException($"{directory} already holds a study: resume it, or choose another output folder");
+        if (File.Exists(Path.Combine(directory, StudyFile))) return; // StudyStore.Create refuses it, naming the study
         var others = Directory.EnumerateFileSystemEntries(directory).Where(e => Path.GetFullPath(e) != modelPath).Take(3).ToList();
         if (others.Count > 0)
             throw new ArgumentException($"{directory} is not empty and holds no study (it has {string.Join(", ", others.Select(Path.GetFileName))}" +

@@ -63,6 +63,11 @@ public sealed class PruningSearchResult
     /// <summary>"finished", "stopped" (resume to continue) or "running".</summary>
     public string Status { get; }
 
+    /// <summary>What to tell a reader of an unfinished study's results (null when finished): its front and best model are
+    /// provisional. "running" also stands for a process that was killed: nothing records whether it is alive.</summary>
+    public string? Unfinished => Status == "finished" ? null
+        : $"this study has not finished (status: {Status}{(Status == "running" ? ": still running, or killed" : "")})";
+
     /// <summary>Objectives in the canonical minimised space, normalised by the baseline (what hypervolumes are computed in).</summary>
     public ObjectiveSpace Space { get; }
 

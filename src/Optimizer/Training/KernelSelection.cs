@@ -201,7 +201,7 @@ public static class KernelSelection
     static float[] Normal(Random random, long count, double scale)
     {
         var values = new float[count];
-        for (long i = 0; i < count; i++) values[i] = (float)(scale * Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble()));
+        for (long i = 0; i < count; i++) values[i] = (float)(scale * random.NextGaussian());
         return values;
     }
 
