@@ -39,6 +39,7 @@ public static class CliApp
             SearchCommands.Export(context),
             SearchCommands.Studies(context),
             CompareCommand.Create(context),
+            KernelCheckCommand.Create(context),
         };
         bool verbose = args.Contains("--verbose");
         root.Options.Add(new Option<bool>("--verbose") { Description = "on an internal error, print the stack trace", Recursive = true });

@@ -15,9 +15,15 @@ static class CliRunner
         return (code, output.ToString(), error.ToString());
     }
 
-    public static (int ExitCode, string Output, string Error) RunProcess(params string[] args)
+    public static (int ExitCode, string Output, string Error) RunProcess(params string[] args) => RunProcess(new Dictionary<string, string?>(), args);
+
+    /// <summary>The real executable with <paramref name="environment"/> added to this process's (null removes a variable).</summary>
+    public static (int ExitCode, string Output, string Error) RunProcess(IReadOnlyDictionary<string, string?> environment, params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var (name, value) in environment)
+            if (value is null) start.Environment.Remove(name);
+            else start.Environment[name] = value;
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "paretoprune.dll"));
         foreach (string arg in args) start.ArgumentList.Add(arg);
         using var process = Process.Start(start)!;

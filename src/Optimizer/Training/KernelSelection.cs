@@ -14,7 +14,9 @@ namespace ParetoPrune.Optimizer.Training;
 /// <param name="ImagesPerSecond">Steady training speed (median steps).</param>
 /// <param name="UnalignedImagesPerSecond">Speed on a network whose channel counts are not multiples of oneDNN's block
 /// (pruned candidates mostly are not).</param>
-public sealed record KernelCheck(string Mode, double MaxRelativeError, double ImagesPerSecond, bool Correct, double UnalignedImagesPerSecond = 0);
+/// <param name="Problem">Why the mode could not be checked (its check process failed); null when it was.</param>
+public sealed record KernelCheck(string Mode, double MaxRelativeError, double ImagesPerSecond, bool Correct, double UnalignedImagesPerSecond = 0,
+                                 string? Problem = null);
 
 /// <summary>Which kernels training uses here, and the evidence: recorded in trained models' provenance.</summary>
 /// <param name="Key">What the decision holds for: CPU model, flags, libtorch and the convolution shapes checked.</param>
@@ -40,7 +42,9 @@ public sealed record KernelDecision(string Mode, string Reason, string Key, IRea
 /// every output and gradient agrees within <see cref="Tolerance"/>, and the fastest such mode, timed on training steps
 /// of those networks and the model, wins if it beats the reference. The decision is cached per CPU
 /// model, CPU flags, libtorch, the modes compared and the convolution shapes, so it costs seconds once per machine and
-/// model family.
+/// model family. Where no uncapped oneDNN mode is correct, oneDNN capped at narrower instruction sets (AVX2, SSE4.1:
+/// other kernels) is checked the same way, each in a process of its own (<see cref="CheckHost"/>), because oneDNN fixes
+/// its instruction set when its first kernel runs.
 /// </summary>
 public static class KernelSelection
 {
@@ -86,20 +90,37 @@ public static class KernelSelection
     /// Switches libtorch's process-wide flag while it runs (restored after): run it before any other TorchSharp work, as
     /// <see cref="TorchRuntime.UseKernelsFor"/> does.
     /// </summary>
-    public static IReadOnlyList<KernelCheck> Check(IReadOnlyList<ModelProto> compared, IReadOnlyList<ModelProto> timed, int threads)
+    public static IReadOnlyList<KernelCheck> Check(IReadOnlyList<ModelProto> compared, IReadOnlyList<ModelProto> timed, int threads) =>
+        Check(compared, timed, threads, Candidates);
+
+    /// <summary>
+    /// The check of one capped mode against the reference, in a process started with ONEDNN_MAX_CPU_ISA set to its cap
+    /// (<see cref="TorchRuntime.Caps"/>) in which no oneDNN kernel has run yet: what <see cref="CheckHost"/> runs.
+    /// </summary>
+    public static IReadOnlyList<KernelCheck> CheckCapped(string mode, IReadOnlyList<ModelProto> compared, IReadOnlyList<ModelProto> timed, int threads)
+    {
+        if (!TorchRuntime.Caps.TryGetValue(mode, out string? isa))
+            throw new ArgumentException($"{mode} is not a capped kernel mode; use one of {string.Join(", ", TorchRuntime.Caps.Keys)}");
+        if (!string.Equals(Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA"), isa, StringComparison.OrdinalIgnoreCase))
+            throw new InvalidOperationException($"checking {mode} needs a process started with ONEDNN_MAX_CPU_ISA={isa}");
+        return Check(compared, timed, threads, [Candidates[0], (mode, true, false)]);
+    }
+
+    static IReadOnlyList<KernelCheck> Check(IReadOnlyList<ModelProto> compared, IReadOnlyList<ModelProto> timed, int threads,
+                                            (string Mode, bool Mkldnn, bool ChannelsLast)[] candidates)
     {
         TorchRuntime.EnsureInitialized();
         set_num_threads(threads);
         bool was = TorchRuntime.MkldnnEnabled;
         try
         {
-            var error = Candidates.ToDictionary(c => c.Mode, _ => 0.0);
+            var error = candidates.ToDictionary(c => c.Mode, _ => 0.0);
             foreach (var model in compared)
             {
                 manual_seed(1);
                 using var input = rand([8, .. InputShape(model)]);
                 List<float[]>? reference = null;
-                foreach (var (mode, mkldnn, channelsLast) in Candidates)
+                foreach (var (mode, mkldnn, channelsLast) in candidates)
                 {
                     using var module = new OnnxModule(model, channelsLast); // the same weights in every mode
                     module.train();
@@ -109,15 +130,15 @@ public static class KernelSelection
                     error[mode] = Math.Max(error[mode], RelativeError(reference, values));
                 }
             }
-            var seconds = Candidates.ToDictionary(c => c.Mode, _ => 0.0);
+            var seconds = candidates.ToDictionary(c => c.Mode, _ => 0.0);
             long images = 0;
             foreach (var model in timed)
             {
-                foreach (var (mode, step) in TimeModes(model, TimedBatch)) seconds[mode] += step;
+                foreach (var (mode, step) in TimeModes(model, TimedBatch, candidates)) seconds[mode] += step;
                 images += TimedBatch;
             }
-            var unaligned = TimeModes(UnalignedModel, TimedBatch);
-            return Candidates.Select(c => new KernelCheck(c.Mode, error[c.Mode], images / seconds[c.Mode], error[c.Mode] <= Tolerance, TimedBatch / unaligned[c.Mode])).ToList();
+            var unaligned = TimeModes(UnalignedModel, TimedBatch, candidates);
+            return candidates.Select(c => new KernelCheck(c.Mode, error[c.Mode], images / seconds[c.Mode], error[c.Mode] <= Tolerance, TimedBatch / unaligned[c.Mode])).ToList();
         }
         finally
         {
@@ -127,24 +148,24 @@ public static class KernelSelection
 
     /// <summary>A steady training step of <paramref name="model"/> in each mode: rounds that interleave the modes (one step
     /// each) after two warm-up rounds, the median per mode, so that a neighbour's burst on the machine does not decide.</summary>
-    static Dictionary<string, double> TimeModes(ModelProto model, int batchSize)
+    static Dictionary<string, double> TimeModes(ModelProto model, int batchSize, (string Mode, bool Mkldnn, bool ChannelsLast)[] candidates)
     {
         manual_seed(1);
         using var batch = rand([batchSize, .. InputShape(model)]);
-        var modules = Candidates.Select(c => new OnnxModule(model, c.ChannelsLast)).ToArray();
+        var modules = candidates.Select(c => new OnnxModule(model, c.ChannelsLast)).ToArray();
         try
         {
-            var steps = Candidates.Select(_ => new List<double>()).ToArray();
+            var steps = candidates.Select(_ => new List<double>()).ToArray();
             for (int round = -2; round < TimedRounds; round++)
-                for (int m = 0; m < Candidates.Length; m++)
+                for (int m = 0; m < candidates.Length; m++)
                 {
-                    TorchRuntime.MkldnnEnabled = Candidates[m].Mkldnn;
+                    TorchRuntime.MkldnnEnabled = candidates[m].Mkldnn;
                     modules[m].train();
                     var watch = Stopwatch.StartNew();
                     Step(modules[m], batch);
                     if (round >= 0) steps[m].Add(watch.Elapsed.TotalSeconds);
                 }
-            return Enumerable.Range(0, Candidates.Length).ToDictionary(m => Candidates[m].Mode, m => steps[m].Order().ElementAt(TimedRounds / 2));
+            return Enumerable.Range(0, candidates.Length).ToDictionary(m => candidates[m].Mode, m => steps[m].Order().ElementAt(TimedRounds / 2));
         }
         finally
         {
@@ -211,24 +232,112 @@ public static class KernelSelection
         Decide(model is null ? [] : [model], threads, cachePath);
 
     /// <summary>Correctness: the builders' networks whole (well conditioned at 28×28) and every convolution of the models at
-    /// hand alone (<see cref="Convolutions"/>); speed: training steps of the builders' networks and the models at hand.</summary>
-    internal static KernelDecision Decide(IReadOnlyList<ModelProto> models, int threads, string? cachePath)
+    /// hand alone (<see cref="Convolutions"/>); speed: training steps of the builders' networks and the models at hand.
+    /// Capped modes are checked where no uncapped oneDNN mode is correct, or always with <paramref name="checkCaps"/>.</summary>
+    internal static KernelDecision Decide(IReadOnlyList<ModelProto> models, int threads, string? cachePath, bool checkCaps = false)
     {
         var timed = BuilderModels.Concat(models).ToList();
-        string key = Key(CpuModel(), CpuFlags(), $"{LibTorch()}/check {CheckVersion}: {string.Join(",", Candidates.Select(c => c.Mode))}",
+        IReadOnlyList<string> caps = CheckHost is null ? [] : CappedModes();
+        string key = Key(CpuModel(), CpuFlags(),
+                         $"{LibTorch()}/check {CheckVersion}: {string.Join(",", Candidates.Select(c => c.Mode).Concat(caps))}" +
+                         $"/ONEDNN_MAX_CPU_ISA={Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA")}{(checkCaps ? "/all" : "")}",
                          string.Join("|", timed.Select(Shapes)));
         cachePath ??= DefaultCachePath();
         var cache = ReadCache(cachePath);
         if (cache.TryGetValue(key, out var cached)) return cached with { FromCache = true };
         var watch = Stopwatch.StartNew();
-        var checks = Check([.. BuilderModels, .. models.SelectMany(Convolutions)], timed, threads);
+        IReadOnlyList<ModelProto> compared = [.. BuilderModels, .. models.SelectMany(Convolutions)];
+        var checks = Check(compared, timed, threads).ToList();
+        string notChecked = "";
+        if (checkCaps || !checks.Any(c => c.Mode != TorchRuntime.Off && c.Correct))
+        {
+            if (CheckHost is null && CappedModes().Count > 0)
+                notChecked = $"; {string.Join(" and ", CappedModes())} not checked: no check host in this process ({nameof(KernelSelection)}.{nameof(CheckHost)})";
+            foreach (string cap in caps) checks.Add(CheckInHost(cap, compared, timed, threads, checks[0]));
+        }
         string mode = Choose(checks);
-        var decision = new KernelDecision(mode, Reason(mode, checks), key, checks, FromCache: false, ChannelsLastBlock(checks, ChannelBlock()),
-                                          watch.Elapsed.TotalSeconds);
+        var decision = new KernelDecision(mode, Reason(mode, checks) + notChecked, key, checks, FromCache: false,
+                                          ChannelsLastBlock(checks, ChannelBlock()), watch.Elapsed.TotalSeconds);
         cache[key] = decision;
         WriteCache(cachePath, cache);
         return decision;
     }
+
+    /// <summary>
+    /// The command line of a process that checks one capped mode (<see cref="CheckCapped"/>), given
+    /// <c>--mode M --threads N --models DIR --result FILE</c>: the <c>paretoprune</c> CLI sets itself
+    /// (<c>paretoprune kernel-check</c>). Null in other processes, where capped modes go unchecked and the decision says so.
+    /// </summary>
+    public static IReadOnlyList<string>? CheckHost { get; set; }
+
+    /// <summary>The capped modes that differ from this CPU's widest kernels, widest first (x64 only: the caps are x86 ISAs).</summary>
+    internal static IReadOnlyList<string> CappedModes()
+    {
+        if (System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture != System.Runtime.InteropServices.Architecture.X64) return [];
+        var flags = CpuFlags().Split(' ');
+        return flags.Contains("avx512f") ? [TorchRuntime.Avx2, TorchRuntime.Sse41] : flags.Contains("avx2") ? [TorchRuntime.Sse41] : [];
+    }
+
+    /// <summary>How long a capped mode's check process may take before it counts as failed.</summary>
+    static readonly TimeSpan HostTimeout = TimeSpan.FromMinutes(10);
+
+    /// <summary>Checks <paramref name="mode"/> in a fresh process (<see cref="CheckHost"/>) with oneDNN capped; its speed is
+    /// put on this process's scale through the reference both processes timed.</summary>
+    static KernelCheck CheckInHost(string mode, IReadOnlyList<ModelProto> compared, IReadOnlyList<ModelProto> timed, int threads, KernelCheck reference)
+    {
+        var directory = Directory.CreateTempSubdirectory("paretoprune-kernels-");
+        try
+        {
+            for (int i = 0; i < compared.Count; i++) File.WriteAllBytes(Path.Combine(directory.FullName, $"compared-{i:000}.onnx"), Google.Protobuf.MessageExtensions.ToByteArray(compared[i]));
+            for (int i = 0; i < timed.Count; i++) File.WriteAllBytes(Path.Combine(directory.FullName, $"timed-{i:000}.onnx"), Google.Protobuf.MessageExtensions.ToByteArray(timed[i]));
+            string result = Path.Combine(directory.FullName, "result.json");
+            var start = new ProcessStartInfo(CheckHost![0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (string argument in CheckHost.Skip(1).Concat(["--mode", mode, "--threads", threads.ToString(), "--models", directory.FullName, "--result", result]))
+                start.ArgumentList.Add(argument);
+            start.Environment["ONEDNN_MAX_CPU_ISA"] = TorchRuntime.Caps[mode];
+            start.Environment.Remove("PARETOPRUNE_ONEDNN");
+            using var process = Process.Start(start)!;
+            var output = process.StandardOutput.ReadToEndAsync();
+            var error = process.StandardError.ReadToEndAsync();
+            if (!process.WaitForExit(HostTimeout))
+            {
+                process.Kill(entireProcessTree: true);
+                return Failed(mode, $"its check took over {HostTimeout.TotalMinutes:0} min");
+            }
+            if (process.ExitCode != 0 || !File.Exists(result))
+                return Failed(mode, $"its check process exited with {process.ExitCode}: {LastLine(error.Result + output.Result)}");
+            var checks = ReadChecks(File.ReadAllText(result));
+            var off = checks.Single(c => c.Mode == TorchRuntime.Off);
+            var capped = checks.Single(c => c.Mode == mode);
+            return capped with
+            {
+                ImagesPerSecond = capped.ImagesPerSecond * reference.ImagesPerSecond / off.ImagesPerSecond,
+                UnalignedImagesPerSecond = capped.UnalignedImagesPerSecond * reference.UnalignedImagesPerSecond / off.UnalignedImagesPerSecond,
+            };
+        }
+        catch (Exception e) when (e is IOException or System.ComponentModel.Win32Exception or JsonException or InvalidOperationException)
+        {
+            return Failed(mode, $"its check process could not run: {e.Message}");
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
+    static KernelCheck Failed(string mode, string problem) => new(mode, double.PositiveInfinity, 0, false, Problem: problem);
+
+    static string LastLine(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? "no output";
+
+    /// <summary>The checks as <see cref="CheckHost"/> writes them.</summary>
+    public static string WriteChecks(IReadOnlyList<KernelCheck> checks) => JsonSerializer.Serialize(checks, CheckJson);
+
+    static List<KernelCheck> ReadChecks(string json) => JsonSerializer.Deserialize<List<KernelCheck>>(json, CheckJson) ?? [];
+
+    /// <summary>An infinite error (a non-finite result) must survive the trip.</summary>
+    static readonly JsonSerializerOptions CheckJson = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+    static readonly JsonSerializerOptions CacheJson = new(CheckJson) { WriteIndented = true };
 
     /// <summary>0 when channels-last also wins on unaligned channel counts (or NCHW oneDNN is wrong, so there is no
     /// alternative); else the block that a model's channel counts must be multiples of for channels-last.</summary>
@@ -244,7 +353,8 @@ public static class KernelSelection
     {
         var wrong = checks.Where(c => !c.Correct).ToList();
         string differ = wrong.Count == 0 ? ""
-            : "; " + string.Join(", ", wrong.Select(c => $"{c.Mode} differs from ATen by {c.MaxRelativeError:0.0e+0}")) + $" (tolerance {Tolerance:0e+0})";
+            : "; " + string.Join(", ", wrong.Select(c => c.Problem is { } problem ? $"{c.Mode} unchecked ({problem})" : $"{c.Mode} differs from ATen by {c.MaxRelativeError:0.0e+0}"))
+              + $" (tolerance {Tolerance:0e+0})";
         return mode != TorchRuntime.Off ? $"{mode} agrees with ATen and trains fastest{differ}"
             : wrong.Count == checks.Count - 1 ? differ[2..] : $"oneDNN agrees with ATen but is not faster{differ}";
     }
@@ -310,7 +420,7 @@ public static class KernelSelection
     {
         try
         {
-            return File.Exists(path) ? JsonSerializer.Deserialize<Dictionary<string, KernelDecision>>(File.ReadAllText(path)) ?? [] : [];
+            return File.Exists(path) ? JsonSerializer.Deserialize<Dictionary<string, KernelDecision>>(File.ReadAllText(path), CheckJson) ?? [] : [];
         }
         catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException)
         {
@@ -322,7 +432,7 @@ public static class KernelSelection
     {
         try
         {
-            Reporting.AtomicFile.WriteAllText(path, JsonSerializer.Serialize(cache, new JsonSerializerOptions { WriteIndented = true }));
+            Reporting.AtomicFile.WriteAllText(path, JsonSerializer.Serialize(cache, CacheJson));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

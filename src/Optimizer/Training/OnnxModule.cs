@@ -179,7 +179,7 @@ public sealed class OnnxModule : nn.Module<Tensor, Tensor>
         // Provenance: which convolution kernels trained these weights, and the evidence they were right here.
         if (TorchRuntime.Decision is { } kernels)
             OnnxModel.SetMetadata(model, "paretoprune.kernels",
-                                  $"{(ChannelsLast ? "oneDNN channels-last" : TorchRuntime.MkldnnEnabled ? "oneDNN NCHW" : "ATen NCHW")}; chosen: {kernels}");
+                                  $"{(ChannelsLast ? "oneDNN channels-last" : TorchRuntime.MkldnnEnabled ? "oneDNN NCHW" : "ATen NCHW")}{(TorchRuntime.Caps.TryGetValue(TorchRuntime.OneDnnMode, out var isa) ? $" capped at {isa}" : "")}; chosen: {kernels}");
         var initializers = model.Graph.Initializer;
         for (int i = 0; i < initializers.Count; i++)
         {

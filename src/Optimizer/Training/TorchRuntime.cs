@@ -9,18 +9,21 @@ namespace ParetoPrune.Optimizer.Training;
 /// </summary>
 public static class TorchRuntime
 {
-    static readonly Lazy<string> Initialized = new(Initialize, LazyThreadSafetyMode.ExecutionAndPublication);
+    static readonly Lazy<bool> Initialized = new(Initialize, LazyThreadSafetyMode.ExecutionAndPublication);
 
     /// <summary>Kernel modes: ATen's own kernels (the reference); oneDNN on NCHW tensors; oneDNN on channels-last tensors (NCHW
-    /// shape, NHWC memory: oneDNN's fastest layout, no reorders around each convolution); oneDNN capped at SSE4.1 (by
-    /// override only: the cap must be set before libtorch loads).</summary>
-    public const string Off = "off", Native = "native", ChannelsLast = "channels-last", Sse41 = "sse41";
+    /// shape, NHWC memory: oneDNN's fastest layout, no reorders around each convolution); oneDNN on NCHW tensors with its
+    /// instruction set capped at AVX2 or SSE4.1 (other kernels: correct on CPUs where the widest ones are not).</summary>
+    public const string Off = "off", Native = "native", ChannelsLast = "channels-last", Avx2 = "avx2", Sse41 = "sse41";
 
     /// <summary>The modes PARETOPRUNE_ONEDNN accepts.</summary>
-    public static IReadOnlyList<string> Modes { get; } = [Off, Native, ChannelsLast, Sse41];
+    public static IReadOnlyList<string> Modes { get; } = [Off, Native, ChannelsLast, Avx2, Sse41];
+
+    /// <summary>The capped modes and the ONEDNN_MAX_CPU_ISA value each sets.</summary>
+    public static IReadOnlyDictionary<string, string> Caps { get; } = new Dictionary<string, string> { [Avx2] = "AVX2", [Sse41] = "SSE41" };
 
     /// <summary>How libtorch's convolution kernels are used now: <see cref="Off"/> until <see cref="UseKernelsFor"/> decides.</summary>
-    public static string OneDnnMode => !MkldnnEnabled ? Off : Initialized.Value == Sse41 ? Sse41 : Decision?.Mode ?? Native;
+    public static string OneDnnMode => !MkldnnEnabled ? Off : Decision?.Mode ?? Native;
 
     /// <summary>The override from PARETOPRUNE_ONEDNN (one of <see cref="Modes"/>), or null to let the self-check decide.</summary>
     public static string? Override
@@ -61,9 +64,35 @@ public static class TorchRuntime
             var decision = Override is { } forced
                 ? new KernelDecision(forced, "PARETOPRUNE_ONEDNN override", "", [], FromCache: false)
                 : KernelSelection.Decide(model, threads);
+            decision = Cap(decision);
             MkldnnEnabled = decision.Mode != Off;
             return Decision = decision;
         }
+    }
+
+    /// <summary>Whether a oneDNN kernel may have run in this process (its instruction set is fixed from then on).</summary>
+    static bool oneDnnStarted;
+
+    /// <summary>
+    /// Caps oneDNN's instruction set for a capped mode. oneDNN reads ONEDNN_MAX_CPU_ISA from the native environment when it
+    /// creates its first kernel, which libtorch does only with oneDNN on (it starts off here), so setting it before the
+    /// first switch-on is in time; after that the cap cannot change, and the process trains with ATen instead.
+    /// (.NET's Environment.SetEnvironmentVariable does not reach the native environment on Unix.)
+    /// </summary>
+    static KernelDecision Cap(KernelDecision decision)
+    {
+        if (!Caps.TryGetValue(decision.Mode, out string? isa)) return decision;
+        string? set = Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA");
+        if (set is not null && !set.Equals(isa, StringComparison.OrdinalIgnoreCase))
+            return decision with { Mode = Off, Reason = decision.Reason + $"; ATen instead: ONEDNN_MAX_CPU_ISA={set} is set, not {isa}" };
+        if (set is null && oneDnnStarted)
+            return decision with { Mode = Off, Reason = decision.Reason + $"; ATen in this process: oneDNN already ran uncapped here, so {decision.Mode} applies from the next one" };
+        if (set is null)
+        {
+            if (!OperatingSystem.IsLinux()) return decision with { Mode = Off, Reason = decision.Reason + "; ATen instead: the cap is set on Linux only" };
+            SetEnv("ONEDNN_MAX_CPU_ISA", isa, 1);
+        }
+        return decision;
     }
 
     /// <summary>Whether libtorch may use oneDNN (at::Context::userEnabledMkldnn); read per convolution, so the self-check can switch it.</summary>
@@ -77,6 +106,7 @@ public static class TorchRuntime
         internal set
         {
             EnsureInitialized();
+            oneDnnStarted |= value;
             if (OperatingSystem.IsLinux()) SetUserEnabledMkldnn(GlobalContext(), value);
         }
     }
@@ -87,26 +117,23 @@ public static class TorchRuntime
     /// on one thread, racy on two), and capped at AVX a forward pass (conv + pad + average pool) was 1 % off; on another
     /// machine of the same family they are right and 3–4× faster than ATen's. So libtorch starts with oneDNN off
     /// (at::Context::setUserEnabledMkldnn, which TorchSharp does not expose) and <see cref="UseKernelsFor"/> switches it on
-    /// only where <see cref="KernelSelection"/> finds it correct and faster. PARETOPRUNE_ONEDNN (<see cref="Modes"/>) overrides.
+    /// only where <see cref="KernelSelection"/> finds it correct and faster, capped at a narrower instruction set if need be.
+    /// PARETOPRUNE_ONEDNN (<see cref="Modes"/>) overrides.
     /// </summary>
     public static void EnsureInitialized() => _ = Initialized.Value;
 
-    static string Initialize()
+    static bool Initialize()
     {
-        string mode = Override ?? Off;
-        // oneDNN reads its ISA cap from the native environment when it creates its first kernel: set it before that.
-        // (.NET's Environment.SetEnvironmentVariable does not reach the native environment on Unix.)
-        if (mode == Sse41 && !OperatingSystem.IsWindows() && Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA") is null)
-            SetEnv("ONEDNN_MAX_CPU_ISA", "SSE41", 0);
+        _ = Override; // an invalid override fails before anything loads
         zeros(1).Dispose(); // loads libtorch through TorchSharp's own resolver
         if (OperatingSystem.IsLinux())
         {
-            if (mode == Off) SetUserEnabledMkldnn(GlobalContext(), false);
+            SetUserEnabledMkldnn(GlobalContext(), false);
             // Without oneDNN, libtorch tries NNPACK for every convolution; on CPUs NNPACK does not support it prints
             // "Could not initialize NNPACK! Reason: Unsupported hardware" each time and falls back anyway.
             SetUserEnabledNnpack(GlobalContext(), false);
         }
-        return mode;
+        return true;
     }
 
     [DllImport("libc", EntryPoint = "setenv")]
