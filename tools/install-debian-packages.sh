@@ -2,11 +2,9 @@
 # Installs the Debian packages ParetoPrune uses, where missing. Idempotent; needs root or sudo.
 #   dataset-fashion-mnist: the full Fashion-MNIST (60k/10k) in /usr/share/datasets/fashion-mnist
 #                          (without it the tool falls back to the sample embedded in the assembly)
-#   binutils:              readelf, used by a test that checks the TorchSharp library patch
 set -euo pipefail
 needed=()
 [ -d /usr/share/datasets/fashion-mnist ] || needed+=(dataset-fashion-mnist)
-command -v readelf >/dev/null || needed+=(binutils)
 [ ${#needed[@]} -eq 0 ] && exit 0
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"

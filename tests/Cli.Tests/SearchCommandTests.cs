@@ -117,6 +117,9 @@ public sealed class SearchCommandTests : IDisposable
         Assert.Contains("no study at", missing.Error);
     }
 
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill")]
+    static extern int Kill(int pid, int signal);
+
     [Fact]
     public async Task CtrlCFinishesTheTrialInFlightStoresItAndExitsWith130()
     {
@@ -124,25 +127,26 @@ public sealed class SearchCommandTests : IDisposable
         string run = Path.Combine(directory, "interrupted");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (string arg in new[] { Path.Combine(AppContext.BaseDirectory, "paretoprune.dll"), "search", "--model", model, "--out", run,
-                                       "--trials", "200", "--sampler", "random" }.Concat(Budget))
+                                       "--trials", "12", "--sampler", "random" }.Concat(Budget))
             start.ArgumentList.Add(arg);
         using var process = Process.Start(start)!;
         var error = process.StandardError.ReadToEndAsync();
         string? line;
         while ((line = process.StandardOutput.ReadLine()) is not null && !line.Contains("trial 1:")) { }
         Assert.NotNull(line);
-        using (var kill = Process.Start("kill", ["-INT", process.Id.ToString()])) kill.WaitForExit();
+        Assert.Equal(0, Kill(process.Id, 2)); // SIGINT, as Ctrl-C sends (libc: the base image may lack a kill binary)
         string rest = await process.StandardOutput.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
         await process.WaitForExitAsync(timeout.Token); // throws if the search did not stop within a minute of Ctrl-C
         string errors = await error;
         Assert.True(process.ExitCode == 130, errors); // stopped by the user: resumable, and not "done"
         Assert.Contains("stopping after the trials in flight", errors);
-        Assert.Contains("continue with --resume", rest);
-        using var store = StudyStore.Open(Path.Combine(run, "study.db"));
+        Assert.Contains($"continue with: paretoprune search --resume --out {run}", System.Text.RegularExpressions.Regex.Replace(rest, @"\s+", " "));
+        var store = StudyStore.Open(Path.Combine(run, "study.db"));
         Assert.Equal("stopped", store.Status);
         var trials = store.Trials();
-        Assert.InRange(trials.Count, 2, 199);
+        store.Dispose();
+        Assert.InRange(trials.Count, 2, 11);
         Assert.All(trials, t => Assert.Equal(TrialState.Complete, t.State));
 
         // An incomplete study says so wherever it is shown.
@@ -150,15 +154,37 @@ public sealed class SearchCommandTests : IDisposable
         Assert.Contains("stopped (incomplete)", listed.Output);
         var report = await CliRunner.RunAsync("report", run);
         Assert.Contains("has not finished (status: stopped)", File.ReadAllText(Path.Combine(run, "report.html")));
-        Assert.Contains("continue with --resume", report.Output);
+        Assert.Contains("continue with: paretoprune search --resume --out", report.Output);
+        Assert.Matches(@"continue \S*interrupted: paretoprune search --resume --out \S*interrupted", (await CliRunner.RunAsync("studies", "list", "--root", directory)).Output);
 
         // The same seed in this process proposes the same configurations as in that one (what resuming relies on).
         string again = Path.Combine(directory, "again");
         var rerun = await CliRunner.RunAsync(["search", "--model", model, "--out", again, "--trials", trials.Count.ToString(), "--sampler", "random",
                                               "--promote", "0", "--final", "0", .. Budget[..8], "--screening-steps", "2"]);
         Assert.True(rerun.ExitCode == 0, rerun.Error);
-        using var rerunStore = StudyStore.Open(Path.Combine(again, "study.db"));
-        Assert.Equal(trials.Select(t => SearchSpace.Key(t.Kept)), rerunStore.Trials().Select(t => SearchSpace.Key(t.Kept)));
+        using (var rerunStore = StudyStore.Open(Path.Combine(again, "study.db")))
+            Assert.Equal(trials.Select(t => SearchSpace.Key(t.Kept)), rerunStore.Trials().Select(t => SearchSpace.Key(t.Kept)));
+
+        // What the tool printed is all it takes to continue: the study holds every setting (from another directory too).
+        var resumed = await CliRunner.RunAsync("search", "--resume", "--out", run, "--json");
+        Assert.True(resumed.ExitCode == 0, resumed.Error);
+        var summary = JsonDocument.Parse(resumed.Output).RootElement;
+        Assert.Equal("finished", summary.GetProperty("status").GetString());
+        Assert.Equal(12, summary.GetProperty("trials").GetInt32());
+        using (var finished = StudyStore.Open(Path.Combine(run, "study.db")))
+            Assert.Equal(trials.Select(t => SearchSpace.Key(t.Kept)), finished.Trials().Take(trials.Count).Select(t => SearchSpace.Key(t.Kept))); // kept as they were
+
+        // Repeating a setting is fine; changing one is refused in plain words (no escaped characters), naming the old and new values.
+        var more = await CliRunner.RunAsync(["search", "--resume", "--out", run, "--model", model, "--trials", "13", "--sampler", "random", "--json"]);
+        Assert.True(more.ExitCode == 0, more.Error);
+        Assert.Equal(13, JsonDocument.Parse(more.Output).RootElement.GetProperty("trials").GetInt32());
+        var changed = await CliRunner.RunAsync(["search", "--resume", "--out", run, "--criterion", "fpgm", "--constraint", "macs<=0.5*baseline"]);
+        Assert.Equal(2, changed.ExitCode);
+        Assert.True(changed.Error.Contains("--constraint was (not given), now macs<=0.5*baseline; --criterion was l1, now fpgm"), changed.Error);
+        Assert.DoesNotContain("\\u", changed.Error);
+        var nothing = await CliRunner.RunAsync("search", "--resume", "--out", Path.Combine(directory, "never"));
+        Assert.Equal(2, nothing.ExitCode);
+        Assert.Contains("there is no study", nothing.Error);
     }
 
     [Fact]

@@ -80,11 +80,83 @@ static class SearchCommands
         foreach (var option in o.All) command.Add(option);
         command.SetAction((parse, _) =>
         {
-            var model = parse.GetValue(o.Model) ?? throw new UserInputException("--model is required (or give it in --config)");
             var output = parse.GetValue(o.Out) ?? throw new UserInputException("--out is required (or give it in --config)");
+            if (parse.GetValue(o.Resume)) (parse, o) = FromStudy(parse, o, output.FullName);
+            var model = parse.GetValue(o.Model) ?? throw new UserInputException("--model is required (or give it in --config)");
             return RunSearchAsync(context, parse, o, model.FullName, output.FullName, preset: null);
         });
         return command;
+    }
+
+    /// <summary>Options that say how a search runs, not what it finds: a resumed search may give them anew.</summary>
+    static readonly HashSet<string> RunOptions = new(StringComparer.Ordinal) { "--trials", "--workers", "--threads", "--json", "--resume", "--out", "--config" };
+
+    /// <summary>The settings of a search command line (given or default) as its study stores them: option → values
+    /// (paths made absolute, so that the study resumes from any directory; a flag that is on has no values).</summary>
+    static Dictionary<string, string[]> Invocation(ParseResult parse, Options o) =>
+        o.All.Where(option => !RunOptions.Contains(option.Name))
+             .Select(option => (option.Name, Values: Values(parse, option)))
+             .Where(s => s.Values is not null)
+             .ToDictionary(s => s.Name, s => s.Values!, StringComparer.Ordinal);
+
+    static string[]? Values(ParseResult parse, Option option) => parse.GetResult(option)?.GetValueOrDefault<object?>() switch
+    {
+        null or false => null,
+        true => [],
+        string[] { Length: 0 } => null,
+        string[] items => items,
+        FileSystemInfo file => [file.FullName],
+        string text when option.Name == "--data" && (Directory.Exists(text) || File.Exists(text)) => [Path.GetFullPath(text)],
+        string text => [text],
+        IFormattable value => [value.ToString(null, CultureInfo.InvariantCulture)],
+        var value => [value.ToString()!],
+    };
+
+    /// <summary>
+    /// <c>search --resume --out RUN</c>: the settings the study was started with, and from this command line only
+    /// <c>--trials</c> and how to run (<see cref="RunOptions"/>). Any other option given must repeat the study's value;
+    /// a different one is refused with what differs. A study that stored no settings (from before they were stored)
+    /// keeps the command line as it is, checked against the study's definition.
+    /// </summary>
+    static (ParseResult, Options) FromStudy(ParseResult parse, Options o, string outputDirectory)
+    {
+        string path = Path.Combine(outputDirectory, PruningSearch.StudyFile);
+        if (!File.Exists(path)) throw new UserInputException($"--resume: there is no study in {outputDirectory} to continue (leave out --resume to start one)");
+        IReadOnlyDictionary<string, string[]>? stored;
+        int budget;
+        using (var store = StudyStore.Open(path))
+        {
+            stored = store.Invocation;
+            budget = store.Definition.Trials;
+        }
+        if (stored is null) return (parse, o);
+
+        static string Show(string[]? values) => values is null ? "(not given)" : values.Length == 0 ? "(on)" : string.Join(" ", values);
+        var changed = o.All.Where(option => !RunOptions.Contains(option.Name) && parse.GetResult(option) is { Implicit: false })
+            .Select(option => (option.Name, Was: stored.GetValueOrDefault(option.Name), Now: Values(parse, option)))
+            .Where(c => Show(c.Was) != Show(c.Now))
+            .Select(c => $"{c.Name} was {Show(c.Was)}, now {Show(c.Now)}").ToList();
+        if (changed.Count > 0)
+            throw new UserInputException($"cannot resume {outputDirectory} with other settings: {string.Join("; ", changed)}. Only --trials, --workers, " +
+                                         $"--threads and --json may change; the rest comes from the study: paretoprune search --resume --out {outputDirectory}");
+
+        var args = new List<string> { "search" };
+        foreach (var (name, values) in stored)
+            if (values.Length == 0) args.Add(name);
+            else foreach (string value in values) args.AddRange([name, value]);
+        int trials = parse.GetResult(o.Trials) is { Implicit: false } ? parse.GetValue(o.Trials) : budget;
+        args.AddRange(["--trials", trials.ToString(CultureInfo.InvariantCulture), "--out", outputDirectory, "--resume"]);
+        if (parse.GetResult(o.Workers) is { Implicit: false }) args.AddRange(["--workers", parse.GetValue(o.Workers).ToString(CultureInfo.InvariantCulture)]);
+        if (parse.GetValue(o.Threads) is { } threads) args.AddRange(["--threads", threads.ToString(CultureInfo.InvariantCulture)]);
+        if (parse.GetValue(o.Json)) args.Add("--json");
+
+        var resumed = CreateOptions();
+        var search = new Command("search");
+        foreach (var option in resumed.All) search.Add(option);
+        var reparsed = new RootCommand { search }.Parse(args);
+        if (reparsed.Errors.Count > 0)
+            throw new UserInputException($"the settings stored in {path} no longer parse ({reparsed.Errors[0].Message}); resume with the whole original command line");
+        return (reparsed, resumed);
     }
 
     public static Command Demo(CliContext context)
@@ -228,6 +300,7 @@ static class SearchCommands
             Measurement = new MeasurementPlan { WarmupRuns = 5, MinimumRuns = 20, TimeBudget = TimeSpan.FromSeconds(parse.GetValue(o.MeasureBudget)) },
             Resume = parse.GetValue(o.Resume),
             Threads = parse.GetValue(o.Threads),
+            Invocation = Invocation(parse, o),
             Classes = parse.GetValue(o.Classes) is { } list ? ClassSubset.Resolve(list.Split(','), searchData.Train.ClassNames) : null,
             SpecialisationEpochs = parse.GetValue(o.SpecialisationEpochs),
         };
@@ -247,7 +320,7 @@ static class SearchCommands
         }
         catch (OperationCanceledException) when (interruption.Abort.IsCancellationRequested)
         {
-            context.Error.WriteLine($"abandoned; the trials in flight will be re-run by: paretoprune search … --out {outputDirectory} --resume");
+            context.Error.WriteLine($"abandoned; the trials in flight will be re-run by: paretoprune search --resume --out {outputDirectory}");
             return Interruption.ExitCode;
         }
         int summarised = Summarise(cli, context, result, json);
@@ -315,10 +388,11 @@ static class SearchCommands
         var console = context.Console;
         var objectives = result.Definition.Objectives;
         if (result.Unfinished is { } unfinished && result.Front.Count > 0)
-            console.MarkupLine($"[yellow]{Markup.Escape(unfinished)}: the front and the best model are provisional[/]");
+            console.MarkupLine($"[yellow]{Markup.Escape(unfinished)}: the front and the best model are provisional; continue with: " +
+                               $"paretoprune search --resume --out {Markup.Escape(result.RunDirectory)}[/]");
         if (result.Front.Count == 0)
             console.MarkupLine(result.Status == "finished" ? "[yellow]no model reached the final stage[/]"
-                : $"[yellow]stopped before the final stage; continue with --resume --out {Markup.Escape(result.RunDirectory)}[/]");
+                : $"[yellow]stopped before the final stage; continue with: paretoprune search --resume --out {Markup.Escape(result.RunDirectory)}[/]");
         else
         {
             var table = new Table().Border(TableBorder.Rounded).Title("exported models (final front)").AddColumn("trial");
@@ -427,7 +501,7 @@ static class SearchCommands
                 {
                     directory = r.Directory, sampler = r.Definition.Sampler, objectives = r.Definition.Objectives.Select(o => o.Name()),
                     constraints = r.Definition.Constraints, trials = r.Trials, budget = r.Definition.Trials, failed = r.Failed, exported = r.Exported,
-                    status = r.Status, created = r.Created,
+                    status = r.Status, created = r.Created, resume = r.Status == "finished" ? null : ResumeCommand(r.Directory),
                 }));
                 return ExitCodes.Success;
             }
@@ -443,11 +517,20 @@ static class SearchCommands
                         r.Status == "running" ? "running, or killed (incomplete)" : r.Status == "stopped" ? "stopped (incomplete)" : r.Status,
                         r.Created.ToLocalTime().ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture));
                 context.Console.Write(table);
+                foreach (var r in rows.Where(r => r.Status != "finished").OrderBy(r => r.Created))
+                    context.Console.MarkupLine($"[grey]continue {Markup.Escape(Path.GetRelativePath(Environment.CurrentDirectory, r.Directory))}: " +
+                                               $"{Markup.Escape(ResumeCommand(r.Directory))}[/]");
             }
             foreach (var p in problems) context.Error.WriteLine($"skipped {p}");
             return ExitCodes.Success;
         });
         return new Command("studies", "Studies (search runs) on this machine.") { list };
+    }
+
+    static string ResumeCommand(string directory)
+    {
+        string relative = Path.GetRelativePath(Environment.CurrentDirectory, directory);
+        return $"paretoprune search --resume --out {(relative.Contains(' ') ? $"\"{relative}\"" : relative)}";
     }
 
     static IEnumerable<string> FindStudies(string directory, int depth)

@@ -173,7 +173,7 @@ public static class SearchReport
 
         if (result.Unfinished is { } unfinished)
             report.Paragraph($"{char.ToUpperInvariant(unfinished[0])}{unfinished[1..]}: the front and the best model below are provisional; " +
-                             "resume it (search … --resume) to finish.");
+                             $"resume it to finish: paretoprune search --resume --out {result.RunDirectory}");
 
         report.Heading("How each figure was obtained");
         report.KeyValues(result.Baseline.Values.Select(v => (v.Kind.Name(), $"{v.Provenance}; baseline {Format(v.Kind, v.Value)} ({v.Fidelity})")).ToList());

@@ -51,6 +51,12 @@ public sealed record PruningSearchOptions
     public int? Threads { get; init; }
 
     /// <summary>
+    /// The settings a front end started the study with (e.g. the command line's options and values), stored with it so
+    /// that it can be resumed from the study alone (<see cref="StudyStore.Invocation"/>); null stores nothing.
+    /// </summary>
+    public IReadOnlyDictionary<string, string[]>? Invocation { get; init; }
+
+    /// <summary>
     /// Candidates fine-tuned at once in the promotion and final stages. They measure nothing on this machine, so unless
     /// <see cref="Threads"/> is set they take one candidate per core on one thread each: pruned networks are small, and
     /// two trainings on one thread each get 1.0–1.45× the images/s of one on two (bench/RESULTS.md, "The fine-tuning loop").
@@ -158,6 +164,7 @@ public sealed class PruningSearch
         try
         {
             if (store.Definition.Trials != options.Trials) store.UpdateTrialBudget(options.Trials);
+            if (options.Invocation is { } invocation && store.Invocation is null) store.Invocation = invocation;
 
             string baselineFidelity = "as trained";
             if (classes is not null)

@@ -25,7 +25,8 @@ public sealed record StudyDefinition(
             string a = JsonSerializer.Serialize(stored, StudyStore.JsonOptions), b = JsonSerializer.Serialize(requested, StudyStore.JsonOptions);
             if (a != b) problems.Add($"{what}: the study has {a}, this run asks for {b}");
         }
-        Compare("model", ModelSha256, other.ModelSha256);
+        if (ModelSha256 != other.ModelSha256)
+            problems.Add($"model: {other.ModelPath} is not the model the study searched ({ModelPath}, SHA-256 {ModelSha256[..12]}…; this one {other.ModelSha256[..12]}…)");
         Compare("data", Data, other.Data);
         Compare("objectives", Objectives.Select(o => o.Name()).ToArray(), other.Objectives.Select(o => o.Name()).ToArray());
         Compare("constraints", Constraints, other.Constraints);
@@ -49,7 +50,8 @@ public sealed record StudyDefinition(
 /// </summary>
 public sealed class StudyStore : IDisposable
 {
-    internal static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = false };
+    /// <summary>Relaxed escaping: settings such as "macs<=0.5×baseline" stay readable in the file and in messages.</summary>
+    internal static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = false, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
     const int SchemaVersion = 1;
 
     readonly SqliteConnection connection;
@@ -137,6 +139,14 @@ public sealed class StudyStore : IDisposable
     {
         get => Get("dimensions") is { } json ? JsonSerializer.Deserialize<List<SearchDimension>>(json, JsonOptions) : null;
         set => Put("dimensions", JsonSerializer.Serialize(value ?? throw new ArgumentNullException(nameof(value)), JsonOptions));
+    }
+
+    /// <summary>The settings the study was started with, as its front end recorded them (option → values; see
+    /// <see cref="PruningSearchOptions.Invocation"/>); null when none were recorded.</summary>
+    public IReadOnlyDictionary<string, string[]>? Invocation
+    {
+        get => Get("invocation") is { } json ? JsonSerializer.Deserialize<Dictionary<string, string[]>>(json, JsonOptions) : null;
+        set => Put("invocation", JsonSerializer.Serialize(value ?? throw new ArgumentNullException(nameof(value)), JsonOptions));
     }
 
     /// <summary>Free text: "running", "stopped", "finished".</summary>
