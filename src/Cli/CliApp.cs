@@ -18,7 +18,9 @@ public static class CliApp
             ColorSystem = output == Console.Out && !Console.IsOutputRedirected ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
             Interactive = output == Console.Out && !Console.IsOutputRedirected ? InteractionSupport.Yes : InteractionSupport.No,
         });
-        if (output != Console.Out) console.Profile.Width = 160;
+        // Redirected output has no terminal to fit: COLUMNS when set, else wide enough that tables and paths do not wrap.
+        if (output != Console.Out || Console.IsOutputRedirected)
+            console.Profile.Width = int.TryParse(Environment.GetEnvironmentVariable("COLUMNS"), out int columns) && columns > 0 ? columns : 200;
         bool interactive = output == Console.Out && !Console.IsOutputRedirected;
         var context = new CliContext(console, output, error, interactive);
 

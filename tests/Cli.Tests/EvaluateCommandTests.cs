@@ -38,3 +38,71 @@ public sealed class EvaluateCommandTests : IDisposable
         Assert.Equal(10, json.GetProperty("accuracy").GetProperty("perClass").EnumerateObject().Count());
     }
 }
+
+/// <summary>The issue's case: a shipped model trained on Fashion-MNIST's training images, validated on the embedded sample,
+/// whose training images are among them.</summary>
+public sealed class HonestValidationTests : IDisposable
+{
+    readonly string directory = Directory.CreateTempSubdirectory("honest-validation-").FullName;
+
+    public void Dispose() => Directory.Delete(directory, true);
+
+    string Shipped()
+    {
+        string path = Path.Combine(directory, "simplecnn-fashion-mnist.onnx");
+        using var resource = typeof(CliApp).Assembly.GetManifestResourceStream("simplecnn-fashion-mnist.onnx")!;
+        using (var file = File.Create(path)) resource.CopyTo(file);
+        return path;
+    }
+
+    [Fact]
+    public async Task ValidationKeepsToImagesTheModelNeverSawAndSaysSoWhenItCannotKnow()
+    {
+        string shipped = Shipped();
+        var validation = await CliRunner.RunAsync("evaluate", shipped, "--data", "fashion-mnist-sample", "--split", "validation", "--json");
+        Assert.True(validation.ExitCode == 0, validation.Error);
+        var accuracy = JsonDocument.Parse(validation.Output).RootElement.GetProperty("accuracy");
+        Assert.Contains("of its test images", accuracy.GetProperty("split").GetString());
+        Assert.Equal(JsonValueKind.Null, accuracy.GetProperty("caveat").ValueKind);
+        var test = await CliRunner.RunAsync("evaluate", shipped, "--data", "fashion-mnist-sample", "--json");
+        double testAccuracy = JsonDocument.Parse(test.Output).RootElement.GetProperty("accuracy").GetProperty("top1").GetDouble();
+        Assert.InRange(accuracy.GetProperty("top1").GetDouble(), testAccuracy - 0.03, testAccuracy + 0.03);
+
+        // What the sample's own hold-out would have read: images the model trained on, so several points higher.
+        var sample = DatasetCatalog.LoadEmbeddedSample();
+        var seen = DatasetSplit.Stratified(sample.Train, 0.1, 0).Validation;
+        double inflated = new Objectives.Scoring.ClassifierScorer(new Microsoft.ML.MLContext(seed: 0)).Score(shipped, seen, "validation").Top1;
+        Assert.True(inflated > testAccuracy + 0.02, $"{inflated} on seen images against {testAccuracy} on the test set");
+
+        // A model that records no training cannot be vouched for: said in the output.
+        string foreign = Path.Combine(directory, "foreign.onnx");
+        OnnxModel.Save(Architectures.SimpleCnn(1, 28, 10, [4, 4, 8, 8], seed: 3), foreign);
+        var unknown = await CliRunner.RunAsync("evaluate", foreign, "--data", "fashion-mnist-sample", "--split", "validation");
+        Assert.True(unknown.ExitCode == 0, unknown.Error);
+        Assert.Contains("warning: the model records no training images", unknown.Output);
+    }
+
+    [Fact]
+    public async Task TrainRecordsItsImagesAndASearchOnTheSameDataRanksOnWhatTrainingHeldOut()
+    {
+        string model = Path.Combine(directory, "trained.onnx");
+        var train = await CliRunner.RunAsync("train", "--arch", "simplecnn", "--out", model, "--data", "fashion-mnist-sample", "--epochs", "1",
+                                             "--max-steps-per-epoch", "2", "--batch-size", "32", "--validation", "0.2", "--seed", "4", "--threads", "2");
+        Assert.True(train.ExitCode == 0, train.Error);
+        var record = Assert.Single(TrainingImages.Read(OnnxModel.Load(model)));
+        var sample = DatasetCatalog.LoadEmbeddedSample();
+        Assert.Equal((sample.Train.Fingerprint, 0.2, 4, DatasetCatalog.FashionMnistFamily), (record.Fingerprint, record.HeldOutFraction, record.Seed, record.Family));
+
+        string run = Path.Combine(directory, "run");
+        var search = await CliRunner.RunAsync("search", "--model", model, "--out", run, "--data", "fashion-mnist-sample", "--trials", "2", "--sampler", "random",
+                                              "--recalibration-batches", "1", "--screening-steps", "1", "--promote", "1", "--promotion-steps", "1", "--final", "1",
+                                              "--final-steps", "1", "--batch-size", "32", "--threads", "2", "--validation-limit", "100");
+        Assert.True(search.ExitCode == 0, search.Error);
+        Assert.Contains("held out (fraction 0.2, seed 4), not the requested fraction 0.1 and seed 0", System.Text.RegularExpressions.Regex.Replace(search.Output, @"\s+", " "));
+        Assert.DoesNotContain("warning", search.Output);
+        // The exported model fine-tuned on the same images its training did (the same hold-out): nothing new to record, so
+        // the next search on it keeps to the same unseen images.
+        var exported = Directory.GetFiles(Path.Combine(run, "models"), "trial-*.onnx").Single();
+        Assert.Equal([record], TrainingImages.Read(OnnxModel.Load(exported)));
+    }
+}

@@ -75,8 +75,8 @@ static class CompareCommand
             if (fraction is <= 0 or >= 1) throw new UserInputException($"--validation must be in (0, 1), got {fraction}");
 
             var baseModel = OnnxModel.Load(modelPath);
-            var searchData = SearchData.From(TrainingRunner.LoadData(parse.GetValue(data)!, ModelInterface.Read(baseModel)), fraction, parse.GetValue(seed),
-                                             parse.GetValue(validationLimit));
+            var searchData = SearchData.For(baseModel, TrainingRunner.LoadData(parse.GetValue(data)!, ModelInterface.Read(baseModel)), fraction, parse.GetValue(seed),
+                                            parse.GetValue(validationLimit));
             TrainingRunner.CheckFits(baseModel, searchData.Train);
             int[]? subset = parse.GetValue(classes) is { } list ? ClassSubset.Resolve(list.Split(','), searchData.Train.ClassNames) : null;
 
@@ -112,6 +112,7 @@ static class CompareCommand
             var comparison = new MethodComparison(new MLContext(seed: options.Seed), options);
             progressContext.Console.MarkupLine($"[grey]{Markup.Escape(searchData.Description)}; {searchData.Train.Count:N0} training and " +
                                                $"{searchData.Validation.Count:N0} validation images; {Markup.Escape(targets.Description)}[/]");
+            if (searchData.Caveat is { } caveat) progressContext.Console.MarkupLine($"[yellow]warning: {Markup.Escape(caveat)}[/]");
 
             using var interruption = new Interruption(context.Error, "stopping after the point in flight (Ctrl-C again to abandon it)…");
             ComparisonResult result;

@@ -27,10 +27,12 @@ static class EvaluateCommand
             InputChecks.FiniteWeights(onnx, file.FullName);
             var sets = TrainingRunner.LoadData(parse.GetValue(data)!, ModelInterface.Read(onnx));
             string which = parse.GetValue(split)!.ToLowerInvariant();
+            // Validation keeps to images the model did not train on, as far as it records (the hold-out of its own training).
+            var chosen = which == "validation" ? ValidationImages.Choose(TrainingImages.Read(onnx), sets, parse.GetValue(fraction), parse.GetValue(seed)) : null;
             var images = which switch
             {
                 "test" => sets.Test,
-                "validation" => DatasetSplit.Stratified(sets.Train, parse.GetValue(fraction), parse.GetValue(seed)).Validation,
+                "validation" => chosen!.Validation,
                 _ => throw new UserInputException($"--split must be test or validation, got '{which}'"),
             };
             TrainingRunner.CheckFits(onnx, images);
@@ -47,7 +49,7 @@ static class EvaluateCommand
                         top1 = metrics.Top1, top5 = metrics.Top5, macro = metrics.MacroAccuracy, logLoss = metrics.LogLoss,
                         perClass = metrics.ClassNames.Zip(metrics.PerClassAccuracy).ToDictionary(p => p.First, p => p.Second),
                         confusionMatrix = metrics.ConfusionMatrix, images = metrics.Count,
-                        provenance = metrics.Provenance.ToString(),
+                        provenance = metrics.Provenance.ToString(), split = chosen?.Description, caveat = chosen?.Caveat,
                     },
                     costs = new
                     {
@@ -62,6 +64,8 @@ static class EvaluateCommand
             context.Console.Write(table);
             context.Console.MarkupLine($"top-1 [bold]{metrics.Top1:P2}[/], top-5 {metrics.Top5:P2}, macro {metrics.MacroAccuracy:P2}, log-loss {metrics.LogLoss:0.0000} " +
                                        $"[grey]({Markup.Escape(metrics.Provenance.ToString())}, ML.NET ApplyOnnxModel)[/]");
+            if (chosen is not null) context.Console.MarkupLine($"[grey]{Markup.Escape(chosen.Description)}[/]");
+            if (chosen?.Caveat is { } caveat) context.Console.MarkupLine($"[yellow]warning: {Markup.Escape(caveat)}[/]");
             context.Console.MarkupLine($"MACs [bold]{Units.Count(cost.Macs)}[/], params {Units.Count(cost.Params)}, file {Units.Bytes(cost.SerializedBytes)} " +
                                        $"(gzip {Units.Bytes(compressed)}), peak activations {Units.Bytes(cost.PeakActivationBytes)} [grey](computed from the graph)[/]");
             return ExitCodes.Success;

@@ -83,7 +83,7 @@ static class SearchCommands
             var output = parse.GetValue(o.Out) ?? throw new UserInputException("--out is required (or give it in --config)");
             if (parse.GetValue(o.Resume)) (parse, o) = FromStudy(parse, o, output.FullName);
             var model = parse.GetValue(o.Model) ?? throw new UserInputException("--model is required (or give it in --config)");
-            return RunSearchAsync(context, parse, o, model.FullName, output.FullName, preset: null);
+            return RunSearchAsync(context, parse, o, model.FullName, output.FullName);
         });
         return command;
     }
@@ -194,20 +194,12 @@ static class SearchCommands
                 "--final", "8", "--final-epochs", "1", "--final-steps", "300",
                 "--out", directory.FullName, .. parse.GetValue(json) ? new[] { "--json" } : [],
             ];
-            // The shipped model was trained on Fashion-MNIST's training images, the sample's included: rank on half of the
-            // sample's test images (which it never saw) and report the other half as the test figure.
-            var sample = DatasetCatalog.LoadEmbeddedSample();
-            var (half, otherHalf) = DatasetSplit.Stratified(sample.Test, 0.5, seed: 0);
-            var test = half.WithSource($"{sample.Test.Source} [half held out for testing, stratified, seed 0]");
-            var validation = otherHalf.WithSource($"{sample.Test.Source} [half used for ranking, stratified, seed 0]");
-            var data = new SearchData(sample.Train, validation, test,
-                                      $"{sample.Description}; ranked on 1,000 of its test images, tested on the other 1,000 (the model never saw them)");
             var o = CreateOptions();
             var search = new Command("search");
             foreach (var option in o.All) search.Add(option);
             var inner = new RootCommand { search }.Parse(args);
             if (inner.Errors.Count > 0) throw new InvalidOperationException("the demo's own command line is invalid: " + inner.Errors[0].Message);
-            return await RunSearchAsync(context, inner, o, modelPath, directory.FullName, data);
+            return await RunSearchAsync(context, inner, o, modelPath, directory.FullName);
         });
         return command;
     }
@@ -253,7 +245,7 @@ static class SearchCommands
         return [.. expanded];
     }
 
-    static async Task<int> RunSearchAsync(CliContext cli, ParseResult parse, Options o, string modelPath, string outputDirectory, SearchData? preset)
+    static async Task<int> RunSearchAsync(CliContext cli, ParseResult parse, Options o, string modelPath, string outputDirectory)
     {
         bool json = parse.GetValue(o.Json);
         var context = cli.ForProgress(json);
@@ -266,8 +258,8 @@ static class SearchCommands
         InputChecks.FiniteWeights(model, modelPath);
         double fraction = parse.GetValue(o.Validation);
         if (fraction is <= 0 or >= 1) throw new UserInputException($"--validation must be in (0, 1), got {fraction}");
-        var searchData = preset ?? SearchData.From(TrainingRunner.LoadData(parse.GetValue(o.Data)!, ModelInterface.Read(model)), fraction,
-                                                   parse.GetValue(o.Seed), parse.GetValue(o.ValidationLimit));
+        var searchData = SearchData.For(model, TrainingRunner.LoadData(parse.GetValue(o.Data)!, ModelInterface.Read(model)), fraction,
+                                        parse.GetValue(o.Seed), parse.GetValue(o.ValidationLimit));
         TrainingRunner.CheckFits(model, searchData.Train);
 
         bool needsLatency = objectives.Contains(ObjectiveKind.Latency) || constraints.Objectives.Contains(ObjectiveKind.Latency);
@@ -310,6 +302,7 @@ static class SearchCommands
         var search = new PruningSearch(new MLContext(seed: options.Seed), options);
         context.Console.MarkupLine($"[grey]{Markup.Escape(searchData.Description)}; {searchData.Train.Count:N0} training and {searchData.Validation.Count:N0} validation images; " +
                                    $"{Markup.Escape(targets.Description)}[/]");
+        if (searchData.Caveat is { } caveat) context.Console.MarkupLine($"[yellow]warning: {Markup.Escape(caveat)}[/]");
 
         // First Ctrl-C: finish the trials in flight and stop (resumable). Second: abandon them.
         using var interruption = new Interruption(context.Error, "stopping after the trials in flight (Ctrl-C again to abandon them)…");

@@ -144,6 +144,7 @@ static class TrainCommands
         var validationAccuracy = Trainer.Evaluate(module, validation).Accuracy;
         var test = Trainer.Evaluate(module, data.Test);
         var output = parse.GetRequiredValue(c.Out);
+        TrainingImages.Append(trained, TrainingImages.Of(data, fraction, parse.GetValue(c.Seed))); // later validation keeps to unseen images
         OnnxModel.Save(trained, output.FullName);
         var cost = ModelCost.Analyze(trained);
 

@@ -3,7 +3,10 @@ using System.Reflection;
 namespace ParetoPrune.Objectives.Data;
 
 /// <summary>A training set, its test set, and a one-line description of where they came from.</summary>
-public sealed record TrainTest(Dataset Train, Dataset Test, string Description);
+/// <param name="Family">The published dataset the images come from (e.g. "fashion-mnist"), whose training split
+/// <see cref="Train"/> draws from and whose test split <see cref="Test"/> draws from, whether all of it or a sample; null
+/// when unknown. Two sets of one family may share training images.</param>
+public sealed record TrainTest(Dataset Train, Dataset Test, string Description, string? Family = null);
 
 /// <summary>Finds and loads datasets by directory, detecting the format from the files present.</summary>
 public static class DatasetCatalog
@@ -12,6 +15,9 @@ public static class DatasetCatalog
     public const string DebianFashionMnistDirectory = "/usr/share/datasets/fashion-mnist";
 
     private const string SampleResourcePrefix = "fashion-mnist-sample/";
+
+    /// <summary>The family of the full Fashion-MNIST and of the embedded sample (drawn from its training and test splits).</summary>
+    public const string FashionMnistFamily = "fashion-mnist";
 
     /// <summary>
     /// Fashion-MNIST from <paramref name="directory"/> when given; otherwise the full set from
@@ -24,9 +30,9 @@ public static class DatasetCatalog
     internal static TrainTest LoadFashionMnist(string? directory, string installedDirectory)
     {
         if (directory is not null)
-            return LoadIdxDirectory(directory, KnownClassNames.FashionMnist, "Fashion-MNIST");
+            return LoadIdxDirectory(directory, KnownClassNames.FashionMnist, "Fashion-MNIST") with { Family = FashionMnistFamily };
         return Directory.Exists(installedDirectory)
-            ? LoadIdxDirectory(installedDirectory, KnownClassNames.FashionMnist, "Fashion-MNIST")
+            ? LoadIdxDirectory(installedDirectory, KnownClassNames.FashionMnist, "Fashion-MNIST") with { Family = FashionMnistFamily }
             : LoadEmbeddedSample();
     }
 
@@ -39,7 +45,7 @@ public static class DatasetCatalog
         Dataset train = ReadSample("train");
         Dataset test = ReadSample("t10k");
         return new TrainTest(train, test,
-            $"embedded Fashion-MNIST sample: {Describe(train, test)} (1,000 / 200 per class, stratified from the full set)");
+            $"embedded Fashion-MNIST sample: {Describe(train, test)} (1,000 / 200 per class, stratified from the full set)", FashionMnistFamily);
     }
 
     /// <summary>

@@ -171,6 +171,9 @@ public static class SearchReport
                 ("devices", d.Devices),
             ]);
 
+        if (result.Definition.ValidationCaveat is { } caveat)
+            report.Paragraph($"Validation accuracy may be inflated: {caveat}. Candidates were still ranked on it; the test accuracy of exported models does not have this problem when the test set is unseen.");
+
         if (result.Unfinished is { } unfinished)
             report.Paragraph($"{char.ToUpperInvariant(unfinished[0])}{unfinished[1..]}: the front and the best model below are provisional; " +
                              $"resume it to finish: paretoprune search --resume --out {result.RunDirectory}");

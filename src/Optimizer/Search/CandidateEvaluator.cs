@@ -111,9 +111,13 @@ sealed class CandidateEvaluator
     readonly int screeningThreads, fineTuneThreads;
     readonly Distillation? distillation; // one for the whole search: it keeps the teacher's outputs for every candidate
 
+    readonly TrainingImages? trainedOn;
+
     public CandidateEvaluator(SearchSpace space, Dataset train, Dataset validation, Dataset? test, FidelityOptions fidelity, DeviceTargets devices,
-                              MeasurementPlan plan, MLContext mlContext, IReadOnlySet<ObjectiveKind> kinds, string runDirectory, int screeningThreads, int fineTuneThreads)
+                              MeasurementPlan plan, MLContext mlContext, IReadOnlySet<ObjectiveKind> kinds, string runDirectory, int screeningThreads, int fineTuneThreads,
+                              TrainingImages? trainedOn = null)
     {
+        this.trainedOn = trainedOn;
         this.space = space;
         baseModel = space.Groups.Model;
         (this.train, this.validation, this.test) = (train, validation, test);
@@ -206,6 +210,7 @@ sealed class CandidateEvaluator
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         OnnxModel.SetMetadata(deployed, "paretoprune.trial", number.ToString(System.Globalization.CultureInfo.InvariantCulture));
         OnnxModel.SetMetadata(deployed, "paretoprune.fidelity", fidelityText);
+        if (trainedOn is not null) TrainingImages.Append(deployed, trainedOn); // the next search on it keeps to images it has not seen
         OnnxModel.Save(deployed, path);
         var testAccuracy = test is null ? null : CandidatePipeline.Score(mlContext, path, test, "test", fidelityText, seconds);
         return new StageResult(stage, values, seconds, testAccuracy, relative);

@@ -40,8 +40,11 @@ static class CandidatePipeline
 
     /// <summary>The data restricted to <paramref name="classes"/>, relabelled 0..k−1 in the order given.</summary>
     public static SearchData SubsetData(SearchData data, IReadOnlyList<int> classes) =>
-        new(data.Train.Subset(classes), data.Validation.Subset(classes), data.Test?.Subset(classes),
-            $"{data.Description} [classes {string.Join(", ", classes.Select(c => data.Train.ClassNames[c]))}]");
+        data with
+        {
+            Train = data.Train.Subset(classes), Validation = data.Validation.Subset(classes), Test = data.Test?.Subset(classes),
+            Description = $"{data.Description} [classes {string.Join(", ", classes.Select(c => data.Train.ClassNames[c]))}]",
+        };
 
     /// <summary>BatchNorm statistics recomputed over <paramref name="batches"/> training batches (EagleEye's adaptive BN);
     /// the model unchanged when it has no BatchNorm or no batches are asked for.</summary>

@@ -79,7 +79,9 @@ public sealed record PruningSearchOptions
 
 /// <summary>The data of a search: candidates are recalibrated and fine-tuned on <see cref="Train"/>, ranked on
 /// <see cref="Validation"/>, and the exported ones also scored on <see cref="Test"/>, which the search never looks at.</summary>
-public sealed record SearchData(Dataset Train, Dataset Validation, Dataset? Test, string Description)
+/// <param name="TrainedOn">What a model fine-tuned on <see cref="Train"/> records (<see cref="TrainingImages"/>); null records nothing.</param>
+/// <param name="Caveat">Why the validation images may have been seen by the model in training; null when they are known unseen.</param>
+public sealed record SearchData(Dataset Train, Dataset Validation, Dataset? Test, string Description, TrainingImages? TrainedOn = null, string? Caveat = null)
 {
     /// <summary>Holds out a stratified validation split from the training images, of at most <paramref name="validationLimit"/>
     /// images (scoring is a large share of a screening trial; the rest stays for recalibration and fine-tuning).</summary>
@@ -87,7 +89,24 @@ public sealed record SearchData(Dataset Train, Dataset Validation, Dataset? Test
     {
         if (validationLimit is { } limit) validationFraction = Math.Min(validationFraction, (double)limit / data.Train.Count);
         var (train, validation) = DatasetSplit.Stratified(data.Train, validationFraction, seed);
-        return new SearchData(train, validation, data.Test, data.Description);
+        return new SearchData(train, validation, data.Test, data.Description, TrainingImages.Of(data, validationFraction, seed));
+    }
+
+    /// <summary>
+    /// Validation images that <paramref name="model"/> did not train on, as far as it records
+    /// (<see cref="ValidationImages.Choose"/>), at most <paramref name="validationLimit"/> of them (a stratified subset).
+    /// </summary>
+    public static SearchData For(ModelProto model, TrainTest data, double validationFraction = 0.1, int seed = 0, int? validationLimit = null)
+    {
+        var chosen = ValidationImages.Choose(TrainingImages.Read(model), data, validationFraction, seed);
+        var validation = chosen.Validation;
+        string description = chosen.Description;
+        if (validationLimit is { } limit && validation.Count > limit)
+        {
+            validation = DatasetSplit.Stratified(validation, (double)limit / validation.Count, seed).Validation.WithSource($"{validation.Source} [at most {limit}]");
+            description += $"; ranked on {validation.Count:N0} of them (--validation-limit)";
+        }
+        return new SearchData(chosen.Train, validation, chosen.Test, description, chosen.TrainedOn, chosen.Caveat);
     }
 }
 
@@ -154,7 +173,10 @@ public sealed class PruningSearch
         var searched = classes is null ? data : CandidatePipeline.SubsetData(data, classes);
         var definition = new StudyDefinition(Path.GetFileName(directory), modelPath, hash, searched.Description, options.Objectives,
             options.Constraints.Select(c => c.ToString()).ToArray(), Samplers.Create(options.Sampler).Name, options.Seed, options.Trials,
-            options.Criterion.ToLowerInvariant(), options.Space, options.Fidelity, options.Devices.Description, searched.Train.ClassNames.Count, classes);
+            options.Criterion.ToLowerInvariant(), options.Space, options.Fidelity, options.Devices.Description, searched.Train.ClassNames.Count, classes)
+        {
+            ValidationCaveat = searched.Caveat,
+        };
 
         bool existed = Directory.Exists(directory);
         if (!options.Resume) CheckFreshFolder(directory, modelPath);
@@ -176,7 +198,7 @@ public sealed class PruningSearch
             var kinds = new HashSet<ObjectiveKind>(options.Objectives.Concat(options.Constraints.Objectives));
             var evaluator = new CandidateEvaluator(space, data.Train, data.Validation, data.Test, options.Fidelity, options.Devices,
                                                    options.Measurement, mlContext, kinds, directory,
-                                                   options.ThreadsPer(options.Workers), options.ThreadsPer(options.FineTuneWorkers));
+                                                   options.ThreadsPer(options.Workers), options.ThreadsPer(options.FineTuneWorkers), data.TrainedOn);
             store.Dimensions ??= space.Dimensions;
             store.Status = "running";
             progress?.Report(new SearchProgress(SearchStage.Screening, 0, options.Trials, 0, 0, 0, watch.Elapsed, null, "evaluating the unpruned model"));

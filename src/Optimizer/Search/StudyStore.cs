@@ -16,6 +16,9 @@ public sealed record StudyDefinition(
     string Sampler, int Seed, int Trials, string Criterion, SearchSpaceOptions Space, FidelityOptions Fidelity, string Devices, int Classes,
     IReadOnlyList<int>? ClassSubset = null)
 {
+    /// <summary>Why the validation images may have been seen by the model in training (<see cref="SearchData.Caveat"/>); null when known unseen.</summary>
+    public string? ValidationCaveat { get; init; }
+
     /// <summary>Differences that forbid resuming (the trial budget may grow, everything else must match).</summary>
     public IReadOnlyList<string> Differences(StudyDefinition other)
     {
@@ -25,8 +28,9 @@ public sealed record StudyDefinition(
             string a = JsonSerializer.Serialize(stored, StudyStore.JsonOptions), b = JsonSerializer.Serialize(requested, StudyStore.JsonOptions);
             if (a != b) problems.Add($"{what}: the study has {a}, this run asks for {b}");
         }
+        static string Short(string hash) => hash.Length > 12 ? hash[..12] + "…" : hash;
         if (ModelSha256 != other.ModelSha256)
-            problems.Add($"model: {other.ModelPath} is not the model the study searched ({ModelPath}, SHA-256 {ModelSha256[..12]}…; this one {other.ModelSha256[..12]}…)");
+            problems.Add($"model: {other.ModelPath} is not the model the study searched ({ModelPath}, SHA-256 {Short(ModelSha256)}; this one {Short(other.ModelSha256)})");
         Compare("data", Data, other.Data);
         Compare("objectives", Objectives.Select(o => o.Name()).ToArray(), other.Objectives.Select(o => o.Name()).ToArray());
         Compare("constraints", Constraints, other.Constraints);
