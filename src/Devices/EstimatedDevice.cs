@@ -30,7 +30,7 @@ public sealed class EstimatedDevice(DeviceProfile profile, Func<byte[], int[], M
         if (ms <= 0) throw new InvalidOperationException($"profile {profile.Name} predicts {ms} ms for {counts}; a run takes time");
 
         // One predicted value, no spread: Runs = 0 says no run was timed.
-        var latency = new LatencyDistribution(ms, ms, ms, ms, 0, ms, ms, ms, ms, Runs: 0);
+        var latency = LatencyDistribution.Predicted(ms);
         double secondsPerInference = ms / 1000 / plan.BatchSize;
         EnergyFigures? energy = profile.ActiveWatts is { } active
             ? new EnergyFigures(secondsPerInference * active, secondsPerInference * (active - profile.IdleWatts),

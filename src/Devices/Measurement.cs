@@ -24,14 +24,19 @@ public sealed record Measurement(
 /// <summary>
 /// Latency of timed runs in milliseconds. Percentiles interpolate linearly between order statistics (Hyndman–Fan
 /// type 7, numpy's default); the median's 95 % confidence interval is distribution-free (see <see cref="LatencyStatistics"/>).
-/// An estimate has <see cref="Runs"/> = 0 and every field equal to the one predicted value.
+/// An estimate has <see cref="Runs"/> = 0, <see cref="MedianMs"/> the predicted value and no other statistic (null):
+/// there is no distribution to describe.
 /// </summary>
 public sealed record LatencyDistribution(
-    double MedianMs, double P10Ms, double P90Ms, double MeanMs, double StdMs, double MinMs, double MaxMs,
-    double MedianCiLowerMs, double MedianCiUpperMs, int Runs)
+    double MedianMs, double? P10Ms, double? P90Ms, double? MeanMs, double? StdMs, double? MinMs, double? MaxMs,
+    double? MedianCiLowerMs, double? MedianCiUpperMs, int Runs)
 {
-    /// <summary>Width of the median's confidence interval relative to the median.</summary>
-    public double RelativeCiWidth => MedianMs > 0 ? (MedianCiUpperMs - MedianCiLowerMs) / MedianMs : double.PositiveInfinity;
+    /// <summary>Width of the median's confidence interval relative to the median (infinite for an estimate; derived, so not serialised).</summary>
+    [JsonIgnore]
+    public double RelativeCiWidth => MedianMs > 0 && MedianCiUpperMs is { } upper && MedianCiLowerMs is { } lower ? (upper - lower) / MedianMs : double.PositiveInfinity;
+
+    /// <summary>A predicted latency: the value, without statistics.</summary>
+    public static LatencyDistribution Predicted(double ms) => new(ms, null, null, null, null, null, null, null, null, Runs: 0);
 }
 
 /// <summary>Energy figures. Joules and watts are for the whole device (board or package) the meter sees.</summary>

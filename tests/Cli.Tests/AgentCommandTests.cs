@@ -34,7 +34,7 @@ public sealed class AgentCommandTests : IDisposable
             Assert.True(code == 0, error);
             var root = JsonDocument.Parse(output).RootElement;
             Assert.StartsWith("measured on", root.GetProperty("provenance").GetString());
-            Assert.True(root.GetProperty("measurement").GetProperty("Latency").GetProperty("Runs").GetInt32() >= 20);
+            Assert.True(root.GetProperty("measurement").GetProperty("latency").GetProperty("runs").GetInt32() >= 20);
 
             await File.WriteAllTextAsync(Path.Combine(directory, "wrong"), "ffffffffffffffffffffffffffffffff");
             var refused = await CliRunner.RunAsync("measure", CliRunner.Fixture("resnet_tiny.onnx"), "--device", $"http://127.0.0.1:{port}",

@@ -18,7 +18,7 @@ public sealed class CalibrateCommandTests : IDisposable
                                                               "--out", profile, "--json", "--models", .. models.Select(m => CliRunner.Fixture(m + ".onnx"))]);
         Assert.True(code == 0, error);
         var fit = JsonDocument.Parse(output).RootElement;
-        Assert.Equal(4, fit.GetProperty("Samples").GetInt32());
+        Assert.Equal(4, fit.GetProperty("samples").GetInt32());
         var loaded = DeviceProfile.Load(profile);
         Assert.Equal("this-host", loaded.Name);
 
@@ -27,7 +27,7 @@ public sealed class CalibrateCommandTests : IDisposable
         Assert.True(estimate.ExitCode == 0, estimate.Error);
         var root = JsonDocument.Parse(estimate.Output).RootElement;
         Assert.StartsWith("estimated by profile this-host", root.GetProperty("provenance").GetString());
-        Assert.True(root.GetProperty("measurement").GetProperty("Latency").GetProperty("MedianMs").GetDouble() > 0);
+        Assert.True(root.GetProperty("measurement").GetProperty("latency").GetProperty("medianMs").GetDouble() > 0);
 
         var tooFew = await CliRunner.RunAsync("calibrate", "--device", "local", "--out", profile, "--models", CliRunner.Fixture("resnet_tiny.onnx"));
         Assert.Equal(2, tooFew.ExitCode);

@@ -15,11 +15,13 @@ public class MeasureCommandTests
         (code, output, error) = await CliRunner.RunAsync("measure", CliRunner.Fixture("resnet_tiny.onnx"), "--budget", "0.5", "--json");
         Assert.True(code == 0, error);
         var m = JsonDocument.Parse(output).RootElement.GetProperty("measurement");
-        var latency = m.GetProperty("Latency");
-        Assert.True(latency.GetProperty("Runs").GetInt32() >= 20);
-        Assert.InRange(latency.GetProperty("MedianMs").GetDouble(), latency.GetProperty("MinMs").GetDouble(), latency.GetProperty("MaxMs").GetDouble());
-        Assert.Equal(JsonValueKind.Null, m.GetProperty("Energy").ValueKind);
-        Assert.False(string.IsNullOrWhiteSpace(m.GetProperty("EnergyUnavailableReason").GetString()));
+        var latency = m.GetProperty("latency");
+        Assert.True(latency.GetProperty("runs").GetInt32() >= 20);
+        // Throughput at the median run's pace, the latency shown beside it.
+        Assert.Equal(1000 / latency.GetProperty("medianMs").GetDouble(), m.GetProperty("inferencesPerSecond").GetDouble(), 6);
+        Assert.InRange(latency.GetProperty("medianMs").GetDouble(), latency.GetProperty("minMs").GetDouble(), latency.GetProperty("maxMs").GetDouble());
+        Assert.Equal(JsonValueKind.Null, m.GetProperty("energy").ValueKind);
+        Assert.False(string.IsNullOrWhiteSpace(m.GetProperty("energyUnavailableReason").GetString()));
         Assert.StartsWith("measured on", JsonDocument.Parse(output).RootElement.GetProperty("provenance").GetString());
     }
 
@@ -31,12 +33,29 @@ public class MeasureCommandTests
         var root = JsonDocument.Parse(output).RootElement;
         var m = root.GetProperty("measurement");
         Assert.StartsWith("estimated by profile raspberry-pi-4b", root.GetProperty("provenance").GetString());
-        double ms = m.GetProperty("Latency").GetProperty("MedianMs").GetDouble();
-        var energy = m.GetProperty("Energy");
+        double ms = m.GetProperty("latency").GetProperty("medianMs").GetDouble();
+        var energy = m.GetProperty("energy");
         // The profile's active and idle board power: energy = latency × active, above idle = latency × (active − idle).
-        double active = energy.GetProperty("AverageWatts").GetDouble(), idle = energy.GetProperty("IdleWatts").GetDouble();
-        Assert.Equal(ms / 1000 * active, energy.GetProperty("JoulesPerInference").GetDouble(), 9);
-        Assert.Equal(ms / 1000 * (active - idle), energy.GetProperty("DynamicJoulesPerInference").GetDouble(), 9);
-        Assert.Equal(0, m.GetProperty("Latency").GetProperty("Runs").GetInt32()); // nothing was run
+        double active = energy.GetProperty("averageWatts").GetDouble(), idle = energy.GetProperty("idleWatts").GetDouble();
+        Assert.Equal(ms / 1000 * active, energy.GetProperty("joulesPerInference").GetDouble(), 9);
+        Assert.Equal(ms / 1000 * (active - idle), energy.GetProperty("dynamicJoulesPerInference").GetDouble(), 9);
+        Assert.Equal(0, m.GetProperty("latency").GetProperty("runs").GetInt32()); // nothing was run
+        foreach (string statistic in new[] { "stdMs", "meanMs", "p10Ms", "p90Ms", "minMs", "maxMs", "medianCiLowerMs", "medianCiUpperMs" })
+            Assert.Equal(JsonValueKind.Null, m.GetProperty("latency").GetProperty(statistic).ValueKind); // no runs, no distribution: nothing invented
+        Assert.Equal(1000 / ms, m.GetProperty("inferencesPerSecond").GetDouble(), 6);
+        AssertCamelCase(root);
+    }
+
+    /// <summary>Every key at every level is camelCase, as the top level is.</summary>
+    internal static void AssertCamelCase(JsonElement element, string path = "$")
+    {
+        if (element.ValueKind == JsonValueKind.Object)
+            foreach (var property in element.EnumerateObject())
+            {
+                Assert.True(char.IsLower(property.Name[0]), $"{path}.{property.Name} is not camelCase");
+                AssertCamelCase(property.Value, $"{path}.{property.Name}");
+            }
+        else if (element.ValueKind == JsonValueKind.Array)
+            foreach (var item in element.EnumerateArray()) AssertCamelCase(item, path + "[]");
     }
 }

@@ -63,8 +63,12 @@ public sealed class SearchCommandTests : IDisposable
         Assert.Contains("estimated, not measured", report.Output);
 
         string chosen = Path.Combine(directory, "chosen.onnx");
-        var export = await CliRunner.RunAsync("export", run, "--trial", exported.ToString(), "--out", chosen);
+        var export = await CliRunner.RunAsync("export", run, "--trial", exported.ToString(), "--out", chosen, "--json");
         Assert.True(export.ExitCode == 0, export.Error);
+        var exportJson = JsonDocument.Parse(export.Output).RootElement;
+        Assert.Equal((exported, chosen), (exportJson.GetProperty("trial").GetInt32(), exportJson.GetProperty("model").GetString()));
+        Assert.Contains(exportJson.GetProperty("values").EnumerateArray(), v => v.GetProperty("kind").GetString() == "energy");
+        MeasureCommandTests.AssertCamelCase(exportJson);
         Assert.Equal(File.ReadAllBytes(Path.Combine(run, "models", $"trial-{exported}.onnx")), File.ReadAllBytes(chosen));
         int notExported = Enumerable.Range(0, 4).First(n => n != exported);
         var refused = await CliRunner.RunAsync("export", run, "--trial", notExported.ToString(), "--out", chosen);
@@ -204,7 +208,7 @@ public sealed class SearchCommandTests : IDisposable
             Assert.Equal(["Trouser", "Bag", "Sneaker"], ModelInterface.Read(exported)!.ClassNames);
         }
         Assert.Contains("specialised", summary.GetProperty("baseline").EnumerateArray()
-            .Single(v => v.GetProperty("Kind").GetString() == "accuracy").GetProperty("Fidelity").GetString());
+            .Single(v => v.GetProperty("kind").GetString() == "accuracy").GetProperty("fidelity").GetString());
         Assert.Equal(3, summary.GetProperty("fidelityCorrelations").GetArrayLength());
         Assert.True(File.Exists(Path.Combine(run, PruningSearch.SpecialisedBaseFile)));
 
@@ -224,11 +228,12 @@ public sealed class SearchCommandTests : IDisposable
         Assert.Equal(5, summary.GetProperty("trials").GetInt32());
         Assert.NotEmpty(summary.GetProperty("front").EnumerateArray());
         Assert.All(summary.GetProperty("front").EnumerateArray(), m => Assert.StartsWith("fine-tuned",
-            m.GetProperty("values").EnumerateArray().Single(v => v.GetProperty("Kind").GetString() == "accuracy").GetProperty("Fidelity").GetString()));
-        var baseline = summary.GetProperty("baseline").EnumerateArray().ToDictionary(v => v.GetProperty("Kind").GetString()!, v => v);
-        Assert.Equal("Estimated", baseline["energy"].GetProperty("Provenance").GetProperty("Kind").GetString());
-        Assert.Equal("Measured", baseline["latency"].GetProperty("Provenance").GetProperty("Kind").GetString());
-        Assert.InRange(baseline["accuracy"].GetProperty("Value").GetDouble(), 0.88, 0.98); // the shipped model on unseen images
+            m.GetProperty("values").EnumerateArray().Single(v => v.GetProperty("kind").GetString() == "accuracy").GetProperty("fidelity").GetString()));
+        var baseline = summary.GetProperty("baseline").EnumerateArray().ToDictionary(v => v.GetProperty("kind").GetString()!, v => v);
+        Assert.Equal("Estimated", baseline["energy"].GetProperty("provenance").GetProperty("kind").GetString());
+        Assert.Equal("Measured", baseline["latency"].GetProperty("provenance").GetProperty("kind").GetString());
+        Assert.InRange(baseline["accuracy"].GetProperty("value").GetDouble(), 0.88, 0.98); // the shipped model on unseen images
+        MeasureCommandTests.AssertCamelCase(summary);
         foreach (string file in new[] { "report.html", "pareto.csv", "trials.csv", "plots/front-accuracy-energy.png", "plots/front-accuracy-latency.svg", "plots/hypervolume.png" })
             Assert.True(File.Exists(Path.Combine(run, file)), $"{file} is missing");
     }

@@ -9,12 +9,12 @@ public class LatencyStatisticsTests
         // Std (n − 1): Σ(d − 3)² = 10, √(10/4). CI ranks: 2.5 ∓ 1.96·√5/2 = 0.31 → 1, and 1 + 2.5 + 2.19 = 5.69 → 6 → 5.
         var s = LatencyStatistics.Summarize([5.0, 1, 4, 2, 3]);
         Assert.Equal(3, s.MedianMs, 12);
-        Assert.Equal(1.4, s.P10Ms, 12);
-        Assert.Equal(4.6, s.P90Ms, 12);
-        Assert.Equal(3, s.MeanMs, 12);
-        Assert.Equal(Math.Sqrt(2.5), s.StdMs, 12);
-        Assert.Equal((1.0, 5.0), (s.MinMs, s.MaxMs));
-        Assert.Equal((1.0, 5.0), (s.MedianCiLowerMs, s.MedianCiUpperMs));
+        Assert.Equal(1.4, s.P10Ms!.Value, 12);
+        Assert.Equal(4.6, s.P90Ms!.Value, 12);
+        Assert.Equal(3, s.MeanMs!.Value, 12);
+        Assert.Equal(Math.Sqrt(2.5), s.StdMs!.Value, 12);
+        Assert.Equal((1.0, 5.0), (s.MinMs!.Value, s.MaxMs!.Value));
+        Assert.Equal((1.0, 5.0), (s.MedianCiLowerMs!.Value, s.MedianCiUpperMs!.Value));
         Assert.Equal(5, s.Runs);
         Assert.Equal(4.0 / 3, s.RelativeCiWidth, 12);
     }
@@ -27,9 +27,9 @@ public class LatencyStatisticsTests
         double[] values = [.. Enumerable.Range(1, 20).Select(i => (double)i).OrderBy(v => (v * 7919) % 20)];
         var s = LatencyStatistics.Summarize(values);
         Assert.Equal(10.5, s.MedianMs, 12);
-        Assert.Equal(2.9, s.P10Ms, 12);
-        Assert.Equal(18.1, s.P90Ms, 12);
-        Assert.Equal((6.0, 15.0), (s.MedianCiLowerMs, s.MedianCiUpperMs));
+        Assert.Equal(2.9, s.P10Ms!.Value, 12);
+        Assert.Equal(18.1, s.P90Ms!.Value, 12);
+        Assert.Equal((6.0, 15.0), (s.MedianCiLowerMs!.Value, s.MedianCiUpperMs!.Value));
     }
 
     [Fact]
@@ -37,8 +37,8 @@ public class LatencyStatisticsTests
     {
         var s = LatencyStatistics.Summarize([40.0, 10, 30, 20]);
         Assert.Equal(25, s.MedianMs, 12);
-        Assert.Equal(13, s.P10Ms, 12);  // h = 0.3
-        Assert.Equal(37, s.P90Ms, 12);  // h = 2.7
+        Assert.Equal(13, s.P10Ms!.Value, 12);  // h = 0.3
+        Assert.Equal(37, s.P90Ms!.Value, 12);  // h = 2.7
     }
 
     [Theory]
@@ -55,8 +55,8 @@ public class LatencyStatisticsTests
     {
         var s = LatencyStatistics.Summarize([TimeSpan.FromMilliseconds(7)]);
         Assert.Equal(7, s.MedianMs, 12);
-        Assert.Equal(0, s.StdMs);
-        Assert.Equal((7.0, 7.0), (s.MedianCiLowerMs, s.MedianCiUpperMs));
+        Assert.Equal(0, s.StdMs!.Value);
+        Assert.Equal((7.0, 7.0), (s.MedianCiLowerMs!.Value, s.MedianCiUpperMs!.Value));
     }
 
     [Fact]

@@ -439,7 +439,8 @@ static class SearchCommands
         var run = new Argument<DirectoryInfo>("run") { Description = "run directory of a search" };
         var trial = new Option<int?>("--trial") { Description = "the trial to export (default: the best under the study's constraints)" };
         var output = new Option<FileInfo>("--out") { Description = "where to write the ONNX model", Required = true };
-        var command = new Command("export", "Copy an exported model of a search (fine-tuned, BN folded, normalisation inside) to a file.") { run, trial, output };
+        var json = new Option<bool>("--json") { Description = "print JSON for scripts" };
+        var command = new Command("export", "Copy an exported model of a search (fine-tuned, BN folded, normalisation inside) to a file.") { run, trial, output, json };
         command.SetAction(parse =>
         {
             var result = PruningSearchResult.Load(parse.GetRequiredValue(run).FullName);
@@ -457,6 +458,15 @@ static class SearchCommands
             if (result.Unfinished is { } unfinished)
                 context.Error.WriteLine($"warning: {unfinished}; trial {number} is the best so far, not the search's answer");
             File.Copy(Path.Combine(result.RunDirectory, final.ModelPath), destination.FullName, overwrite: true);
+            if (parse.GetValue(json))
+            {
+                Json.Write(context.Output, new
+                {
+                    trial = number, model = destination.FullName, values = final.Values, testAccuracy = final.TestAccuracy,
+                    provisional = result.Unfinished is not null,
+                });
+                return ExitCodes.Success;
+            }
             context.Console.MarkupLine($"trial {number} → {Markup.Escape(destination.FullName)}: " +
                 string.Join(", ", final.Values.Select(v => $"{v.Kind.Name()} {v.Kind.Format(v.Value)}")) +
                 (final.TestAccuracy is { } t ? $", test accuracy {ObjectiveKind.Accuracy.Format(t.Value)}" : ""));

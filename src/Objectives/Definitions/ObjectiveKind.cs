@@ -71,6 +71,15 @@ public static class ObjectiveCatalog
     /// <summary>The canonical names, comma-separated, for error messages.</summary>
     public static string KnownNames => string.Join(", ", Infos.Select(i => i.Name));
 
+    /// <summary>The objective's CSV column: its name, with the unit where the name does not say it (latency_ms,
+    /// energy_mJ, peak-memory_bytes); accuracy is a fraction in [0, 1] and counts have no unit.</summary>
+    public static string ColumnName(this ObjectiveKind kind) => kind.Info() switch
+    {
+        { Quantity: Quantity.Time or Quantity.Energy } info => $"{info.Name}_{info.Unit}",
+        { Quantity: Quantity.Bytes, Name: var name } when !name.Contains("bytes") => $"{name}_bytes",
+        var info => info.Name,
+    };
+
     public static ObjectiveInfo Info(this ObjectiveKind kind) =>
         (uint)kind < (uint)Infos.Length ? Infos[(int)kind] : throw new ArgumentOutOfRangeException(nameof(kind), kind, "not an objective");
 

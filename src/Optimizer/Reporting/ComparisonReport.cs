@@ -96,7 +96,7 @@ public static class ComparisonReport
     static void WritePointsCsv(ComparisonResult result, string path)
     {
         var headers = new List<string> { "task", "method", "family", "amount", "state" };
-        foreach (var kind in Kinds) headers.AddRange([kind.Name(), $"{kind.Name()}_provenance", $"{kind.Name()}_fidelity"]);
+        foreach (var kind in Kinds) headers.AddRange([kind.ColumnName(), $"{kind.Name()}_provenance", $"{kind.Name()}_fidelity"]);
         headers.AddRange(["accuracy_test", "accuracy_test_provenance", "params_nonzero", "params_nonzero_provenance", "weight_sparsity", "seconds", "error", "model"]);
         var rows = result.Points.OrderBy(p => result.Tasks.ToList().IndexOf(p.Task)).Select(p =>
         {

@@ -114,7 +114,7 @@ public static class SearchReport
     {
         var objectives = result.Definition.Objectives;
         var headers = new List<string> { "trial", "state", "sampler", "kept", "stage" };
-        headers.AddRange(objectives.Select(o => $"{o.Name()}_screening"));
+        headers.AddRange(objectives.Select(o => $"{o.ColumnName()}_screening"));
         headers.AddRange(["accuracy_promotion", "accuracy_final", "accuracy_test", "feasible_screening", "seconds", "error", "model"]);
         var rows = result.Trials.Select(t =>
         {
@@ -138,7 +138,7 @@ public static class SearchReport
     {
         var objectives = result.Definition.Objectives;
         var headers = new List<string> { "trial", "kept", "feasible" };
-        foreach (var o in objectives) headers.AddRange([o.Name(), $"{o.Name()}_provenance", $"{o.Name()}_fidelity"]);
+        foreach (var o in objectives) headers.AddRange([o.ColumnName(), $"{o.Name()}_provenance", $"{o.Name()}_fidelity"]);
         headers.AddRange(["accuracy_test", "model"]);
         var rows = result.Front.Select(c =>
         {

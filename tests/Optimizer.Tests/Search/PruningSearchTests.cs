@@ -99,6 +99,7 @@ public sealed class PruningSearchTests : IDisposable
         // pareto.csv is the fine-tuned front: final-stage trials only, none dominating another (checked here by definition).
         var pareto = Optimizer.Reporting.Csv.Read(Path.Combine(run, "pareto.csv"));
         Assert.Equal(result.Front.Count + 1, pareto.Count);
+        Assert.Equal(["accuracy", "macs", "energy_mJ"], pareto[0].Where(h => h is "accuracy" or "macs" || h.StartsWith("energy_m")));  // units in the headers
         var paretoTrials = pareto.Skip(1).Select(r => result.Trials.Single(t => t.Number == int.Parse(r[0]))).ToList();
         Assert.All(paretoTrials, t => Assert.NotNull(t.At(SearchStage.Final)));
         Assert.All(pareto.Skip(1), r => Assert.StartsWith("fine-tuned", r[pareto[0].ToList().IndexOf("accuracy_fidelity")]));
