@@ -7,6 +7,15 @@ static class CliRunner
 {
     public static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "fixtures", "onnx", name);
 
+    /// <summary>The shipped SimpleCnn (embedded in the CLI for the demo), written into <paramref name="directory"/>.</summary>
+    public static string ShippedModel(string directory)
+    {
+        string path = Path.Combine(directory, "simplecnn-fashion-mnist.onnx");
+        using var resource = typeof(CliApp).Assembly.GetManifestResourceStream("simplecnn-fashion-mnist.onnx")!;
+        using (var file = File.Create(path)) resource.CopyTo(file);
+        return path;
+    }
+
     public static async Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] args)
     {
         var output = new StringWriter();

@@ -18,13 +18,7 @@ public sealed class PrunedClassifierTests : IDisposable
 
     public void Dispose() => Directory.Delete(directory, true);
 
-    string Shipped()
-    {
-        string path = Path.Combine(directory, "simplecnn-fashion-mnist.onnx");
-        using var resource = typeof(CliApp).Assembly.GetManifestResourceStream("simplecnn-fashion-mnist.onnx")!;
-        using (var file = File.Create(path)) resource.CopyTo(file);
-        return path;
-    }
+    string Shipped() => CliRunner.ShippedModel(directory);
 
     [Fact]
     public void PredictionsAreTheModelsOwnSoftmaxAndArgmaxWithItsClassNames()
