@@ -64,7 +64,7 @@ static class SearchCommands
         new("--measure-budget") { Description = "seconds of timed runs per candidate on a measuring device", DefaultValueFactory = _ => 2 },
         new("--threads") { Description = "training threads (default: cores divided among workers)" },
         new("--out") { Description = "run directory (study.db, CSVs, plots, report.html, models/)" },
-        new("--resume") { Description = "continue the study in --out (same settings; --trials may grow)" },
+        new("--resume") { Description = "continue the study in --out from its stored settings (--trials may grow; --workers, --threads, --json may change)" },
         new("--config") { Description = "a JSON file with the same fields (e.g. {\"model\": \"base.onnx\", \"trials\": 40, \"constraint\": [\"macs<=0.5*baseline\"]}); the command line wins" },
         new("--classes") { Description = "task specialisation: class indices or names, comma-separated (e.g. 0,2,5 or trouser,bag); the model is cut to them and fine-tuned first" },
         new("--specialisation-epochs") { Description = "epochs of fine-tuning of the specialised base model (with --classes)", DefaultValueFactory = _ => 1 },
