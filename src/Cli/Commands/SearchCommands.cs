@@ -138,7 +138,7 @@ static class SearchCommands
             .Select(c => $"{c.Name} was {Show(c.Was)}, now {Show(c.Now)}").ToList();
         if (changed.Count > 0)
             throw new UserInputException($"cannot resume {outputDirectory} with other settings: {string.Join("; ", changed)}. Only --trials, --workers, " +
-                                         $"--threads and --json may change; the rest comes from the study: paretoprune search --resume --out {outputDirectory}");
+                                         $"--threads and --json may change; the rest comes from the study: {ResumeCommand(outputDirectory)}");
 
         var args = new List<string> { "search" };
         foreach (var (name, values) in stored)
@@ -150,13 +150,18 @@ static class SearchCommands
         if (parse.GetValue(o.Threads) is { } threads) args.AddRange(["--threads", threads.ToString(CultureInfo.InvariantCulture)]);
         if (parse.GetValue(o.Json)) args.Add("--json");
 
-        var resumed = CreateOptions();
+        return ParseSearch(args)
+               ?? throw new UserInputException($"the settings stored in {path} no longer parse; resume with the whole original command line");
+    }
+
+    /// <summary>A search command line built here (the demo's, a resumed study's), parsed with options of its own; null when it does not parse.</summary>
+    static (ParseResult, Options)? ParseSearch(IReadOnlyList<string> args)
+    {
+        var o = CreateOptions();
         var search = new Command("search");
-        foreach (var option in resumed.All) search.Add(option);
-        var reparsed = new RootCommand { search }.Parse(args);
-        if (reparsed.Errors.Count > 0)
-            throw new UserInputException($"the settings stored in {path} no longer parse ({reparsed.Errors[0].Message}); resume with the whole original command line");
-        return (reparsed, resumed);
+        foreach (var option in o.All) search.Add(option);
+        var parse = new RootCommand { search }.Parse(args);
+        return parse.Errors.Count == 0 ? (parse, o) : null;
     }
 
     public static Command Demo(CliContext context)
@@ -194,11 +199,7 @@ static class SearchCommands
                 "--final", "8", "--final-epochs", "1", "--final-steps", "300",
                 "--out", directory.FullName, .. parse.GetValue(json) ? new[] { "--json" } : [],
             ];
-            var o = CreateOptions();
-            var search = new Command("search");
-            foreach (var option in o.All) search.Add(option);
-            var inner = new RootCommand { search }.Parse(args);
-            if (inner.Errors.Count > 0) throw new InvalidOperationException("the demo's own command line is invalid: " + inner.Errors[0].Message);
+            var (inner, o) = ParseSearch(args) ?? throw new InvalidOperationException("the demo's own command line is invalid");
             return await RunSearchAsync(context, inner, o, modelPath, directory.FullName);
         });
         return command;
@@ -313,7 +314,7 @@ static class SearchCommands
         }
         catch (OperationCanceledException) when (interruption.Abort.IsCancellationRequested)
         {
-            context.Error.WriteLine($"abandoned; the trials in flight will be re-run by: paretoprune search --resume --out {outputDirectory}");
+            context.Error.WriteLine($"abandoned; the trials in flight will be re-run by: {ResumeCommand(outputDirectory)}");
             return Interruption.ExitCode;
         }
         int summarised = Summarise(cli, context, result, json);
@@ -382,10 +383,10 @@ static class SearchCommands
         var objectives = result.Definition.Objectives;
         if (result.Unfinished is { } unfinished && result.Front.Count > 0)
             console.MarkupLine($"[yellow]{Markup.Escape(unfinished)}: the front and the best model are provisional; continue with: " +
-                               $"paretoprune search --resume --out {Markup.Escape(result.RunDirectory)}[/]");
+                               $"{Markup.Escape(ResumeCommand(result.RunDirectory))}[/]");
         if (result.Front.Count == 0)
             console.MarkupLine(result.Status == "finished" ? "[yellow]no model reached the final stage[/]"
-                : $"[yellow]stopped before the final stage; continue with: paretoprune search --resume --out {Markup.Escape(result.RunDirectory)}[/]");
+                : $"[yellow]stopped before the final stage; continue with: {Markup.Escape(ResumeCommand(result.RunDirectory))}[/]");
         else
         {
             var table = new Table().Border(TableBorder.Rounded).Title("exported models (final front)").AddColumn("trial");
@@ -530,10 +531,12 @@ static class SearchCommands
         return new Command("studies", "Studies (search runs) on this machine.") { list };
     }
 
+    /// <summary>The command that continues the study in <paramref name="directory"/>, as the user can paste it here.</summary>
     static string ResumeCommand(string directory)
     {
         string relative = Path.GetRelativePath(Environment.CurrentDirectory, directory);
-        return $"paretoprune search --resume --out {(relative.Contains(' ') ? $"\"{relative}\"" : relative)}";
+        string path = relative.StartsWith("..", StringComparison.Ordinal) ? Path.GetFullPath(directory) : relative; // below here: short; elsewhere: absolute
+        return $"paretoprune search --resume --out {(path.Contains(' ') ? $"\"{path}\"" : path)}";
     }
 
     static IEnumerable<string> FindStudies(string directory, int depth)

@@ -48,17 +48,19 @@ public sealed class Dataset
 
     public float[] Pixels { get; }
 
-    Lazy<string>? fingerprint;
+    string? fingerprint;
 
-    /// <summary>SHA-256 of the labels and pixels in order (hex, 32 characters): equal exactly when two sets hold the same
-    /// images in the same order, so a model can record which images it trained on without carrying them.</summary>
-    public string Fingerprint => (fingerprint ??= new(() =>
+    /// <summary>SHA-256 of the labels and pixels in order (hex, 32 characters; computed once): equal exactly when two sets
+    /// hold the same images in the same order, so a model can record which images it trained on without carrying them.</summary>
+    public string Fingerprint => fingerprint ??= ComputeFingerprint();
+
+    string ComputeFingerprint()
     {
         using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
         hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(Labels.AsSpan()));
         hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(Pixels.AsSpan()));
         return Convert.ToHexStringLower(hash.GetHashAndReset())[..32];
-    })).Value;
+    }
 
     public int[] Labels { get; }
 

@@ -237,9 +237,10 @@ public static class KernelSelection
     internal static KernelDecision Decide(IReadOnlyList<ModelProto> models, int threads, string? cachePath, bool checkCaps = false)
     {
         var timed = BuilderModels.Concat(models).ToList();
-        IReadOnlyList<string> caps = CheckHost is null ? [] : CappedModes();
+        var caps = CappedModes();
+        bool hosted = CheckHost is not null; // a decision made without capped checks is not one made with them
         string key = Key(CpuModel(), CpuFlags(),
-                         $"{LibTorch()}/check {CheckVersion}: {string.Join(",", Candidates.Select(c => c.Mode).Concat(caps))}" +
+                         $"{LibTorch()}/check {CheckVersion}: {string.Join(",", Candidates.Select(c => c.Mode).Concat(hosted ? caps : []))}" +
                          $"/ONEDNN_MAX_CPU_ISA={Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA")}{(checkCaps ? "/all" : "")}",
                          string.Join("|", timed.Select(Shapes)));
         cachePath ??= DefaultCachePath();
@@ -251,9 +252,9 @@ public static class KernelSelection
         string notChecked = "";
         if (checkCaps || !checks.Any(c => c.Mode != TorchRuntime.Off && c.Correct))
         {
-            if (CheckHost is null && CappedModes().Count > 0)
-                notChecked = $"; {string.Join(" and ", CappedModes())} not checked: no check host in this process ({nameof(KernelSelection)}.{nameof(CheckHost)})";
-            foreach (string cap in caps) checks.Add(CheckInHost(cap, compared, timed, threads, checks[0]));
+            if (hosted) foreach (string cap in caps) checks.Add(CheckInHost(cap, compared, timed, threads, checks[0]));
+            else if (caps.Count > 0)
+                notChecked = $"; {string.Join(" and ", caps)} not checked: no check host in this process ({nameof(KernelSelection)}.{nameof(CheckHost)})";
         }
         string mode = Choose(checks);
         var decision = new KernelDecision(mode, Reason(mode, checks) + notChecked, key, checks, FromCache: false,
