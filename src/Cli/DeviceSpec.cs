@@ -1,3 +1,4 @@
+using System.CommandLine;
 using ParetoPrune.Devices;
 using ParetoPrune.Devices.Agent;
 using ParetoPrune.Devices.Energy;
@@ -37,7 +38,25 @@ sealed class DeviceSpec : IDisposable
 
     public bool MeasuresEnergy => Device is not null && EnergyNote is null;
 
-    public static async Task<DeviceSpec> OpenAsync(string spec, string? meter, FileInfo? tokenFile, CancellationToken ct)
+    /// <summary><c>--retry-window</c>: how long an agent's connection failures are retried (a service restart, a network drop).</summary>
+    public static Option<double?> RetryWindowOption() => new("--retry-window")
+    {
+        Description = $"seconds to keep retrying a device agent that does not answer (default {new RemoteDeviceOptions().RetryWindow.TotalSeconds:0}: " +
+                      "long enough for systemd to restart it)",
+    };
+
+    /// <summary>Refuses <c>--retry-window</c> where no device is an agent: it would silently do nothing.</summary>
+    public static void CheckRetryWindow(double? seconds, params string?[] devices)
+    {
+        if (seconds is not null && !devices.Any(IsAgent))
+            throw new UserInputException("--retry-window applies to a device agent (--device http://…)");
+    }
+
+    static bool IsAgent(string? spec) => spec is not null &&
+        (spec.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || spec.StartsWith("https://", StringComparison.OrdinalIgnoreCase));
+
+    /// <param name="retryWindowSeconds">For an agent: <see cref="RemoteDeviceOptions.RetryWindow"/> (its default if null).</param>
+    public static async Task<DeviceSpec> OpenAsync(string spec, string? meter, FileInfo? tokenFile, CancellationToken ct, double? retryWindowSeconds = null)
     {
         if (spec == "local")
         {
@@ -50,10 +69,16 @@ sealed class DeviceSpec : IDisposable
             return new DeviceSpec(new HostDevice(energyMeter), null, note, energyMeter);
         }
         if (meter is not null) throw new UserInputException("--meter applies to --device local; a device agent reads its own meter and an estimate has none");
-        if (spec.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || spec.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
+        if (IsAgent(spec))
         {
             var token = tokenFile ?? throw new UserInputException("--device http://… needs --token-file with the agent's token");
-            var remote = await RemoteDevice.ConnectAsync(new Uri(spec), AgentToken.Read(token.FullName), ct: ct);
+            var options = new RemoteDeviceOptions();
+            if (retryWindowSeconds is { } seconds)
+            {
+                if (!double.IsFinite(seconds) || seconds < 0) throw new UserInputException($"--retry-window must be a number of seconds, 0 or more; got {seconds}");
+                options = options with { RetryWindow = TimeSpan.FromSeconds(seconds) };
+            }
+            var remote = await RemoteDevice.ConnectAsync(new Uri(spec), AgentToken.Read(token.FullName), options, ct);
             return new DeviceSpec(remote, null, null, remote);
         }
         var profile = spec == "pi4-estimate" ? DeviceProfile.RaspberryPi4B

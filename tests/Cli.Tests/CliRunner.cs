@@ -1,4 +1,7 @@
 using System.Diagnostics;
+using ParetoPrune.Objectives.Data;
+using ParetoPrune.Objectives.Onnx;
+using ParetoPrune.Optimizer.Networks;
 
 namespace ParetoPrune.Cli.Tests;
 
@@ -15,6 +18,21 @@ static class CliRunner
         using (var file = File.Create(path)) resource.CopyTo(file);
         return path;
     }
+
+    /// <summary>An untrained tiny CNN that takes the sample's 28×28 images (normalisation inside, as train writes it), as <c>tiny.onnx</c>.</summary>
+    public static string TinyModel(string directory)
+    {
+        string path = Path.Combine(directory, "tiny.onnx");
+        var sample = DatasetCatalog.LoadEmbeddedSample();
+        var model = new ModelInterface(sample.Train.ClassNames, 1, 28, 28, [0.28f], [0.35f]).Prepend(Architectures.SimpleCnn(1, 28, 10, [8, 8, 16, 16], seed: 3));
+        OnnxModel.Save(model, path);
+        return path;
+    }
+
+    /// <summary>Search options that make a search on <see cref="TinyModel"/> take seconds.</summary>
+    public static readonly string[] SearchBudget = ["--data", "fashion-mnist-sample", "--validation-limit", "200", "--recalibration-batches", "2", "--batch-size", "32",
+                                                    "--promote", "2", "--promotion-steps", "2", "--final", "1", "--final-steps", "2", "--threads", "2",
+                                                    "--screening-steps", "2"];
 
     public static async Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] args)
     {

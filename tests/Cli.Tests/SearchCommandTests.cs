@@ -14,19 +14,9 @@ public sealed class SearchCommandTests : IDisposable
 
     public void Dispose() => Directory.Delete(directory, true);
 
-    /// <summary>An untrained tiny CNN that takes the sample's 28×28 images (normalisation inside, as train writes it).</summary>
-    string TinyModel()
-    {
-        string path = Path.Combine(directory, "tiny.onnx");
-        var sample = DatasetCatalog.LoadEmbeddedSample();
-        var model = new ModelInterface(sample.Train.ClassNames, 1, 28, 28, [0.28f], [0.35f]).Prepend(Architectures.SimpleCnn(1, 28, 10, [8, 8, 16, 16], seed: 3));
-        OnnxModel.Save(model, path);
-        return path;
-    }
+    string TinyModel() => CliRunner.TinyModel(directory);
 
-    static readonly string[] Budget = ["--data", "fashion-mnist-sample", "--validation-limit", "200", "--recalibration-batches", "2", "--batch-size", "32",
-                                       "--promote", "2", "--promotion-steps", "2", "--final", "1", "--final-steps", "2", "--threads", "2",
-                                       "--screening-steps", "2"];
+    static readonly string[] Budget = CliRunner.SearchBudget;
 
     [Fact]
     public async Task SearchFromAConfigFileThenReportExportListAndResume()

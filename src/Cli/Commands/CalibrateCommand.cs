@@ -21,20 +21,22 @@ static class CalibrateCommand
         var idle = new Option<double?>("--idle-watts") { Description = "idle power of the board, if known (else measured by the agent's meter)" };
         var budget = new Option<double>("--budget") { Description = "seconds of timed runs per model", DefaultValueFactory = _ => 5 };
         var output = new Option<FileInfo>("--out") { Description = "where to write the profile JSON", Required = true };
+        var retryWindow = DeviceSpec.RetryWindowOption();
         var json = new Option<bool>("--json") { Description = "print JSON for scripts" };
         var command = new Command("calibrate", "Measure models on a device and fit a device profile (for --device PROFILE.json estimates).")
         {
-            device, tokenFile, models, name, idle, budget, output, json,
+            device, tokenFile, models, name, idle, budget, output, retryWindow, json,
         };
         command.SetAction(async (parse, cancellation) =>
         {
             string spec = parse.GetValue(device)!;
             var files = parse.GetRequiredValue(models);
             if (files.Length < 2) throw new UserInputException("--models needs at least two models of different sizes");
-            using var remote = spec == "local" ? null
-                : await RemoteDevice.ConnectAsync(new Uri(spec), Devices.Agent.AgentToken.Read(
-                      (parse.GetValue(tokenFile) ?? throw new UserInputException("--device http://… needs --token-file")).FullName), ct: cancellation);
-            IDevice target = remote is null ? new HostDevice() : remote;
+            if (spec != "local" && !spec.StartsWith("http", StringComparison.OrdinalIgnoreCase))
+                throw new UserInputException($"--device must be http://HOST:PORT of a device agent, or local; got '{spec}'");
+            DeviceSpec.CheckRetryWindow(parse.GetValue(retryWindow), spec);
+            using var opened = await DeviceSpec.OpenAsync(spec, meter: null, parse.GetValue(tokenFile), cancellation, parse.GetValue(retryWindow));
+            var target = opened.Device!;
             var plan = new MeasurementPlan { TimeBudget = TimeSpan.FromSeconds(parse.GetValue(budget)) };
 
             var samples = new List<(ModelCounts, double, double?)>();

@@ -43,6 +43,7 @@ static class CompareCommand
         var device = new Option<string>("--device") { Description = "where latency and energy come from: " + DeviceSpec.Help, DefaultValueFactory = _ => "pi4-estimate" };
         var latencyDevice = new Option<string?>("--latency-device") { Description = "measure latency elsewhere than --device (e.g. local: does sparsity change host latency?)" };
         var tokenFile = new Option<FileInfo?>("--token-file") { Description = "bearer token of the device agent, with an http:// device" };
+        var retryWindow = DeviceSpec.RetryWindowOption();
         var meter = new Option<string?>("--meter") { Description = $"energy meter for a local device: {string.Join(", ", Devices.Meters.MeterSpec.AcceptedForms)}" };
         var measureBudget = new Option<double>("--measure-budget") { Description = "seconds of timed runs per point on a measuring device", DefaultValueFactory = _ => 2 };
         var validation = new Option<double>("--validation") { Description = "fraction of the training set held out, stratified, for validation accuracy", DefaultValueFactory = _ => 0.1 };
@@ -58,7 +59,7 @@ static class CompareCommand
             "accuracy, MACs, parameters, sizes, latency and energy; with --classes, also after specialising the model to a class subset.")
         {
             model, data, methods, amounts, epochs, steps, learningRate, batchSize, recalibration, roundTo, importanceBatches, classes, specialiseEpochs, tolerance,
-            device, latencyDevice, tokenFile, meter, measureBudget, validation, validationLimit, seed, threads, saveModels, output, resume, json,
+            device, latencyDevice, tokenFile, retryWindow, meter, measureBudget, validation, validationLimit, seed, threads, saveModels, output, resume, json,
         };
         command.SetAction(async (parse, _) =>
         {
@@ -80,9 +81,11 @@ static class CompareCommand
             TrainingRunner.CheckFits(baseModel, searchData.Train);
             int[]? subset = parse.GetValue(classes) is { } list ? ClassSubset.Resolve(list.Split(','), searchData.Train.ClassNames) : null;
 
-            using var deviceSpec = await DeviceSpec.OpenAsync(parse.GetValue(device)!, parse.GetValue(meter), parse.GetValue(tokenFile), CancellationToken.None);
+            DeviceSpec.CheckRetryWindow(parse.GetValue(retryWindow), parse.GetValue(device), parse.GetValue(latencyDevice));
+            using var deviceSpec = await DeviceSpec.OpenAsync(parse.GetValue(device)!, parse.GetValue(meter), parse.GetValue(tokenFile), CancellationToken.None,
+                                                              parse.GetValue(retryWindow));
             using var latencySpec = parse.GetValue(latencyDevice) is { } latencyText
-                ? await DeviceSpec.OpenAsync(latencyText, null, parse.GetValue(tokenFile), CancellationToken.None) : null;
+                ? await DeviceSpec.OpenAsync(latencyText, null, parse.GetValue(tokenFile), CancellationToken.None, parse.GetValue(retryWindow)) : null;
             var targets = DeviceSpec.Targets(deviceSpec, latencySpec, latency: true, energy: true);
             if (deviceSpec.Device is not null && !deviceSpec.MeasuresEnergy)
                 progressContext.Console.MarkupLine($"[yellow]no energy figures: {Markup.Escape(deviceSpec.EnergyNote ?? "")}[/]");

@@ -23,10 +23,11 @@ static class MeasureCommand
         var threads = new Option<int?>("--threads") { Description = "ONNX Runtime intra-op threads (default: ONNX Runtime's)" };
         var budget = new Option<double>("--budget") { Description = "seconds of timed runs at most", DefaultValueFactory = _ => 10 };
         var batch = new Option<int>("--batch-size") { Description = "images per run", DefaultValueFactory = _ => 1 };
+        var retryWindow = DeviceSpec.RetryWindowOption();
         var json = new Option<bool>("--json") { Description = "print JSON for scripts" };
         var command = new Command("measure", "Measure a model's latency (and energy, with a meter) on this machine, or estimate it for a device profile.")
         {
-            model, device, tokenFile, meter, threads, budget, batch, json,
+            model, device, tokenFile, meter, threads, budget, batch, retryWindow, json,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -38,7 +39,8 @@ static class MeasureCommand
             {
                 Threads = parse.GetValue(threads), TimeBudget = TimeSpan.FromSeconds(parse.GetValue(budget)), BatchSize = parse.GetValue(batch),
             };
-            using var target = await DeviceSpec.OpenAsync(parse.GetValue(device)!, parse.GetValue(meter), parse.GetValue(tokenFile), cancellation);
+            DeviceSpec.CheckRetryWindow(parse.GetValue(retryWindow), parse.GetValue(device));
+            using var target = await DeviceSpec.OpenAsync(parse.GetValue(device)!, parse.GetValue(meter), parse.GetValue(tokenFile), cancellation, parse.GetValue(retryWindow));
             var measurement = await target.AsDevice().MeasureAsync(OnnxModel.ToBytes(onnx), inputShape, plan, cancellation);
             string? energyNote = target.EnergyNote;
             if (energyNote is not null && measurement.Energy is null) measurement = measurement with { EnergyUnavailableReason = energyNote };

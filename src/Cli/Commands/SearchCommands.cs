@@ -25,11 +25,11 @@ static class SearchCommands
         Option<int> Recalibration, Option<int> ScreeningSteps, Option<int> Promote, Option<int> PromotionSteps, Option<int> Final, Option<int> FinalEpochs,
         Option<int?> FinalSteps, Option<bool> Distill, Option<double> LearningRate, Option<int> BatchSize, Option<double> Validation,
         Option<int?> ValidationLimit, Option<double> MeasureBudget, Option<int?> Threads, Option<DirectoryInfo> Out, Option<bool> Resume,
-        Option<FileInfo?> Config, Option<string?> Classes, Option<int> SpecialisationEpochs, Option<bool> Json)
+        Option<FileInfo?> Config, Option<string?> Classes, Option<int> SpecialisationEpochs, Option<double?> RetryWindow, Option<bool> Json)
     {
         public IEnumerable<Option> All => [Model, Data, Objectives, Constraints, Device, LatencyDevice, TokenFile, Meter, Trials, Sampler, Seed, Workers,
             Criterion, MinKeep, RoundTo, Tie, Recalibration, ScreeningSteps, Promote, PromotionSteps, Final, FinalEpochs, FinalSteps, Distill, LearningRate,
-            BatchSize, Validation, ValidationLimit, MeasureBudget, Threads, Out, Resume, Config, Classes, SpecialisationEpochs, Json];
+            BatchSize, Validation, ValidationLimit, MeasureBudget, Threads, Out, Resume, Config, Classes, SpecialisationEpochs, RetryWindow, Json];
     }
 
     static Options CreateOptions() => new(
@@ -64,10 +64,11 @@ static class SearchCommands
         new("--measure-budget") { Description = "seconds of timed runs per candidate on a measuring device", DefaultValueFactory = _ => 2 },
         new("--threads") { Description = "training threads (default: cores divided among workers)" },
         new("--out") { Description = "run directory (study.db, CSVs, plots, report.html, models/)" },
-        new("--resume") { Description = "continue the study in --out from its stored settings (--trials may grow; --workers, --threads, --json may change)" },
+        new("--resume") { Description = "continue the study in --out from its stored settings (--trials may grow; --workers, --threads, --retry-window, --json may change)" },
         new("--config") { Description = "a JSON file with the same fields (e.g. {\"model\": \"base.onnx\", \"trials\": 40, \"constraint\": [\"macs<=0.5*baseline\"]}); the command line wins" },
         new("--classes") { Description = "task specialisation: class indices or names, comma-separated (e.g. 0,2,5 or trouser,bag); the model is cut to them and fine-tuned first" },
         new("--specialisation-epochs") { Description = "epochs of fine-tuning of the specialised base model (with --classes)", DefaultValueFactory = _ => 1 },
+        DeviceSpec.RetryWindowOption(),
         new("--json") { Description = "print a JSON summary for scripts" });
 
     /// <summary>The library's defaults are the command's: one place decides them.</summary>
@@ -89,7 +90,7 @@ static class SearchCommands
     }
 
     /// <summary>Options that say how a search runs, not what it finds: a resumed search may give them anew.</summary>
-    static readonly HashSet<string> RunOptions = new(StringComparer.Ordinal) { "--trials", "--workers", "--threads", "--json", "--resume", "--out", "--config" };
+    static readonly HashSet<string> RunOptions = new(StringComparer.Ordinal) { "--trials", "--workers", "--threads", "--retry-window", "--json", "--resume", "--out", "--config" };
 
     /// <summary>The settings of a search command line (given or default) as its study stores them: option → values
     /// (paths made absolute, so that the study resumes from any directory; a flag that is on has no values).</summary>
@@ -138,7 +139,7 @@ static class SearchCommands
             .Select(c => $"{c.Name} was {Show(c.Was)}, now {Show(c.Now)}").ToList();
         if (changed.Count > 0)
             throw new UserInputException($"cannot resume {outputDirectory} with other settings: {string.Join("; ", changed)}. Only --trials, --workers, " +
-                                         $"--threads and --json may change; the rest comes from the study: {ResumeCommand(outputDirectory)}");
+                                         $"--threads, --retry-window and --json may change; the rest comes from the study: {ResumeCommand(outputDirectory)}");
 
         var args = new List<string> { "search" };
         foreach (var (name, values) in stored)
@@ -148,6 +149,7 @@ static class SearchCommands
         args.AddRange(["--trials", trials.ToString(CultureInfo.InvariantCulture), "--out", outputDirectory, "--resume"]);
         if (parse.GetResult(o.Workers) is { Implicit: false }) args.AddRange(["--workers", parse.GetValue(o.Workers).ToString(CultureInfo.InvariantCulture)]);
         if (parse.GetValue(o.Threads) is { } threads) args.AddRange(["--threads", threads.ToString(CultureInfo.InvariantCulture)]);
+        if (parse.GetValue(o.RetryWindow) is { } window) args.AddRange(["--retry-window", window.ToString(CultureInfo.InvariantCulture)]);
         if (parse.GetValue(o.Json)) args.Add("--json");
 
         return ParseSearch(args)
@@ -265,9 +267,11 @@ static class SearchCommands
 
         bool needsLatency = objectives.Contains(ObjectiveKind.Latency) || constraints.Objectives.Contains(ObjectiveKind.Latency);
         bool needsEnergy = objectives.Contains(ObjectiveKind.Energy) || constraints.Objectives.Contains(ObjectiveKind.Energy);
-        using var device = await DeviceSpec.OpenAsync(parse.GetValue(o.Device)!, parse.GetValue(o.Meter), parse.GetValue(o.TokenFile), CancellationToken.None);
+        double? retryWindow = parse.GetValue(o.RetryWindow);
+        DeviceSpec.CheckRetryWindow(retryWindow, parse.GetValue(o.Device), parse.GetValue(o.LatencyDevice));
+        using var device = await DeviceSpec.OpenAsync(parse.GetValue(o.Device)!, parse.GetValue(o.Meter), parse.GetValue(o.TokenFile), CancellationToken.None, retryWindow);
         using var latencyDevice = parse.GetValue(o.LatencyDevice) is { } latencySpec
-            ? await DeviceSpec.OpenAsync(latencySpec, null, parse.GetValue(o.TokenFile), CancellationToken.None) : null;
+            ? await DeviceSpec.OpenAsync(latencySpec, null, parse.GetValue(o.TokenFile), CancellationToken.None, retryWindow) : null;
         if (needsEnergy && device.Device is not null && !device.MeasuresEnergy)
             throw new UserInputException($"energy is asked for but {device.Device.Name} has no energy meter ({device.EnergyNote}); give --meter, or --device pi4-estimate to estimate it");
         var targets = DeviceSpec.Targets(device, latencyDevice, needsLatency, needsEnergy);
@@ -483,7 +487,7 @@ static class SearchCommands
         var list = new Command("list", "List the studies (run directories with a study.db) under a directory.") { root, json };
         list.SetAction(parse =>
         {
-            var rows = new List<(string Directory, StudyDefinition Definition, int Trials, int Failed, int Exported, string Status, DateTimeOffset Created)>();
+            var rows = new List<(string Directory, StudyDefinition Definition, int Trials, int Failed, int Exported, string Status, DateTimeOffset Created, string? Writer)>();
             var problems = new List<string>();
             foreach (var file in FindStudies(parse.GetValue(root)!.FullName, depth: 3))
             {
@@ -492,7 +496,7 @@ static class SearchCommands
                     using var store = StudyStore.Open(file);
                     var trials = store.Trials();
                     rows.Add((Path.GetDirectoryName(file)!, store.Definition, trials.Count, trials.Count(t => t.State == TrialState.Failed),
-                              trials.Count(t => t.At(SearchStage.Final) is not null), store.Status, store.Created));
+                              trials.Count(t => t.At(SearchStage.Final) is not null), store.LiveStatus, store.Created, store.Writer));
                 }
                 catch (Exception e) when (e is InvalidDataException or Microsoft.Data.Sqlite.SqliteException or JsonException)
                 {
@@ -505,7 +509,7 @@ static class SearchCommands
                 {
                     directory = r.Directory, sampler = r.Definition.Sampler, objectives = r.Definition.Objectives.Select(o => o.Name()),
                     constraints = r.Definition.Constraints, trials = r.Trials, budget = r.Definition.Trials, failed = r.Failed, exported = r.Exported,
-                    status = r.Status, created = r.Created, resume = r.Status == "finished" ? null : ResumeCommand(r.Directory),
+                    status = r.Status, created = r.Created, writer = r.Status == "running" ? r.Writer : null, resume = r.Status is "finished" or "running" ? null : ResumeCommand(r.Directory),
                 }));
                 return ExitCodes.Success;
             }
@@ -517,11 +521,10 @@ static class SearchCommands
                     table.AddRow(Markup.Escape(Path.GetRelativePath(Environment.CurrentDirectory, r.Directory)), r.Definition.Sampler,
                         string.Join(",", r.Definition.Objectives.Select(o => o.Name())), $"{r.Trials}/{r.Definition.Trials}" + (r.Failed > 0 ? $" ({r.Failed} failed)" : ""),
                         r.Exported.ToString(CultureInfo.InvariantCulture),
-                        // Nothing records whether a "running" study's process is alive: say both possibilities.
-                        r.Status == "running" ? "running, or killed (incomplete)" : r.Status == "stopped" ? "stopped (incomplete)" : r.Status,
+                        r.Status switch { "stopped" or "killed" => $"{r.Status} (incomplete)", "running" => $"running ({r.Writer})", var s => s },
                         r.Created.ToLocalTime().ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture));
                 context.Console.Write(table);
-                foreach (var r in rows.Where(r => r.Status != "finished").OrderBy(r => r.Created))
+                foreach (var r in rows.Where(r => r.Status is not ("finished" or "running")).OrderBy(r => r.Created))
                     context.Console.MarkupLine($"[grey]continue {Markup.Escape(Path.GetRelativePath(Environment.CurrentDirectory, r.Directory))}: " +
                                                $"{Markup.Escape(ResumeCommand(r.Directory))}[/]");
             }

@@ -7,36 +7,68 @@ namespace ParetoPrune.Devices.Meters;
 /// monotonic <see cref="Stopwatch.GetTimestamp"/>. A dedicated thread, not a timer or the thread pool, so that a
 /// busy pool during inference does not delay or drop samples.
 /// </summary>
+/// <remarks>
+/// It runs for as long as an agent on a Pi runs (days), so nothing it holds grows without bound: it keeps only what
+/// a window needs (<see cref="Retain"/>), never more than <see cref="Capacity"/> samples, and a meter that fails for a
+/// while (an unplugged USB meter, an I2C bus reset) is retried until it answers again. Windows that span such an
+/// outage are refused (<see cref="OutageWithin"/>) rather than interpolated across it.
+/// </remarks>
 public sealed class PowerSampler : IDisposable
 {
-    /// <summary>Failed reads in a row that stop sampling; fewer are skipped (an I2C glitch, one lost frame).</summary>
+    /// <summary>Failed reads in a row that count as an outage; fewer are skipped (an I2C glitch, one lost frame).</summary>
     public const int MaxConsecutiveFailures = 5;
+
+    /// <summary>Default <see cref="Capacity"/>: about 1.6 MB, 28 minutes at the INA2xx's fastest 1 ms update.</summary>
+    public const int DefaultCapacity = 100_000;
+
+    private const int OutagesKept = 16;
 
     private readonly IPowerMeter _meter;
     private readonly object _lock = new(); // not Lock: Monitor.Wait/PulseAll signal new data
     private readonly List<long> _timestamps = [];
     private readonly List<double> _watts = [];
+    private readonly List<(long From, long To, string Why)> _outages = [];
     private readonly ManualResetEventSlim _stopRequested = new(false);
     private Thread? _thread;
     private Exception? _failure;
+    private long _failingSince;
+    private long _retainFrom = long.MinValue;
 
     /// <param name="interval">Time between samples; the meter's <see cref="IPowerMeter.SampleInterval"/> if null.</param>
-    public PowerSampler(IPowerMeter meter, TimeSpan? interval = null)
+    /// <param name="capacity">The most samples kept; the oldest go first.</param>
+    /// <param name="retryInterval">Time between reads while the meter is failing; the larger of the interval and 1 s if null.</param>
+    public PowerSampler(IPowerMeter meter, TimeSpan? interval = null, int capacity = DefaultCapacity, TimeSpan? retryInterval = null)
     {
         _meter = meter;
         Interval = interval ?? meter.SampleInterval;
         if (Interval <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(interval), Interval, $"{meter.Name}: the sampling interval must be positive.");
+        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 2);
+        Capacity = capacity;
+        RetryInterval = retryInterval ?? (Interval > TimeSpan.FromSeconds(1) ? Interval : TimeSpan.FromSeconds(1));
     }
 
     public TimeSpan Interval { get; }
+
+    public int Capacity { get; }
+
+    public TimeSpan RetryInterval { get; }
+
+    /// <summary>Samples held now (bounded by <see cref="Capacity"/>).</summary>
+    public int Count
+    {
+        get { lock (_lock) return _timestamps.Count; }
+    }
+
+    /// <summary>Outages the meter recovered from since sampling started.</summary>
+    public int Recoveries { get; private set; }
 
     public bool IsRunning
     {
         get { lock (_lock) return _thread is not null; }
     }
 
-    /// <summary>Why sampling stopped by itself (<see cref="MaxConsecutiveFailures"/> failed reads), or null.</summary>
+    /// <summary>Why the meter is failing now (<see cref="MaxConsecutiveFailures"/> failed reads in a row, still retried), or null.</summary>
     public Exception? Failure
     {
         get { lock (_lock) return _failure; }
@@ -49,6 +81,7 @@ public sealed class PowerSampler : IDisposable
             if (_thread is not null)
                 throw new InvalidOperationException($"The sampler for {_meter.Name} is already running.");
             _failure = null;
+            _outages.Clear();
             _stopRequested.Reset();
             _thread = new Thread(Run) { IsBackground = true, Name = "PowerSampler", Priority = ThreadPriority.AboveNormal };
             _thread.Start();
@@ -98,7 +131,8 @@ public sealed class PowerSampler : IDisposable
                 if (_timestamps.Count > 0 && _timestamps[^1] > timestamp)
                     return true;
                 if (_failure is not null)
-                    throw new IOException($"{_meter.Name}: sampling stopped after {MaxConsecutiveFailures} failed reads in a row: {_failure.Message}", _failure);
+                    throw new IOException($"{_meter.Name}: the meter is not answering ({MaxConsecutiveFailures} or more failed reads in a row; " +
+                                          $"retried every {RetryInterval.TotalSeconds:0.#} s): {_failure.Message}", _failure);
                 if (_thread is null)
                     throw new InvalidOperationException($"The sampler for {_meter.Name} is not running.");
                 var left = deadline - Stopwatch.GetTimestamp();
@@ -109,14 +143,29 @@ public sealed class PowerSampler : IDisposable
         }
     }
 
-    /// <summary>Drops samples no window will need: all before <paramref name="timestamp"/> except the last of them.</summary>
-    internal void DiscardBefore(long timestamp)
+    /// <summary>
+    /// Keeps from now on only what a window starting at <paramref name="timestamp"/> needs: the samples from it on and the
+    /// last one before it. <see cref="long.MaxValue"/> while no window is open keeps only the latest sample.
+    /// </summary>
+    internal void Retain(long timestamp)
     {
         lock (_lock)
         {
-            var keepFrom = Math.Max(0, IndexAfter(timestamp) - 1);
-            _timestamps.RemoveRange(0, keepFrom);
-            _watts.RemoveRange(0, keepFrom);
+            _retainFrom = timestamp;
+            Trim();
+        }
+    }
+
+    /// <summary>An outage of the meter that overlaps the window, in words; null when it was read throughout.</summary>
+    public string? OutageWithin(long fromTimestamp, long toTimestamp)
+    {
+        lock (_lock)
+        {
+            var now = Stopwatch.GetTimestamp();
+            foreach (var (from, to, why) in _outages.Append(_failure is null ? default : (_failingSince, now, _failure.Message)))
+                if (to != 0 && from <= toTimestamp && to >= fromTimestamp)
+                    return $"the meter did not answer for {(double)(to - from) / Stopwatch.Frequency:0.0} s ({why})";
+            return null;
         }
     }
 
@@ -131,6 +180,7 @@ public sealed class PowerSampler : IDisposable
         var period = (long)(Interval.TotalSeconds * Stopwatch.Frequency);
         var next = Stopwatch.GetTimestamp();
         var failures = 0;
+        long firstFailure = 0;
         while (!_stopRequested.IsSet)
         {
             var before = Stopwatch.GetTimestamp();
@@ -145,25 +195,38 @@ public sealed class PowerSampler : IDisposable
                 failures = 0;
                 lock (_lock)
                 {
+                    if (_failure is not null)
+                    {
+                        // Recovered: remember the outage so no window is integrated across it.
+                        _outages.Add((_failingSince, stamp, _failure.Message));
+                        if (_outages.Count > OutagesKept) _outages.RemoveAt(0);
+                        _failure = null;
+                        Recoveries++;
+                    }
                     if (_timestamps.Count == 0 || stamp > _timestamps[^1])
                     {
                         _timestamps.Add(stamp);
                         _watts.Add(watts);
+                        Trim();
                     }
                     Monitor.PulseAll(_lock);
                 }
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
-                if (++failures >= MaxConsecutiveFailures)
+                if (failures++ == 0) firstFailure = before;
+                if (failures >= MaxConsecutiveFailures)
                 {
                     lock (_lock)
                     {
+                        if (_failure is null) _failingSince = firstFailure;
                         _failure = e;
-                        _thread = null;
                         Monitor.PulseAll(_lock);
                     }
-                    return;
+                    // Keep trying, more slowly: the meter may come back (a replugged USB meter, a reset I2C bus).
+                    _stopRequested.Wait(RetryInterval);
+                    next = Stopwatch.GetTimestamp();
+                    continue;
                 }
             }
 
@@ -176,6 +239,18 @@ public sealed class PowerSampler : IDisposable
             else
                 _stopRequested.Wait(TimeSpan.FromSeconds((double)(next - now) / Stopwatch.Frequency));
         }
+    }
+
+    /// <summary>Drops what no window needs (before <see cref="Retain"/>'s mark, all but the last) and anything over capacity. Under the lock.</summary>
+    private void Trim()
+    {
+        var drop = Math.Max(0, IndexAfter(_retainFrom) - 1);
+        if (_timestamps.Count - drop > Capacity)
+            drop = _timestamps.Count - Capacity + Capacity / 4; // in batches: RemoveRange moves the rest
+        if (drop == 0)
+            return;
+        _timestamps.RemoveRange(0, drop);
+        _watts.RemoveRange(0, drop);
     }
 
     private int IndexAfter(long timestamp)

@@ -24,6 +24,7 @@ public sealed class SampledEnergyMeter : IEnergyMeter
         _meter = meter;
         _ownsMeter = ownsMeter;
         _sampler = new PowerSampler(meter, interval);
+        _sampler.Retain(long.MaxValue); // idle: only the latest sample
         _sampler.Start();
         try
         {
@@ -38,6 +39,9 @@ public sealed class SampledEnergyMeter : IEnergyMeter
 
     public string Name => _meter.Name;
 
+    /// <summary>Samples held now: the latest only while no window is open.</summary>
+    internal int SamplesHeld => _sampler.Count;
+
     public IEnergyWindow Start()
     {
         lock (_lock)
@@ -45,7 +49,7 @@ public sealed class SampledEnergyMeter : IEnergyMeter
             ObjectDisposedException.ThrowIf(_disposed, this);
             var start = Stopwatch.GetTimestamp();
             if (_openStarts.Count == 0)
-                _sampler.DiscardBefore(start);
+                _sampler.Retain(start);
             _openStarts.Add(start);
             return new Window(this, start);
         }
@@ -75,7 +79,12 @@ public sealed class SampledEnergyMeter : IEnergyMeter
                 ObjectDisposedException.ThrowIf(_disposed, this);
             // The edge at `end` is interpolated towards the next sample, so wait for it.
             WaitForSampleAfter(end);
+            if (_sampler.OutageWithin(start, end) is { } outage)
+                throw new IOException($"{_meter.Name}: {outage} during this measurement, so its energy is unknown; it answers again: measure again.");
             var trace = _sampler.Snapshot(start);
+            if (trace.Count == 0 || trace.Timestamps[0] > start)
+                throw new InvalidOperationException($"{_meter.Name}: the measurement lasted longer than the sampler keeps ({_sampler.Capacity} samples, " +
+                                                    $"{(_sampler.Capacity * _sampler.Interval).TotalSeconds:0} s at its interval); measure in shorter windows.");
             return new EnergyReading(trace.Energy(start, end), duration, trace.SamplesIn(start, end));
         }
         finally
@@ -84,7 +93,7 @@ public sealed class SampledEnergyMeter : IEnergyMeter
             {
                 _openStarts.Remove(start);
                 if (!_disposed)
-                    _sampler.DiscardBefore(_openStarts.Count > 0 ? _openStarts.Min() : end);
+                    _sampler.Retain(_openStarts.Count > 0 ? _openStarts.Min() : long.MaxValue);
             }
         }
     }

@@ -12,7 +12,9 @@ public static class OnnxModel
     public static ModelProto Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"ONNX model '{path}' does not exist", path);
-        return Parse(File.ReadAllBytes(path), path);
+        var model = Parse(File.ReadAllBytes(path), path);
+        ExternalTensorData.Embed(model, path); // tensors kept beside the file: read now, so every command sees the whole model
+        return model;
     }
 
     public static ModelProto Parse(byte[] bytes, string sourceName = "model")

@@ -61,7 +61,7 @@ public sealed class MethodComparison
         var definition = new ComparisonDefinition(modelPath, hash, dataText, options.FineTuneEpochs, options.FineTuneStepsPerEpoch,
             options.LearningRate, options.BatchSize, options.RecalibrationBatches, options.ImportanceBatches, options.SpecialisationEpochs,
             options.Seed, options.Devices.Description, options.Measurement, options.AccuracyTolerance, options.RoundTo);
-        var store = Resumable.CreateOrOpen(options.Resume, storePath, () => ComparisonStore.Create(storePath, definition), ComparisonStore.Open,
+        var store = Resumable.CreateOrOpen(options.Resume, storePath, () => ComparisonStore.Create(storePath, definition), ComparisonStore.OpenForWriting,
                                            s => s.Definition.Differences(definition));
         // The tolerance only changes how stored points are summarised: a resumed comparison may change it.
         if (options.Resume) store.Definition = store.Definition with { AccuracyTolerance = options.AccuracyTolerance };
@@ -70,11 +70,18 @@ public sealed class MethodComparison
         {
             store.Status = "running";
             var run = new ComparisonRun(store, options, mlContext, directory, progress);
-            bool completed = await run.RunAsync(model, data, stop, abort);
-            store.Status = completed ? "finished" : "stopped";
-            var result = ComparisonResult.Load(store, directory);
-            ComparisonReport.Write(result);
-            return result;
+            try
+            {
+                bool completed = await run.RunAsync(model, data, stop, abort);
+                store.Status = completed ? "finished" : "stopped";
+                var result = ComparisonResult.Load(store, directory);
+                ComparisonReport.Write(result);
+                return result;
+            }
+            catch (Exception e) when (Storage.IsFull(e) && e is not StoreFullException)
+            {
+                throw Storage.Full(directory, "the comparison keeps every point stored before it: free some space and resume it", e);
+            }
         }
     }
 }
@@ -167,7 +174,7 @@ sealed class ComparisonRun(ComparisonStore store, ComparisonOptions options, MLC
                     pruner ??= method.Prepare(model, data.Train, options.ImportanceBatches, options.Seed, options.RoundTo);
                     point = await EvaluateAsync(task, method, amount, pruner, data, seconds, abort);
                 }
-                catch (Exception e) when (e is not OperationCanceledException)
+                catch (Exception e) when (e is not OperationCanceledException && !Storage.IsFull(e))
                 {
                     point = new ComparisonPoint(task, method.Name, method.Family, amount, [], null, null, null, seconds, $"{e.GetType().Name}: {e.Message}", null);
                 }

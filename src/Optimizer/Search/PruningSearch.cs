@@ -180,7 +180,7 @@ public sealed class PruningSearch
 
         bool existed = Directory.Exists(directory);
         if (!options.Resume) CheckFreshFolder(directory, modelPath);
-        var store = Resumable.CreateOrOpen(options.Resume, storePath, () => StudyStore.Create(storePath, definition), StudyStore.Open,
+        var store = Resumable.CreateOrOpen(options.Resume, storePath, () => StudyStore.Create(storePath, definition), StudyStore.OpenForWriting,
                                            s => s.Definition.Differences(definition));
         bool searching = false;
         try
@@ -221,13 +221,18 @@ public sealed class PruningSearch
             SearchReport.Write(result);
             return result;
         }
-        catch when (!options.Resume && !searching)
+        catch (Exception e) when (!options.Resume && !searching)
         {
             // Rejected before its first trial (an impossible constraint, a model the analysis refuses, …): leave nothing
             // behind, so that the corrected command runs as a new study rather than meeting this one.
             store.Dispose();
             RemoveRejectedStudy(directory, existed);
+            if (Storage.IsFull(e)) throw Storage.Full(directory, "the search could not start; nothing was kept", e);
             throw;
+        }
+        catch (Exception e) when (Storage.IsFull(e) && e is not StoreFullException)
+        {
+            throw Storage.Full(directory, "the study keeps every result stored before it: free some space and resume the search", e);
         }
         finally
         {
@@ -254,7 +259,7 @@ public sealed class PruningSearch
             Directory.Delete(directory, recursive: true);
             return;
         }
-        foreach (string file in new[] { StudyFile, StudyFile + "-wal", StudyFile + "-shm", SpecialisedBaseFile })
+        foreach (string file in new[] { StudyFile, StudyFile + "-wal", StudyFile + "-shm", WriterLock.PathFor(StudyFile), SpecialisedBaseFile })
             if (File.Exists(Path.Combine(directory, file))) File.Delete(Path.Combine(directory, file));
         foreach (string folder in new[] { ".scratch", "models" })
             if (Directory.Exists(Path.Combine(directory, folder)) && !Directory.EnumerateFileSystemEntries(Path.Combine(directory, folder)).Any())
@@ -327,7 +332,6 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
         // Trials left running by a killed process are re-run first, with the configuration they had.
         var queue = new Queue<Trial>(trials.Values.Where(t => t.State == TrialState.Running).OrderBy(t => t.Number));
         var running = new Dictionary<Task<Trial>, Trial>();
-        int next = trials.Count == 0 ? 0 : trials.Keys.Max() + 1;
         bool exhausted = false;
         while (true)
         {
@@ -337,14 +341,13 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
                 if (queue.Count > 0) trial = queue.Dequeue();
                 else
                 {
-                    if (exhausted || next >= options.Trials) break;
+                    if (exhausted || trials.Count >= options.Trials) break;
                     var proposing = Stopwatch.StartNew();
                     var context = new SamplerContext(problem, History(), running.Values.Select(t => t.Kept).ToList(), options.Seed, options.Trials);
                     var proposal = sampler.Propose(context, 1);
                     if (proposal.Count == 0) { exhausted = true; break; }
-                    trial = new Trial(next++, sampler.Name, proposal[0], TrialState.Running, [], null, DateTimeOffset.UtcNow);
+                    trial = store.NewTrial(sampler.Name, proposal[0]);
                     trials[trial.Number] = trial;
-                    store.Save(trial);
                     proposed[trial.Number] = proposing.Elapsed.TotalSeconds;
                 }
                 var t = trial;
@@ -372,7 +375,7 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
             var seconds = new Dictionary<string, double>(result.Seconds) { ["propose"] = proposing };
             return trial.With(result with { Seconds = seconds });
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e) when (e is not OperationCanceledException && !Storage.IsFull(e))
         {
             return trial with { State = TrialState.Failed, Error = $"{e.GetType().Name}: {e.Message}" };
         }
@@ -522,7 +525,7 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
             var result = await evaluator.FineTuneAsync(trial.Number, trial.Kept, stage, trial.At(SearchStage.Screening)!, abort);
             return trial.With(result);
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e) when (e is not OperationCanceledException && !Storage.IsFull(e))
         {
             // The screening result stands; the stage's failure is recorded on the trial.
             return trial with { Error = $"{stage}: {e.GetType().Name}: {e.Message}" };

@@ -60,13 +60,12 @@ public sealed class PruningSearchResult
     public IReadOnlyList<Trial> Trials { get; }
     public ConstraintSet Constraints { get; }
 
-    /// <summary>"finished", "stopped" (resume to continue) or "running".</summary>
+    /// <summary>"finished"; "stopped" (by the user) or "killed" (its process ended without stopping it): resume to continue;
+    /// or "running" (a search is writing it now).</summary>
     public string Status { get; }
 
-    /// <summary>What to tell a reader of an unfinished study's results (null when finished): its front and best model are
-    /// provisional. "running" also stands for a process that was killed: nothing records whether it is alive.</summary>
-    public string? Unfinished => Status == "finished" ? null
-        : $"this study has not finished (status: {Status}{(Status == "running" ? ": still running, or killed" : "")})";
+    /// <summary>What to tell a reader of an unfinished study's results (null when finished): its front and best model are provisional.</summary>
+    public string? Unfinished => Status == "finished" ? null : $"this study has not finished (status: {Status})";
 
     /// <summary>Objectives in the canonical minimised space, normalised by the baseline (what hypervolumes are computed in).</summary>
     public ObjectiveSpace Space { get; }
@@ -92,7 +91,7 @@ public sealed class PruningSearchResult
 
     internal static PruningSearchResult Load(StudyStore store, string directory, MLContext mlContext) =>
         new(directory, store.Definition, store.Baseline ?? throw new InvalidDataException($"{store.Path}: the study has no baseline yet"),
-            store.Trials(), store.Status, store.Dimensions ?? throw new InvalidDataException($"{store.Path}: the study has no search space yet"), mlContext);
+            store.Trials(), store.LiveStatus, store.Dimensions ?? throw new InvalidDataException($"{store.Path}: the study has no search space yet"), mlContext);
 
     /// <summary>The most accurate front member that meets <paramref name="constraints"/> (the study's own by default); fewer MACs
     /// break ties. Null when none does.</summary>

@@ -50,197 +50,176 @@ public sealed record StudyDefinition(
 /// The study on disk (SQLite, <c>study.db</c>): its definition, the baseline, and every trial, written as soon as the
 /// trial (or one of its stages) ends, in one transaction. A killed search loses at most the trials in flight, and a
 /// resumed one rebuilds its sampler from the stored trials. Safe to share between threads; WAL mode lets readers
-/// (<c>report</c>, <c>studies list</c>) open it while a search writes.
+/// (<c>report</c>, <c>studies list</c>) open it while a search writes. One process writes a study at a time
+/// (<see cref="WriterLock"/>: a second <c>search --resume</c> is refused, naming the first), and trial numbers come from
+/// the store (<see cref="NewTrial"/>), not from the process.
 /// </summary>
 public sealed class StudyStore : IDisposable
 {
     /// <summary>Relaxed escaping: settings such as "macs<=0.5×baseline" stay readable in the file and in messages.</summary>
     internal static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = false, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
     const int SchemaVersion = 1;
+    const string Kind = "study", Table = "study";
 
-    readonly SqliteConnection connection;
-    readonly Lock gate = new();
+    readonly RunStoreFile file;
 
-    StudyStore(string path, bool create)
-    {
-        Path = System.IO.Path.GetFullPath(path);
-        var builder = new SqliteConnectionStringBuilder { DataSource = Path, Mode = create ? SqliteOpenMode.ReadWriteCreate : SqliteOpenMode.ReadWrite, Pooling = false };
-        connection = new SqliteConnection(builder.ToString());
-        connection.Open();
-        Execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;");
-    }
+    StudyStore(RunStoreFile file) => this.file = file;
 
-    public string Path { get; }
+    public string Path => file.Path;
 
-    /// <summary>Creates a new study file (the directory too). Refuses to overwrite an existing study.</summary>
+    /// <summary>Whether this instance holds the study's writer lock (<see cref="Create"/>, <see cref="OpenForWriting"/>).</summary>
+    public bool IsWriter => file.IsWriter;
+
+    /// <summary>Creates a new study file (the directory too) and holds its writer lock. Refuses to overwrite an existing study.</summary>
+    /// <exception cref="StoreInUseException">Another process is creating or writing a study there.</exception>
     public static StudyStore Create(string path, StudyDefinition definition)
     {
-        if (File.Exists(path)) throw new InvalidOperationException($"{path} already holds a study; resume it or choose another output directory");
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
-        var store = new StudyStore(path, create: true);
-        store.Execute("""
-            CREATE TABLE study (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        var store = new StudyStore(RunStoreFile.Create(path, Kind, Table, """
             CREATE TABLE trials (number INTEGER PRIMARY KEY, state TEXT NOT NULL, sampler TEXT NOT NULL, kept TEXT NOT NULL,
                                  stages TEXT NOT NULL, error TEXT, started TEXT NOT NULL, updated TEXT NOT NULL);
-            """);
-        store.Put("schema", SchemaVersion.ToString(CultureInfo.InvariantCulture));
-        store.Put("definition", JsonSerializer.Serialize(definition, JsonOptions));
-        store.Put("created", DateTimeOffset.UtcNow.ToString("O"));
+            """));
+        store.file.Put("schema", SchemaVersion.ToString(CultureInfo.InvariantCulture));
+        store.file.Put("definition", JsonSerializer.Serialize(definition, JsonOptions));
+        store.file.Put("created", DateTimeOffset.UtcNow.ToString("O"));
         return store;
     }
 
-    /// <summary>Opens an existing study.</summary>
+    /// <summary>Opens an existing study to read it (a report, a listing), beside a search that may be writing it.</summary>
     /// <exception cref="FileNotFoundException">No study there.</exception>
     /// <exception cref="InvalidDataException">The file is not a study store (or a newer schema); the message says which.</exception>
-    public static StudyStore Open(string path)
+    public static StudyStore Open(string path) => Open(path, write: false);
+
+    /// <summary>Opens an existing study to continue it, holding its writer lock until disposed.</summary>
+    /// <exception cref="StoreInUseException">Another process is writing it; the message names that process.</exception>
+    public static StudyStore OpenForWriting(string path) => Open(path, write: true);
+
+    /// <summary>Whether a process is writing the study at <paramref name="path"/> now (a killed one is not).</summary>
+    public static bool IsBeingWritten(string path) => WriterLock.IsHeld(System.IO.Path.GetFullPath(path));
+
+    static StudyStore Open(string path, bool write)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"no study at {path}", path);
-        StudyStore? store = null;
+        var store = new StudyStore(RunStoreFile.Open(path, Kind, Table, write));
         try
         {
-            store = new StudyStore(path, create: false);
-            string? schema = store.Get("schema");
+            string? schema = store.file.Get("schema");
             if (schema != SchemaVersion.ToString(CultureInfo.InvariantCulture))
                 throw new InvalidDataException($"{path} has study schema {schema ?? "(none)"}; this version reads schema {SchemaVersion}");
             _ = store.Definition;
-            store.Execute("SELECT count(*) FROM trials;"); // the trials table is there (a damaged file fails here, not mid-report)
+            store.file.Read(c => c.CommandText = "SELECT count(*) FROM trials;", c => c.ExecuteScalar()); // a damaged file fails here, not mid-report
             return store;
         }
-        catch (SqliteException e)
+        catch (Exception e)
         {
-            store?.Dispose();
-            throw new InvalidDataException($"{path} is not a study store, or a damaged one (left as it is): {e.Message}", e);
-        }
-        catch (JsonException e)
-        {
-            store?.Dispose();
-            throw new InvalidDataException($"{path} holds a study definition that cannot be read (left as it is): {e.Message}", e);
-        }
-        catch
-        {
-            store?.Dispose();
+            store.Dispose();
+            if (e is SqliteException s && !Storage.IsFull(s))
+                throw new InvalidDataException($"{path} is not a study store, or a damaged one (left as it is): {e.Message}", e);
+            if (e is JsonException)
+                throw new InvalidDataException($"{path} holds a study definition that cannot be read (left as it is): {e.Message}", e);
             throw;
         }
     }
 
-    public StudyDefinition Definition => JsonSerializer.Deserialize<StudyDefinition>(Get("definition")
+    public StudyDefinition Definition => JsonSerializer.Deserialize<StudyDefinition>(file.Get("definition")
         ?? throw new InvalidDataException($"{Path} has no study definition"), JsonOptions)!;
 
-    public DateTimeOffset Created => DateTimeOffset.Parse(Get("created") ?? throw new InvalidDataException($"{Path} has no creation time"), CultureInfo.InvariantCulture);
+    public DateTimeOffset Created => DateTimeOffset.Parse(file.Get("created") ?? throw new InvalidDataException($"{Path} has no creation time"), CultureInfo.InvariantCulture);
+
+    /// <summary>The process that last wrote the study, in words (<see cref="WriterLock.Describe"/>).</summary>
+    public string? Writer => file.Get("writer");
 
     /// <summary>The trial budget grows when a study is resumed with more trials.</summary>
-    public void UpdateTrialBudget(int trials) => Put("definition", JsonSerializer.Serialize(Definition with { Trials = trials }, JsonOptions));
+    public void UpdateTrialBudget(int trials) => file.Put("definition", JsonSerializer.Serialize(Definition with { Trials = trials }, JsonOptions));
 
     /// <summary>The unpruned model's values (the reference of relative constraints and of the hypervolume).</summary>
     public StageResult? Baseline
     {
-        get => Get("baseline") is { } json ? JsonSerializer.Deserialize<StageResult>(json, JsonOptions) : null;
-        set => Put("baseline", JsonSerializer.Serialize(value ?? throw new ArgumentNullException(nameof(value)), JsonOptions));
+        get => file.Get("baseline") is { } json ? JsonSerializer.Deserialize<StageResult>(json, JsonOptions) : null;
+        set => file.Put("baseline", JsonSerializer.Serialize(value ?? throw new ArgumentNullException(nameof(value)), JsonOptions));
     }
 
     /// <summary>The search dimensions (names, sizes, groups), so reports can label configurations without the model.</summary>
     public IReadOnlyList<SearchDimension>? Dimensions
     {
-        get => Get("dimensions") is { } json ? JsonSerializer.Deserialize<List<SearchDimension>>(json, JsonOptions) : null;
-        set => Put("dimensions", JsonSerializer.Serialize(value ?? throw new ArgumentNullException(nameof(value)), JsonOptions));
+        get => file.Get("dimensions") is { } json ? JsonSerializer.Deserialize<List<SearchDimension>>(json, JsonOptions) : null;
+        set => file.Put("dimensions", JsonSerializer.Serialize(value ?? throw new ArgumentNullException(nameof(value)), JsonOptions));
     }
 
     /// <summary>The settings the study was started with, as its front end recorded them (option → values; see
     /// <see cref="PruningSearchOptions.Invocation"/>); null when none were recorded.</summary>
     public IReadOnlyDictionary<string, string[]>? Invocation
     {
-        get => Get("invocation") is { } json ? JsonSerializer.Deserialize<Dictionary<string, string[]>>(json, JsonOptions) : null;
-        set => Put("invocation", JsonSerializer.Serialize(value ?? throw new ArgumentNullException(nameof(value)), JsonOptions));
+        get => file.Get("invocation") is { } json ? JsonSerializer.Deserialize<Dictionary<string, string[]>>(json, JsonOptions) : null;
+        set => file.Put("invocation", JsonSerializer.Serialize(value ?? throw new ArgumentNullException(nameof(value)), JsonOptions));
     }
 
-    /// <summary>Free text: "running", "stopped", "finished".</summary>
+    /// <summary>As the search last wrote it: "running", "stopped", "finished" (see <see cref="LiveStatus"/>).</summary>
     public string Status
     {
-        get => Get("status") ?? "created";
-        set => Put("status", value);
+        get => file.Get("status") ?? "created";
+        set => file.Put("status", value);
     }
 
-    public void Save(Trial trial)
+    /// <summary><see cref="Status"/>, with a "running" study that no process writes any more told as "killed".</summary>
+    public string LiveStatus => Status == "running" && !IsWriter && !IsBeingWritten(Path) ? "killed" : Status;
+
+    /// <summary>Stores a new running trial under the next free number, allocated by the store in the same statement
+    /// (so numbers never collide, whoever writes).</summary>
+    public Trial NewTrial(string sampler, int[] kept)
     {
-        lock (gate)
+        var started = DateTimeOffset.UtcNow;
+        int number = file.Write(c =>
         {
-            using var command = connection.CreateCommand();
-            command.CommandText = """
-                INSERT INTO trials (number, state, sampler, kept, stages, error, started, updated) VALUES ($n, $state, $sampler, $kept, $stages, $error, $started, $updated)
-                ON CONFLICT(number) DO UPDATE SET state = excluded.state, sampler = excluded.sampler, kept = excluded.kept, stages = excluded.stages,
-                                                  error = excluded.error, started = excluded.started, updated = excluded.updated
+            c.CommandText = """
+                INSERT INTO trials (number, state, sampler, kept, stages, error, started, updated)
+                SELECT coalesce(max(number) + 1, 0), $state, $sampler, $kept, '[]', NULL, $started, $started FROM trials
+                RETURNING number
                 """;
-            command.Parameters.AddWithValue("$n", trial.Number);
-            command.Parameters.AddWithValue("$state", trial.State.ToString());
-            command.Parameters.AddWithValue("$sampler", trial.Sampler);
-            command.Parameters.AddWithValue("$kept", JsonSerializer.Serialize(trial.Kept, JsonOptions));
-            command.Parameters.AddWithValue("$stages", JsonSerializer.Serialize(trial.Stages, JsonOptions));
-            command.Parameters.AddWithValue("$error", (object?)trial.Error ?? DBNull.Value);
-            command.Parameters.AddWithValue("$started", trial.Started.ToString("O"));
-            command.Parameters.AddWithValue("$updated", DateTimeOffset.UtcNow.ToString("O"));
-            command.ExecuteNonQuery();
-        }
+            c.Parameters.AddWithValue("$state", TrialState.Running.ToString());
+            c.Parameters.AddWithValue("$sampler", sampler);
+            c.Parameters.AddWithValue("$kept", JsonSerializer.Serialize(kept, JsonOptions));
+            c.Parameters.AddWithValue("$started", started.ToString("O"));
+        }, c => Convert.ToInt32(c.ExecuteScalar(), CultureInfo.InvariantCulture));
+        return new Trial(number, sampler, kept, TrialState.Running, [], null, started);
     }
+
+    public void Save(Trial trial) => file.Write(c =>
+    {
+        c.CommandText = """
+            INSERT INTO trials (number, state, sampler, kept, stages, error, started, updated) VALUES ($n, $state, $sampler, $kept, $stages, $error, $started, $updated)
+            ON CONFLICT(number) DO UPDATE SET state = excluded.state, sampler = excluded.sampler, kept = excluded.kept, stages = excluded.stages,
+                                              error = excluded.error, started = excluded.started, updated = excluded.updated
+            """;
+        c.Parameters.AddWithValue("$n", trial.Number);
+        c.Parameters.AddWithValue("$state", trial.State.ToString());
+        c.Parameters.AddWithValue("$sampler", trial.Sampler);
+        c.Parameters.AddWithValue("$kept", JsonSerializer.Serialize(trial.Kept, JsonOptions));
+        c.Parameters.AddWithValue("$stages", JsonSerializer.Serialize(trial.Stages, JsonOptions));
+        c.Parameters.AddWithValue("$error", (object?)trial.Error ?? DBNull.Value);
+        c.Parameters.AddWithValue("$started", trial.Started.ToString("O"));
+        c.Parameters.AddWithValue("$updated", DateTimeOffset.UtcNow.ToString("O"));
+    }, c => c.ExecuteNonQuery());
 
     /// <summary>All trials, by number.</summary>
-    public IReadOnlyList<Trial> Trials()
+    public IReadOnlyList<Trial> Trials() => file.Read(c => c.CommandText = "SELECT number, state, sampler, kept, stages, error, started FROM trials ORDER BY number", c =>
     {
-        lock (gate)
+        using var reader = c.ExecuteReader();
+        var trials = new List<Trial>();
+        while (reader.Read())
         {
-            using var command = connection.CreateCommand();
-            command.CommandText = "SELECT number, state, sampler, kept, stages, error, started FROM trials ORDER BY number";
-            using var reader = command.ExecuteReader();
-            var trials = new List<Trial>();
-            while (reader.Read())
+            int number = reader.GetInt32(0);
+            try
             {
-                int number = reader.GetInt32(0);
-                try
-                {
-                    trials.Add(new Trial(number, reader.GetString(2), JsonSerializer.Deserialize<int[]>(reader.GetString(3), JsonOptions)!,
-                        Enum.Parse<TrialState>(reader.GetString(1)), JsonSerializer.Deserialize<List<StageResult>>(reader.GetString(4), JsonOptions)!,
-                        reader.IsDBNull(5) ? null : reader.GetString(5), DateTimeOffset.Parse(reader.GetString(6), CultureInfo.InvariantCulture)));
-                }
-                catch (Exception e) when (e is JsonException or FormatException or ArgumentException)
-                {
-                    throw new InvalidDataException($"{Path}: trial {number} cannot be read: {e.Message}", e);
-                }
+                trials.Add(new Trial(number, reader.GetString(2), JsonSerializer.Deserialize<int[]>(reader.GetString(3), JsonOptions)!,
+                    Enum.Parse<TrialState>(reader.GetString(1)), JsonSerializer.Deserialize<List<StageResult>>(reader.GetString(4), JsonOptions)!,
+                    reader.IsDBNull(5) ? null : reader.GetString(5), DateTimeOffset.Parse(reader.GetString(6), CultureInfo.InvariantCulture)));
             }
-            return trials;
+            catch (Exception e) when (e is JsonException or FormatException or ArgumentException)
+            {
+                throw new InvalidDataException($"{Path}: trial {number} cannot be read: {e.Message}", e);
+            }
         }
-    }
+        return trials;
+    });
 
-    string? Get(string key)
-    {
-        lock (gate)
-        {
-            using var command = connection.CreateCommand();
-            command.CommandText = "SELECT value FROM study WHERE key = $key";
-            command.Parameters.AddWithValue("$key", key);
-            return command.ExecuteScalar() as string;
-        }
-    }
-
-    void Put(string key, string value)
-    {
-        lock (gate)
-        {
-            using var command = connection.CreateCommand();
-            command.CommandText = "INSERT INTO study (key, value) VALUES ($key, $value) ON CONFLICT(key) DO UPDATE SET value = excluded.value";
-            command.Parameters.AddWithValue("$key", key);
-            command.Parameters.AddWithValue("$value", value);
-            command.ExecuteNonQuery();
-        }
-    }
-
-    void Execute(string sql)
-    {
-        lock (gate)
-        {
-            using var command = connection.CreateCommand();
-            command.CommandText = sql;
-            command.ExecuteNonQuery();
-        }
-    }
-
-    public void Dispose() => connection.Dispose();
+    public void Dispose() => file.Dispose();
 }

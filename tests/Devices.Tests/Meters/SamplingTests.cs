@@ -171,6 +171,61 @@ public sealed class SamplingTests : IDisposable
     }
 
     [Fact]
+    public void A_meter_that_stops_answering_is_retried_and_no_window_is_integrated_across_the_outage()
+    {
+        using var meter = new SampledEnergyMeter(Sensor());
+        var acrossTheOutage = meter.Start();
+        var duringTheOutage = meter.Start();
+        File.Delete(_sys.PathOf(PowerFile)); // the sensor disappears (an I2C reset, an unplugged board)
+        var e = Assert.Throws<IOException>(() => duringTheOutage.Stop());
+        Assert.Contains("INA260 via hwmon1", e.Message);
+        Assert.Contains("not answering", e.Message);
+        Assert.Contains("power1_input", e.Message);
+
+        SetWatts(3.0); // it comes back: the sampler, still retrying (every second), reads it again
+        var back = Stopwatch.GetTimestamp();
+        var recovered = Stopwatch.StartNew();
+        while (true)
+        {
+            Assert.True(recovered.Elapsed < TimeSpan.FromSeconds(10), "the meter was not read again within 10 s of coming back");
+            try
+            {
+                var window = meter.Start();
+                Thread.Sleep(30);
+                var reading = window.Stop();
+                if (reading.Samples == 0 || Stopwatch.GetTimestamp() - back < Stopwatch.Frequency / 100) continue;
+                Assert.Equal(3.0, reading.AverageWatts, 9);
+                break;
+            }
+            catch (IOException) when (recovered.Elapsed < TimeSpan.FromSeconds(10)) { Thread.Sleep(50); } // not read again yet
+        }
+        var across = Assert.Throws<IOException>(() => acrossTheOutage.Stop());
+        Assert.Contains("did not answer for", across.Message);
+        Assert.Contains("measure again", across.Message);
+    }
+
+    [Fact]
+    public void What_the_sampler_holds_is_bounded()
+    {
+        using (var meter = new SampledEnergyMeter(Sensor()))
+        {
+            Thread.Sleep(200); // idle: about 40 reads at 5 ms, of which only the latest is kept
+            Assert.Equal(1, meter.SamplesHeld);
+            var window = meter.Start();
+            Thread.Sleep(100);
+            Assert.InRange(meter.SamplesHeld, 3, 1000);
+            window.Stop();
+            Assert.Equal(1, meter.SamplesHeld);
+        }
+        using var sampler = new PowerSampler(Sensor(), TimeSpan.FromMilliseconds(2), capacity: 8);
+        sampler.Start();
+        var start = Stopwatch.GetTimestamp();
+        Thread.Sleep(200);
+        Assert.InRange(sampler.Count, 1, 8); // the oldest went first
+        Assert.True(sampler.Snapshot().Timestamps[0] > start);
+    }
+
+    [Fact]
     public void Sampler_refuses_misuse()
     {
         using var sampler = new PowerSampler(Sensor(), TimeSpan.FromMilliseconds(20));

@@ -104,4 +104,50 @@ public sealed class StudyStoreTests : IDisposable
         Assert.Contains(expected, error.Message);
         Assert.Equal(before, File.ReadAllBytes(path));
     }
+
+    [Fact]
+    public void OneWriterAtATimeAndTheRefusalNamesIt()
+    {
+        string path = Path.Combine(directory, "study.db");
+        using (var writer = StudyStore.Create(path, Definition()))
+        {
+            writer.Status = "running";
+            Assert.True(writer.IsWriter);
+            Assert.True(StudyStore.IsBeingWritten(path));
+            var refused = Assert.Throws<StoreInUseException>(() => StudyStore.OpenForWriting(path));
+            Assert.Contains($"process {Environment.ProcessId} on {Environment.MachineName}", refused.Message);
+            Assert.Contains(path, refused.Message);
+            Assert.Throws<StoreInUseException>(() => StudyStore.Create(path, Definition()));
+
+            // Readers (report, studies list) open it beside the writer, see it as running, and cannot change it.
+            using var reader = StudyStore.Open(path);
+            Assert.False(reader.IsWriter);
+            Assert.Equal("running", reader.LiveStatus);
+            Assert.Throws<InvalidOperationException>(() => reader.Save(Sample(0)));
+            Assert.Throws<InvalidOperationException>(() => reader.Status = "finished");
+        }
+        // The lock went with its holder: the study reads as killed while "running", and a new writer may continue it.
+        Assert.False(StudyStore.IsBeingWritten(path));
+        using (var reader = StudyStore.Open(path)) Assert.Equal("killed", reader.LiveStatus);
+        using var next = StudyStore.OpenForWriting(path);
+        Assert.Equal("running", next.LiveStatus);
+    }
+
+    [Fact]
+    public void TrialNumbersComeFromTheStore()
+    {
+        string path = Path.Combine(directory, "study.db");
+        using (var store = StudyStore.Create(path, Definition()))
+        {
+            var numbers = new int[32];
+            Parallel.For(0, numbers.Length, i => numbers[i] = store.NewTrial("bo", [i, 1, 2]).Number);
+            Assert.Equal(Enumerable.Range(0, 32), numbers.Order());
+            var stored = store.Trials();
+            Assert.All(stored, t => Assert.Equal(TrialState.Running, t.State));
+            Assert.All(numbers.Select((n, i) => (n, i)), x => Assert.Equal(x.i, stored[x.n].Kept[0])); // each number holds its own configuration
+            store.Save(Sample(40));
+        }
+        using var reopened = StudyStore.OpenForWriting(path);
+        Assert.Equal(41, reopened.NewTrial("random", [1, 1, 1]).Number); // after the highest stored, whoever stored it
+    }
 }

@@ -1,0 +1,148 @@
+using Microsoft.Data.Sqlite;
+
+namespace ParetoPrune.Optimizer.Search;
+
+/// <summary>
+/// The SQLite file under a run store (<see cref="StudyStore"/>, <see cref="Comparison.ComparisonStore"/>): a key–value
+/// table beside the store's own tables, WAL so readers open it while a run writes, one writer at a time
+/// (<see cref="WriterLock"/>), and a full disk or a damaged file said in words, never rewritten.
+/// </summary>
+sealed class RunStoreFile : IDisposable
+{
+    readonly SqliteConnection connection;
+    readonly Lock gate = new();
+    readonly WriterLock? writer;
+    readonly string table, kind;
+
+    RunStoreFile(string path, string kind, string table, bool create, WriterLock? writer)
+    {
+        (Path, this.kind, this.table, this.writer) = (path, kind, table, writer);
+        var builder = new SqliteConnectionStringBuilder { DataSource = path, Mode = create ? SqliteOpenMode.ReadWriteCreate : SqliteOpenMode.ReadWrite, Pooling = false };
+        connection = new SqliteConnection(builder.ToString());
+        try
+        {
+            connection.Open();
+            Run(c => c.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;", c => c.ExecuteNonQuery());
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    public string Path { get; }
+
+    /// <summary>A new file holding <paramref name="schema"/> (the key–value table is added), with the writer lock held.</summary>
+    /// <param name="kind">"study", "comparison": for messages.</param>
+    public static RunStoreFile Create(string path, string kind, string table, string schema)
+    {
+        path = System.IO.Path.GetFullPath(path);
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
+        var writer = WriterLock.Acquire(path, () => Holder(path, kind, table));
+        if (File.Exists(path))
+        {
+            writer.Dispose();
+            throw new InvalidOperationException($"{path} already holds a {kind}; resume it or choose another output directory");
+        }
+        var file = new RunStoreFile(path, kind, table, create: true, writer);
+        file.Execute($"CREATE TABLE {table} (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n{schema}");
+        file.Put("writer", WriterLock.Describe());
+        return file;
+    }
+
+    /// <summary>An existing file, to read (<paramref name="write"/> false) or to continue writing (the lock held, or refused naming its holder).</summary>
+    /// <exception cref="FileNotFoundException">No file there.</exception>
+    /// <exception cref="StoreInUseException">To write, while another process writes.</exception>
+    /// <exception cref="InvalidDataException">Not an SQLite file, or a damaged one (left as it is).</exception>
+    public static RunStoreFile Open(string path, string kind, string table, bool write)
+    {
+        path = System.IO.Path.GetFullPath(path);
+        if (!File.Exists(path)) throw new FileNotFoundException($"no {kind} at {path}", path);
+        var writer = write ? WriterLock.Acquire(path, () => Holder(path, kind, table)) : null;
+        try
+        {
+            var file = new RunStoreFile(path, kind, table, create: false, writer);
+            if (write) file.Put("writer", WriterLock.Describe());
+            return file;
+        }
+        catch (SqliteException e) when (!Storage.IsFull(e))
+        {
+            writer?.Dispose();
+            throw new InvalidDataException($"{path} is not a {kind} store, or a damaged one (left as it is): {e.Message}", e);
+        }
+        catch
+        {
+            writer?.Dispose();
+            throw;
+        }
+    }
+
+    static string? Holder(string path, string kind, string table)
+    {
+        if (!File.Exists(path)) return null;
+        using var file = Open(path, kind, table, write: false);
+        return file.Get("writer");
+    }
+
+    public bool IsWriter => writer is not null;
+
+    public string? Get(string key) => Read(c =>
+    {
+        c.CommandText = $"SELECT value FROM {table} WHERE key = $key";
+        c.Parameters.AddWithValue("$key", key);
+    }, c => c.ExecuteScalar() as string);
+
+    public void Put(string key, string value) => Write(c =>
+    {
+        c.CommandText = $"INSERT INTO {table} (key, value) VALUES ($key, $value) ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+        c.Parameters.AddWithValue("$key", key);
+        c.Parameters.AddWithValue("$value", value);
+    }, c => c.ExecuteNonQuery());
+
+    public void Execute(string sql) => Write(c => c.CommandText = sql, c => c.ExecuteNonQuery());
+
+    /// <summary>A query; a damaged file is said in words.</summary>
+    public T Read<T>(Action<SqliteCommand> prepare, Func<SqliteCommand, T> run)
+    {
+        try
+        {
+            return Run(prepare, run);
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode is 11 or 26) // SQLITE_CORRUPT, SQLITE_NOTADB
+        {
+            throw new InvalidDataException($"{Path} is a damaged {kind} store (left as it is): {e.Message}", e);
+        }
+    }
+
+    /// <summary>A change, by the writer only (a reader that wrote would race the run holding the lock); SQLite rolls a
+    /// failed statement back, so a full disk leaves the store as it was.</summary>
+    public T Write<T>(Action<SqliteCommand> prepare, Func<SqliteCommand, T> run)
+    {
+        if (writer is null) throw new InvalidOperationException($"{Path} was opened to read; open it to write to change it");
+        try
+        {
+            return Run(prepare, run);
+        }
+        catch (SqliteException e) when (Storage.IsFull(e))
+        {
+            throw Storage.Full(System.IO.Path.GetDirectoryName(Path)!, $"the {kind} is intact up to its last stored result: free some space and resume", e);
+        }
+    }
+
+    T Run<T>(Action<SqliteCommand> prepare, Func<SqliteCommand, T> run)
+    {
+        lock (gate)
+        {
+            using var command = connection.CreateCommand();
+            prepare(command);
+            return run(command);
+        }
+    }
+
+    public void Dispose()
+    {
+        connection.Dispose();
+        writer?.Dispose();
+    }
+}
