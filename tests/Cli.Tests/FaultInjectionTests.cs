@@ -154,6 +154,10 @@ public sealed class FaultInjectionTests(Xunit.Abstractions.ITestOutputHelper log
         Assert.DoesNotContain("internal error", full.Error);
         Assert.DoesNotContain("   at ", full.Error); // no stack trace
 
+        var report = await CliRunner.RunAsync("report", run); // the disk still full: the report cannot be written either, and says so
+        Assert.True(report.ExitCode == 2, $"exit {report.ExitCode}: {report.Error}");
+        Assert.Contains("No space left on device", report.Error);
+
         var before = Trials(run); // the study opens: intact
         Assert.NotEmpty(before); // the disk filled during the search, not before it
         log.WriteLine(string.Join("\n", before.Select(t => $"trial {t.Number}: {t.State}, stages {string.Join(",", t.Stages.Select(s => s.Stage))}")));
