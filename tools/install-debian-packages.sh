@@ -2,9 +2,11 @@
 # Installs the Debian packages ParetoPrune uses, where missing. Idempotent; needs root or sudo.
 #   dataset-fashion-mnist: the full Fashion-MNIST (60k/10k) in /usr/share/datasets/fashion-mnist
 #                          (without it the tool falls back to the sample embedded in the assembly)
+#   chromium:              a real headless browser for the report's tests (skipped, with the reason, without it)
 set -euo pipefail
 needed=()
 [ -d /usr/share/datasets/fashion-mnist ] || needed+=(dataset-fashion-mnist)
+command -v chromium >/dev/null || needed+=(chromium)
 [ ${#needed[@]} -eq 0 ] && exit 0
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"

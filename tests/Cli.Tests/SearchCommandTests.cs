@@ -40,6 +40,26 @@ public sealed class SearchCommandTests : IDisposable
         Assert.True(File.Exists(summary.GetProperty("report").GetString()));
         Assert.Contains(summary.GetProperty("plots").EnumerateArray(), p => p.GetString()!.EndsWith("front-accuracy-energy.svg"));
         Assert.Contains("screening 4/4", search.Error); // progress goes to standard error with --json
+
+        // The recommendation: the best model, its savings counted on the two files, and the Pi's figures (energy as the
+        // study estimated it; latency, which the study did not track, estimated by the same profile from the model's counts).
+        var card = summary.GetProperty("recommendation");
+        Assert.Equal(summary.GetProperty("best").GetInt32(), card.GetProperty("trial").GetInt32());
+        string recommended = front.Single(f => f.GetProperty("trial").GetInt32() == card.GetProperty("trial").GetInt32()).GetProperty("model").GetString()!;
+        var figures = card.GetProperty("figures").EnumerateArray().ToDictionary(f => (f.GetProperty("kind").GetString()!, f.GetProperty("on").GetString()));
+        var (baseCost, modelCost) = (ModelCost.Analyze(OnnxModel.Load(model)), ModelCost.Analyze(OnnxModel.Load(recommended)));
+        Assert.Equal(baseCost.Macs, figures[("macs", null)].GetProperty("baseline").GetDouble());
+        Assert.Equal(modelCost.Macs, figures[("macs", null)].GetProperty("model").GetDouble());
+        Assert.Equal(new FileInfo(recommended).Length, figures[("bytes", null)].GetProperty("model").GetDouble());
+        var pi = Devices.DeviceProfile.RaspberryPi4B;
+        double PiMs(ModelCost cost, string file) => pi.EstimateLatencyMs(new Devices.ModelCounts(cost.Macs, cost.Params * 4, OnnxModel.Load(file).Graph.Node.Count));
+        Assert.Equal(PiMs(modelCost, recommended), figures[("latency", pi.Device)].GetProperty("model").GetDouble(), 9);
+        Assert.Equal(PiMs(baseCost, model), figures[("latency", pi.Device)].GetProperty("baseline").GetDouble(), 9);
+        var studyEnergy = front.Single(f => f.GetProperty("model").GetString() == recommended).GetProperty("values").EnumerateArray()
+                               .Single(v => v.GetProperty("kind").GetString() == "energy").GetProperty("value").GetDouble();
+        Assert.Equal(studyEnergy, figures[("energy", pi.Device)].GetProperty("model").GetDouble());
+        Assert.Contains("estimated", figures[("energy", pi.Device)].GetProperty("provenance").GetString());
+        Assert.Equal($"paretoprune export {run} --trial {card.GetProperty("trial").GetInt32()} --out model.onnx", card.GetProperty("exportCommand").GetString());
         // Energy comes from the Pi profile and says so in the stored study.
         using (var store = StudyStore.Open(Path.Combine(run, "study.db")))
         {

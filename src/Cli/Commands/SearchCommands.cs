@@ -8,6 +8,7 @@ using ParetoPrune.Objectives.Data;
 using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Optimizer.Comparison;
 using ParetoPrune.Optimizer.Search;
+using ParetoPrune.Optimizer.Reporting;
 using Spectre.Console;
 
 namespace ParetoPrune.Cli.Commands;
@@ -374,6 +375,15 @@ static class SearchCommands
                 baseline = result.Baseline.Values,
                 front = result.Front.Select(c => new { trial = c.Trial, kept = c.Kept, feasible = c.Feasible, values = c.Values, testAccuracy = c.TestAccuracy, model = c.ModelPath }),
                 best = result.Best()?.Trial,
+                recommendation = Recommendation.For(result) is { Model: { } chosen } r ? new
+                {
+                    trial = chosen.Trial, exportCommand = r.ExportCommand,
+                    figures = r.Savings.Concat(r.Device).Select(c => new
+                    {
+                        kind = c.Kind.Name(), on = c.Where, baseline = c.Baseline, model = c.Model, factor = c.Factor, unit = c.Kind.Info().Unit,
+                        provenance = c.Provenance.Description,
+                    }),
+                } : null,
                 fidelityCorrelations = result.FidelityCorrelations.Select(c => new
                 {
                     from = c.From.ToString().ToLowerInvariant(), to = c.To.ToString().ToLowerInvariant(), pairs = c.Pairs, spearman = c.Spearman,
@@ -413,7 +423,14 @@ static class SearchCommands
             foreach (var v in result.Baseline.Values.Where(v => objectives.Contains(v.Kind)))
                 console.MarkupLine($"[grey]{Markup.Escape(v.Kind.Name())}: {Markup.Escape(v.Provenance.ToString())}[/]");
             if (best is not null)
+            {
                 console.MarkupLine($"best under the constraints{(result.Status == "finished" ? "" : " so far")}: trial {best.Trial} → {Markup.Escape(best.ModelPath)}");
+                var card = Recommendation.For(result);
+                console.MarkupLine("  " + Markup.Escape(string.Join("; ", card.Savings.Concat(card.Device).Where(c => c.Kind != ObjectiveKind.Params)
+                    .Select(c => $"{c.Kind.Info().Label}{(c.Where is { } w ? $" on {w}" : "")} {c.Kind.Format(c.Model)} ({Recommendation.Describe(c)}" +
+                                 $"{(c.Provenance.Kind == ProvenanceKind.Estimated ? ", estimated" : "")})"))));
+                console.MarkupLine($"  take it out with: {Markup.Escape(card.ExportCommand)}");
+            }
             else console.MarkupLine("[yellow]no exported model meets every constraint[/]");
         }
         foreach (var c in result.FidelityCorrelations.Where(c => c.Spearman is not null))

@@ -26,6 +26,20 @@ public enum Quantity { Fraction, Count, Bytes, Time, Energy }
 /// <summary>An objective's canonical name (CLI and JSON), direction and the unit its values are held in.</summary>
 public sealed record ObjectiveInfo(ObjectiveKind Kind, string Name, ObjectiveDirection Direction, Quantity Quantity, string Unit, string Description)
 {
+    /// <summary>What a plot's axis calls it ("energy per inference", "MACs").</summary>
+    public string Label => Kind switch
+    {
+        ObjectiveKind.Accuracy => "accuracy",
+        ObjectiveKind.Macs => "MACs",
+        ObjectiveKind.Params => "parameters",
+        ObjectiveKind.DenseBytes => "model size",
+        ObjectiveKind.CompressedBytes => "compressed model size",
+        ObjectiveKind.Latency => "latency per inference",
+        ObjectiveKind.Energy => "energy per inference",
+        ObjectiveKind.PeakActivationBytes => "peak activation memory",
+        _ => Name,
+    };
+
     public bool IsMaximised => Direction == ObjectiveDirection.Maximise;
 }
 

@@ -63,6 +63,17 @@ public sealed record Provenance
     /// <summary>Scored: the split ("validation").</summary>
     public string? Split { get; }
 
+    /// <summary>A few words for an axis or a column heading: "Raspberry Pi 4B, estimated", "Raspberry Pi 4B, measured (INA260)",
+    /// "counted", "validation split"; <see cref="Description"/> says the rest.</summary>
+    [JsonIgnore]
+    public string Short => Kind switch
+    {
+        ProvenanceKind.Computed => "counted",
+        ProvenanceKind.Measured => $"{Device}, measured" + (Meter is null ? "" : $" ({Meter})"),
+        ProvenanceKind.Estimated => $"{Device ?? Profile}, estimated",
+        _ => Split is null ? Dataset ?? "scored" : $"{Split} split",
+    };
+
     /// <summary>The readable form, also written to JSON.</summary>
     public string Description => ToString();
 

@@ -23,6 +23,18 @@ public sealed class HtmlReport
 
     public HtmlReport Paragraph(string text) => Add($"<p>{Escape(text)}</p>");
 
+    /// <summary>Text to copy: a command, a code snippet.</summary>
+    public HtmlReport Code(string caption, string code) =>
+        Add($"<figure class=\"code\"><figcaption>{Escape(caption)}</figcaption><pre><code>{Escape(code)}</code></pre></figure>");
+
+    /// <summary>A boxed section at the top of the page: what a reader came for, before the details.</summary>
+    public HtmlReport Card(string heading, Action<HtmlReport> content)
+    {
+        Add($"<section class=\"card\"><h2>{Escape(heading)}</h2>");
+        content(this);
+        return Add("</section>");
+    }
+
     /// <summary>A two-column table of settings or results.</summary>
     public HtmlReport KeyValues(IReadOnlyList<(string Key, string Value)> rows)
     {
@@ -173,17 +185,21 @@ public sealed class HtmlReport
         .scroll { overflow-x: auto; }
         figure { margin: 1.2rem 0; } figure svg { width: 100%; height: auto; max-width: 800px; display: block; }
         figcaption { font-size: 0.9rem; color: #555; }
+        section.card { border: 2px solid #1f77b4; border-radius: 8px; padding: 0.2rem 1.2rem 0.8rem; margin: 1rem 0 2rem; background: #f7fbff; }
+        section.card h2 { margin-top: 0.8rem; border: none; }
+        pre { background: #f3f3f3; padding: 0.6rem 0.8rem; overflow-x: auto; font-size: 0.85rem; margin: 0.3rem 0; }
+        figure.code { margin: 0.8rem 0; }
         """;
 
-    // Sorts a table by the clicked column: by data-sort numbers where both cells have one, else by text
-    // (numeric-aware). Written without '<' and '&' (see Style).
+    // Sorts a table by the clicked column: cells with a data-sort number first, by it; then other text (numeric-aware);
+    // empty cells last whichever the direction. Written without '<' and '&' (see Style).
     const string Script = """
 
         function ppSortKey(cell) { var k = cell.getAttribute("data-sort"); return k === null ? null : parseFloat(k); }
+        function ppGroup(cell) { return ppSortKey(cell) !== null ? 0 : (cell.textContent.trim() === "" ? 2 : 1); }
         function ppCompare(a, b) {
           var x = ppSortKey(a), y = ppSortKey(b);
-          if (x !== null) { if (y !== null) { return x === y ? 0 : (x > y ? 1 : -1); } return -1; }
-          if (y !== null) { return 1; }
+          if (x !== null) { return x === y ? 0 : (x > y ? 1 : -1); }
           return a.textContent.trim().localeCompare(b.textContent.trim(), undefined, { numeric: true });
         }
         document.querySelectorAll("table.sortable").forEach(function (table) {
@@ -195,7 +211,12 @@ public sealed class HtmlReport
               th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
               var body = table.tBodies[0];
               var rows = Array.prototype.slice.call(body.rows);
-              rows.sort(function (r1, r2) { var c = ppCompare(r1.cells[column], r2.cells[column]); return ascending ? c : -c; });
+              rows.sort(function (r1, r2) {
+                var a = r1.cells[column], b = r2.cells[column], g = ppGroup(a) - ppGroup(b);
+                if (g !== 0) { return g; }  // numbers, then text, then empty cells, in either direction
+                var c = ppCompare(a, b);
+                return ascending ? c : -c;
+              });
               rows.forEach(function (row) { body.appendChild(row); });
             });
           });

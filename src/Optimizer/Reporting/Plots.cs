@@ -8,7 +8,7 @@ namespace ParetoPrune.Optimizer.Reporting;
 /// <summary>How a point of a Pareto scatter is drawn; each role present gets one legend entry.</summary>
 public enum PointRole { Dominated, Infeasible, Front, Chosen, Baseline, Screened, Promoted }
 
-/// <summary>A point of a Pareto scatter; <paramref name="Label"/> is drawn next to Front, Chosen and Baseline points only.</summary>
+/// <summary>A point of a Pareto scatter; <paramref name="Label"/>, where given, is drawn next to it.</summary>
 public sealed record PlotPoint(double X, double Y, PointRole Role, string? Label = null);
 
 /// <summary>A constraint bound drawn as a dashed line: vertical at X = Value, or horizontal at Y = Value.</summary>
@@ -73,7 +73,8 @@ public static partial class Plots
     /// vertical lines must then be positive). <paramref name="legends"/> replaces the default legend text of a role.
     /// </summary>
     public static PlotFiles ParetoScatter(string path, string title, string xLabel, string yLabel, IReadOnlyList<PlotPoint> points,
-                                          IReadOnlyList<ReferenceLine> lines, bool logX = false, IReadOnlyDictionary<PointRole, string>? legends = null)
+                                          IReadOnlyList<ReferenceLine> lines, bool logX = false, IReadOnlyDictionary<PointRole, string>? legends = null,
+                                          string? subtitle = null)
     {
         if (logX)
         {
@@ -83,7 +84,7 @@ public static partial class Plots
         }
         double Tx(double x) => logX ? Math.Log10(x) : x;
 
-        using var plot = NewPlot(title, xLabel, yLabel);
+        using var plot = NewPlot(title, xLabel, yLabel, subtitle);
         foreach (PointRole role in DrawingOrder)
         {
             var members = points.Where(p => p.Role == role).ToList();
@@ -137,7 +138,7 @@ public static partial class Plots
             axisLine.LegendText = l.Label;
         }
         if (logX) plot.Axes.Bottom.TickGenerator = new Log10Ticks();
-        AddPointLabels(plot, points.Where(p => p.Role is PointRole.Front or PointRole.Chosen or PointRole.Baseline && !string.IsNullOrEmpty(p.Label))
+        AddPointLabels(plot, points.Where(p => !string.IsNullOrEmpty(p.Label))
                                    .Select(p => (Tx(p.X), p.Y, p.Label!)).ToList());
         return Save(plot, path);
     }
@@ -180,9 +181,9 @@ public static partial class Plots
     /// (e.g. categories = layer groups, bars = "original" and each chosen model's kept filters).
     /// </summary>
     public static PlotFiles GroupedBars(string path, string title, string yLabel, IReadOnlyList<string> categories,
-                                        IReadOnlyList<(string Label, IReadOnlyList<double> Values)> bars)
+                                        IReadOnlyList<(string Label, IReadOnlyList<double> Values)> bars, string xLabel = "")
     {
-        using var plot = NewPlot(title, "", yLabel);
+        using var plot = NewPlot(title, xLabel, yLabel);
         double width = 0.8 / Math.Max(1, bars.Count);
         for (int s = 0; s < bars.Count; s++)
         {
@@ -251,10 +252,20 @@ public static partial class Plots
         markers.LegendText = legend;
     }
 
-    static Plot NewPlot(string title, string xLabel, string yLabel)
+    /// <param name="subtitle">A smaller line under the title: where the values come from, which would crowd an axis title.</param>
+    static Plot NewPlot(string title, string xLabel, string yLabel, string? subtitle = null)
     {
         var plot = new Plot();
         plot.Title(title);
+        if (subtitle is not null)
+        {
+            var panel = new ScottPlot.Panels.TitlePanel();
+            panel.Label.Text = subtitle;
+            panel.Label.FontSize = 12;
+            panel.Label.Bold = false;
+            panel.Label.ForeColor = Colors.DimGray;
+            plot.Axes.AddPanel(panel);
+        }
         plot.XLabel(xLabel);
         plot.YLabel(yLabel);
         // 12,000,000 MACs read better as 12M.

@@ -36,10 +36,35 @@ public static class SearchReport
         return path;
     }
 
+    static void RecommendationCard(HtmlReport report, Recommendation r) => report.Card("Recommended model", card =>
+    {
+        if (r.Model is not { } model)
+        {
+            card.Paragraph($"Nothing to recommend: {r.Why}.");
+            return;
+        }
+        var accuracy = r.Accuracy!;
+        card.Paragraph($"Deploy trial {model.Trial} ({Path.GetFileName(model.ModelPath)}): the most accurate exported model that meets every constraint. " +
+                       $"Validation accuracy {Format(ObjectiveKind.Accuracy, accuracy.Model)} against the baseline's {Format(ObjectiveKind.Accuracy, accuracy.Baseline)} " +
+                       $"({(accuracy.Model - accuracy.Baseline) * 100:+0.0;−0.0} points)" +
+                       (r.TestAccuracy is { } test ? $"; test accuracy {Format(ObjectiveKind.Accuracy, test)}." : "."));
+        var rows = r.Savings.Concat(r.Device).Select(c => (IReadOnlyList<string>)[
+            c.Kind.Info().Label, c.Where ?? "the model", Format(c.Kind, c.Baseline), Format(c.Kind, c.Model), Recommendation.Describe(c), c.Provenance.ToString()]).ToList();
+        card.Table("Against the baseline", ["figure", "on", "baseline", "recommended", "saving", "how obtained"], rows,
+                   r.Savings.Concat(r.Device).Select(c => new double?[] { null, null, c.Baseline, c.Model, c.Factor, null }).ToList());
+        if (r.HostLatencyNote is { } note) card.Paragraph(char.ToUpperInvariant(note[0]) + note[1..] + ".");
+        card.Code("Take it out of the run", r.ExportCommand);
+        card.Code("Use it from an ML.NET app (the ParetoPrune.MLNet package)", r.CSharp);
+    });
+
     /// <summary>Hypervolume against trial number, one line per run (e.g. per sampler when comparing them).</summary>
     public static PlotFiles HypervolumePlot(string path, IReadOnlyList<(string Label, IReadOnlyList<double> Trace)> runs) =>
-        Plots.Lines(path, "Hypervolume of the screening front", "trial", "hypervolume (normalised)",
-            runs.Select(r => new Series(r.Label, r.Trace.Select((_, i) => (double)(i + 1)).ToArray(), r.Trace)).ToList());
+        Plots.Lines(path, "Hypervolume of the screening front", "trial (numbered as in the tables)", "hypervolume (normalised)",
+            runs.Select(r => HypervolumeSeries(r.Label, r.Trace)).ToList());
+
+    /// <summary>The hypervolume after each trial against that trial's number (from 0, as the tables number them).</summary>
+    internal static Series HypervolumeSeries(string label, IReadOnlyList<double> trace) =>
+        new(label, trace.Select((_, i) => (double)i).ToArray(), trace);
 
     /// <summary>
     /// Accuracy against one cost. The front is the fine-tuned one (the final stage: the exported models); screened and
@@ -68,7 +93,7 @@ public static class SearchReport
         for (int i = 0; i < results.Count; i++)
             points.Add(new PlotPoint(results[i].Value(cost) / scale, 100 * results[i].Value(ObjectiveKind.Accuracy),
                                      !feasible[i] ? PointRole.Infeasible : front.Contains(i) ? PointRole.Front : PointRole.Dominated,
-                                     front.Contains(i) ? $"trial {finals[i].Number}" : null));
+                                     $"trial {finals[i].Number}")); // every exported model named, on the front or not
         points.Add(new PlotPoint(result.Baseline.Value(cost) / scale, 100 * result.Baseline.Value(ObjectiveKind.Accuracy), PointRole.Baseline, "baseline"));
         var fidelity = result.Definition.Fidelity;
         var legends = new Dictionary<PointRole, string>
@@ -86,9 +111,9 @@ public static class SearchReport
             if (c.Objective == cost) lines.Add(new ReferenceLine(c.Resolve(baseline) / scale, Vertical: true, c.ToString()));
             if (c.Objective == ObjectiveKind.Accuracy) lines.Add(new ReferenceLine(100 * c.Resolve(baseline), Vertical: false, c.ToString() + " (after fine-tuning)"));
         }
-        string provenance = result.Baseline.Values.First(v => v.Kind == cost).Provenance.ToString();
-        return Plots.ParetoScatter(path, $"Accuracy against {cost.Name()}", $"{cost.Name()} ({unit}; {provenance})", "validation accuracy (%)", points, lines,
-                                   legends: legends);
+        var provenance = result.Baseline.Values.First(v => v.Kind == cost).Provenance;
+        return Plots.ParetoScatter(path, $"Accuracy against {cost.Name()}", AxisTitle(cost, unit, provenance), "validation accuracy (%)", points, lines,
+                                   legends: legends, subtitle: $"{cost.Name()}: {provenance}");
     }
 
     static PlotFiles KeptPlot(PruningSearchResult result, string path)
@@ -97,8 +122,13 @@ public static class SearchReport
         var sizes = result.Dimensions.Select(d => (double)d.Size).ToList();
         var bars = new List<(string, IReadOnlyList<double>)> { ("original", sizes) };
         foreach (var c in result.Front.Take(4)) bars.Add(($"trial {c.Trial}", c.Kept.Select(k => (double)k).ToList()));
-        return Plots.GroupedBars(path, "Kept channels per search dimension", "channels", names, bars);
+        return Plots.GroupedBars(path, "Kept channels per search dimension", "channels kept", names, bars, xLabel: "search dimension (a channel group, or tied groups)");
     }
+
+    /// <summary>"energy per inference (mJ), Raspberry Pi 4B, estimated": what, in which unit, and in a word where from
+    /// (the whole provenance goes in the subtitle).</summary>
+    internal static string AxisTitle(ObjectiveKind kind, string unit, Provenance provenance) =>
+        $"{kind.Info().Label}{(unit.Length > 0 ? $" ({unit})" : "")}" + (provenance.Kind == ProvenanceKind.Computed ? "" : $", {provenance.Short}");
 
     /// <summary>A divisor and unit that make a cost readable on an axis.</summary>
     static (double Scale, string Unit) Scale(ObjectiveKind kind, double typical) => kind.Info().Quantity switch
@@ -160,8 +190,16 @@ public static class SearchReport
         var d = result.Definition;
         var objectives = d.Objectives;
         int failed = result.Trials.Count(t => t.State == TrialState.Failed);
-        var report = new HtmlReport($"ParetoPrune search: {d.Name}")
-            .KeyValues([
+        var report = new HtmlReport($"ParetoPrune search: {d.Name}");
+        if (result.Unfinished is { } unfinished)
+            report.Paragraph($"{char.ToUpperInvariant(unfinished[0])}{unfinished[1..]}: the front and the recommended model below are provisional; " +
+                             $"resume it to finish: paretoprune search --resume --out {result.RunDirectory}");
+        if (result.Definition.ValidationCaveat is { } caveat)
+            report.Paragraph($"Validation accuracy may be inflated: {caveat}. Candidates were still ranked on it; the test accuracy of exported models does not have this problem when the test set is unseen.");
+        RecommendationCard(report, Recommendation.For(result));
+
+        report.Heading("The study");
+        report.KeyValues([
                 ("model", d.ModelPath), ("data", d.Data), ("objectives", string.Join(", ", objectives.Select(o => o.Name()))),
                 ("constraints", d.Constraints.Count == 0 ? "none" : string.Join("; ", d.Constraints)),
                 ("sampler", $"{d.Sampler} (seed {d.Seed}), channel criterion {d.Criterion}"),
@@ -170,13 +208,6 @@ public static class SearchReport
                              $"final: up to {d.Fidelity.FinalCount} × {d.Fidelity.FidelityOf(SearchStage.Final)}"),
                 ("devices", d.Devices),
             ]);
-
-        if (result.Definition.ValidationCaveat is { } caveat)
-            report.Paragraph($"Validation accuracy may be inflated: {caveat}. Candidates were still ranked on it; the test accuracy of exported models does not have this problem when the test set is unseen.");
-
-        if (result.Unfinished is { } unfinished)
-            report.Paragraph($"{char.ToUpperInvariant(unfinished[0])}{unfinished[1..]}: the front and the best model below are provisional; " +
-                             $"resume it to finish: paretoprune search --resume --out {result.RunDirectory}");
 
         report.Heading("How each figure was obtained");
         report.KeyValues(result.Baseline.Values.Select(v => (v.Kind.Name(), $"{v.Provenance}; baseline {Format(v.Kind, v.Value)} ({v.Fidelity})")).ToList());
@@ -208,7 +239,7 @@ public static class SearchReport
             baselineRow.AddRange(objectives.Select(o => Format(o, result.Baseline.Value(o))));
             baselineRow.AddRange(["", d.ModelPath]);
             rows.Add(baselineRow);
-            keys.Add([.. Enumerable.Repeat<double?>(null, baselineRow.Count)]);
+            keys.Add([null, null, .. objectives.Select(o => (double?)result.Baseline.Value(o)), null, null]); // sorts among the models by each figure
             report.Table($"Fine-tuned ({d.Fidelity.FidelityOf(SearchStage.Final)}), validation accuracy; click a header to sort", headers, rows, keys);
         }
 
@@ -226,7 +257,7 @@ public static class SearchReport
         foreach (var (files, caption) in plots) report.Figure(files, caption);
 
         report.Heading("All trials");
-        var trialHeaders = new List<string> { "trial", "state", "stage" };
+        var trialHeaders = new List<string> { "trial", "state", "stage", $"kept channels ({string.Join(", ", result.Dimensions.Select(x => x.Name))})" };
         trialHeaders.AddRange(objectives.Select(o => $"{o.Name()} (screening)"));
         trialHeaders.AddRange(["accuracy (promotion)", "accuracy (final)", "seconds", "error"]);
         var trialRows = new List<IReadOnlyList<string>>();
@@ -234,7 +265,8 @@ public static class SearchReport
         foreach (var t in result.Trials)
         {
             var s = t.At(SearchStage.Screening);
-            var row = new List<string> { t.Number.ToString(Invariant), t.State.ToString().ToLowerInvariant(), t.Latest?.Stage.ToString().ToLowerInvariant() ?? "" };
+            var row = new List<string> { t.Number.ToString(Invariant), t.State.ToString().ToLowerInvariant(), t.Latest?.Stage.ToString().ToLowerInvariant() ?? "",
+                                         string.Join(" ", t.Kept) };
             row.AddRange(objectives.Select(o => s?.Values.FirstOrDefault(v => v.Kind == o) is { } v ? Format(o, v.Value) : ""));
             double? promoted = t.At(SearchStage.Promotion)?.Value(ObjectiveKind.Accuracy), final = t.At(SearchStage.Final)?.Value(ObjectiveKind.Accuracy);
             row.Add(promoted is { } p ? Format(ObjectiveKind.Accuracy, p) : "");
@@ -243,7 +275,7 @@ public static class SearchReport
             row.Add(seconds.ToString("0.0", Invariant));
             row.Add(t.Error ?? "");
             trialRows.Add(row);
-            var key = new List<double?> { t.Number, null, t.Latest is null ? null : (double)t.Latest.Stage };
+            var key = new List<double?> { t.Number, null, t.Latest is null ? null : (double)t.Latest.Stage, t.Kept.Sum() };
             key.AddRange(objectives.Select(o => s?.Values.FirstOrDefault(v => v.Kind == o)?.Value));
             key.AddRange([promoted, final, seconds, null]);
             trialKeys.Add([.. key]);

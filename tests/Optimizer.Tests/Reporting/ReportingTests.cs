@@ -58,16 +58,17 @@ public sealed class ReportingTests : IDisposable
     }
 
     [Fact]
-    public void ParetoScatter_LabelsFrontChosenAndBaselinePointsOnly()
+    public void ParetoScatter_LabelsThePointsGivenALabelAndShowsTheSubtitle()
     {
         PlotPoint[] points = [new(1, 0.5, PointRole.Dominated, "trial-7"), new(2, 0.7, PointRole.Front, "trial-9"), new(2, 0.71, PointRole.Chosen, "pick"),
-                              new(1.5, 0.3, PointRole.Screened, "trial-4")];
-        string text = SvgText(Plots.ParetoScatter(Path.Combine(folder, "labels"), "t", "x", "y", points, []).Svg);
+                              new(1.5, 0.3, PointRole.Screened), new(1.2, 0.4, PointRole.Infeasible, "trial-3")];
+        string text = SvgText(Plots.ParetoScatter(Path.Combine(folder, "labels"), "t", "x", "y", points, [], subtitle: "energy: estimated by profile p").Svg);
 
         Assert.Contains("pick", text);
         Assert.Contains("trial-9", text);
-        Assert.DoesNotContain("trial-7", text);
-        Assert.DoesNotContain("trial-4", text);
+        Assert.Contains("trial-7", text); // an exported model off the front is named too
+        Assert.Contains("trial-3", text);
+        Assert.Contains("energy: estimated by profile p", text);
     }
 
     [Fact]

@@ -137,6 +137,12 @@ public sealed class PruningSearchTests : IDisposable
         string svg = File.ReadAllText(Path.Combine(run, "plots/front-accuracy-macs.svg"));
         Assert.Contains("fine-tuned front", svg);
         Assert.Contains("screening (bn-recalibrated (2 batches), fine-tuned 2 steps)", svg);
+        foreach (var exported in result.Trials.Where(t => t.At(SearchStage.Final) is not null)) Assert.Matches($@">\s*trial {exported.Number}\s*<", svg); // every exported model named
+        string energySvg = File.ReadAllText(Path.Combine(run, "plots/front-accuracy-energy.svg"));
+        Assert.Contains("energy per inference (mJ), Raspberry Pi 4B, estimated", energySvg); // a short axis title with its unit
+        Assert.Contains("energy: estimated, not measured: profile", energySvg);               // the whole provenance under the title
+        var plotted = Optimizer.Reporting.SearchReport.HypervolumeSeries("bo", result.HypervolumeTrace);
+        Assert.Equal(result.Trials.Select(t => (double)t.Number), plotted.X); // trials numbered as in the tables
         Assert.Contains("<svg", html);
         Assert.Equal(7, result.HypervolumeTrace.Count);
         for (int i = 1; i < 7; i++) Assert.True(result.HypervolumeTrace[i] >= result.HypervolumeTrace[i - 1] - 1e-12);

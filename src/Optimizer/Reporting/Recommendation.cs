@@ -1,0 +1,110 @@
+using System.Globalization;
+using ParetoPrune.Devices;
+using ParetoPrune.Objectives;
+using ParetoPrune.Objectives.Onnx;
+using ParetoPrune.Optimizer.Search;
+
+namespace ParetoPrune.Optimizer.Reporting;
+
+/// <summary>One figure of the recommended model beside the baseline's, with where both came from.</summary>
+/// <param name="Where">"this machine", "Raspberry Pi 4B": the machine a latency or energy belongs to; null for counts.</param>
+public sealed record BaselineComparison(ObjectiveKind Kind, double Baseline, double Model, Provenance Provenance, string? Where = null)
+{
+    /// <summary>How many times smaller the model's figure is (above 1: a saving).</summary>
+    public double Factor => Model > 0 ? Baseline / Model : double.PositiveInfinity;
+
+    /// <summary>The change against the baseline as a fraction (−0.6: 60 % less).</summary>
+    public double Change => Baseline > 0 ? Model / Baseline - 1 : 0;
+}
+
+/// <summary>
+/// The answer to "which model do I deploy, and what does it cost on my device?": the most accurate exported model that
+/// meets the study's constraints, its accuracy loss and savings against the baseline, its latency and energy on the
+/// target device beside the host's, and how to take it out of the run and load it.
+/// </summary>
+/// <param name="Why">When there is nothing to recommend, why; null otherwise.</param>
+public sealed record Recommendation(SearchCandidate? Model, string? Why, BaselineComparison? Accuracy, double? TestAccuracy, IReadOnlyList<BaselineComparison> Savings,
+                                    IReadOnlyList<BaselineComparison> Device, string? HostLatencyNote, string ExportCommand, string CSharp)
+{
+    /// <summary>The profile the card estimates a Pi with when the study has no figure of a target device.</summary>
+    static readonly DeviceProfile FallbackProfile = DeviceProfile.RaspberryPi4B;
+
+    public static Recommendation For(PruningSearchResult result)
+    {
+        string run = result.RunDirectory;
+        string export = $"paretoprune export {Quote(run)} --out model.onnx";
+        var best = result.Best();
+        if (best is null)
+            return new Recommendation(null, result.Front.Count == 0
+                ? "no model has been exported yet (the final stage has not run)"
+                : "no exported model meets every constraint: loosen a bound, or choose from the table below", null, null, [], [], null, export, CSharpSnippet);
+        export = $"paretoprune export {Quote(run)} --trial {best.Trial} --out model.onnx";
+
+        var baseline = result.Baseline;
+        var accuracy = new BaselineComparison(ObjectiveKind.Accuracy, baseline.Value(ObjectiveKind.Accuracy), best.Value(ObjectiveKind.Accuracy),
+                                      best.Values.First(v => v.Kind == ObjectiveKind.Accuracy).Provenance);
+
+        // Counts from the files themselves: exact, and present whatever the study's objectives were.
+        string baseModel = File.Exists(Path.Combine(run, PruningSearch.SpecialisedBaseFile)) ? Path.Combine(run, PruningSearch.SpecialisedBaseFile) : result.Definition.ModelPath;
+        var savings = new List<BaselineComparison>();
+        var modelCost = ModelCost.Analyze(OnnxModel.Load(best.ModelPath));
+        var baseCost = File.Exists(baseModel) ? ModelCost.Analyze(OnnxModel.Load(baseModel)) : null;
+        if (baseCost is not null)
+        {
+            savings.Add(new BaselineComparison(ObjectiveKind.Macs, baseCost.Macs, modelCost.Macs, Provenance.Computed));
+            savings.Add(new BaselineComparison(ObjectiveKind.Params, baseCost.Params, modelCost.Params, Provenance.Computed));
+            savings.Add(new BaselineComparison(ObjectiveKind.DenseBytes, new FileInfo(baseModel).Length, new FileInfo(best.ModelPath).Length, Provenance.Computed));
+        }
+        else if (best.Values.Any(v => v.Kind == ObjectiveKind.Macs))
+            savings.Add(new BaselineComparison(ObjectiveKind.Macs, baseline.Value(ObjectiveKind.Macs), best.Value(ObjectiveKind.Macs), Provenance.Computed));
+
+        // Latency and energy as the study obtained them, each on its machine; the Pi estimated where the study has no
+        // figure of a target device (it measured only this machine, or nothing), or where its Pi estimate lacks one.
+        var device = new List<BaselineComparison>();
+        foreach (var kind in new[] { ObjectiveKind.Latency, ObjectiveKind.Energy })
+            if (best.Values.FirstOrDefault(v => v.Kind == kind) is { } value)
+                device.Add(new BaselineComparison(kind, baseline.Value(kind), value.Value, value.Provenance, Machine(value.Provenance)));
+        bool onTarget(BaselineComparison c) => c.Where != ThisMachine;
+        bool fallback = !device.Any(onTarget) || device.Where(onTarget).All(c => c.Provenance.Profile == FallbackProfile.Name);
+        if (fallback && baseCost is not null)
+        {
+            var estimate = Provenance.Estimated(FallbackProfile.Name, FallbackProfile.Device);
+            double Ms(ModelCost cost, string path) => FallbackProfile.EstimateLatencyMs(new ModelCounts(cost.Macs, cost.Params * 4, OnnxModel.Load(path).Graph.Node.Count));
+            var (baseMs, modelMs) = (Ms(baseCost, baseModel), Ms(modelCost, best.ModelPath));
+            if (!device.Any(c => onTarget(c) && c.Kind == ObjectiveKind.Latency))
+                device.Add(new BaselineComparison(ObjectiveKind.Latency, baseMs, modelMs, estimate, FallbackProfile.Device));
+            if (FallbackProfile.ActiveWatts is { } watts && !device.Any(c => onTarget(c) && c.Kind == ObjectiveKind.Energy))
+                device.Add(new BaselineComparison(ObjectiveKind.Energy, baseMs * watts, modelMs * watts, estimate, FallbackProfile.Device)); // ms × W = mJ
+        }
+        string? hostNote = device.Any(c => c.Where == ThisMachine) ? null
+            : $"this machine's latency was not measured in the study; measure it with: paretoprune measure {Quote(best.ModelPath)}";
+        device = device.OrderBy(c => c.Where == ThisMachine).ThenBy(c => c.Kind).ToList();
+
+        return new Recommendation(best, null, accuracy, best.TestAccuracy?.Value, savings, device, hostNote, export, CSharpSnippet);
+    }
+
+    /// <summary>What the card calls the machine the report is written on.</summary>
+    public const string ThisMachine = "this machine";
+
+    static string? Machine(Provenance p) => p.Kind == ProvenanceKind.Measured && p.Device == Environment.MachineName ? ThisMachine : p.Device ?? p.Profile;
+
+    /// <summary>"3.1× less, −68 %"; "+2 %" when it grew.</summary>
+    public static string Describe(BaselineComparison c)
+    {
+        if (c.Model <= 0) return "none left";
+        string percent = (c.Change * 100).ToString("+0;−0", CultureInfo.InvariantCulture) + " %";
+        return c.Factor >= 1 ? $"{c.Factor.ToString("0.0#", CultureInfo.InvariantCulture)}× less, {percent}" : percent;
+    }
+
+    static string Quote(string path) => path.Contains(' ') ? $"\"{path}\"" : path;
+
+    const string CSharpSnippet = """
+        // dotnet add package ParetoPrune.MLNet
+        using Microsoft.ML;
+        using ParetoPrune.MLNet;
+
+        using var classifier = PrunedClassifier.Load(new MLContext(), "model.onnx");
+        ImagePrediction prediction = classifier.Predict("image.png"); // labels and input size: from the model
+        Console.WriteLine($"{prediction.PredictedLabel} ({prediction.Score.Max():P1})");
+        """;
+}
