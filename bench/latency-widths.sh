@@ -11,8 +11,8 @@ $P prune $M --amount 0.1 --round-to 8 --out $D/l1-0.1-round8.onnx >/dev/null
 $P prune $M --amount 0.3 --out $D/l1-0.3.onnx >/dev/null
 $P prune $M --amount 0.3 --round-to 8 --out $D/l1-0.3-round8.onnx >/dev/null
 $P prune $M --amount 0.5 --out $D/l1-0.5.onnx >/dev/null
-$P prune $M --unstructured --sparsity 0.7 --out $D/magnitude-0.7.onnx >/dev/null
-$P prune $M --unstructured --sparsity 0.9 --out $D/magnitude-0.9.onnx >/dev/null
+$P prune $M --unstructured --amount 0.7 --out $D/magnitude-0.7.onnx >/dev/null
+$P prune $M --unstructured --amount 0.9 --out $D/magnitude-0.9.onnx >/dev/null
 for round in 1 2; do
   for f in $M $D/l1-0.1.onnx $D/l1-0.1-round8.onnx $D/l1-0.3.onnx $D/l1-0.3-round8.onnx $D/l1-0.5.onnx $D/magnitude-0.7.onnx $D/magnitude-0.9.onnx; do
     $P measure $f --json 2>/dev/null | python3 -c "

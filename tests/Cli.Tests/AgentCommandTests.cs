@@ -30,7 +30,7 @@ public sealed class AgentCommandTests : IDisposable
             Assert.Contains("agent listening", ready);
 
             var (code, output, error) = await CliRunner.RunAsync("measure", CliRunner.Fixture("resnet_tiny.onnx"), "--device", $"http://127.0.0.1:{port}",
-                                                                 "--token-file", tokenFile, "--budget", "0.5", "--json");
+                                                                 "--token-file", tokenFile, "--measure-budget", "0.5", "--json");
             Assert.True(code == 0, error);
             var root = JsonDocument.Parse(output).RootElement;
             Assert.StartsWith("measured on", root.GetProperty("provenance").GetString());

@@ -14,7 +14,7 @@ public sealed class CalibrateCommandTests : IDisposable
     {
         string profile = Path.Combine(directory, "host.json");
         string[] models = ["plain_cnn_bn", "resnet_tiny", "mobilenet_tiny", "concat_net"];
-        var (code, output, error) = await CliRunner.RunAsync(["calibrate", "--device", "local", "--budget", "0.3", "--name", "this-host",
+        var (code, output, error) = await CliRunner.RunAsync(["calibrate", "--device", "local", "--measure-budget", "0.3", "--name", "this-host",
                                                               "--out", profile, "--json", "--models", .. models.Select(m => CliRunner.Fixture(m + ".onnx"))]);
         Assert.True(code == 0, error);
         var fit = JsonDocument.Parse(output).RootElement;

@@ -31,7 +31,7 @@ static class CliRunner
 
     /// <summary>Search options that make a search on <see cref="TinyModel"/> take seconds.</summary>
     public static readonly string[] SearchBudget = ["--data", "fashion-mnist-sample", "--validation-limit", "200", "--recalibration-batches", "2", "--batch-size", "32",
-                                                    "--promote", "2", "--promotion-steps", "2", "--final", "1", "--final-steps", "2", "--threads", "2",
+                                                    "--promote", "2", "--promotion-steps", "2", "--final", "1", "--final-max-steps-per-epoch", "2", "--threads", "2",
                                                     "--screening-steps", "2"];
 
     public static async Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] args)

@@ -23,7 +23,7 @@ public sealed class CompareCommandTests : IDisposable
 
     static string[] Quick(string model, string output) =>
     [
-        "compare", "--model", model, "--data", "fashion-mnist-sample", "--finetune-epochs", "1", "--finetune-steps", "1", "--specialise-epochs", "1",
+        "compare", model, "--data", "fashion-mnist-sample", "--finetune-epochs", "1", "--max-steps-per-epoch", "1", "--specialise-epochs", "1",
         "--recalibration-batches", "1", "--importance-batches", "1", "--batch-size", "32", "--validation-limit", "100", "--threads", "2", "--out", output,
     ];
 
@@ -31,7 +31,7 @@ public sealed class CompareCommandTests : IDisposable
     public async Task ComparesMethodsOnAllClassesAndANamedSubsetAndWritesTheReport()
     {
         string output = Path.Combine(directory, "run");
-        var (code, stdout, error) = await CliRunner.RunAsync([.. Quick(TinyModel(), output), "--methods", "magnitude-global,l1", "--amounts", "0.5",
+        var (code, stdout, error) = await CliRunner.RunAsync([.. Quick(TinyModel(), output), "--methods", "magnitude-global,l1", "--amount", "0.5",
                                                               "--classes", "trouser,BAG,5", "--json"]);
         Assert.True(code == 0, error);
         var json = JsonDocument.Parse(stdout).RootElement;
@@ -61,7 +61,7 @@ public sealed class CompareCommandTests : IDisposable
     [Theory]
     [InlineData("--methods", "l1,magic", "unknown pruning method 'magic'; methods are magnitude-global, magnitude-layer, l1")]
     [InlineData("--classes", "trouser,unicorn", "unknown class 'unicorn'; the classes are 0 T-shirt/top, 1 Trouser")]
-    [InlineData("--amounts", "0.5,1.5", "amounts are fractions in (0, 1); got 1.5")]
+    [InlineData("--amount", "0.5,1.5", "amounts are fractions in (0, 1); got 1.5")]
     [InlineData("--amounts", "half", "'half' is not a number")]
     public async Task BadRequestsFailClearlyAndStoreNothing(string option, string value, string message)
     {

@@ -90,7 +90,7 @@ public sealed class HonestValidationTests : IDisposable
         string run = Path.Combine(directory, "run");
         var search = await CliRunner.RunAsync("search", "--model", model, "--out", run, "--data", "fashion-mnist-sample", "--trials", "2", "--sampler", "random",
                                               "--recalibration-batches", "1", "--screening-steps", "1", "--promote", "1", "--promotion-steps", "1", "--final", "1",
-                                              "--final-steps", "1", "--batch-size", "32", "--threads", "2", "--validation-limit", "100");
+                                              "--final-max-steps-per-epoch", "1", "--batch-size", "32", "--threads", "2", "--validation-limit", "100");
         Assert.True(search.ExitCode == 0, search.Error);
         Assert.Contains("held out (fraction 0.2, seed 4), not the requested fraction 0.1 and seed 0", System.Text.RegularExpressions.Regex.Replace(search.Output, @"\s+", " "));
         Assert.DoesNotContain("warning", search.Output);

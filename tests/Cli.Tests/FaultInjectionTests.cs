@@ -24,9 +24,9 @@ public sealed class FaultInjectionTests(Xunit.Abstractions.ITestOutputHelper log
 
     /// <summary>A search with a screening, promotion and final stage, each slow enough to be caught in.</summary>
     static string[] Search(string model, string run, int trials) =>
-        ["search", "--model", model, "--out", run, "--trials", trials.ToString(), "--sampler", "random", "--data", "fashion-mnist-sample",
+        ["search", model, "-o", run, "-n", trials.ToString(), "--sampler", "random", "--data", "fashion-mnist-sample",
          "--validation-limit", "200", "--recalibration-batches", "2", "--batch-size", "32", "--threads", "2", "--screening-steps", "30",
-         "--promote", "3", "--promotion-steps", "30", "--final", "2", "--final-steps", "30"];
+         "--promote", "3", "--promotion-steps", "30", "--final", "2", "--final-max-steps-per-epoch", "30"];
 
     static Process Start(params string[] args)
     {

@@ -7,12 +7,12 @@ public class MeasureCommandTests
     [Fact]
     public async Task LocalLatencyIsMeasuredAndEnergyExplainedWhenNoMeterIsReadable()
     {
-        var (code, output, error) = await CliRunner.RunAsync("measure", CliRunner.Fixture("resnet_tiny.onnx"), "--budget", "0.5", "--json",
-                                                             "--meter", "rapl@/nonexistent");
+        var (code, output, error) = await CliRunner.RunAsync("measure", CliRunner.Fixture("resnet_tiny.onnx"), "--device", "local", "--budget", "0.5", "--json",
+                                                             "--meter", "rapl@/nonexistent"); // --budget: the older name of --measure-budget
         Assert.Equal(2, code); // an explicitly requested meter that is not there is an error
         Assert.Contains("/nonexistent", error);
 
-        (code, output, error) = await CliRunner.RunAsync("measure", CliRunner.Fixture("resnet_tiny.onnx"), "--budget", "0.5", "--json");
+        (code, output, error) = await CliRunner.RunAsync("measure", CliRunner.Fixture("resnet_tiny.onnx"), "--device", "local", "--measure-budget", "0.5", "--json");
         Assert.True(code == 0, error);
         var m = JsonDocument.Parse(output).RootElement.GetProperty("measurement");
         var latency = m.GetProperty("latency");
@@ -44,6 +44,11 @@ public class MeasureCommandTests
             Assert.Equal(JsonValueKind.Null, m.GetProperty("latency").GetProperty(statistic).ValueKind); // no runs, no distribution: nothing invented
         Assert.Equal(1000 / ms, m.GetProperty("inferencesPerSecond").GetDouble(), 6);
         AssertCamelCase(root);
+
+        // The target device is the Pi here as in search and compare: the default, unless --device says otherwise.
+        var byDefault = await CliRunner.RunAsync("measure", CliRunner.Fixture("mobilenet_tiny.onnx"), "--json");
+        Assert.True(byDefault.ExitCode == 0, byDefault.Error);
+        Assert.Equal(ms, JsonDocument.Parse(byDefault.Output).RootElement.GetProperty("measurement").GetProperty("latency").GetProperty("medianMs").GetDouble());
     }
 
     /// <summary>Every key at every level is camelCase, as the top level is.</summary>

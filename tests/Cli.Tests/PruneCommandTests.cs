@@ -42,7 +42,7 @@ public sealed class PruneCommandTests : IDisposable
     {
         string output = Path.Combine(directory, "sparse.onnx");
         var (code, stdout, error) = await CliRunner.RunAsync("prune", CliRunner.Fixture("mobilenet_tiny.onnx"), "--unstructured",
-                                                             "--sparsity", "0.8", "--json", "--out", output);
+                                                             "--amount", "0.8", "--json", "--out", output);
         Assert.True(code == 0, error);
         var json = JsonDocument.Parse(stdout).RootElement;
         Assert.Equal(json.GetProperty("before").GetProperty("macs").GetInt64(), json.GetProperty("after").GetProperty("macs").GetInt64());

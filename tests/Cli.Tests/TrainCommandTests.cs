@@ -33,7 +33,7 @@ public sealed class TrainCommandTests : IDisposable
         Assert.Equal(["Sub", "Div"], model.Graph.Node.Take(2).Select(n => n.OpType));
 
         string pruned = Path.Combine(directory, "pruned.onnx");
-        var prune = await CliRunner.RunAsync("prune", baseModel, "--criterion", "taylor", "--data", "fashion-mnist-sample", "--batches", "1",
+        var prune = await CliRunner.RunAsync("prune", baseModel, "--criterion", "taylor", "--data", "fashion-mnist-sample", "--importance-batches", "1",
                                              "--amount", "0.5", "--json", "--out", pruned);
         Assert.True(prune.ExitCode == 0, prune.Error);
         Assert.True(ModelCost.Analyze(OnnxModel.Load(pruned)).Macs < ModelCost.Analyze(model).Macs / 2);

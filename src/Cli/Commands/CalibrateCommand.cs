@@ -19,8 +19,8 @@ static class CalibrateCommand
         var models = new Option<FileInfo[]>("--models") { Description = "ONNX models of different sizes (6 or more fit well)", Required = true, AllowMultipleArgumentsPerToken = true };
         var name = new Option<string>("--name") { Description = "profile name", DefaultValueFactory = _ => "my-board" };
         var idle = new Option<double?>("--idle-watts") { Description = "idle power of the board, if known (else measured by the agent's meter)" };
-        var budget = new Option<double>("--budget") { Description = "seconds of timed runs per model", DefaultValueFactory = _ => 5 };
-        var output = new Option<FileInfo>("--out") { Description = "where to write the profile JSON", Required = true };
+        var budget = new Option<double>("--measure-budget", "--budget") { Description = "seconds of timed runs per model", DefaultValueFactory = _ => 5 };
+        var output = new Option<FileInfo>("--out", "-o") { Description = "where to write the profile JSON", Required = true };
         var retryWindow = DeviceSpec.RetryWindowOption();
         var json = new Option<bool>("--json") { Description = "print JSON for scripts" };
         var command = new Command("calibrate", "Measure models on a device and fit a device profile (for --device PROFILE.json estimates).")

@@ -11,34 +11,35 @@ using Spectre.Console;
 namespace ParetoPrune.Cli.Commands;
 
 /// <summary>
-/// <c>paretoprune compare --model base.onnx --methods magnitude-global,l1,lrp --amounts 0.1,0.5,0.9 [--classes 0,2,5] --out DIR</c>:
+/// <c>paretoprune compare base.onnx --methods magnitude-global,l1,lrp --amount 0.1,0.5,0.9 [--classes 0,2,5] --out DIR</c>:
 /// every method at every amount, fine-tuned alike, with accuracy, MACs, sizes, latency and energy; plots, CSV and report.html.
 /// </summary>
 static class CompareCommand
 {
     public static Command Create(CliContext context)
     {
-        var model = new Option<FileInfo>("--model") { Description = "the trained base model (ONNX; N×C×H×W pixels in [0, 1] in, logits out)", Required = true };
-        var data = new Option<string>("--data") { Description = "fashion-mnist, fashion-mnist-sample or a dataset directory (IDX, CIFAR binary, image folders)", DefaultValueFactory = _ => "fashion-mnist" };
+        var model = ModelInput.Argument("the trained base model (ONNX; N×C×H×W pixels in [0, 1] in, logits out)");
+        var namedModel = new Option<FileInfo?>("--model") { Description = "the model, where it is not given first" };
+        var data = new Option<string>("--data", "-d") { Description = "fashion-mnist, fashion-mnist-sample or a dataset directory (IDX, CIFAR binary, image folders)", DefaultValueFactory = _ => "fashion-mnist" };
         var methods = new Option<string>("--methods")
         {
             Description = $"comma-separated, from: {string.Join(", ", PruningMethod.Names)}",
             DefaultValueFactory = _ => string.Join(",", PruningMethod.Default.Select(m => m.Name)),
         };
-        var amounts = new Option<string>("--amounts")
+        var amounts = new Option<string>("--amount", "-a", "--amounts")
         {
             Description = "comma-separated fractions in (0, 1): of the channels of every group (structured), of the weights (unstructured)",
             DefaultValueFactory = _ => "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9",
         };
         var epochs = new Option<int>("--finetune-epochs") { Description = "fine-tuning epochs after pruning, the same for every method (0: none)", DefaultValueFactory = _ => 1 };
-        var steps = new Option<int?>("--finetune-steps") { Description = "at most this many steps per fine-tuning epoch (a time budget)" };
+        var steps = new Option<int?>("--max-steps-per-epoch", "--finetune-steps") { Description = "at most this many steps per fine-tuning epoch (a time budget)" };
         var learningRate = new Option<double>("--lr") { Description = "peak learning rate of fine-tuning", DefaultValueFactory = _ => 0.01 };
         var batchSize = new Option<int>("--batch-size") { Description = "images per batch of fine-tuning and recalibration", DefaultValueFactory = _ => 64 };
         var recalibration = new Option<int>("--recalibration-batches") { Description = "BN recalibration batches of a structured point before fine-tuning", DefaultValueFactory = _ => 20 };
         var roundTo = new Option<int>("--round-to") { Description = "round kept channel counts of structured methods to a multiple (8 suits SIMD runtimes)", DefaultValueFactory = _ => 1 };
         var importanceBatches = new Option<int>("--importance-batches") { Description = "batches of 64 images measured by data-driven criteria (taylor, apoz, lrp)", DefaultValueFactory = _ => 8 };
         var classes = new Option<string?>("--classes") { Description = "task specialisation: class indices or names, comma-separated (e.g. 0,2,5 or trouser,bag)" };
-        var specialiseEpochs = new Option<int>("--specialise-epochs") { Description = "fine-tuning epochs of the specialised base model on the class subset", DefaultValueFactory = _ => 1 };
+        var specialiseEpochs = new Option<int>("--specialisation-epochs", "--specialise-epochs") { Description = "fine-tuning epochs of the specialised base model on the class subset", DefaultValueFactory = _ => 1 };
         var tolerance = new Option<double>("--tolerance") { Description = "accuracy loss that still counts as equal accuracy (0.01 = one point)", DefaultValueFactory = _ => 0.01 };
         var device = new Option<string>("--device") { Description = "where latency and energy come from: " + DeviceSpec.Help, DefaultValueFactory = _ => "pi4-estimate" };
         var latencyDevice = new Option<string?>("--latency-device") { Description = "measure latency elsewhere than --device (e.g. local: does sparsity change host latency?)" };
@@ -51,21 +52,21 @@ static class CompareCommand
         var seed = new Option<int>("--seed") { Description = "seed of fine-tuning, importance sampling and the validation split", DefaultValueFactory = _ => 0 };
         var threads = new Option<int?>("--threads") { Description = "training threads (default: all cores)" };
         var saveModels = new Option<bool>("--save-models") { Description = "keep every point's deployed model under DIR/models/" };
-        var output = new Option<DirectoryInfo>("--out") { Description = "run directory (comparison.db, points.csv, plots, report.html)", Required = true };
+        var output = new Option<DirectoryInfo>("--out", "-o") { Description = "run directory (comparison.db, points.csv, plots, report.html)", Required = true };
         var resume = new Option<bool>("--resume") { Description = "continue the comparison in --out (same fine-tuning and devices; methods, amounts and --classes may change)" };
         var json = new Option<bool>("--json") { Description = "print a JSON summary for scripts" };
         var command = new Command("compare",
             "Compare pruning methods (unstructured magnitude against structured filter criteria) at several amounts, fine-tuned alike: " +
             "accuracy, MACs, parameters, sizes, latency and energy; with --classes, also after specialising the model to a class subset.")
         {
-            model, data, methods, amounts, epochs, steps, learningRate, batchSize, recalibration, roundTo, importanceBatches, classes, specialiseEpochs, tolerance,
+            model, namedModel, data, methods, amounts, epochs, steps, learningRate, batchSize, recalibration, roundTo, importanceBatches, classes, specialiseEpochs, tolerance,
             device, latencyDevice, tokenFile, retryWindow, meter, measureBudget, validation, validationLimit, seed, threads, saveModels, output, resume, json,
         };
         command.SetAction(async (parse, _) =>
         {
             bool asJson = parse.GetValue(json);
             var progressContext = context.ForProgress(asJson);
-            string modelPath = parse.GetRequiredValue(model).FullName;
+            string modelPath = (ModelInput.Value(parse, model, namedModel) ?? throw new UserInputException("give the model: paretoprune compare MODEL …")).FullName;
             string outputDirectory = parse.GetRequiredValue(output).FullName;
             bool resuming = parse.GetValue(resume);
             if (!resuming && File.Exists(Path.Combine(outputDirectory, MethodComparison.StoreFile)))
@@ -134,11 +135,11 @@ static class CompareCommand
         return command;
     }
 
-    /// <summary>The numbers of --amounts; their range is checked with the other options (<see cref="ComparisonOptions"/>).</summary>
+    /// <summary>The numbers of --amount; their range is checked with the other options (<see cref="ComparisonOptions"/>).</summary>
     static IReadOnlyList<double> ParseAmounts(string text) =>
         text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
             .Select(entry => double.TryParse(entry, NumberStyles.Float, CultureInfo.InvariantCulture, out double amount) ? amount
-                : throw new UserInputException($"--amounts takes fractions separated by commas (e.g. 0.1,0.5,0.9); '{entry}' is not a number"))
+                : throw new UserInputException($"--amount takes fractions separated by commas (e.g. 0.1,0.5,0.9); '{entry}' is not a number"))
             .ToList();
 
     static async Task<ComparisonResult> RunWithProgress(CliContext context, MethodComparison comparison, string modelPath, SearchData data,

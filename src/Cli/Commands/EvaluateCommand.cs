@@ -14,7 +14,7 @@ static class EvaluateCommand
     public static Command Create(CliContext context)
     {
         var model = new Argument<FileInfo>("model") { Description = "ONNX classifier taking N×C×H×W pixels in [0, 1]" };
-        var data = new Option<string>("--data") { Description = "fashion-mnist, fashion-mnist-sample or a dataset directory", DefaultValueFactory = _ => "fashion-mnist" };
+        var data = new Option<string>("--data", "-d") { Description = "fashion-mnist, fashion-mnist-sample or a dataset directory", DefaultValueFactory = _ => "fashion-mnist" };
         var split = new Option<string>("--split") { Description = "test, or validation (the stratified split train uses)", DefaultValueFactory = _ => "test" };
         var fraction = new Option<double>("--validation") { Description = "validation fraction, as given to train", DefaultValueFactory = _ => 0.1 };
         var seed = new Option<int>("--seed") { Description = "split seed, as given to train", DefaultValueFactory = _ => 0 };

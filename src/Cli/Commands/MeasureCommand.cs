@@ -17,11 +17,11 @@ static class MeasureCommand
     public static Command Create(CliContext context)
     {
         var model = new Argument<FileInfo>("model") { Description = "ONNX model to measure" };
-        var device = new Option<string>("--device") { Description = DeviceSpec.Help, DefaultValueFactory = _ => "local" };
+        var device = new Option<string>("--device") { Description = DeviceSpec.Help, DefaultValueFactory = _ => "pi4-estimate" };
         var tokenFile = new Option<FileInfo?>("--token-file") { Description = "bearer token of the device agent, with --device http://…" };
         var meter = new Option<string?>("--meter") { Description = $"energy meter for --device local: {string.Join(", ", MeterSpec.AcceptedForms)} (default: RAPL when readable)" };
         var threads = new Option<int?>("--threads") { Description = "ONNX Runtime intra-op threads (default: ONNX Runtime's)" };
-        var budget = new Option<double>("--budget") { Description = "seconds of timed runs at most", DefaultValueFactory = _ => 10 };
+        var budget = new Option<double>("--measure-budget", "--budget") { Description = "seconds of timed runs at most", DefaultValueFactory = _ => 10 };
         var batch = new Option<int>("--batch-size") { Description = "images per run", DefaultValueFactory = _ => 1 };
         var retryWindow = DeviceSpec.RetryWindowOption();
         var json = new Option<bool>("--json") { Description = "print JSON for scripts" };

@@ -9,34 +9,33 @@ namespace ParetoPrune.Cli.Commands;
 
 /// <summary>
 /// <c>paretoprune prune MODEL --criterion l1 --amount 0.5 [--global] [--round-to 8] [--keep GROUP=COUNT …] --out PRUNED</c>,
-/// or <c>--unstructured --sparsity 0.8</c>: one pruning, with before/after costs.
+/// or <c>--unstructured --amount 0.8</c>: one pruning, with before/after costs.
 /// </summary>
 static class PruneCommand
 {
     public static Command Create(CliContext context)
     {
         var model = new Argument<FileInfo>("model") { Description = "ONNX model to prune" };
-        var output = new Option<FileInfo>("--out") { Description = "where to write the pruned model", Required = true };
+        var output = new Option<FileInfo>("--out", "-o") { Description = "where to write the pruned model", Required = true };
         var criterion = new Option<string>("--criterion")
         {
             Description = "channel importance: l1, l2, fpgm, bn, random (weights), or taylor, apoz, mean-act, lrp, lrp-zplus (need --data)",
             DefaultValueFactory = _ => "l1",
         };
-        var data = new Option<string?>("--data") { Description = "dataset for data-driven criteria (training images only): fashion-mnist, fashion-mnist-sample or a directory" };
-        var batches = new Option<int>("--batches") { Description = "batches of 64 images measured by data-driven criteria", DefaultValueFactory = _ => 8 };
-        var amount = new Option<double?>("--amount") { Description = "fraction of channels removed from each prunable group, in [0, 1)" };
+        var data = new Option<string?>("--data", "-d") { Description = "dataset for data-driven criteria (training images only): fashion-mnist, fashion-mnist-sample or a directory" };
+        var batches = new Option<int>("--importance-batches", "--batches") { Description = "batches of 64 images measured by data-driven criteria", DefaultValueFactory = _ => 8 };
+        var amount = new Option<double?>("--amount", "-a", "--sparsity") { Description = "fraction removed, in [0, 1): of the channels of each prunable group, or with --unstructured of the weights" };
         var global = new Option<bool>("--global") { Description = "rank channels across all groups instead of removing the same fraction from each" };
         var roundTo = new Option<int>("--round-to") { Description = "round kept channel counts to a multiple (8 suits SIMD runtimes)", DefaultValueFactory = _ => 1 };
         var keep = new Option<string[]>("--keep") { Description = "GROUP=COUNT: keep COUNT channels of a group (name or gN); repeatable", AllowMultipleArgumentsPerToken = true };
         var unstructured = new Option<bool>("--unstructured") { Description = "zero the smallest weights instead of removing channels" };
-        var sparsity = new Option<double?>("--sparsity") { Description = "with --unstructured: fraction of weights set to zero" };
         var perLayer = new Option<bool>("--per-layer") { Description = "with --unstructured: the same sparsity in every layer (default: one global threshold)" };
         var skipEnds = new Option<bool>("--skip-first-and-last") { Description = "with --unstructured: leave the first conv and the classifier dense" };
         var seed = new Option<int>("--seed") { Description = "seed for --criterion random", DefaultValueFactory = _ => 0 };
         var json = new Option<bool>("--json") { Description = "print JSON for scripts" };
         var command = new Command("prune", "Prune a model once: remove channels (structured) or zero weights (unstructured).")
         {
-            model, output, criterion, data, batches, amount, global, roundTo, keep, unstructured, sparsity, perLayer, skipEnds, seed, json,
+            model, output, criterion, data, batches, amount, global, roundTo, keep, unstructured, perLayer, skipEnds, seed, json,
         };
         command.SetAction(parse =>
         {
@@ -49,7 +48,7 @@ static class PruneCommand
 
             if (parse.GetValue(unstructured))
             {
-                double s = parse.GetValue(sparsity) ?? throw new UserInputException("--unstructured needs --sparsity (e.g. --sparsity 0.8)");
+                double s = parse.GetValue(amount) ?? throw new UserInputException("--unstructured needs --amount, the fraction of weights to zero (e.g. --amount 0.8)");
                 var (pruned, layers) = UnstructuredPruner.Prune(original, s, parse.GetValue(perLayer) ? SparsityScope.PerLayer : SparsityScope.Global,
                                                                  parse.GetValue(skipEnds));
                 OnnxModel.Save(pruned, outFile.FullName);
@@ -61,7 +60,6 @@ static class PruneCommand
                 return ExitCodes.Success;
             }
 
-            if (parse.GetValue(sparsity) is not null) throw new UserInputException("--sparsity applies to --unstructured pruning; structured pruning takes --amount");
             var groups = ChannelGroups.Analyze(original);
             string criterionName = parse.GetValue(criterion)!;
             Objectives.Data.Dataset? images = null;

@@ -26,7 +26,8 @@ static class SearchCommands
         Option<int> Recalibration, Option<int> ScreeningSteps, Option<int> Promote, Option<int> PromotionSteps, Option<int> Final, Option<int> FinalEpochs,
         Option<int?> FinalSteps, Option<bool> Distill, Option<double> LearningRate, Option<int> BatchSize, Option<double> Validation,
         Option<int?> ValidationLimit, Option<double> MeasureBudget, Option<int?> Threads, Option<DirectoryInfo> Out, Option<bool> Resume,
-        Option<FileInfo?> Config, Option<string?> Classes, Option<int> SpecialisationEpochs, Option<double?> RetryWindow, Option<bool> Json)
+        Option<FileInfo?> Config, Option<string?> Classes, Option<int> SpecialisationEpochs, Option<double?> RetryWindow, Option<bool> Json,
+        Argument<FileInfo?> ModelArgument)
     {
         public IEnumerable<Option> All => [Model, Data, Objectives, Constraints, Device, LatencyDevice, TokenFile, Meter, Trials, Sampler, Seed, Workers,
             Criterion, MinKeep, RoundTo, Tie, Recalibration, ScreeningSteps, Promote, PromotionSteps, Final, FinalEpochs, FinalSteps, Distill, LearningRate,
@@ -34,15 +35,15 @@ static class SearchCommands
     }
 
     static Options CreateOptions() => new(
-        new("--model") { Description = "the trained base model (ONNX; N×C×H×W pixels in [0, 1] in, logits out)" },
-        new("--data") { Description = "fashion-mnist, fashion-mnist-sample or a dataset directory (IDX, CIFAR binary, image folders)", DefaultValueFactory = _ => "fashion-mnist" },
+        new("--model") { Description = "the model, where it is not given first (the name a --config file uses)" },
+        new("--data", "-d") { Description = "fashion-mnist, fashion-mnist-sample or a dataset directory (IDX, CIFAR binary, image folders)", DefaultValueFactory = _ => "fashion-mnist" },
         new("--objectives") { Description = $"comma-separated, from: {ObjectiveCatalog.KnownNames}", DefaultValueFactory = _ => "accuracy,macs" },
         new("--constraint") { Description = "a bound, repeatable: \"accuracy>=baseline-0.01\", \"macs<=0.5*baseline\", \"energy<=2 mJ\"", AllowMultipleArgumentsPerToken = false },
         new("--device") { Description = "where latency and energy come from: " + DeviceSpec.Help, DefaultValueFactory = _ => "pi4-estimate" },
         new("--latency-device") { Description = "measure latency elsewhere than --device (e.g. local, while energy is estimated for the Pi)" },
         new("--token-file") { Description = "bearer token of the device agent, with an http:// device" },
         new("--meter") { Description = $"energy meter for a local device: {string.Join(", ", Devices.Meters.MeterSpec.AcceptedForms)}" },
-        new("--trials") { Description = "configurations to screen", DefaultValueFactory = _ => 40 },
+        new("--trials", "-n") { Description = "configurations to screen", DefaultValueFactory = _ => 40 },
         new("--sampler") { Description = $"{string.Join(", ", Samplers.Names)}", DefaultValueFactory = _ => "bo" },
         new("--seed") { Description = "seed of the sampler and the validation split", DefaultValueFactory = _ => 0 },
         new("--workers") { Description = "candidates evaluated in parallel (cores are shared between them)", DefaultValueFactory = _ => 1 },
@@ -56,7 +57,7 @@ static class SearchCommands
         new("--promotion-steps") { Description = "fine-tuning steps of a promoted candidate", DefaultValueFactory = _ => Defaults.PromotionSteps },
         new("--final") { Description = "promoted candidates fine-tuned with the final budget and exported, spread across the cost range", DefaultValueFactory = _ => Defaults.FinalCount },
         new("--final-epochs") { Description = "epochs of the final fine-tuning", DefaultValueFactory = _ => Defaults.FinalEpochs },
-        new("--final-steps") { Description = "at most this many steps per final epoch (a time budget)" },
+        new("--final-max-steps-per-epoch", "--final-steps") { Description = "at most this many steps per final epoch (a time budget)" },
         new("--distill") { Description = "distil from the unpruned model during the final fine-tuning" },
         new("--lr") { Description = "peak learning rate of fine-tuning", DefaultValueFactory = _ => Defaults.LearningRate },
         new("--batch-size") { Description = "images per batch (recalibration and fine-tuning)", DefaultValueFactory = _ => Defaults.BatchSize },
@@ -64,13 +65,14 @@ static class SearchCommands
         new("--validation-limit") { Description = "rank on at most this many validation images (scoring is much of a screening trial)" },
         new("--measure-budget") { Description = "seconds of timed runs per candidate on a measuring device", DefaultValueFactory = _ => 2 },
         new("--threads") { Description = "training threads (default: cores divided among workers)" },
-        new("--out") { Description = "run directory (study.db, CSVs, plots, report.html, models/)" },
+        new("--out", "-o") { Description = "run directory (study.db, CSVs, plots, report.html, models/)" },
         new("--resume") { Description = "continue the study in --out from its stored settings (--trials may grow; --workers, --threads, --retry-window, --json may change)" },
         new("--config") { Description = "a JSON file with the same fields (e.g. {\"model\": \"base.onnx\", \"trials\": 40, \"constraint\": [\"macs<=0.5*baseline\"]}); the command line wins" },
         new("--classes") { Description = "task specialisation: class indices or names, comma-separated (e.g. 0,2,5 or trouser,bag); the model is cut to them and fine-tuned first" },
         new("--specialisation-epochs") { Description = "epochs of fine-tuning of the specialised base model (with --classes)", DefaultValueFactory = _ => 1 },
         DeviceSpec.RetryWindowOption(),
-        new("--json") { Description = "print a JSON summary for scripts" });
+        new("--json") { Description = "print a JSON summary for scripts" },
+        ModelInput.Argument("the trained base model (ONNX; N×C×H×W pixels in [0, 1] in, logits out)"));
 
     /// <summary>The library's defaults are the command's: one place decides them.</summary>
     static readonly FidelityOptions Defaults = new();
@@ -79,12 +81,22 @@ static class SearchCommands
     {
         var o = CreateOptions();
         var command = new Command("search", "Search per-layer filter counts: screen candidates, fine-tune the best, export the Pareto front as ONNX models.");
+        command.Add(o.ModelArgument);
         foreach (var option in o.All) command.Add(option);
         command.SetAction((parse, _) =>
         {
+            if (parse.GetResult(o.ModelArgument) is { Tokens: [var positional] })
+            {
+                // The model given first, as in every command: from here on it is --model, which the study stores and resume compares.
+                if (parse.GetValue(o.Model) is { } named && named.FullName != parse.GetValue(o.ModelArgument)!.FullName)
+                    throw new UserInputException($"two models given: {positional.Value} and --model {named}; give one");
+                var args = parse.Tokens.Where(t => !ReferenceEquals(t, positional) && t.Value != "--verbose").Select(t => t.Value).ToList();
+                if (parse.GetValue(o.Model) is null) args.AddRange(["--model", positional.Value]);
+                (parse, o) = ParseSearch(args) ?? throw new UserInputException("the search command line does not parse without its model");
+            }
             var output = parse.GetValue(o.Out) ?? throw new UserInputException("--out is required (or give it in --config)");
             if (parse.GetValue(o.Resume)) (parse, o) = FromStudy(parse, o, output.FullName);
-            var model = parse.GetValue(o.Model) ?? throw new UserInputException("--model is required (or give it in --config)");
+            var model = parse.GetValue(o.Model) ?? throw new UserInputException("give the model: paretoprune search MODEL … (or \"model\" in --config)");
             return RunSearchAsync(context, parse, o, model.FullName, output.FullName);
         });
         return command;
@@ -169,8 +181,8 @@ static class SearchCommands
 
     public static Command Demo(CliContext context)
     {
-        var output = new Option<DirectoryInfo>("--out") { Description = "run directory (replaced if it holds an earlier demo)", DefaultValueFactory = _ => new DirectoryInfo("demo-run") };
-        var trials = new Option<int>("--trials") { Description = "configurations to screen", DefaultValueFactory = _ => 30 };
+        var output = new Option<DirectoryInfo>("--out", "-o") { Description = "run directory (replaced if it holds an earlier demo)", DefaultValueFactory = _ => new DirectoryInfo("demo-run") };
+        var trials = new Option<int>("--trials", "-n") { Description = "configurations to screen", DefaultValueFactory = _ => 30 };
         var json = new Option<bool>("--json") { Description = "print a JSON summary for scripts" };
         var command = new Command("demo",
             "The embedded default: search the shipped SimpleCnn on the embedded Fashion-MNIST sample for accuracy, MACs, Raspberry Pi 4B energy " +
@@ -199,7 +211,7 @@ static class SearchCommands
                 "--device", "pi4-estimate", "--latency-device", "local", "--measure-budget", "0.5",
                 "--trials", parse.GetValue(trials).ToString(CultureInfo.InvariantCulture), "--sampler", "bo",
                 "--recalibration-batches", "10", "--screening-steps", "20", "--promote", "12", "--promotion-steps", "50",
-                "--final", "8", "--final-epochs", "1", "--final-steps", "300",
+                "--final", "8", "--final-epochs", "1", "--final-max-steps-per-epoch", "300",
                 "--out", directory.FullName, .. parse.GetValue(json) ? new[] { "--json" } : [],
             ];
             var (inner, o) = ParseSearch(args) ?? throw new InvalidOperationException("the demo's own command line is invalid");
@@ -460,7 +472,7 @@ static class SearchCommands
     {
         var run = new Argument<DirectoryInfo>("run") { Description = "run directory of a search" };
         var trial = new Option<int?>("--trial") { Description = "the trial to export (default: the best under the study's constraints)" };
-        var output = new Option<FileInfo>("--out") { Description = "where to write the ONNX model", Required = true };
+        var output = new Option<FileInfo>("--out", "-o") { Description = "where to write the ONNX model", Required = true };
         var json = new Option<bool>("--json") { Description = "print JSON for scripts" };
         var command = new Command("export", "Copy an exported model of a search (fine-tuned, BN folded, normalisation inside) to a file.") { run, trial, output, json };
         command.SetAction(parse =>

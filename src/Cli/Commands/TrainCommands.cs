@@ -16,8 +16,8 @@ static class TrainCommands
                          Option<int?> Threads, Option<double> Validation, Option<int?> Patience, Option<int?> MaxSteps, Option<FileInfo> Out, Option<bool> Json);
 
     static Common CommonOptions() => new(
-        new Option<string>("--data") { Description = "dataset: fashion-mnist (the full set if installed, else the embedded sample), fashion-mnist-sample, or a directory (IDX, CIFAR binary, image folders)", DefaultValueFactory = _ => "fashion-mnist" },
-        new Option<int>("--epochs") { Description = "epochs", DefaultValueFactory = _ => 10 },
+        new Option<string>("--data", "-d") { Description = "dataset: fashion-mnist (the full set if installed, else the embedded sample), fashion-mnist-sample, or a directory (IDX, CIFAR binary, image folders)", DefaultValueFactory = _ => "fashion-mnist" },
+        new Option<int>("--epochs", "-e") { Description = "epochs", DefaultValueFactory = _ => 10 },
         new Option<int>("--batch-size") { Description = "images per step", DefaultValueFactory = _ => 128 },
         new Option<double?>("--lr") { Description = "peak learning rate (default 0.05 for SGD, 0.001 for AdamW)" },
         new Option<string>("--optimizer") { Description = "sgd (momentum 0.9, Nesterov) or adamw", DefaultValueFactory = _ => "sgd" },
@@ -30,7 +30,7 @@ static class TrainCommands
         new Option<double>("--validation") { Description = "fraction of the training set held out, stratified, for validation", DefaultValueFactory = _ => 0.1 },
         new Option<int?>("--patience") { Description = "early stopping: epochs without validation improvement (best weights kept)" },
         new Option<int?>("--max-steps-per-epoch") { Description = "a time budget: at most this many steps per epoch" },
-        new Option<FileInfo>("--out") { Description = "where to write the trained ONNX model", Required = true },
+        new Option<FileInfo>("--out", "-o") { Description = "where to write the trained ONNX model", Required = true },
         new Option<bool>("--json") { Description = "print a JSON summary for scripts" });
 
     static void AddTo(Command command, Common c)
