@@ -15,6 +15,9 @@ namespace ParetoPrune.Cli;
 /// </summary>
 sealed class DeviceSpec : IDisposable
 {
+    /// <summary>What Tab offers for <c>--device</c> (an agent's address and a profile file are the user's to type).</summary>
+    public static readonly string[] Suggested = ["pi4-estimate", "local"];
+
     public const string Help = "local (ONNX Runtime here), http://HOST:PORT (a device agent on the Pi), pi4-estimate (Raspberry Pi 4B profile), or a profile JSON file";
 
     readonly IDisposable? resource;

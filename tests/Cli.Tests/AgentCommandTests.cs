@@ -21,7 +21,8 @@ public sealed class AgentCommandTests : IDisposable
         using (var probe = new TcpListener(IPAddress.Loopback, 0)) { probe.Start(); port = ((IPEndPoint)probe.LocalEndpoint).Port; }
 
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string arg in new[] { Path.Combine(AppContext.BaseDirectory, "paretoprune.dll"), "agent", "--listen", $"127.0.0.1:{port}", "--token-file", tokenFile })
+        foreach (string arg in new[] { Path.Combine(AppContext.BaseDirectory, "paretoprune.dll"), "agent", "--listen", $"127.0.0.1:{port}", "--token-file", tokenFile,
+                                       "--max-batch", "4" })
             start.ArgumentList.Add(arg);
         using var agent = Process.Start(start)!;
         try
@@ -41,6 +42,13 @@ public sealed class AgentCommandTests : IDisposable
                                                    "--token-file", Path.Combine(directory, "wrong"));
             Assert.Equal(2, refused.ExitCode);
             Assert.Contains("refused the token", refused.Error);
+
+            // The agent's own limits, set on its command line, bound what a request may ask for.
+            var tooBig = await CliRunner.RunAsync("measure", CliRunner.Fixture("resnet_tiny.onnx"), "--device", $"http://127.0.0.1:{port}",
+                                                  "--token-file", tokenFile, "--batch-size", "5");
+            Assert.Equal(2, tooBig.ExitCode);
+            Assert.Contains("4", tooBig.Error);
+            Assert.Contains("batch", tooBig.Error);
         }
         finally
         {

@@ -17,9 +17,13 @@ static class AgentCommand
         var meter = new Option<string>("--meter") { Description = $"energy meter: {string.Join(", ", MeterSpec.AcceptedForms)}", DefaultValueFactory = _ => "none" };
         var maxUpload = new Option<int>("--max-upload-mb") { Description = "largest model accepted", DefaultValueFactory = _ => 256 };
         var queue = new Option<int>("--queue") { Description = "measurements that may wait while one runs", DefaultValueFactory = _ => 4 };
+        var defaults = new AgentLimits();
+        var maxInput = new Option<long>("--max-input-values") { Description = "largest input a request may ask for (batch × C × H × W floats; 4 bytes each)", DefaultValueFactory = _ => defaults.MaxInputValues };
+        var maxBatch = new Option<int>("--max-batch") { Description = "largest batch a request may ask for", DefaultValueFactory = _ => defaults.MaxBatchSize };
+        var maxSeconds = new Option<double>("--max-seconds") { Description = "longest time budget, energy window or idle window of a request", DefaultValueFactory = _ => defaults.MaxSeconds };
         var command = new Command("agent", "Serve measurements of uploaded ONNX models over HTTP (run this on the device, e.g. a Raspberry Pi).")
         {
-            listen, tokenFile, meter, maxUpload, queue,
+            listen, tokenFile, meter, maxUpload, queue, maxInput, maxBatch, maxSeconds,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -28,10 +32,13 @@ static class AgentCommand
             const UnixFileMode Others = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite;
             if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(tokenPath) & Others) != 0)
                 context.Error.WriteLine($"warning: the token file {tokenPath} can be read by other users of this machine; chmod 600 {tokenPath}");
+            if (parse.GetValue(maxInput) < 1 || parse.GetValue(maxBatch) < 1 || !(parse.GetValue(maxSeconds) > 0))
+                throw new UserInputException("--max-input-values, --max-batch and --max-seconds must be positive");
             var energy = MeterSpec.Parse(parse.GetValue(meter)!);
             var options = new AgentOptions(parse.GetValue(listen)!, token, new HostDevice(energy))
             {
                 Meter = energy, MaxUploadBytes = parse.GetValue(maxUpload) * 1024L * 1024, QueueLimit = parse.GetValue(queue),
+                Limits = defaults with { MaxInputValues = parse.GetValue(maxInput), MaxBatchSize = parse.GetValue(maxBatch), MaxSeconds = parse.GetValue(maxSeconds) },
             };
             // systemd stops a service with SIGTERM: stop at once (cancelling the measurement in flight, which the client
             // retries elsewhere or later) rather than be killed 90 s later.

@@ -42,6 +42,7 @@ static class CompareCommand
         var specialiseEpochs = new Option<int>("--specialisation-epochs", "--specialise-epochs") { Description = "fine-tuning epochs of the specialised base model on the class subset", DefaultValueFactory = _ => 1 };
         var tolerance = new Option<double>("--tolerance") { Description = "accuracy loss that still counts as equal accuracy (0.01 = one point)", DefaultValueFactory = _ => 0.01 };
         var device = new Option<string>("--device") { Description = "where latency and energy come from: " + DeviceSpec.Help, DefaultValueFactory = _ => "pi4-estimate" };
+        device.CompletionSources.Add(DeviceSpec.Suggested);
         var latencyDevice = new Option<string?>("--latency-device") { Description = "measure latency elsewhere than --device (e.g. local: does sparsity change host latency?)" };
         var tokenFile = new Option<FileInfo?>("--token-file") { Description = "bearer token of the device agent, with an http:// device" };
         var retryWindow = DeviceSpec.RetryWindowOption();

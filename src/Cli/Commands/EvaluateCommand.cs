@@ -16,6 +16,7 @@ static class EvaluateCommand
         var model = new Argument<FileInfo>("model") { Description = "ONNX classifier taking N×C×H×W pixels in [0, 1]" };
         var data = new Option<string>("--data", "-d") { Description = "fashion-mnist, fashion-mnist-sample or a dataset directory", DefaultValueFactory = _ => "fashion-mnist" };
         var split = new Option<string>("--split") { Description = "test, or validation (the stratified split train uses)", DefaultValueFactory = _ => "test" };
+        split.AcceptOnlyFromAmong("test", "validation");
         var fraction = new Option<double>("--validation") { Description = "validation fraction, as given to train", DefaultValueFactory = _ => 0.1 };
         var seed = new Option<int>("--seed") { Description = "split seed, as given to train", DefaultValueFactory = _ => 0 };
         var json = new Option<bool>("--json") { Description = "print JSON for scripts" };

@@ -18,6 +18,7 @@ static class MeasureCommand
     {
         var model = new Argument<FileInfo>("model") { Description = "ONNX model to measure" };
         var device = new Option<string>("--device") { Description = DeviceSpec.Help, DefaultValueFactory = _ => "pi4-estimate" };
+        device.CompletionSources.Add(DeviceSpec.Suggested);
         var tokenFile = new Option<FileInfo?>("--token-file") { Description = "bearer token of the device agent, with --device http://…" };
         var meter = new Option<string?>("--meter") { Description = $"energy meter for --device local: {string.Join(", ", MeterSpec.AcceptedForms)} (default: RAPL when readable)" };
         var threads = new Option<int?>("--threads") { Description = "ONNX Runtime intra-op threads (default: ONNX Runtime's)" };

@@ -34,7 +34,15 @@ static class SearchCommands
             BatchSize, Validation, ValidationLimit, MeasureBudget, Threads, Out, Resume, Config, Classes, SpecialisationEpochs, RetryWindow, Json];
     }
 
-    static Options CreateOptions() => new(
+    static Options CreateOptions()
+    {
+        var o = NewOptions();
+        o.Device.CompletionSources.Add(DeviceSpec.Suggested);
+        o.Sampler.CompletionSources.Add([.. Samplers.Names]);
+        return o;
+    }
+
+    static Options NewOptions() => new(
         new("--model") { Description = "the model, where it is not given first (the name a --config file uses)" },
         new("--data", "-d") { Description = "fashion-mnist, fashion-mnist-sample or a dataset directory (IDX, CIFAR binary, image folders)", DefaultValueFactory = _ => "fashion-mnist" },
         new("--objectives") { Description = $"comma-separated, from: {ObjectiveCatalog.KnownNames}", DefaultValueFactory = _ => "accuracy,macs" },
