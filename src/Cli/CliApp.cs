@@ -41,6 +41,7 @@ public static class CliApp
             SearchCommands.Export(context),
             SearchCommands.Studies(context),
             CompareCommand.Create(context),
+            DashboardCommand.Create(context),
             KernelCheckCommand.Create(context),
         };
         bool verbose = args.Contains("--verbose");

@@ -6,7 +6,7 @@ namespace ParetoPrune.Cli;
 /// dictionary keys such as class names stay as they are), characters such as × unescaped.</summary>
 static class Json
 {
-    static readonly JsonSerializerOptions Options = new()
+    internal static readonly JsonSerializerOptions Options = new()
     {
         WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
