@@ -42,6 +42,18 @@ static class CliRunner
         return (code, output.ToString(), error.ToString());
     }
 
+    /// <summary>The real executable, left running: its standard output to read line by line, standard error drained.</summary>
+    public static Process Start(params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "paretoprune.dll"));
+        foreach (string arg in args) start.ArgumentList.Add(arg);
+        var process = Process.Start(start)!;
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginErrorReadLine();
+        return process;
+    }
+
     public static (int ExitCode, string Output, string Error) RunProcess(params string[] args) => RunProcess(new Dictionary<string, string?>(), args);
 
     /// <summary>The real executable with <paramref name="environment"/> added to this process's (null removes a variable).</summary>

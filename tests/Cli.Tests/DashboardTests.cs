@@ -11,17 +11,6 @@ public sealed partial class DashboardTests : IDisposable
 
     public void Dispose() => Directory.Delete(directory, true);
 
-    static Process Start(params string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "paretoprune.dll"));
-        foreach (string arg in args) start.ArgumentList.Add(arg);
-        var process = Process.Start(start)!;
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginErrorReadLine();
-        return process;
-    }
-
     static string ReadUntil(Process process, string marker)
     {
         string? line;
@@ -33,14 +22,7 @@ public sealed partial class DashboardTests : IDisposable
     /// <summary>The page after its script ran: the studies it drew, each as (status, trials, rows, progress texts).</summary>
     static (string Dom, List<(string Status, int Trials, int Rows, string Text)> Studies) Load(Uri page)
     {
-        var start = new ProcessStartInfo("chromium") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string arg in new[] { "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--virtual-time-budget=4000", "--dump-dom", page.AbsoluteUri })
-            start.ArgumentList.Add(arg);
-        using var chromium = Process.Start(start)!;
-        var errors = chromium.StandardError.ReadToEndAsync();
-        string dom = chromium.StandardOutput.ReadToEnd();
-        Assert.True(chromium.WaitForExit(60_000), "chromium did not finish in a minute");
-        Assert.True(chromium.ExitCode == 0, errors.Result);
+        string dom = ReportBrowserTests.DumpDom(page.AbsoluteUri);
         var studies = Study().Matches(dom).Select(m => (m.Groups[1].Value, int.Parse(m.Groups[2].Value),
                                                          Row().Matches(m.Groups[3].Value).Count, m.Groups[3].Value)).ToList();
         return (dom, studies);
@@ -50,10 +32,10 @@ public sealed partial class DashboardTests : IDisposable
     public void TheDashboardFollowsARunningSearchBesideAnotherStudy()
     {
         string model = CliRunner.TinyModel(directory), run = Path.Combine(directory, "run"), later = Path.Combine(directory, "later");
-        using var search = Start("search", model, "-o", run, "-n", "8", "--sampler", "random", "-d", "fashion-mnist-sample", "--validation-limit", "200",
+        using var search = CliRunner.Start("search", model, "-o", run, "-n", "8", "--sampler", "random", "-d", "fashion-mnist-sample", "--validation-limit", "200",
                                  "--recalibration-batches", "2", "--batch-size", "32", "--threads", "1", "--screening-steps", "40",
                                  "--promote", "2", "--promotion-steps", "40", "--final", "2", "--final-max-steps-per-epoch", "40");
-        using var dashboard = Start("dashboard", run, later, "--listen", "127.0.0.1:0");
+        using var dashboard = CliRunner.Start("dashboard", run, later, "--listen", "127.0.0.1:0");
         try
         {
             var address = new Uri(Regex.Match(ReadUntil(dashboard, "dashboard: "), @"http://\S+").Value);

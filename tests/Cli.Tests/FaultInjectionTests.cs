@@ -28,17 +28,6 @@ public sealed class FaultInjectionTests(Xunit.Abstractions.ITestOutputHelper log
          "--validation-limit", "200", "--recalibration-batches", "2", "--batch-size", "32", "--threads", "2", "--screening-steps", "30",
          "--promote", "3", "--promotion-steps", "30", "--final", "2", "--final-max-steps-per-epoch", "30"];
 
-    static Process Start(params string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "paretoprune.dll"));
-        foreach (string arg in args) start.ArgumentList.Add(arg);
-        var process = Process.Start(start)!;
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginErrorReadLine();
-        return process;
-    }
-
     /// <summary>Reads the process's output until a line contains <paramref name="marker"/>.</summary>
     static void WaitFor(Process process, string marker)
     {
@@ -67,7 +56,7 @@ public sealed class FaultInjectionTests(Xunit.Abstractions.ITestOutputHelper log
     public async Task KilledInAnyStageTheStudyResumesAndKeepsWhatWasFinished(string stage)
     {
         string model = CliRunner.TinyModel(directory), run = Path.Combine(directory, "run");
-        using (var search = Start(Search(model, run, 6)))
+        using (var search = CliRunner.Start(Search(model, run, 6)))
         {
             WaitFor(search, stage);
             Assert.Equal(0, Kill(search.Id, SigKill));
@@ -108,7 +97,7 @@ public sealed class FaultInjectionTests(Xunit.Abstractions.ITestOutputHelper log
     public async Task ASecondProcessOnAStudyIsRefusedNamingTheFirst()
     {
         string model = CliRunner.TinyModel(directory), run = Path.Combine(directory, "run");
-        using (var first = Start(Search(model, run, 8)))
+        using (var first = CliRunner.Start(Search(model, run, 8)))
         {
             WaitFor(first, "screening 1/");
             var second = await CliRunner.RunAsync("search", "--resume", "--out", run);

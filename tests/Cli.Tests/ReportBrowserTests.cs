@@ -61,7 +61,7 @@ public sealed partial class ReportBrowserTests : IDisposable
 
         string page = Path.Combine(run, "report-under-test.html");
         File.WriteAllText(page, html.Replace("<head>", "<head>" + ErrorHook).Replace("</body>", SortHook + "</body>"));
-        var dom = DumpDom(page);
+        var dom = DumpDom(new Uri(page).AbsoluteUri);
         var match = TestResult().Match(dom);
         Assert.True(match.Success, $"the page's test hook wrote nothing; chromium gave:\n{dom[..Math.Min(dom.Length, 2000)]}");
         var result = JsonDocument.Parse(System.Net.WebUtility.HtmlDecode(match.Groups[1].Value)).RootElement;
@@ -86,11 +86,12 @@ public sealed partial class ReportBrowserTests : IDisposable
         }
     }
 
-    static string DumpDom(string page)
+    /// <summary>The page at <paramref name="url"/> after its scripts ran (up to 5 s of virtual time), as headless Chromium serialises it.</summary>
+    internal static string DumpDom(string url)
     {
         var start = new ProcessStartInfo("chromium") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (string arg in new[] { "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--allow-file-access-from-files",
-                                       "--virtual-time-budget=5000", "--dump-dom", new Uri(page).AbsoluteUri })
+                                       "--virtual-time-budget=5000", "--dump-dom", url })
             start.ArgumentList.Add(arg);
         using var process = Process.Start(start)!;
         var errors = process.StandardError.ReadToEndAsync();
