@@ -5,6 +5,7 @@ using ParetoPrune.Devices.Energy;
 using ParetoPrune.Devices.Meters;
 using ParetoPrune.Devices.Remote;
 using ParetoPrune.Objectives.Onnx;
+using ParetoPrune.Optimizer;
 using ParetoPrune.Optimizer.Search;
 
 namespace ParetoPrune.Cli;
@@ -107,7 +108,7 @@ sealed class DeviceSpec : IDisposable
     {
         var model = OnnxModel.Parse(bytes);
         var cost = ModelCost.Analyze(model, shape.Select(d => (long)d).ToArray());
-        return new ModelCounts(cost.Macs, cost.Params * 4, model.Graph.Node.Count);
+        return DeviceCounts.Of(model, cost);
     });
 
     public void Dispose() => resource?.Dispose();

@@ -2,6 +2,7 @@ using System.CommandLine;
 using ParetoPrune.Devices;
 using ParetoPrune.Devices.Remote;
 using ParetoPrune.Objectives.Onnx;
+using ParetoPrune.Optimizer;
 using Spectre.Console;
 
 namespace ParetoPrune.Cli.Commands;
@@ -45,7 +46,7 @@ static class CalibrateCommand
             {
                 var model = OnnxModel.Load(file.FullName);
                 var cost = ModelCost.Analyze(model);
-                var counts = new ModelCounts(cost.Macs, cost.Params * 4, model.Graph.Node.Count);
+                var counts = DeviceCounts.Of(model, cost);
                 var measurement = await target.MeasureAsync(OnnxModel.ToBytes(model), cost.InputShape.Skip(1).Select(d => (int)d).ToArray(), plan, cancellation);
                 samples.Add((counts, measurement.Latency.MedianMs, measurement.Energy?.JoulesPerInference));
                 rows.Add((file.Name, counts, measurement));

@@ -1,8 +1,7 @@
 using System.CommandLine;
-using System.Net;
-using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using ParetoPrune.Cli.Dashboard;
+using ParetoPrune.Devices.Agent;
 using Spectre.Console;
 
 namespace ParetoPrune.Cli.Commands;
@@ -20,24 +19,13 @@ static class DashboardCommand
         };
         command.SetAction(async (parse, cancellation) =>
         {
-            string text = parse.GetValue(listen)!;
-            int colon = text.LastIndexOf(':');
-            if (colon <= 0 || !int.TryParse(text[(colon + 1)..], out int port) || port is < 0 or > 65535)
-                throw new UserInputException($"--listen takes ADDRESS:PORT (e.g. 127.0.0.1:8650); got '{text}'");
-            string host = text[..colon];
-            var address = host == "localhost" ? IPAddress.Loopback : IPAddress.TryParse(host.Trim('[', ']'), out var ip) ? ip
-                : throw new UserInputException($"--listen: '{host}' is not an IP address or localhost");
-
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
             void Stop(PosixSignalContext signal) { signal.Cancel = true; stop.Cancel(); }
             using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
             using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
-            await using var server = new DashboardServer(parse.GetValue(runs)!.Select(r => r.FullName).ToList(), new IPEndPoint(address, port));
-            try { await server.StartAsync(stop.Token); }
-            catch (IOException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.AddressAlreadyInUse })
-            {
-                throw new UserInputException($"--listen {text}: the port is already in use; choose another (e.g. --listen 127.0.0.1:0 picks a free one)");
-            }
+            // A taken port surfaces as Kestrel's IOException: exit 2 with its message, as for the agent.
+            await using var server = new DashboardServer(parse.GetValue(runs)!.Select(r => r.FullName).ToList(), ListenAddress.Parse(parse.GetValue(listen)!));
+            await server.StartAsync(stop.Token);
             context.Console.MarkupLine($"dashboard: [bold]{server.Address}[/] (Ctrl-C stops it)");
             try { await Task.Delay(Timeout.Infinite, stop.Token); }
             catch (OperationCanceledException) { }

@@ -23,14 +23,14 @@ public sealed record StudySnapshot(
         try
         {
             using var store = StudyStore.Open(path);
-            var d = store.Definition;
-            var trials = store.Trials();
-            var baseline = store.Baseline;
+            // The full analysis (front, hypervolume) needs the baseline and the search space, stored once the search began;
+            // before that, the stored trials alone. One read of the store either way.
+            var result = store.Baseline is not null && store.Dimensions is not null ? PruningSearchResult.Load(store) : null;
+            var d = result?.Definition ?? store.Definition;
+            var trials = result?.Trials ?? store.Trials();
+            var baseline = result?.Baseline;
+            string status = result?.Status ?? store.LiveStatus;
             var cost = d.Objectives.FirstOrDefault(o => o != ObjectiveKind.Accuracy);
-            // The full analysis (front, hypervolume) needs the baseline and the search space, stored once the search began.
-            PruningSearchResult? result = null;
-            if (baseline is not null && store.Dimensions is not null)
-                result = PruningSearchResult.Load(directory);
             var front = result?.Front.Select(c => c.Trial).ToHashSet() ?? [];
             var points = trials.Select(t =>
             {
@@ -40,8 +40,8 @@ public sealed record StudySnapshot(
                                       Value(ObjectiveKind.Accuracy), cost == default ? null : Value(cost), t.At(SearchStage.Final) is not null,
                                       front.Contains(t.Number), t.Error);
             }).ToList();
-            return new StudySnapshot(name, Path.GetFullPath(directory), result?.Status ?? store.LiveStatus,
-                store.LiveStatus == "running" ? store.Writer : null, d.Objectives.Select(o => o.Name()).ToList(),
+            return new StudySnapshot(name, Path.GetFullPath(directory), status, status == "running" ? store.Writer : null,
+                d.Objectives.Select(o => o.Name()).ToList(),
                 cost == default ? null : cost.Name(), cost == default ? null : cost.Info().Unit, trials.Count, d.Trials,
                 trials.Count(t => t.At(SearchStage.Screening) is not null || t.State == TrialState.Failed),
                 trials.Count(t => t.At(SearchStage.Promotion) is not null), d.Fidelity.PromoteCount,

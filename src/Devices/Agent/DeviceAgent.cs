@@ -57,7 +57,7 @@ public sealed class DeviceAgent : IAsyncDisposable
         if (string.IsNullOrWhiteSpace(options.WorkDirectory)) throw new ArgumentException("the agent needs a work directory for uploads");
         // Hashes have one length: comparing them leaks nothing, not even the token's length.
         tokenHash = SHA256.HashData(Encoding.UTF8.GetBytes(AgentToken.Validate(options.Token, "the agent's token")));
-        ParseListen(options.Listen);
+        ListenAddress.Parse(options.Listen);
         this.options = options;
         version = typeof(DeviceAgent).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
                   ?? typeof(DeviceAgent).Assembly.GetName().Version?.ToString() ?? "unknown";
@@ -71,7 +71,7 @@ public sealed class DeviceAgent : IAsyncDisposable
     {
         if (app is not null) throw new InvalidOperationException("the agent is already started");
         PrepareWorkDirectory(options.WorkDirectory);
-        var endpoint = ParseListen(options.Listen);
+        var endpoint = ListenAddress.Parse(options.Listen);
 
         // The empty builder reads no appsettings.json or ASPNETCORE_* variables: what runs is what the options say.
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
@@ -443,18 +443,4 @@ public sealed class DeviceAgent : IAsyncDisposable
     static string RuntimeDescription() =>
         $"ONNX Runtime {OrtEnv.Instance().GetVersionString()}, .NET {Environment.Version}, {RuntimeInformation.OSDescription} " +
         RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant();
-
-    static IPEndPoint ParseListen(string listen)
-    {
-        string text = listen?.Trim() ?? "";
-        if (!text.Contains("://", StringComparison.Ordinal)) text = "http://" + text;
-        // Uri rejects the wildcard hosts Kestrel users write.
-        text = text.Replace("://*:", "://0.0.0.0:", StringComparison.Ordinal).Replace("://+:", "://0.0.0.0:", StringComparison.Ordinal);
-        if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp || uri.AbsolutePath != "/")
-            throw new ArgumentException($"cannot listen on '{listen}': give http://HOST:PORT or HOST:PORT (HTTPS is not served; see examples/PiSetup)");
-        IPAddress ip = uri.IsLoopback && !IPAddress.TryParse(uri.DnsSafeHost, out _) ? IPAddress.Loopback
-            : IPAddress.TryParse(uri.DnsSafeHost, out var parsed) ? parsed
-            : throw new ArgumentException($"cannot listen on '{listen}': the host must be an IP address, localhost, * or +");
-        return new IPEndPoint(ip, uri.Port);
-    }
 }

@@ -161,9 +161,9 @@ public sealed class PowerSampler : IDisposable
     {
         lock (_lock)
         {
-            var now = Stopwatch.GetTimestamp();
-            foreach (var (from, to, why) in _outages.Append(_failure is null ? default : (_failingSince, now, _failure.Message)))
-                if (to != 0 && from <= toTimestamp && to >= fromTimestamp)
+            var outages = _failure is null ? _outages : [.. _outages, (_failingSince, Stopwatch.GetTimestamp(), _failure.Message)]; // one still going on
+            foreach (var (from, to, why) in outages)
+                if (from <= toTimestamp && to >= fromTimestamp)
                     return $"the meter did not answer for {(double)(to - from) / Stopwatch.Frequency:0.0} s ({why})";
             return null;
         }

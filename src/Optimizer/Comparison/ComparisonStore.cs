@@ -30,9 +30,7 @@ public sealed class ComparisonStore : IDisposable
             CREATE TABLE bases (task TEXT PRIMARY KEY, model BLOB NOT NULL);
             CREATE TABLE points (task TEXT NOT NULL, method TEXT NOT NULL, amount TEXT NOT NULL, point TEXT NOT NULL, updated TEXT NOT NULL,
                                  PRIMARY KEY (task, method, amount));
-            """));
-        store.file.Put("schema", SchemaVersion.ToString(CultureInfo.InvariantCulture));
-        store.file.Put("created", DateTimeOffset.UtcNow.ToString("O"));
+            """, SchemaVersion));
         store.Definition = definition;
         return store;
     }
@@ -48,12 +46,9 @@ public sealed class ComparisonStore : IDisposable
 
     static ComparisonStore Open(string path, bool write)
     {
-        var store = new ComparisonStore(RunStoreFile.Open(path, Kind, Table, write));
+        var store = new ComparisonStore(RunStoreFile.Open(path, Kind, Table, SchemaVersion, write));
         try
         {
-            string? schema = store.file.Get("schema");
-            if (schema != SchemaVersion.ToString(CultureInfo.InvariantCulture))
-                throw new InvalidDataException($"{path} has comparison schema {schema ?? "(none)"}; this version reads schema {SchemaVersion}");
             _ = store.Definition;
             return store;
         }

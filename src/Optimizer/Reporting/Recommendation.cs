@@ -47,8 +47,10 @@ public sealed record Recommendation(SearchCandidate? Model, string? Why, Baselin
         // Counts from the files themselves: exact, and present whatever the study's objectives were.
         string baseModel = File.Exists(Path.Combine(run, PruningSearch.SpecialisedBaseFile)) ? Path.Combine(run, PruningSearch.SpecialisedBaseFile) : result.Definition.ModelPath;
         var savings = new List<BaselineComparison>();
-        var modelCost = ModelCost.Analyze(OnnxModel.Load(best.ModelPath));
-        var baseCost = File.Exists(baseModel) ? ModelCost.Analyze(OnnxModel.Load(baseModel)) : null;
+        var model = OnnxModel.Load(best.ModelPath);
+        var modelCost = ModelCost.Analyze(model);
+        var baseOnnx = File.Exists(baseModel) ? OnnxModel.Load(baseModel) : null;
+        var baseCost = baseOnnx is null ? null : ModelCost.Analyze(baseOnnx);
         if (baseCost is not null)
         {
             savings.Add(new BaselineComparison(ObjectiveKind.Macs, baseCost.Macs, modelCost.Macs, Provenance.Computed));
@@ -66,11 +68,10 @@ public sealed record Recommendation(SearchCandidate? Model, string? Why, Baselin
                 device.Add(new BaselineComparison(kind, baseline.Value(kind), value.Value, value.Provenance, Machine(value.Provenance)));
         bool onTarget(BaselineComparison c) => c.Where != ThisMachine;
         bool fallback = !device.Any(onTarget) || device.Where(onTarget).All(c => c.Provenance.Profile == FallbackProfile.Name);
-        if (fallback && baseCost is not null)
+        if (fallback && baseOnnx is not null && baseCost is not null)
         {
             var estimate = Provenance.Estimated(FallbackProfile.Name, FallbackProfile.Device);
-            double Ms(ModelCost cost, string path) => FallbackProfile.EstimateLatencyMs(new ModelCounts(cost.Macs, cost.Params * 4, OnnxModel.Load(path).Graph.Node.Count));
-            var (baseMs, modelMs) = (Ms(baseCost, baseModel), Ms(modelCost, best.ModelPath));
+            double baseMs = FallbackProfile.EstimateLatencyMs(DeviceCounts.Of(baseOnnx, baseCost)), modelMs = FallbackProfile.EstimateLatencyMs(DeviceCounts.Of(model, modelCost));
             if (!device.Any(c => onTarget(c) && c.Kind == ObjectiveKind.Latency))
                 device.Add(new BaselineComparison(ObjectiveKind.Latency, baseMs, modelMs, estimate, FallbackProfile.Device));
             if (FallbackProfile.ActiveWatts is { } watts && !device.Any(c => onTarget(c) && c.Kind == ObjectiveKind.Energy))

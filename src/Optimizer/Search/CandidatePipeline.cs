@@ -94,7 +94,7 @@ static class CandidatePipeline
                                                                 bool latency, bool energy, Dictionary<string, double> seconds, CancellationToken ct)
     {
         var cost = ModelCost.Analyze(deployed);
-        var counts = new ModelCounts(cost.Macs, cost.Params * 4, deployed.Graph.Node.Count);
+        var counts = DeviceCounts.Of(deployed, cost);
         var inputShape = cost.InputShape.Skip(1).Select(d => (int)d).ToArray();
         var watch = Stopwatch.StartNew();
         try

@@ -89,6 +89,11 @@ public sealed class PruningSearchResult
         return Load(store, Path.GetFullPath(runDirectory), mlContext ?? new MLContext(seed: 0));
     }
 
+    /// <summary>The search in an open study (one read of it, e.g. beside other reads of the same store).</summary>
+    /// <exception cref="InvalidDataException">The search has not stored its baseline and search space yet.</exception>
+    public static PruningSearchResult Load(StudyStore store, MLContext? mlContext = null) =>
+        Load(store, Path.GetDirectoryName(store.Path)!, mlContext ?? new MLContext(seed: 0));
+
     internal static PruningSearchResult Load(StudyStore store, string directory, MLContext mlContext) =>
         new(directory, store.Definition, store.Baseline ?? throw new InvalidDataException($"{store.Path}: the study has no baseline yet"),
             store.Trials(), store.LiveStatus, store.Dimensions ?? throw new InvalidDataException($"{store.Path}: the study has no search space yet"), mlContext);

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.Data.Sqlite;
 
 namespace ParetoPrune.Optimizer.Search;
@@ -33,9 +34,10 @@ sealed class RunStoreFile : IDisposable
 
     public string Path { get; }
 
-    /// <summary>A new file holding <paramref name="schema"/> (the key–value table is added), with the writer lock held.</summary>
+    /// <summary>A new file holding <paramref name="schema"/> (the key–value table is added, with the schema's version and
+    /// the creation time), with the writer lock held.</summary>
     /// <param name="kind">"study", "comparison": for messages.</param>
-    public static RunStoreFile Create(string path, string kind, string table, string schema)
+    public static RunStoreFile Create(string path, string kind, string table, string schema, int version)
     {
         path = System.IO.Path.GetFullPath(path);
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
@@ -47,6 +49,8 @@ sealed class RunStoreFile : IDisposable
         }
         var file = new RunStoreFile(path, kind, table, create: true, writer);
         file.Execute($"CREATE TABLE {table} (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n{schema}");
+        file.Put("schema", version.ToString(CultureInfo.InvariantCulture));
+        file.Put("created", DateTimeOffset.UtcNow.ToString("O"));
         file.Put("writer", WriterLock.Describe());
         return file;
     }
@@ -54,8 +58,8 @@ sealed class RunStoreFile : IDisposable
     /// <summary>An existing file, to read (<paramref name="write"/> false) or to continue writing (the lock held, or refused naming its holder).</summary>
     /// <exception cref="FileNotFoundException">No file there.</exception>
     /// <exception cref="StoreInUseException">To write, while another process writes.</exception>
-    /// <exception cref="InvalidDataException">Not an SQLite file, or a damaged one (left as it is).</exception>
-    public static RunStoreFile Open(string path, string kind, string table, bool write)
+    /// <exception cref="InvalidDataException">Not an SQLite file, a damaged one, or another schema version (left as it is).</exception>
+    public static RunStoreFile Open(string path, string kind, string table, int version, bool write)
     {
         path = System.IO.Path.GetFullPath(path);
         if (!File.Exists(path)) throw new FileNotFoundException($"no {kind} at {path}", path);
@@ -63,8 +67,19 @@ sealed class RunStoreFile : IDisposable
         try
         {
             var file = new RunStoreFile(path, kind, table, create: false, writer);
-            if (write) file.Put("writer", WriterLock.Describe());
-            return file;
+            try
+            {
+                string? schema = file.Get("schema");
+                if (schema != version.ToString(CultureInfo.InvariantCulture))
+                    throw new InvalidDataException($"{path} has {kind} schema {schema ?? "(none)"}; this version reads schema {version}");
+                if (write) file.Put("writer", WriterLock.Describe());
+                return file;
+            }
+            catch
+            {
+                file.Dispose();
+                throw;
+            }
         }
         catch (SqliteException e) when (!Storage.IsFull(e))
         {
@@ -81,11 +96,13 @@ sealed class RunStoreFile : IDisposable
     static string? Holder(string path, string kind, string table)
     {
         if (!File.Exists(path)) return null;
-        using var file = Open(path, kind, table, write: false);
+        using var file = new RunStoreFile(path, kind, table, create: false, writer: null);
         return file.Get("writer");
     }
 
     public bool IsWriter => writer is not null;
+
+    public DateTimeOffset Created => DateTimeOffset.Parse(Get("created") ?? throw new InvalidDataException($"{Path} has no creation time"), CultureInfo.InvariantCulture);
 
     public string? Get(string key) => Read(c =>
     {

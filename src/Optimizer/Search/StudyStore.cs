@@ -77,10 +77,8 @@ public sealed class StudyStore : IDisposable
         var store = new StudyStore(RunStoreFile.Create(path, Kind, Table, """
             CREATE TABLE trials (number INTEGER PRIMARY KEY, state TEXT NOT NULL, sampler TEXT NOT NULL, kept TEXT NOT NULL,
                                  stages TEXT NOT NULL, error TEXT, started TEXT NOT NULL, updated TEXT NOT NULL);
-            """));
-        store.file.Put("schema", SchemaVersion.ToString(CultureInfo.InvariantCulture));
+            """, SchemaVersion));
         store.file.Put("definition", JsonSerializer.Serialize(definition, JsonOptions));
-        store.file.Put("created", DateTimeOffset.UtcNow.ToString("O"));
         return store;
     }
 
@@ -98,12 +96,9 @@ public sealed class StudyStore : IDisposable
 
     static StudyStore Open(string path, bool write)
     {
-        var store = new StudyStore(RunStoreFile.Open(path, Kind, Table, write));
+        var store = new StudyStore(RunStoreFile.Open(path, Kind, Table, SchemaVersion, write));
         try
         {
-            string? schema = store.file.Get("schema");
-            if (schema != SchemaVersion.ToString(CultureInfo.InvariantCulture))
-                throw new InvalidDataException($"{path} has study schema {schema ?? "(none)"}; this version reads schema {SchemaVersion}");
             _ = store.Definition;
             store.file.Read(c => c.CommandText = "SELECT count(*) FROM trials;", c => c.ExecuteScalar()); // a damaged file fails here, not mid-report
             return store;
@@ -122,7 +117,7 @@ public sealed class StudyStore : IDisposable
     public StudyDefinition Definition => JsonSerializer.Deserialize<StudyDefinition>(file.Get("definition")
         ?? throw new InvalidDataException($"{Path} has no study definition"), JsonOptions)!;
 
-    public DateTimeOffset Created => DateTimeOffset.Parse(file.Get("created") ?? throw new InvalidDataException($"{Path} has no creation time"), CultureInfo.InvariantCulture);
+    public DateTimeOffset Created => file.Created;
 
     /// <summary>The process that last wrote the study, in words (<see cref="WriterLock.Describe"/>).</summary>
     public string? Writer => file.Get("writer");
