@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using ParetoPrune.Objectives.Onnx.Ops;
 using ParetoPrune.Objectives.Onnx.Proto;
 
 namespace ParetoPrune.Objectives.Onnx;
@@ -9,7 +10,7 @@ public sealed record NodeCost(string Name, string OpType, long[] OutputShape, lo
 /// <summary>
 /// Analytic costs of a model for one input shape, counted on the ONNX file itself (the file that ships).
 /// <list type="bullet">
-/// <item>MACs: multiply-accumulates of Conv, Gemm and MatMul, what the pruning literature calls FLOPs.
+/// <item>MACs: multiply-accumulates of Conv, ConvTranspose, Gemm and MatMul (each op's rule, <see cref="OpRule.Macs"/>), what the pruning literature calls FLOPs.
 /// Bias additions, normalisation, activations and pooling are not counted.</item>
 /// <item>Params: learnable weights and biases (Conv, Gemm and MatMul weights and biases, BatchNormalization γ and β,
 /// constants added to or multiplied with activations). BN running statistics, shapes and the Sub/Div constants of
@@ -53,13 +54,13 @@ public sealed record ModelCost(
             if (node.OpType == "Constant") continue;
             var output = node.Output.Count > 0 && shapes.TryGetValue(node.Output[0], out var o) ? o : null;
             long parameters = 0;
-            foreach (int slot in LearnableInputs(node))
+            foreach (int slot in OpRegistry.LearnableInputs(node))
             {
                 if (slot >= node.Input.Count) continue;
                 string name = node.Input[slot];
                 if (name.Length == 0 || !graph.IsInitializer(name) || !counted.Add(name)) continue;
                 var tensor = graph.Constant(name)!;
-                if (!IsIntegerType(tensor.DataType))
+                if (!OnnxTensors.IsInteger(tensor.DataType))
                     parameters += OnnxTensors.ElementCount(tensor);
             }
             long outputBytes = node.Output.Where(n => n.Length > 0 && shapes.ContainsKey(n)).Sum(n => shapes[n].Bytes);
@@ -76,50 +77,8 @@ public sealed record ModelCost(
             PeakActivation(graph, shapes));
     }
 
-    static bool IsIntegerType(int dataType) => (TensorProto.Types.DataType)dataType is
-        TensorProto.Types.DataType.Int64 or TensorProto.Types.DataType.Int32 or TensorProto.Types.DataType.Int16
-        or TensorProto.Types.DataType.Int8 or TensorProto.Types.DataType.Uint8 or TensorProto.Types.DataType.Uint16
-        or TensorProto.Types.DataType.Uint32 or TensorProto.Types.DataType.Uint64 or TensorProto.Types.DataType.Bool;
-
-    /// <summary>Which input slots of an op hold learnable tensors when they are initializers (the one rule for what a
-    /// parameter is: counting here, training in the TorchSharp module).</summary>
-    public static IEnumerable<int> LearnableInputs(NodeProto node) => node.OpType switch
-    {
-        "Conv" => [1, 2],
-        "Gemm" => [0, 1, 2],
-        "MatMul" => [0, 1],
-        "BatchNormalization" => [1, 2],
-        "Add" or "Mul" => [0, 1],
-        _ => [],
-    };
-
-    static long NodeMacs(NodeProto node, IReadOnlyDictionary<string, TensorInfo> shapes)
-    {
-        switch (node.OpType)
-        {
-            case "Conv":
-                {
-                    var output = shapes[node.Output[0]];
-                    var weight = shapes[node.Input[1]].Shape;
-                    // Each output element accumulates (C_in / group) × kernel products; weight[1] is exactly C_in / group.
-                    long perOutput = weight.Skip(1).Aggregate(1L, (a, d) => a * d);
-                    return output.ElementCount * perOutput;
-                }
-            case "Gemm":
-                {
-                    var a = shapes[node.Input[0]].Shape;
-                    long k = node.GetInt("transA", 0) != 0 ? a[0] : a[1];
-                    return shapes[node.Output[0]].ElementCount * k;
-                }
-            case "MatMul":
-                {
-                    var a = shapes[node.Input[0]].Shape;
-                    return shapes[node.Output[0]].ElementCount * a[^1];
-                }
-            default:
-                return 0;
-        }
-    }
+    static long NodeMacs(NodeProto node, IReadOnlyDictionary<string, TensorInfo> shapes) =>
+        OpRegistry.Find(node)?.Macs(node, tensor => shapes[tensor].Shape) ?? 0;
 
     static long PeakActivation(OnnxGraph graph, IReadOnlyDictionary<string, TensorInfo> shapes)
     {

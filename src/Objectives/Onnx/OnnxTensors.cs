@@ -108,6 +108,12 @@ public static class OnnxTensors
         return tensor;
     }
 
+    /// <summary>Integer and boolean element types: never parameters (shapes, indices, masks).</summary>
+    public static bool IsInteger(int dataType) => (TensorProto.Types.DataType)dataType is
+        TensorProto.Types.DataType.Int64 or TensorProto.Types.DataType.Int32 or TensorProto.Types.DataType.Int16
+        or TensorProto.Types.DataType.Int8 or TensorProto.Types.DataType.Uint8 or TensorProto.Types.DataType.Uint16
+        or TensorProto.Types.DataType.Uint32 or TensorProto.Types.DataType.Uint64 or TensorProto.Types.DataType.Bool;
+
     public static string DataTypeName(int dataType) =>
         Enum.IsDefined(typeof(TensorProto.Types.DataType), dataType)
             ? ((TensorProto.Types.DataType)dataType).ToString().ToUpperInvariant()

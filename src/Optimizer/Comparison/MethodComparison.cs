@@ -6,6 +6,7 @@ using ParetoPrune.Devices;
 using ParetoPrune.Objectives;
 using ParetoPrune.Objectives.Data;
 using ParetoPrune.Objectives.Onnx;
+using ParetoPrune.Objectives.Onnx.Ops;
 using ParetoPrune.Objectives.Onnx.Proto;
 using ParetoPrune.Objectives.Scoring;
 using ParetoPrune.Optimizer.Pruning;
@@ -263,14 +264,14 @@ sealed class ComparisonRun(ComparisonStore store, ComparisonOptions options, MLC
         return new Observation(values, test, NonZeroParams(model), sparsity, relative);
     }
 
-    /// <summary>Parameters (by <see cref="ModelCost.LearnableInputs"/>, each tensor once) that are not zero.</summary>
+    /// <summary>Parameters (by <see cref="OpRegistry.LearnableInputs"/>, each tensor once) that are not zero.</summary>
     internal static long NonZeroParams(ModelProto model)
     {
         var graph = new OnnxGraph(model);
         var counted = new HashSet<string>(StringComparer.Ordinal);
         long total = 0;
         foreach (var node in graph.Nodes)
-            foreach (int slot in ModelCost.LearnableInputs(node))
+            foreach (int slot in OpRegistry.LearnableInputs(node))
             {
                 if (slot >= node.Input.Count || !graph.IsInitializer(node.Input[slot]) || !counted.Add(node.Input[slot])) continue;
                 var tensor = graph.Constant(node.Input[slot])!;

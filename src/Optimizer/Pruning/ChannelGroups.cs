@@ -1,4 +1,5 @@
 using ParetoPrune.Objectives.Onnx;
+using ParetoPrune.Objectives.Onnx.Ops;
 using ParetoPrune.Objectives.Onnx.Proto;
 
 namespace ParetoPrune.Optimizer.Pruning;
@@ -36,7 +37,7 @@ public sealed record ChannelGroup(
 /// of every tensor gets an id; ops that tie channels (Add, Mul, depthwise Conv, BN, activations, pools, Flatten)
 /// map or merge ids; a group is a connected set of producers' channels. Computed once per model.
 /// </summary>
-public sealed class ChannelGroups
+public sealed class ChannelGroups : IChannelFlow
 {
     readonly UnionFind classes = new();
     readonly List<IdOrigin> origins = [];
@@ -154,133 +155,35 @@ public sealed class ChannelGroups
 
     void Visit(NodeProto node)
     {
-        if (node.OpType is "Constant" or "Shape") return;
-        var activations = node.Input.Where(i => i.Length > 0 && spaces.ContainsKey(i)).ToList();
-        if (activations.Count == 0) return; // computes on constants only (shape arithmetic)
-        string name = Graph.NameOf(node);
-        switch (node.OpType)
-        {
-            case "Relu" or "LeakyRelu" or "Clip" or "Sigmoid" or "HardSigmoid" or "HardSwish" or "Tanh" or "Identity" or "Cast"
-                or "BatchNormalization" or "MaxPool" or "AveragePool" or "GlobalAveragePool" or "GlobalMaxPool" or "Dropout":
-                {
-                    var space = spaces[node.Input[0]];
-                    if (node.OpType == "BatchNormalization" && space.Axis != 1) { Opaque(node, "normalises a non-channel axis"); return; }
-                    spaces[node.Output[0]] = space; // later outputs (Dropout mask, MaxPool indices) are not activations
-                    return;
-                }
-            case "Softmax" or "LogSoftmax":
-                {
-                    var space = spaces[node.Input[0]];
-                    int rank = ShapeOf(node.Input[0]).Length;
-                    long axis = node.GetInt("axis", Graph.OpsetVersion >= 13 ? -1 : 1);
-                    if (axis < 0) axis += rank;
-                    if (axis == space.Axis || Graph.OpsetVersion < 13 && axis <= space.Axis) { Opaque(node, "normalises across channels"); return; }
-                    spaces[node.Output[0]] = space;
-                    return;
-                }
-            case "Conv":
-                VisitConv(node, name);
-                return;
-            case "Add" or "Mul" or "Sub" or "Div":
-                VisitElementwise(node);
-                return;
-            case "Concat":
-                VisitConcat(node);
-                return;
-            case "Pad":
-                VisitPad(node);
-                return;
-            case "Flatten":
-                {
-                    var space = spaces[node.Input[0]];
-                    long axis = node.GetInt("axis", 1);
-                    var shape = ShapeOf(node.Input[0]);
-                    if (axis < 0) axis += shape.Length;
-                    if (axis != 1 || space.Axis != 1) { Opaque(node, $"flattens from axis {axis}"); return; }
-                    spaces[node.Output[0]] = space.Flattened(shape);
-                    return;
-                }
-            case "Reshape":
-                {
-                    var space = spaces[node.Input[0]];
-                    var input = ShapeOf(node.Input[0]);
-                    var output = ShapeOf(node.Output[0]);
-                    if (input.SequenceEqual(output)) { spaces[node.Output[0]] = space; return; }
-                    if (output.Length == 2 && output[0] == input[0] && space.Axis == 1 && input.Length >= 2)
-                    {
-                        spaces[node.Output[0]] = space.Flattened(input);
-                        return;
-                    }
-                    Opaque(node, $"reshapes [{string.Join("x", input)}] to [{string.Join("x", output)}]");
-                    return;
-                }
-            case "Unsqueeze" or "Squeeze":
-                {
-                    var space = spaces[node.Input[0]];
-                    int? axis = MovedAxis(node, space.Axis, ShapeOf(node.Input[0]).Length);
-                    if (axis is null) { Opaque(node, "removes the channel axis or has axes computed at run time"); return; }
-                    spaces[node.Output[0]] = space with { Axis = axis.Value };
-                    return;
-                }
-            case "Gemm":
-                VisitMatrixProduct(node, name, transposedA: node.GetInt("transA", 0) != 0, transposedB: node.GetInt("transB", 0) != 0);
-                return;
-            case "MatMul":
-                VisitMatrixProduct(node, name, transposedA: false, transposedB: false);
-                return;
-            default:
-                Opaque(node, "this op is not sliced by the pruner");
-                return;
-        }
+        if (!node.Input.Any(i => i.Length > 0 && spaces.ContainsKey(i))) return; // computes on constants or shapes only
+        var rule = OpRegistry.Find(node) ?? throw new OnnxModelException($"op '{node.OpType}' has no rules", Graph.NameOf(node), node.OpType);
+        rule.FlowChannels(node, this);
     }
 
-    /// <summary>Where the channel axis lands after Unsqueeze or Squeeze, or null if it is removed.</summary>
-    int? MovedAxis(NodeProto node, int axis, int rank)
+    // ---- IChannelFlow: the behaviours a rule chooses from ---------------------------------------------------
+
+    OnnxGraph IChannelFlow.Graph => Graph;
+
+    TensorInfo IChannelFlow.Info(string tensor) => Shapes[tensor];
+
+    int? IChannelFlow.ChannelAxis(string tensor) => spaces.TryGetValue(tensor, out var space) ? space.Axis : null;
+
+    void IChannelFlow.Follow(string input, string output, int? axis)
     {
-        long[]? axes = Graph.OpsetVersion >= 13
-            ? (node.Input.Count > 1 && Graph.Constant(node.Input[1]) is { } t ? OnnxTensors.ReadInt64s(t) : null)
-            : node.GetInts("axes");
-        if (node.OpType == "Unsqueeze")
-        {
-            if (axes is null) return null;
-            int outputRank = rank + axes.Length;
-            var inserted = axes.Select(a => a < 0 ? a + outputRank : a).ToHashSet();
-            for (int d = 0, seen = 0; d < outputRank; d++)
-            {
-                if (inserted.Contains(d)) continue;
-                if (seen++ == axis) return d;
-            }
-            return null;
-        }
-        var input = ShapeOf(node.Input[0]);
-        var removed = axes is null
-            ? Enumerable.Range(0, rank).Where(d => input[d] == 1).Select(d => (long)d).ToHashSet()
-            : axes.Select(a => a < 0 ? a + rank : a).ToHashSet();
-        if (removed.Contains(axis)) return null;
-        return axis - removed.Count(d => d < axis);
+        var space = spaces[input];
+        spaces[output] = axis is { } a && a != space.Axis ? space with { Axis = a } : space;
     }
 
-    void VisitConv(NodeProto node, string name)
-    {
-        var input = spaces[node.Input[0]];
-        if (input.Axis != 1 || !Graph.IsConstant(node.Input[1])) { Opaque(node, "weights computed at run time"); return; }
-        var weight = ShapeOf(node.Input[1]);
-        long group = node.GetInt("group", 1);
-        long channels = ShapeOf(node.Input[0])[1];
-        if (group == 1)
-        {
-            spaces[node.Output[0]] = new ChannelSpace(1, Fresh((int)weight[0], node));
-            return;
-        }
-        if (group == channels && weight[0] == channels)
-        {
-            spaces[node.Output[0]] = input; // depthwise: output channel c is input channel c
-            return;
-        }
-        Opaque(node, group == channels ? $"depthwise with channel multiplier {weight[0] / channels}" : $"grouped convolution, group={group}");
-    }
+    void IChannelFlow.Produce(NodeProto producer, string output, int axis, int count) =>
+        spaces[output] = new ChannelSpace(axis, Fresh(count, producer));
 
-    void VisitElementwise(NodeProto node)
+    void IChannelFlow.Consume(NodeProto consumer, string input) => consumed.Add((consumer, input));
+
+    readonly List<(NodeProto Node, string Input)> consumed = [];
+
+    void IChannelFlow.Pin(NodeProto node, string why) => Opaque(node, why);
+
+    void IChannelFlow.Merge(NodeProto node)
     {
         var output = ShapeOf(node.Output[0]);
         var full = node.Input.Where(i => i.Length > 0 && spaces.ContainsKey(i))
@@ -306,15 +209,12 @@ public sealed class ChannelGroups
             }
             for (int i = 0; i < space.Ids.Length; i++) classes.Union(space.Ids[i], reference.Space.Ids[i]);
         }
-        // A constant broadcast along the channel axis is sliced with the channels; other constants are left alone.
+        // A constant broadcast along the channel axis is sliced with the channels (the rule's Slice); others stay.
         spaces[node.Output[0]] = outputSpace;
     }
 
-    void VisitConcat(NodeProto node)
+    void IChannelFlow.Concatenate(NodeProto node, int axis)
     {
-        var shape = ShapeOf(node.Output[0]);
-        long axis = node.GetInt("axis", 0);
-        if (axis < 0) axis += shape.Length;
         var inputs = node.Input.Where(i => i.Length > 0).ToList();
         if (inputs.Any(i => !spaces.ContainsKey(i))) { Opaque(node, "concatenates a constant"); return; }
         var first = spaces[inputs[0]];
@@ -333,48 +233,22 @@ public sealed class ChannelGroups
         spaces[node.Output[0]] = first;
     }
 
-    void VisitPad(NodeProto node)
+    void IChannelFlow.Pad(NodeProto node, long before, long after)
     {
         var space = spaces[node.Input[0]];
-        var pads = PadAmounts(node);
-        int rank = ShapeOf(node.Input[0]).Length;
-        if (pads is null) { Opaque(node, "pads computed at run time"); return; }
-        long before = pads[space.Axis], after = pads[space.Axis + rank];
-        if (before == 0 && after == 0) { spaces[node.Output[0]] = space; return; }
-        string mode = node.GetString("mode", "constant");
-        if (mode != "constant" || before < 0 || after < 0 || space.Ids.Length != ShapeOf(node.Input[0])[space.Axis])
-        {
-            Opaque(node, $"pads the channel axis in mode '{mode}'");
-            return;
-        }
+        if (space.Ids.Length != ShapeOf(node.Input[0])[space.Axis]) { Opaque(node, "pads a flattened channel axis"); return; }
         // Padding channels are new, constant channels: they join whatever group they are added to.
         string label = $"padding:{Graph.NameOf(node)}";
         var ids = Fresh((int)before, null, label).Concat(space.Ids).Concat(Fresh((int)after, null, label)).ToArray();
         spaces[node.Output[0]] = new ChannelSpace(space.Axis, ids);
     }
 
-    internal long[]? PadAmounts(NodeProto node)
-    {
-        if (Graph.OpsetVersion >= 11)
-            return node.Input.Count > 1 && Graph.Constant(node.Input[1]) is { } t ? OnnxTensors.ReadInt64s(t) : null;
-        return node.GetInts("pads") ?? node.GetInts("paddings");
-    }
+    void IChannelFlow.Flatten(string input, string output) => spaces[output] = spaces[input].Flattened(ShapeOf(input));
 
-    void VisitMatrixProduct(NodeProto node, string name, bool transposedA, bool transposedB)
+    void IChannelFlow.Part(string input, string output, int start, int count)
     {
-        var a = spaces.GetValueOrDefault(node.Input[0]);
-        var aShape = ShapeOf(node.Input[0]);
-        int innerAxis = transposedA ? aShape.Length - 2 : aShape.Length - 1;
-        if (a is null || a.Axis != innerAxis || !Graph.IsConstant(node.Input[1]) || ShapeOf(node.Input[1]).Length != 2
-            || spaces.ContainsKey(node.Input[1]))
-        {
-            Opaque(node, "its inner dimension is not the input's channel or feature axis, or its weight is not a 2-D constant");
-            return;
-        }
-        var output = ShapeOf(node.Output[0]);
-        var weight = ShapeOf(node.Input[1]);
-        int outputs = (int)(transposedB ? weight[0] : weight[1]);
-        spaces[node.Output[0]] = new ChannelSpace(output.Length - 1, Fresh(outputs, node));
+        var space = spaces[input];
+        spaces[output] = space with { Ids = space.Ids[start..(start + count)] };
     }
 
     // ---- groups -----------------------------------------------------------------------------------------
@@ -432,30 +306,22 @@ public sealed class ChannelGroups
         return groups;
     }
 
-    List<string> ConsumersOf(int group)
-    {
-        var result = new List<string>();
-        foreach (var node in Graph.Nodes)
-        {
-            if (node.OpType is not ("Conv" or "Gemm" or "MatMul")) continue;
-            if (spaces.TryGetValue(node.Input[0], out var space) && space.Ids.Any(id => groupOfId[id] == group)
-                && !(node.OpType == "Conv" && node.GetInt("group", 1) > 1))
-                result.Add(Graph.NameOf(node));
-        }
-        return result;
-    }
+    List<string> ConsumersOf(int group) =>
+        consumed.Where(c => spaces.TryGetValue(c.Input, out var space) && space.Ids.Any(id => groupOfId[id] == group))
+                .Select(c => Graph.NameOf(c.Node)).Distinct().ToList();
 }
 
 /// <summary>Which axis of a tensor carries channels, and the channel id at each position of that axis.</summary>
 internal sealed record ChannelSpace(int Axis, int[] Ids)
 {
-    /// <summary>Flatten of N×C×H×W: feature f belongs to channel f / (H·W).</summary>
+    /// <summary>Flatten of [N, …] to [N, features] with the channels at any axis from 1 on: feature f belongs to
+    /// channel (f / positions after the channel axis) mod channels (N×C×H×W: f / (H·W); N×H×W×C: f mod C).</summary>
     public ChannelSpace Flattened(long[] shape)
     {
-        long perChannel = shape.Skip(Axis + 1).Aggregate(1L, (a, d) => a * d);
-        var ids = new int[Ids.Length * perChannel];
-        for (int c = 0; c < Ids.Length; c++)
-            Array.Fill(ids, Ids[c], (int)(c * perChannel), (int)perChannel);
+        long inner = shape.Skip(Axis + 1).Aggregate(1L, (a, d) => a * d);
+        long features = shape.Skip(1).Aggregate(1L, (a, d) => a * d);
+        var ids = new int[features];
+        for (long f = 0; f < features; f++) ids[f] = Ids[(int)(f / inner % Ids.Length)];
         return new ChannelSpace(1, ids);
     }
 }

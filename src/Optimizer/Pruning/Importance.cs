@@ -1,4 +1,5 @@
 using ParetoPrune.Objectives.Onnx;
+using ParetoPrune.Objectives.Onnx.Ops;
 using ParetoPrune.Objectives.Onnx.Proto;
 
 namespace ParetoPrune.Optimizer.Pruning;
@@ -133,41 +134,31 @@ internal static class ChannelSlices
         foreach (var node in graph.Nodes)
         {
             string layer = graph.NameOf(node);
-            switch (node.OpType)
-            {
-                case "Conv" when kind == Kind.Filters && groups.TryGetSpace(node.Output[0], out var space):
-                    AddRows(result, groups, group, layer, space.Ids, graph.Constant(node.Input[1]), transposed: false);
-                    break;
-                case "Gemm" or "MatMul" when kind == Kind.Filters && groups.TryGetSpace(node.Output[0], out var space):
-                    {
-                        bool rows = node.OpType == "Gemm" && node.GetInt("transB", 0) != 0;
-                        AddRows(result, groups, group, layer, space.Ids, graph.Constant(node.Input[1]), transposed: !rows);
-                        break;
-                    }
-                case "BatchNormalization" when kind == Kind.BatchNormGamma && groups.TryGetSpace(node.Input[0], out var space):
-                    AddRows(result, groups, group, layer, space.Ids, graph.Constant(node.Input[1]), transposed: false);
-                    break;
-            }
+            var rule = OpRegistry.Find(node);
+            if (kind == Kind.Filters && rule?.FilterWeight(node) is var (input, axis) && groups.TryGetSpace(node.Output[0], out var space))
+                AddRows(result, groups, group, layer, space.Ids, graph.Constant(node.Input[input]), axis);
+            else if (kind == Kind.BatchNormGamma && rule?.ChannelScale(node) is { } scale && groups.TryGetSpace(node.Input[0], out space))
+                AddRows(result, groups, group, layer, space.Ids, graph.Constant(node.Input[scale]), 0);
         }
         return result;
     }
 
+    /// <summary>The slices of <paramref name="weight"/> along <paramref name="axis"/> that belong to the group's channels.</summary>
     static void AddRows(List<ChannelSlice> result, ChannelGroups groups, ChannelGroup group, string layer, int[] ids,
-                        TensorProto? weight, bool transposed)
+                        TensorProto? weight, int axis)
     {
         if (weight is null || !ids.Any(id => groups.Locate(id).Group == group.Index)) return;
         var values = groups.Floats(weight);
         var dims = weight.Dims.ToArray();
-        int rows = (int)(transposed ? dims[1] : dims[0]);
-        if (rows != ids.Length) return;
-        int rowLength = values.Length / rows;
+        if (axis >= dims.Length || dims[axis] != ids.Length) return;
+        int rows = ids.Length;
+        long outer = dims.Take(axis).Aggregate(1L, (a, d) => a * d), inner = dims.Skip(axis + 1).Aggregate(1L, (a, d) => a * d);
         for (int r = 0; r < rows; r++)
         {
             var (g, channel) = groups.Locate(ids[r]);
             if (g != group.Index) continue;
-            var slice = new float[rowLength];
-            if (transposed) for (int k = 0; k < rowLength; k++) slice[k] = values[k * rows + r];
-            else Array.Copy(values, r * rowLength, slice, 0, rowLength);
+            var slice = new float[outer * inner];
+            for (long o = 0; o < outer; o++) Array.Copy(values, (o * rows + r) * inner, slice, o * inner, inner);
             result.Add(new ChannelSlice(layer, channel, slice));
         }
     }

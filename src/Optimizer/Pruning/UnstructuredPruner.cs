@@ -1,4 +1,5 @@
 using ParetoPrune.Objectives.Onnx;
+using ParetoPrune.Objectives.Onnx.Ops;
 using ParetoPrune.Objectives.Onnx.Proto;
 
 namespace ParetoPrune.Optimizer.Pruning;
@@ -67,10 +68,10 @@ public static class UnstructuredPruner
         }).ToList();
     }
 
-    /// <summary>The prunable layers: Conv, Gemm and MatMul with a constant weight, each weight once.</summary>
+    /// <summary>The prunable layers: those with a filter weight (<see cref="OpRule.FilterWeight"/>) that is an initializer, each weight once.</summary>
     static List<(NodeProto Node, string Weight)> Layers(OnnxGraph graph) =>
-        graph.Nodes.Where(n => n.OpType is "Conv" or "Gemm" or "MatMul")
-                   .Select(n => (Node: n, Weight: n.Input[1]))
+        graph.Nodes.Where(n => OpRegistry.Find(n)?.FilterWeight(n) is not null)
+                   .Select(n => (Node: n, Weight: n.Input[OpRegistry.Find(n)!.FilterWeight(n)!.Value.Input]))
                    .Where(l => graph.IsInitializer(l.Weight))
                    .DistinctBy(l => l.Weight).ToList();
 

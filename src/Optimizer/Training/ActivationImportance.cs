@@ -1,4 +1,5 @@
 using ParetoPrune.Objectives.Data;
+using ParetoPrune.Objectives.Onnx.Ops;
 using ParetoPrune.Optimizer.Pruning;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -126,8 +127,8 @@ public sealed class ActivationImportance : IImportance
         {
             bool Belongs(string tensor) => groups.TryGetSpace(tensor, out var s) && s.Axis == 1
                                            && s.Ids.Length == groups.Shapes[tensor].Shape[1] && s.Ids.Any(id => groups.Locate(id).Group == group.Index);
-            var producers = graph.Nodes.Where(n => n.OpType is "Conv" or "Gemm" or "MatMul" && Belongs(n.Output[0])).Select(n => n.Output[0]).ToList();
-            var activations = graph.Nodes.Where(n => n.OpType is "Relu" or "Clip" or "LeakyRelu" or "HardSwish" && Belongs(n.Output[0]))
+            var producers = graph.Nodes.Where(n => group.Producers.Contains(graph.NameOf(n)) && Belongs(n.Output[0])).Select(n => n.Output[0]).ToList();
+            var activations = graph.Nodes.Where(n => OpRegistry.Find(n)?.IsActivation(n) == true && Belongs(n.Output[0]))
                                          .Select(n => n.Output[0]).ToList();
             var chosen = criterion is Criterion.Apoz or Criterion.MeanActivation && activations.Count > 0 ? activations
                        : producers.Count > 0 ? producers : activations;
@@ -195,18 +196,18 @@ public sealed class ActivationImportance : IImportance
                 .Where(i => i.Slot >= 0 && !module.IsConstantSlot(i.Slot) && values[i.Slot] is { } v && v.is_floating_point()).ToList();
             if (activationInputs.Count == 0) continue;
 
-            switch (node.OpType)
+            var rule = node.Rule;
+            if (rule.LrpRule(node.Node) == Relevance.PassThrough)
             {
-                case "Sigmoid" or "HardSigmoid" or "HardSwish" or "Tanh" or "Dropout" or "Identity" or "Softmax" or "LogSoftmax":
-                    AddRelevance(relevance, activationInputs[0].Slot, r);
-                    continue;
-                case "Mul" when activationInputs.Count == 2:
-                    {
-                        // Signal-take-all: the input shaped like the output is the signal, the other the gate.
-                        var signal = activationInputs.First(i => values[i.Slot]!.shape.SequenceEqual(r.shape));
-                        AddRelevance(relevance, signal.Slot, r);
-                        continue;
-                    }
+                AddRelevance(relevance, activationInputs[0].Slot, r);
+                continue;
+            }
+            if (rule.LrpRule(node.Node) == Relevance.Gate && activationInputs.Count == 2)
+            {
+                // Signal-take-all: the input shaped like the output is the signal, the other the gate.
+                var signal = activationInputs.First(i => values[i.Slot]!.shape.SequenceEqual(r.shape));
+                AddRelevance(relevance, signal.Slot, r);
+                continue;
             }
 
             var inputs = node.Inputs.Select(slot => slot < 0 ? null : values[slot]).ToArray();
@@ -217,10 +218,10 @@ public sealed class ActivationImportance : IImportance
                 inputs[index] = leaf;
                 leaves.Add((slot, leaf));
             }
-            if (criterion == Criterion.LrpZPlus && node.OpType is "Conv" or "Gemm" or "MatMul" && inputs.Length > 1 && inputs[1] is { } w)
+            if (criterion == Criterion.LrpZPlus && rule.FilterWeight(node.Node) is var (weightInput, _) && inputs.Length > weightInput && inputs[weightInput] is { } w)
             {
-                inputs[1] = w.clamp(min: 0);
-                if (inputs.Length > 2) inputs[2] = null;
+                inputs[weightInput] = w.clamp(min: 0);
+                if (inputs.Length > 2) inputs[2] = null; // no bias
             }
             using var enableGrad = enable_grad();
             var z = node.Run(inputs, context)[0];

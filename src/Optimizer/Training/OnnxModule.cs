@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using ParetoPrune.Objectives.Onnx;
+using ParetoPrune.Objectives.Onnx.Ops;
 using ParetoPrune.Objectives.Onnx.Proto;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -46,8 +47,8 @@ public sealed class OnnxModule : nn.Module<Tensor, Tensor>
         if (graph.Inputs.Count != 1 || graph.Outputs.Count < 1)
             throw new OnnxModelException($"training needs a model with one input and one output; this one has {graph.Inputs.Count} inputs and {graph.Outputs.Count} outputs");
         foreach (var node in graph.Nodes)
-            if (!OnnxModel.IsDefaultDomain(node.Domain) || !Ops.Supported.Contains(node.OpType))
-                throw new OnnxModelException($"op '{node.OpType}' is not supported by the training engine (supported: {string.Join(", ", Ops.Supported.Order())})",
+            if (!OnnxModel.IsDefaultDomain(node.Domain) || !Ops.OpTypes.Contains(node.OpType))
+                throw new OnnxModelException($"op '{node.OpType}' is not supported by the training engine (supported: {string.Join(", ", Ops.OpTypes.Order())})",
                                              graph.NameOf(node), node.OpType);
 
         slots = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -88,7 +89,7 @@ public sealed class OnnxModule : nn.Module<Tensor, Tensor>
             if (node.OpType == "Constant") continue;
             var inputs = node.Input.Select(i => i.Length == 0 ? -1 : Slot(i)).ToArray();
             var outputs = node.Output.Select(o => o.Length == 0 ? -1 : Slot(o)).ToArray();
-            compiled.Add(new CompiledNode(graph.NameOf(node), node.OpType, inputs, outputs, Ops.Compile(node, graph, this)));
+            compiled.Add(new CompiledNode(graph.NameOf(node), node, OpRegistry.Find(node)!, inputs, outputs, Ops.Compile(node, graph, this)));
         }
         nodes = compiled.ToArray();
         outputSlot = Slot(graph.Outputs[0].Name);
@@ -220,7 +221,7 @@ public sealed class OnnxModule : nn.Module<Tensor, Tensor>
         var result = new HashSet<string>(StringComparer.Ordinal);
         foreach (var node in graph.Nodes)
         {
-            foreach (int s in ModelCost.LearnableInputs(node))
+            foreach (int s in OpRegistry.LearnableInputs(node))
                 if (s < node.Input.Count && graph.IsInitializer(node.Input[s])
                     && graph.Constant(node.Input[s])!.DataType == (int)TensorProto.Types.DataType.Float)
                     result.Add(node.Input[s]);
@@ -251,7 +252,10 @@ public sealed class OnnxModule : nn.Module<Tensor, Tensor>
 
     readonly HashSet<string> registeredNames = new(StringComparer.Ordinal);
 
-    internal sealed record CompiledNode(string Name, string OpType, int[] Inputs, int[] Outputs, Func<Tensor?[], RunContext, Tensor[]> Run);
+    internal sealed record CompiledNode(string Name, NodeProto Node, OpRule Rule, int[] Inputs, int[] Outputs, Func<Tensor?[], RunContext, Tensor[]> Run)
+    {
+        public string OpType => Node.OpType;
+    }
 }
 
 /// <summary>What a node needs to know about the current pass.</summary>
