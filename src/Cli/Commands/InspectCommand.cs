@@ -26,22 +26,29 @@ static class InspectCommand
             var file = parse.GetRequiredValue(model);
             var shape = parse.GetValue(inputShape) is { } text ? ShapeInference.ParseShape(text) : null;
             // The size on disk, as the user sees it (our own encoding of the same model can differ by a few bytes).
-            var cost = ModelCost.Analyze(OnnxModel.Load(file.FullName), shape) with { SerializedBytes = file.Length };
+            var loaded = OnnxModel.Load(file.FullName, out var normalization);
+            var cost = ModelCost.Analyze(loaded, shape) with { SerializedBytes = file.Length };
             if (parse.GetValue(groups))
             {
-                var analysis = ChannelGroups.Analyze(OnnxModel.Load(file.FullName));
-                if (parse.GetValue(json)) Json.Write(context.Output, GroupsJson(analysis));
-                else WriteGroups(context.Console, file.Name, analysis);
+                var analysis = ChannelGroups.Analyze(loaded);
+                if (parse.GetValue(json)) Json.Write(context.Output, GroupsJson(analysis, normalization));
+                else WriteGroups(context.Console, file.Name, analysis, normalization);
                 return ExitCodes.Success;
             }
-            if (parse.GetValue(json)) WriteJson(context.Output, cost);
-            else WriteTable(context.Console, file.Name, cost);
+            if (parse.GetValue(json)) WriteJson(context.Output, cost, normalization);
+            else WriteTable(context.Console, file.Name, cost, normalization);
             return ExitCodes.Success;
         });
         return command;
     }
 
-    static void WriteTable(IAnsiConsole console, string name, ModelCost cost)
+    /// <summary>What the loader rewrote in the exporter's graph (the counts are of the rewritten graph).</summary>
+    static void WriteNormalization(IAnsiConsole console, Normalization normalization)
+    {
+        if (normalization.Changed) console.MarkupLine($"[grey]normalised on load: {Markup.Escape(normalization.ToString())}[/]");
+    }
+
+    static void WriteTable(IAnsiConsole console, string name, ModelCost cost, Normalization normalization)
     {
         var table = new Table().Title($"{Markup.Escape(name)}: input {Shape(cost.InputShape)}").Border(TableBorder.Rounded);
         table.AddColumn("node").AddColumn("op").AddColumn("output").AddColumn(new TableColumn("MACs").RightAligned())
@@ -55,9 +62,10 @@ static class InspectCommand
         console.MarkupLine($"MACs [bold]{Units.Count(cost.Macs)}[/], params [bold]{Units.Count(cost.Params)}[/], " +
                            $"file [bold]{Units.Bytes(cost.SerializedBytes)}[/], activations {Units.Bytes(cost.ActivationBytes)} " +
                            $"(peak {Units.Bytes(cost.PeakActivationBytes)}) [grey](computed from the graph)[/]");
+        WriteNormalization(console, normalization);
     }
 
-    static void WriteGroups(IAnsiConsole console, string name, ChannelGroups analysis)
+    static void WriteGroups(IAnsiConsole console, string name, ChannelGroups analysis, Normalization normalization)
     {
         var table = new Table().Title($"{Markup.Escape(name)}: channel groups").Border(TableBorder.Rounded);
         table.AddColumn("group").AddColumn("name").AddColumn(new TableColumn("channels").RightAligned())
@@ -68,10 +76,12 @@ static class InspectCommand
         console.Write(table);
         console.MarkupLine($"{analysis.Prunable.Count()} of {analysis.Groups.Count} groups prunable, " +
                            $"{analysis.Prunable.Sum(g => g.Size)} channels in them.");
+        WriteNormalization(console, normalization);
     }
 
-    static object GroupsJson(ChannelGroups analysis) => new
+    static object GroupsJson(ChannelGroups analysis, Normalization normalization) => new
     {
+        normalization = normalization.Changed ? normalization.ToString() : null,
         groups = analysis.Groups.Select(g => new
         {
             index = g.Index, name = g.Name, size = g.Size, prunable = g.Prunable, reason = g.Reason,
@@ -81,7 +91,7 @@ static class InspectCommand
 
     static string Shape(long[] shape) => shape.Length == 0 ? "" : string.Join("×", shape);
 
-    static void WriteJson(TextWriter output, ModelCost cost)
+    static void WriteJson(TextWriter output, ModelCost cost, Normalization normalization)
     {
         var document = new
         {
@@ -93,6 +103,7 @@ static class InspectCommand
             inputShape = cost.InputShape,
             outputShape = cost.OutputShape,
             provenance = "computed from the ONNX graph",
+            normalization = normalization.Changed ? normalization.ToString() : null,
             nodes = cost.Nodes.Select(n => new { name = n.Name, op = n.OpType, outputShape = n.OutputShape, macs = n.Macs, @params = n.Params }),
         };
         Json.Write(output, document);

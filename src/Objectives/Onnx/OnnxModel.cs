@@ -9,12 +9,15 @@ public static class OnnxModel
     /// <summary>The default ONNX operator domain; "ai.onnx" is its long name.</summary>
     public static bool IsDefaultDomain(string domain) => domain.Length == 0 || domain == "ai.onnx";
 
-    public static ModelProto Load(string path)
+    /// <summary>Reads a model file, with its external tensor data, normalised (<see cref="ExportNormalizer"/>).</summary>
+    public static ModelProto Load(string path) => Load(path, out _);
+
+    public static ModelProto Load(string path, out Normalization normalization)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"ONNX model '{path}' does not exist", path);
         var model = Parse(File.ReadAllBytes(path), path);
         ExternalTensorData.Embed(model, path); // tensors kept beside the file: read now, so every command sees the whole model
-        return model;
+        return ExportNormalizer.Normalize(model, out normalization);
     }
 
     public static ModelProto Parse(byte[] bytes, string sourceName = "model")

@@ -48,7 +48,7 @@ public sealed class ChannelGroups : IChannelFlow
 
     ChannelGroups(ModelProto model)
     {
-        Model = model;
+        Model = ExportNormalizer.Normalize(model); // aliased weights would otherwise be sliced two ways
         Graph = new OnnxGraph(model);
         Shapes = ShapeInference.Infer(Graph);
         foreach (var input in Graph.Inputs) AssignInput(input.Name);
@@ -60,6 +60,7 @@ public sealed class ChannelGroups : IChannelFlow
 
     public static ChannelGroups Analyze(ModelProto model) => new(model);
 
+    /// <summary>The analysed model: the given one, normalised where an exporter's form needed it (see <see cref="ExportNormalizer"/>).</summary>
     public ModelProto Model { get; }
 
     internal OnnxGraph Graph { get; }

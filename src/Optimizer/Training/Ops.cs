@@ -80,7 +80,8 @@ internal static class Ops
         ["Add"] = _ => (x, _) => [x[0]! + x[1]!],
         ["Sub"] = _ => (x, _) => [x[0]! - x[1]!],
         ["Mul"] = _ => (x, _) => [x[0]! * x[1]!],
-        ["Div"] = _ => (x, _) => [x[0]! / x[1]!],
+        // ONNX divides integers (shape arithmetic) with truncation; PyTorch's / would give floats.
+        ["Div"] = _ => (x, _) => [x[0]!.is_floating_point() || x[1]!.is_floating_point() ? x[0]! / x[1]! : x[0]!.div(x[1]!, RoundingMode.trunc)],
         ["Sum"] = _ => (x, _) => [Present(x).Aggregate((a, b) => a + b)],
         ["Mean"] = _ => (x, _) => [Present(x).Aggregate((a, b) => a + b) / Present(x).Length],
         ["Max"] = _ => (x, _) => [Present(x).Aggregate(torch.maximum)],
@@ -268,23 +269,26 @@ internal static class Ops
 
     static Func<Tensor?[], RunContext, Tensor[]> Slice(OpSource op)
     {
-        long[]? starts = op.Opset >= 10 ? op.ConstantInts(1) : op.Node.GetInts("starts");
-        long[]? ends = op.Opset >= 10 ? op.ConstantInts(2) : op.Node.GetInts("ends");
-        long[]? axes = op.Opset >= 10 ? op.ConstantInts(3) : op.Node.GetInts("axes");
-        long[]? steps = op.Opset >= 10 ? op.ConstantInts(4) : null;
-        if (starts is null || ends is null || op.Opset >= 10 && (op.Has(3) && axes is null || op.Has(4) && steps is null))
-            throw op.Unsupported("Slice bounds computed at run time are not supported in training");
+        bool inputs = op.Opset >= 10;
+        long[]? starts = inputs ? op.ConstantInts(1) : op.Node.GetInts("starts");
+        long[]? ends = inputs ? op.ConstantInts(2) : op.Node.GetInts("ends");
+        long[]? axes = inputs ? op.ConstantInts(3) : op.Node.GetInts("axes");
+        long[]? steps = inputs ? op.ConstantInts(4) : null;
+        bool hasAxes = inputs ? op.Has(3) : axes is not null, hasSteps = inputs && op.Has(4);
         return (x, _) =>
         {
+            // Bounds computed from shapes (PyTorch's chunk) are read when the node runs.
+            long[] Read(long[]? constant, int input) => constant ?? x[input]!.to_type(ScalarType.Int64).data<long>().ToArray();
+            var (s, e) = (Read(starts, 1), Read(ends, 2));
+            var (a, st) = (hasAxes ? Read(axes, 3) : null, hasSteps ? Read(steps, 4) : null);
             var t = x[0]!;
-            for (int i = 0; i < starts.Length; i++)
+            for (int i = 0; i < s.Length; i++)
             {
-                long axis = axes is null ? i : axes[i] < 0 ? axes[i] + t.dim() : axes[i];
-                long size = t.shape[axis], step = steps?[i] ?? 1;
-                long start = starts[i] < 0 ? starts[i] + size : starts[i], end = ends[i] < 0 ? ends[i] + size : ends[i];
+                long axis = a is null ? i : a[i] < 0 ? a[i] + t.dim() : a[i];
+                long size = t.shape[axis], step = st?[i] ?? 1;
                 if (step < 0) throw new ArgumentException("negative Slice steps are not supported in training");
-                start = Math.Clamp(start, 0, size);
-                end = Math.Clamp(end, start, size);
+                long start = Math.Clamp(s[i] < 0 ? s[i] + size : s[i], 0, size);
+                long end = Math.Clamp(e[i] < 0 ? e[i] + size : e[i], start, size);
                 t = t.slice(axis, start, end, step);
             }
             return [t];

@@ -16,15 +16,16 @@ public class FixtureAnalysisTests
     public void MacsParamsAndOutputShapeMatchTheTorchCount(string name)
     {
         var expected = Fixtures.Expected(name);
-        var model = OnnxModel.Load(Fixtures.Model(name));
+        var model = OnnxModel.Load(Fixtures.Model(name), out var normalization);
         var cost = ModelCost.Analyze(model);
         Assert.Equal(expected.GetProperty("macs").GetInt64(), cost.Macs);
         Assert.Equal(expected.GetProperty("params").GetInt64(), cost.Params);
         Assert.Equal(Fixtures.Shape(expected.GetProperty("input_shape")), cost.InputShape);
         Assert.Equal(Fixtures.Shape(expected.GetProperty("output_shape")), cost.OutputShape);
         Assert.Equal(OnnxModel.ToBytes(model).Length, cost.SerializedBytes);
-        // Encodings of the same message may differ slightly (packed vs unpacked repeated integers).
-        Assert.InRange(cost.SerializedBytes, new FileInfo(Fixtures.Model(name)).Length - 64, new FileInfo(Fixtures.Model(name)).Length + 64);
+        // Encodings of the same message may differ slightly (packed vs unpacked repeated integers); a model the loader
+        // normalised (aliased weights split, initializer inputs dropped) is another model.
+        if (!normalization.Changed) Assert.InRange(cost.SerializedBytes, new FileInfo(Fixtures.Model(name)).Length - 64, new FileInfo(Fixtures.Model(name)).Length + 64);
     }
 
     [Theory, MemberData(nameof(Names))]

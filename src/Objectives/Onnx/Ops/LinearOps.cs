@@ -128,7 +128,7 @@ public sealed class ConvTransposeRule : OpRule
             if (input is not null) plan.SliceInput(node, 1, 0, input);
             plan.SliceInput(node, 1, 1, output);
         }
-        else if (input is not null)
+        else if (input is not null && input.Length == node.GetInt("group", 1) && plan.Info(node.Input[1]).Shape[1] == 1) // depthwise
         {
             plan.SliceInput(node, 1, 0, input);
             plan.SetAttribute(node, "group", input.Count(k => k));
