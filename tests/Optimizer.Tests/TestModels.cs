@@ -18,7 +18,7 @@ static class TestModels
 
     /// <summary>Every PyTorch fixture, and small configurations of the builders (with non-trivial BN statistics).</summary>
     public static IEnumerable<string> AllNames() =>
-        FixtureNames().Concat(["simplecnn", "vgg11", "resnet20", "resnet20-b", "resnet18", "mobilenetv2"]);
+        FixtureNames().Concat(["simplecnn", "vgg11", "resnet20", "resnet20-b", "resnet18", "mobilenetv2", "op-examples"]);
 
     public static ModelProto Load(string name) => name switch
     {
@@ -28,8 +28,34 @@ static class TestModels
         "resnet20-b" => WithRandomBatchNorm(Architectures.CifarResNet(20, 3, 16, 10, Architectures.Shortcut.B, seed: 1)),
         "resnet18" => WithRandomBatchNorm(Architectures.ImageNetResNet(18, 3, 32, 10, seed: 1)),
         "mobilenetv2" => WithRandomBatchNorm(Architectures.MobileNetV2(3, 32, 10, 0.35, seed: 1)),
+        "op-examples" => OpExamples(),
         _ => Fixture(name),
     };
+
+    /// <summary>The registered ops no exporter fixture runs through the checks (Sub, Tanh, Identity of an activation, Gelu at
+    /// opset 20, GlobalMaxPool, LogSoftmax), in one
+    /// small network, so every op runs through the same fixture checks (counts, pruning, training engine).</summary>
+    public static ModelProto OpExamples()
+    {
+        var random = new Random(5);
+        float[] Values(int count, double scale) => Enumerable.Range(0, count).Select(_ => (float)((random.NextDouble() * 2 - 1) * scale)).ToArray();
+        var b = new OnnxModelBuilder("op-examples", 20);
+        string x = b.Input("input", -1, 3, 8, 8);
+        x = b.Node("Sub", [x, b.Initializer("mean", [1, 3, 1, 1], [0.1f, 0.2f, 0.3f])], "normalise");
+        x = b.Node("Conv", [x, b.Initializer("w1", [6, 3, 3, 3], Values(162, 0.5)), b.Initializer("b1", [6], Values(6, 0.1))], "conv1",
+                   ("pads", new long[] { 1, 1, 1, 1 }));
+        x = b.Node("Tanh", [x], "tanh");
+        x = b.Node("Identity", [x], "identity");
+        x = b.Node("Conv", [x, b.Initializer("w2", [8, 6, 3, 3], Values(432, 0.4)), b.Initializer("b2", [8], Values(8, 0.1))], "conv2",
+                   ("pads", new long[] { 1, 1, 1, 1 }));
+        x = b.Node("Gelu", [x], "gelu");
+        x = b.Node("GlobalMaxPool", [x], "pool");
+        x = b.Node("Flatten", [x], "flatten");
+        x = b.Node("Gemm", [x, b.Initializer("fc.w", [4, 8], Values(32, 0.5)), b.Initializer("fc.b", [4], Values(4, 0.1))], "fc", ("transB", 1L));
+        x = b.Node("LogSoftmax", [x], "log_softmax", ("axis", 1L));
+        b.Output(x, -1, 4);
+        return b.Build();
+    }
 
     /// <summary>Non-trivial BatchNormalization (γ, β, mean, var random) so a zeroed channel does not stay zero after BN.</summary>
     public static ModelProto WithRandomBatchNorm(ModelProto model, int seed = 7)

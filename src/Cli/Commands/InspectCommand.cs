@@ -1,5 +1,7 @@
 using System.CommandLine;
 using ParetoPrune.Objectives.Onnx;
+using ParetoPrune.Objectives.Onnx.Proto;
+using ParetoPrune.Objectives.Onnx.Ops;
 using ParetoPrune.Optimizer.Pruning;
 using Spectre.Console;
 
@@ -32,23 +34,29 @@ static class InspectCommand
             {
                 var analysis = ChannelGroups.Analyze(loaded);
                 if (parse.GetValue(json)) Json.Write(context.Output, GroupsJson(analysis, normalization));
-                else WriteGroups(context.Console, file.Name, analysis, normalization);
+                else WriteGroups(context.Console, file.Name, analysis, normalization, loaded);
                 return ExitCodes.Success;
             }
-            if (parse.GetValue(json)) WriteJson(context.Output, cost, normalization);
-            else WriteTable(context.Console, file.Name, cost, normalization);
+            if (parse.GetValue(json)) WriteJson(context.Output, cost, normalization, loaded);
+            else WriteTable(context.Console, file.Name, cost, normalization, loaded);
             return ExitCodes.Success;
         });
         return command;
     }
 
     /// <summary>What the loader rewrote in the exporter's graph (the counts are of the rewritten graph).</summary>
-    static void WriteNormalization(IAnsiConsole console, Normalization normalization)
+    static void WriteNormalization(IAnsiConsole console, Normalization normalization, ModelProto model)
     {
         if (normalization.Changed) console.MarkupLine($"[grey]normalised on load: {Markup.Escape(normalization.ToString())}[/]");
+        if (OpsWithoutRules(model) is { Count: > 0 } ops)
+            console.MarkupLine($"[yellow]ops without rules: {Markup.Escape(string.Join(", ", ops))}[/] [grey](their shapes from ONNX Runtime; " +
+                               "their MACs not counted; the channels through them are not pruned; training cannot run them)[/]");
     }
 
-    static void WriteTable(IAnsiConsole console, string name, ModelCost cost, Normalization normalization)
+    static List<string> OpsWithoutRules(ModelProto model) =>
+        model.Graph.Node.Where(n => OpRegistry.Find(n) is null).Select(n => n.Domain.Length > 0 ? $"{n.Domain}.{n.OpType}" : n.OpType).Distinct().Order().ToList();
+
+    static void WriteTable(IAnsiConsole console, string name, ModelCost cost, Normalization normalization, ModelProto model)
     {
         var table = new Table().Title($"{Markup.Escape(name)}: input {Shape(cost.InputShape)}").Border(TableBorder.Rounded);
         table.AddColumn("node").AddColumn("op").AddColumn("output").AddColumn(new TableColumn("MACs").RightAligned())
@@ -62,10 +70,10 @@ static class InspectCommand
         console.MarkupLine($"MACs [bold]{Units.Count(cost.Macs)}[/], params [bold]{Units.Count(cost.Params)}[/], " +
                            $"file [bold]{Units.Bytes(cost.SerializedBytes)}[/], activations {Units.Bytes(cost.ActivationBytes)} " +
                            $"(peak {Units.Bytes(cost.PeakActivationBytes)}) [grey](computed from the graph)[/]");
-        WriteNormalization(console, normalization);
+        WriteNormalization(console, normalization, model);
     }
 
-    static void WriteGroups(IAnsiConsole console, string name, ChannelGroups analysis, Normalization normalization)
+    static void WriteGroups(IAnsiConsole console, string name, ChannelGroups analysis, Normalization normalization, ModelProto model)
     {
         var table = new Table().Title($"{Markup.Escape(name)}: channel groups").Border(TableBorder.Rounded);
         table.AddColumn("group").AddColumn("name").AddColumn(new TableColumn("channels").RightAligned())
@@ -76,7 +84,7 @@ static class InspectCommand
         console.Write(table);
         console.MarkupLine($"{analysis.Prunable.Count()} of {analysis.Groups.Count} groups prunable, " +
                            $"{analysis.Prunable.Sum(g => g.Size)} channels in them.");
-        WriteNormalization(console, normalization);
+        WriteNormalization(console, normalization, model);
     }
 
     static object GroupsJson(ChannelGroups analysis, Normalization normalization) => new
@@ -91,7 +99,7 @@ static class InspectCommand
 
     static string Shape(long[] shape) => shape.Length == 0 ? "" : string.Join("×", shape);
 
-    static void WriteJson(TextWriter output, ModelCost cost, Normalization normalization)
+    static void WriteJson(TextWriter output, ModelCost cost, Normalization normalization, ModelProto model)
     {
         var document = new
         {
@@ -104,6 +112,7 @@ static class InspectCommand
             outputShape = cost.OutputShape,
             provenance = "computed from the ONNX graph",
             normalization = normalization.Changed ? normalization.ToString() : null,
+            opsWithoutRules = OpsWithoutRules(model),
             nodes = cost.Nodes.Select(n => new { name = n.Name, op = n.OpType, outputShape = n.OutputShape, macs = n.Macs, @params = n.Params }),
         };
         Json.Write(output, document);

@@ -30,19 +30,23 @@ public static class ShapeInference
                 if (!graph.Inputs.Any(i => i.Name == name))
                     throw new OnnxModelException($"the model has no input named '{name}' (inputs: {string.Join(", ", graph.Inputs.Select(i => i.Name))})");
 
+        // Ops without rules are pinned by the analysis, not refused: ONNX Runtime, which runs them, tells their shapes.
+        var unknown = graph.Nodes.Where(n => OpRegistry.Find(n) is null).ToList();
+        var fromRuntime = unknown.Count > 0 ? RuntimeShapes(graph, infos, unknown) : null;
+
         foreach (var node in graph.Nodes)
         {
             string name = graph.NameOf(node);
-            if (!OnnxModel.IsDefaultDomain(node.Domain))
-                throw new OnnxModelException($"ops of domain '{node.Domain}' are not supported", name, node.OpType);
-            var rule = OpRegistry.Find(node.OpType)
-                ?? throw new OnnxModelException($"op '{node.OpType}' is not supported (supported: {string.Join(", ", OpRegistry.OpTypes.Order())})",
-                                                name, node.OpType);
             var inputs = node.Input.Select(i => i.Length == 0 ? null : Lookup(graph, infos, i, node)).ToArray();
+            var rule = OpRegistry.Find(node);
             TensorInfo[] outputs;
             try
             {
-                outputs = rule.InferShapes(new ShapeContext(node, inputs, graph));
+                outputs = rule is not null ? rule.InferShapes(new ShapeContext(node, inputs, graph))
+                        : node.Output.Select(o => o.Length == 0 ? null! : fromRuntime!.Shapes.GetValueOrDefault(o)
+                              ?? throw new OnnxModelException($"op '{node.OpType}'{(OnnxModel.IsDefaultDomain(node.Domain) ? "" : $" of domain '{node.Domain}'")} has no rules here, " +
+                                                              $"and ONNX Runtime could not tell its output shapes ({fromRuntime.Failure}); supported: {string.Join(", ", OpRegistry.OpTypes.Order())}",
+                                                              name, node.OpType)).ToArray();
             }
             catch (OnnxModelException) { throw; }
             catch (Exception e) when (e is ArgumentException or InvalidOperationException or IndexOutOfRangeException or OverflowException)
@@ -57,6 +61,48 @@ public static class ShapeInference
                 if (node.Output[o].Length > 0) infos[node.Output[o]] = outputs[o];
         }
         return infos;
+    }
+
+    /// <summary>Output shapes of the given nodes as ONNX Runtime computes them on zero inputs of the inferred input shapes.</summary>
+    sealed record Measured(Dictionary<string, TensorInfo> Shapes, string? Failure);
+
+    static Measured RuntimeShapes(OnnxGraph graph, Dictionary<string, TensorInfo> inputs, List<NodeProto> nodes)
+    {
+        var shapes = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
+        var probe = graph.Model.Clone();
+        var wanted = nodes.SelectMany(n => n.Output).Where(o => o.Length > 0 && !graph.IsGraphOutput(o)).Distinct().ToList();
+        foreach (string output in wanted) probe.Graph.Output.Add(new ValueInfoProto { Name = output });
+        try
+        {
+            using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(OnnxModel.ToBytes(probe));
+            var feeds = new List<Microsoft.ML.OnnxRuntime.OrtValue>();
+            try
+            {
+                foreach (var input in graph.Inputs)
+                {
+                    var info = inputs[input.Name];
+                    if (info.ElementType != (int)TensorProto.Types.DataType.Float) return new(shapes, $"input '{input.Name}' is not float");
+                    feeds.Add(Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(new float[info.ElementCount], info.Shape));
+                }
+                var names = nodes.SelectMany(n => n.Output).Where(o => o.Length > 0).Distinct().ToList();
+                using var runOptions = new Microsoft.ML.OnnxRuntime.RunOptions();
+                using var results = session.Run(runOptions, graph.Inputs.Select(i => i.Name).ToList(), feeds, names);
+                for (int i = 0; i < names.Count; i++)
+                {
+                    var type = results[i].GetTensorTypeAndShape();
+                    shapes[names[i]] = new TensorInfo(type.Shape, (int)type.ElementDataType);
+                }
+            }
+            finally
+            {
+                foreach (var feed in feeds) feed.Dispose();
+            }
+            return new(shapes, null);
+        }
+        catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException e)
+        {
+            return new(shapes, e.Message.Split('\n')[0]);
+        }
     }
 
     /// <summary>Parses "1x3x32x32" (also with commas or spaces).</summary>

@@ -157,8 +157,8 @@ public sealed class ChannelGroups : IChannelFlow
     void Visit(NodeProto node)
     {
         if (!node.Input.Any(i => i.Length > 0 && spaces.ContainsKey(i))) return; // computes on constants or shapes only
-        var rule = OpRegistry.Find(node) ?? throw new OnnxModelException($"op '{node.OpType}' has no rules", Graph.NameOf(node), node.OpType);
-        rule.FlowChannels(node, this);
+        if (OpRegistry.Find(node) is { } rule) rule.FlowChannels(node, this);
+        else Opaque(node, "an op without rules here; ONNX Runtime runs it, but its effect on channels is not followed");
     }
 
     // ---- IChannelFlow: the behaviours a rule chooses from ---------------------------------------------------
