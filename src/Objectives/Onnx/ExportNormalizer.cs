@@ -37,6 +37,8 @@ public static class ExportNormalizer
 
     public static ModelProto Normalize(ModelProto model, out Normalization changes)
     {
+        changes = new Normalization(0, 0, 0, 0);
+        if (!MayNeedChanges(model)) return model; // the common case, without copying the weights
         var copy = model.Clone();
         int inputs = DropInitializerInputs(copy);
         int identities = BypassConstantIdentities(copy);
@@ -44,6 +46,26 @@ public static class ExportNormalizer
         int split = SplitSharedInitializers(copy);
         changes = new Normalization(identities, split, folded, inputs);
         return changes.Changed ? copy : model;
+    }
+
+    /// <summary>A quick scan for anything a rewrite would touch.</summary>
+    static bool MayNeedChanges(ModelProto model)
+    {
+        var graph = model.Graph;
+        var initializers = graph.Initializer.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
+        if (graph.Input.Any(i => initializers.Contains(i.Name))) return true;
+        var constants = new HashSet<string>(initializers, StringComparer.Ordinal);
+        foreach (var node in graph.Node)
+            if (node.OpType == "Constant") constants.UnionWith(node.Output);
+        var multiElement = graph.Initializer.Where(i => OnnxTensors.ElementCount(i) > 1).Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
+        var readers = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var node in graph.Node)
+        {
+            if (node.OpType != "Constant" && node.Input.Count > 0 && node.Input.All(i => i.Length == 0 || constants.Contains(i))) return true; // Identity of a constant, or foldable
+            foreach (string input in node.Input.Distinct())
+                if (multiElement.Contains(input) && (readers[input] = readers.GetValueOrDefault(input) + 1) > 1) return true;
+        }
+        return false;
     }
 
     static int DropInitializerInputs(ModelProto model)

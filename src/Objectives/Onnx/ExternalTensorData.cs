@@ -50,6 +50,46 @@ static class ExternalTensorData
             ? v : throw new OnnxModelException($"{modelPath}: tensor '{tensor.Name}' has external data {what} '{text}', which is not a byte count");
     }
 
+    /// <summary>
+    /// A copy of <paramref name="model"/> whose initializers of at least <paramref name="minimumBytes"/> live in
+    /// "<c>FILE.data</c>" beside <paramref name="modelPath"/> (written here, atomically), as ONNX's external data: how a
+    /// model over protobuf's 2 GB limit is saved. ONNX Runtime and <see cref="Embed"/> read it back.
+    /// </summary>
+    public static ModelProto Externalize(ModelProto model, string modelPath, long minimumBytes = 1024)
+    {
+        var copy = model.Clone();
+        string dataName = Path.GetFileName(modelPath) + ".data";
+        string dataPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelPath))!, dataName);
+        string temporary = dataPath + $".{Environment.ProcessId}.tmp";
+        try
+        {
+            using (var stream = File.Create(temporary))
+            {
+                var initializers = copy.Graph.Initializer;
+                for (int i = 0; i < initializers.Count; i++)
+                {
+                    var tensor = initializers[i];
+                    if (tensor.RawData.Length == 0 && tensor.DataType == (int)TensorProto.Types.DataType.Float && tensor.FloatData.Count > 0)
+                        tensor = initializers[i] = OnnxTensors.CreateFloat(tensor.Name, tensor.Dims.ToArray(), OnnxTensors.ReadFloats(tensor));
+                    if (tensor.RawData.Length < minimumBytes) continue;
+                    long offset = stream.Position;
+                    tensor.RawData.WriteTo(stream);
+                    tensor.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = dataName });
+                    tensor.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = offset.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+                    tensor.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = tensor.RawData.Length.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+                    tensor.DataLocation = TensorProto.Types.DataLocation.External;
+                    tensor.RawData = ByteString.Empty;
+                }
+            }
+            File.Move(temporary, dataPath, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temporary)) File.Delete(temporary);
+        }
+        return copy;
+    }
+
     /// <summary>Every tensor a graph holds: initializers and tensor attributes, subgraphs included (the schema here has no sparse tensors:
     /// the device side's <c>OnnxExternalData</c> refuses those).</summary>
     static IEnumerable<TensorProto> Tensors(GraphProto? graph)

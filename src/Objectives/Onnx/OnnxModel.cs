@@ -38,11 +38,19 @@ public static class OnnxModel
 
     public static byte[] ToBytes(ModelProto model) => model.ToByteArray();
 
-    /// <summary>Writes atomically: a reader never sees a half-written model, and a failure leaves the old file intact.</summary>
-    public static void Save(ModelProto model, string path)
+    /// <summary>Protobuf's limit on one message, less room for the graph: larger models keep their weights beside the file.</summary>
+    internal const long ExternalDataAbove = 2L * 1024 * 1024 * 1024 - 64L * 1024 * 1024;
+
+    /// <summary>Writes atomically: a reader never sees a half-written model, and a failure leaves the old file intact.
+    /// A model whose weights pass protobuf's 2 GB limit is written with them in "<c>FILE.data</c>" (ONNX external data).</summary>
+    public static void Save(ModelProto model, string path) => Save(model, path, ExternalDataAbove);
+
+    internal static void Save(ModelProto model, string path, long externalDataAbove)
     {
         string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
         if (directory is not null) Directory.CreateDirectory(directory);
+        long weightBytes = model.Graph.Initializer.Sum(t => (long)t.RawData.Length + 4L * t.FloatData.Count + 8L * t.Int64Data.Count);
+        if (weightBytes > externalDataAbove) model = ExternalTensorData.Externalize(model, path);
         string temporary = path + $".{Environment.ProcessId}.tmp";
         try
         {

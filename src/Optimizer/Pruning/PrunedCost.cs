@@ -24,7 +24,6 @@ public static class PrunedCost
         var groups = selection.Groups;
         var graph = groups.Graph;
         var plan = SlicePlan.Of(selection);
-        var keptIds = selection.KeptIds();
 
         long[] ShapeOf(string tensor)
         {
@@ -32,7 +31,7 @@ public static class PrunedCost
             var shape = groups.Shapes[tensor].Shape;
             if (!groups.TryGetSpace(tensor, out var space)) return shape;
             var pruned = shape.ToArray();
-            pruned[space.Axis] = space.Ids.Count(id => keptIds[id]);
+            pruned[space.Axis] = plan.KeptOf(space.Ids).Count(k => k);
             return pruned;
         }
 

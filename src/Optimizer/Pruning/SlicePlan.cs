@@ -36,7 +36,18 @@ internal sealed class SlicePlan : ISlicePlan
 
     public int? ChannelAxis(string tensor) => groups.TryGetSpace(tensor, out var space) ? space.Axis : null;
 
-    public bool[]? Kept(string tensor) => groups.TryGetSpace(tensor, out var space) ? space.Ids.Select(id => keptIds[id]).ToArray() : null;
+    public bool[]? Kept(string tensor) => groups.TryGetSpace(tensor, out var space) ? KeptOf(space.Ids) : null;
+
+    readonly Dictionary<int[], bool[]> masks = new(ReferenceEqualityComparer.Instance); // tensors that carry the same channels share one id array
+
+    /// <summary>The kept mask of an id array (computed once per array).</summary>
+    public bool[] KeptOf(int[] ids)
+    {
+        if (masks.TryGetValue(ids, out var mask)) return mask;
+        mask = new bool[ids.Length];
+        for (int i = 0; i < ids.Length; i++) mask[i] = keptIds[ids[i]];
+        return masks[ids] = mask;
+    }
 
     public void SliceInput(NodeProto node, int input, int axis, bool[] kept)
     {

@@ -71,4 +71,26 @@ public sealed class ExternalDataTests : IDisposable
         Assert.Contains("tensor '", error.Message);
         Assert.Contains(expected, error.Message);
     }
+
+    [Fact]
+    public void AModelPastTheSizeLimitIsSavedWithItsWeightsBesideItAndReadsBackWhole()
+    {
+        var model = OnnxModel.Load(Fixtures.Model("plain_cnn_bn"));
+        string path = Path.Combine(directory, "large.onnx");
+        OnnxModel.Save(model, path, externalDataAbove: 1000); // a 17 kB model stands in for one past 2 GB
+        Assert.True(File.Exists(path + ".data"));
+        Assert.True(new FileInfo(path).Length < 4000, "the weights left the model file");
+        Assert.Equal(model, OnnxModel.Load(path)); // every tensor back in place
+
+        var expected = Fixtures.Expected("plain_cnn_bn");
+        var input = Fixtures.ReadFloats(expected.GetProperty("inputs_file").GetString()!);
+        var shape = Fixtures.Shape(expected.GetProperty("test_inputs_shape"));
+        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL }; // as Ort.Run
+        using var session = new InferenceSession(path, options); // ONNX Runtime reads the data file itself
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor("input", new DenseTensor<float>(input, shape.Select(d => (int)d).ToArray()))]);
+        Assert.Equal(Ort.Run(OnnxModel.ToBytes(model), "input", input, shape)["output"].Values, results.First().AsTensor<float>().ToArray());
+
+        OnnxModel.Save(model, path); // below the limit: one file again
+        Assert.Equal(model, OnnxModel.Load(path));
+    }
 }
