@@ -31,20 +31,28 @@ public sealed class ConvRule : OpRule
 
     public override void FlowChannels(NodeProto node, IChannelFlow flow)
     {
+        long channels = flow.Info(node.Input[0]).Shape[1];
+        long group = node.GetInt("group", 1);
+        FlowThroughWeight(node, flow, filtersAxis: 0, depthwise: weight => group == channels && weight[0] == channels,
+                          group == channels ? "depthwise with a channel multiplier" : $"grouped convolution, group={group}");
+    }
+
+    /// <summary>The channel behaviour of a layer with a constant weight (Conv, ConvTranspose): with group 1 its filters
+    /// (the weight's <paramref name="filtersAxis"/>) are new channels and it consumes its input's, even where the input's
+    /// tracked axis is another one (an NHWC graph input); depthwise it carries its input's channels; else it pins.</summary>
+    internal static void FlowThroughWeight(NodeProto node, IChannelFlow flow, int filtersAxis, Func<long[], bool> depthwise, string pinned)
+    {
         if (!flow.Graph.IsConstant(node.Input[1])) { flow.Pin(node, "weights computed at run time"); return; }
         var weight = flow.Info(node.Input[1]).Shape;
-        long group = node.GetInt("group", 1);
-        long channels = flow.Info(node.Input[0]).Shape[1];
         bool alongChannels = flow.ChannelAxis(node.Input[0]) == 1;
-        if (group == 1)
+        if (node.GetInt("group", 1) == 1)
         {
-            // Its filters are new channels even where the input's tracked axis is another one (an NHWC graph input).
             if (alongChannels) flow.Consume(node, node.Input[0]);
             else flow.Pin(node, "reads channels that sit on another axis");
-            flow.Produce(node, node.Output[0], 1, (int)weight[0]);
+            flow.Produce(node, node.Output[0], 1, (int)weight[filtersAxis]);
         }
-        else if (alongChannels && group == channels && weight[0] == channels) flow.Follow(node.Input[0], node.Output[0]); // output channel c is input channel c
-        else flow.Pin(node, group == channels ? $"depthwise with channel multiplier {weight[0] / channels}" : $"grouped convolution, group={group}");
+        else if (alongChannels && depthwise(weight)) flow.Follow(node.Input[0], node.Output[0]); // output channel c is input channel c
+        else flow.Pin(node, pinned);
     }
 
     public override void Slice(NodeProto node, ISlicePlan plan)
@@ -105,18 +113,9 @@ public sealed class ConvTransposeRule : OpRule
 
     public override void FlowChannels(NodeProto node, IChannelFlow flow)
     {
-        if (!flow.Graph.IsConstant(node.Input[1])) { flow.Pin(node, "weights computed at run time"); return; }
-        var weight = flow.Info(node.Input[1]).Shape;
         long group = node.GetInt("group", 1);
-        bool alongChannels = flow.ChannelAxis(node.Input[0]) == 1;
-        if (group == 1)
-        {
-            if (alongChannels) flow.Consume(node, node.Input[0]);
-            else flow.Pin(node, "reads channels that sit on another axis");
-            flow.Produce(node, node.Output[0], 1, (int)weight[1]);
-        }
-        else if (alongChannels && group == weight[0] && weight[1] == 1) flow.Follow(node.Input[0], node.Output[0]);
-        else flow.Pin(node, $"grouped transposed convolution, group={group}");
+        ConvRule.FlowThroughWeight(node, flow, filtersAxis: 1, depthwise: weight => group == weight[0] && weight[1] == 1,
+                                   $"grouped transposed convolution, group={group}");
     }
 
     public override void Slice(NodeProto node, ISlicePlan plan)
