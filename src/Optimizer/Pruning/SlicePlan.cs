@@ -36,7 +36,8 @@ internal sealed class SlicePlan : ISlicePlan
 
     public int? ChannelAxis(string tensor) => groups.TryGetSpace(tensor, out var space) ? space.Axis : null;
 
-    public bool[]? Kept(string tensor) => groups.TryGetSpace(tensor, out var space) ? KeptOf(space.Ids) : null;
+    public bool[]? Kept(string tensor, int? axis = null) =>
+        groups.TryGetSpace(tensor, out var space) && (axis is null || axis == space.Axis) ? KeptOf(space.Ids) : null;
 
     readonly Dictionary<int[], bool[]> masks = new(ReferenceEqualityComparer.Instance); // tensors that carry the same channels share one id array
 

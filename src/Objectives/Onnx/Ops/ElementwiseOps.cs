@@ -35,7 +35,9 @@ public sealed class BinaryRule : OpRule
 
     /// <summary>Constants added to or multiplied with activations (biases and scales) are learnable; the constants of
     /// input normalisation (Sub, Div) are not.</summary>
-    public override IReadOnlyList<int> LearnableInputs(NodeProto node) => node.OpType is "Add" or "Mul" ? [0, 1] : [];
+    static readonly int[] BothInputs = [0, 1];
+
+    public override IReadOnlyList<int> LearnableInputs(NodeProto node) => node.OpType is "Add" or "Mul" ? BothInputs : [];
 
     public override void FlowChannels(NodeProto node, IChannelFlow flow) => flow.Merge(node);
 
@@ -79,7 +81,7 @@ public sealed class BatchNormalizationRule : OpRule
     public override TensorInfo[] InferShapes(ShapeContext c) => [c.X with { KnownValues = null }];
 
     /// <summary>γ and β; the running statistics are stored but not learnt.</summary>
-    public override IReadOnlyList<int> LearnableInputs(NodeProto node) => [1, 2];
+    public override IReadOnlyList<int> LearnableInputs(NodeProto node) => ConvRule.WeightAndBias;
 
     public override void FlowChannels(NodeProto node, IChannelFlow flow)
     {

@@ -64,16 +64,6 @@ public sealed class ReshapeRule : OpRule
         return [new TensorInfo(shape, x.ElementType, x.KnownValues)];
     }
 
-    /// <summary>Where the channel axis lands when the reshape keeps every channel's elements in one block at the same
-    /// index (the same number of elements before it, and the axis itself unchanged), or null.</summary>
-    static int? KeptAxis(long[] input, long[] output, int axis)
-    {
-        long before = ShapeMath.Product(input.Take(axis));
-        for (int k = 0; k < output.Length; k++)
-            if (ShapeMath.Product(output.Take(k)) == before && output[k] == input[axis]) return k;
-        return null;
-    }
-
     static bool IsFlattening(long[] input, long[] output) => output.Length == 2 && output[0] == input[0] && input.Length > 2;
 
     public override void FlowChannels(NodeProto node, IChannelFlow flow)
@@ -81,7 +71,7 @@ public sealed class ReshapeRule : OpRule
         int axis = flow.ChannelAxis(node.Input[0])!.Value;
         var input = flow.Info(node.Input[0]).Shape;
         var output = flow.Info(node.Output[0]).Shape;
-        if (KeptAxis(input, output, axis) is { } moved) flow.Follow(node.Input[0], node.Output[0], moved);
+        if (ShapeMath.ChannelAxisAfterReshape(input, output, axis) is { } moved) flow.Follow(node.Input[0], node.Output[0], moved);
         else if (IsFlattening(input, output) && axis >= 1) flow.Flatten(node.Input[0], node.Output[0]);
         else flow.Pin(node, $"reshapes [{string.Join("x", input)}] to [{string.Join("x", output)}], splitting or mixing channels");
     }
@@ -95,7 +85,7 @@ public sealed class ReshapeRule : OpRule
         var input = plan.Info(node.Input[0]).Shape;
         var output = plan.Info(node.Output[0]).Shape;
         int axis = plan.ChannelAxis(node.Input[0])!.Value;
-        if (KeptAxis(input, output, axis) is { } k)
+        if (ShapeMath.ChannelAxisAfterReshape(input, output, axis) is { } k)
         {
             if (target[k] <= 0) return; // 0 copies the (pruned) input dimension, -1 is inferred
             var updated = target.ToArray();
@@ -158,38 +148,14 @@ public sealed class SqueezeRule : OpRule
         return [new TensorInfo(shape.ToArray(), x.ElementType, x.KnownValues)];
     }
 
+    /// <summary>Squeeze and Unsqueeze are reshapes that add or remove unit axes: the channel axis lands where Reshape's
+    /// rule puts it.</summary>
     public override void FlowChannels(NodeProto node, IChannelFlow flow)
     {
         int axis = flow.ChannelAxis(node.Input[0])!.Value;
-        long[]? axes = flow.Graph.OpsetVersion >= 13
-            ? node.Input.Count > 1 && node.Input[1].Length > 0 ? flow.Info(node.Input[1]).KnownValues : null
-            : node.GetInts("axes");
-        if (MovedAxis(node.OpType == "Unsqueeze", axes, axis, flow.Info(node.Input[0]).Shape) is { } moved)
+        if (ShapeMath.ChannelAxisAfterReshape(flow.Info(node.Input[0]).Shape, flow.Info(node.Output[0]).Shape, axis) is { } moved)
             flow.Follow(node.Input[0], node.Output[0], moved);
-        else flow.Pin(node, "removes the channel axis or has axes computed at run time");
-    }
-
-    /// <summary>Where the channel axis lands, or null if it is removed.</summary>
-    static int? MovedAxis(bool unsqueeze, long[]? axes, int axis, long[] input)
-    {
-        int rank = input.Length;
-        if (unsqueeze)
-        {
-            if (axes is null) return null;
-            int outputRank = rank + axes.Length;
-            var inserted = axes.Select(a => a < 0 ? a + outputRank : a).ToHashSet();
-            for (int d = 0, seen = 0; d < outputRank; d++)
-            {
-                if (inserted.Contains(d)) continue;
-                if (seen++ == axis) return d;
-            }
-            return null;
-        }
-        var removed = axes is null
-            ? Enumerable.Range(0, rank).Where(d => input[d] == 1).Select(d => (long)d).ToHashSet()
-            : axes.Select(a => a < 0 ? a + rank : a).ToHashSet();
-        if (removed.Contains(axis)) return null;
-        return axis - removed.Count(d => d < axis);
+        else flow.Pin(node, "removes the channel axis");
     }
 }
 

@@ -6,6 +6,8 @@ namespace ParetoPrune.Objectives.Onnx.Ops;
 /// depthwise (group = C_in = C_out) it carries its input's channels; other groupings are pinned.</summary>
 public sealed class ConvRule : OpRule
 {
+    internal static readonly int[] WeightAndBias = [1, 2];
+
     public ConvRule() : base("Conv") { }
 
     public override TensorInfo[] InferShapes(ShapeContext c)
@@ -23,7 +25,7 @@ public sealed class ConvRule : OpRule
         return [new TensorInfo([x.Shape[0], w.Shape[0], .. spatial], x.ElementType)];
     }
 
-    public override IReadOnlyList<int> LearnableInputs(NodeProto node) => [1, 2];
+    public override IReadOnlyList<int> LearnableInputs(NodeProto node) => WeightAndBias;
 
     /// <summary>Each output element accumulates (C_in / group) × kernel products; weight[1] is exactly C_in / group.</summary>
     public override long Macs(NodeProto node, Func<string, long[]> shapeOf) =>
@@ -58,7 +60,7 @@ public sealed class ConvRule : OpRule
     public override void Slice(NodeProto node, ISlicePlan plan)
     {
         if (plan.Kept(node.Output[0]) is not { } output) return;
-        var input = plan.ChannelAxis(node.Input[0]) == 1 ? plan.Kept(node.Input[0]) : null;
+        var input = plan.Kept(node.Input[0], axis: 1);
         if (node.GetInt("group", 1) == 1)
         {
             plan.SliceInput(node, 1, 0, output);
@@ -105,7 +107,7 @@ public sealed class ConvTransposeRule : OpRule
         return [new TensorInfo([x.Shape[0], w.Shape[1] * group, .. output], x.ElementType)];
     }
 
-    public override IReadOnlyList<int> LearnableInputs(NodeProto node) => [1, 2];
+    public override IReadOnlyList<int> LearnableInputs(NodeProto node) => ConvRule.WeightAndBias;
 
     /// <summary>Every input element is multiplied into (C_out / group) × kernel outputs.</summary>
     public override long Macs(NodeProto node, Func<string, long[]> shapeOf) =>
@@ -121,7 +123,7 @@ public sealed class ConvTransposeRule : OpRule
     public override void Slice(NodeProto node, ISlicePlan plan)
     {
         if (plan.Kept(node.Output[0]) is not { } output) return;
-        var input = plan.ChannelAxis(node.Input[0]) == 1 ? plan.Kept(node.Input[0]) : null;
+        var input = plan.Kept(node.Input[0], axis: 1);
         if (node.GetInt("group", 1) == 1)
         {
             if (input is not null) plan.SliceInput(node, 1, 0, input);
@@ -147,7 +149,9 @@ public sealed class MatrixProductRule : OpRule
     public override TensorInfo[] InferShapes(ShapeContext c) =>
         c.Node.OpType == "Gemm" ? [Gemm(c.Node, c.X, c.Required(1, "B"))] : [MatMul(c.X, c.Required(1, "B"))];
 
-    public override IReadOnlyList<int> LearnableInputs(NodeProto node) => node.OpType == "Gemm" ? [0, 1, 2] : [0, 1];
+    static readonly int[] GemmInputs = [0, 1, 2], MatMulInputs = [0, 1];
+
+    public override IReadOnlyList<int> LearnableInputs(NodeProto node) => node.OpType == "Gemm" ? GemmInputs : MatMulInputs;
 
     public override long Macs(NodeProto node, Func<string, long[]> shapeOf)
     {
@@ -180,7 +184,7 @@ public sealed class MatrixProductRule : OpRule
     {
         if (plan.Kept(node.Output[0]) is not { } output) return;
         bool transB = TransposedB(node);
-        if (plan.ChannelAxis(node.Input[0]) == InnerAxis(node, plan.Info(node.Input[0]).Shape) && plan.Kept(node.Input[0]) is { } input)
+        if (plan.Kept(node.Input[0], InnerAxis(node, plan.Info(node.Input[0]).Shape)) is { } input)
             plan.SliceInput(node, 1, transB ? 1 : 0, input);
         plan.SliceInput(node, 1, transB ? 0 : 1, output);
         if (node.OpType == "Gemm" && node.Input.Count > 2 && node.Input[2].Length > 0)

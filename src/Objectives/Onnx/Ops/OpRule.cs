@@ -141,8 +141,9 @@ public interface ISlicePlan
 
     int? ChannelAxis(string tensor);
 
-    /// <summary>Which positions of the tensor's channel axis are kept, or null when it carries no tracked channels.</summary>
-    bool[]? Kept(string tensor);
+    /// <summary>Which positions of the tensor's channel axis are kept, or null when it carries no tracked channels (or,
+    /// with <paramref name="axis"/>, when they are not on that axis: the weight slice a rule asks for would not fit).</summary>
+    bool[]? Kept(string tensor, int? axis = null);
 
     /// <summary>A constant input loses the positions of <paramref name="axis"/> that <paramref name="kept"/> drops.</summary>
     void SliceInput(NodeProto node, int input, int axis, bool[] kept);

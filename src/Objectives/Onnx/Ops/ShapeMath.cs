@@ -101,4 +101,15 @@ public static class ShapeMath
     public static long[]? Axes(ShapeContext c, int inputSinceOpset, int input = 1) =>
         c.Opset >= inputSinceOpset ? (c.Has(input) ? c.Ints(input) ?? throw new ShapeException("its axes are computed at run time") : null)
                                    : c.Node.GetInts("axes");
+
+    /// <summary>Where a tensor's channel axis lands after a reshape (Reshape, Squeeze, Unsqueeze) that keeps every
+    /// channel's elements in one block at the same index: the same number of elements before the axis, and the axis's
+    /// size unchanged. Null when the reshape splits or mixes channels.</summary>
+    public static int? ChannelAxisAfterReshape(long[] input, long[] output, int axis)
+    {
+        long before = Product(input.Take(axis));
+        for (int k = 0; k < output.Length; k++)
+            if (Product(output.Take(k)) == before && output[k] == input[axis]) return k;
+        return null;
+    }
 }
