@@ -37,6 +37,7 @@ public static class CliApp
             CalibrateCommand.Create(context),
             SearchCommands.Search(context),
             SearchCommands.Demo(context),
+            SearchCommands.Worker(context),
             SearchCommands.Report(context),
             SearchCommands.Export(context),
             SearchCommands.Studies(context),

@@ -7,7 +7,7 @@ namespace ParetoPrune.Cli;
 sealed class Interruption : IDisposable
 {
     /// <summary>Commands that handle Ctrl-C themselves, so System.CommandLine must not end the process on it.</summary>
-    public static readonly IReadOnlySet<string> Commands = new HashSet<string> { "search", "demo", "compare" };
+    public static readonly IReadOnlySet<string> Commands = new HashSet<string> { "search", "demo", "compare", "worker" };
 
     /// <summary>The exit code of a run stopped by the user, cleanly or abandoned.</summary>
     public const int ExitCode = ExitCodes.Stopped;

@@ -27,11 +27,12 @@ static class SearchCommands
         Option<int?> FinalSteps, Option<bool> Distill, Option<double> LearningRate, Option<int> BatchSize, Option<double> Validation,
         Option<int?> ValidationLimit, Option<double> MeasureBudget, Option<int?> Threads, Option<DirectoryInfo> Out, Option<bool> Resume,
         Option<FileInfo?> Config, Option<string?> Classes, Option<int> SpecialisationEpochs, Option<double?> RetryWindow, Option<bool> Json,
-        Argument<FileInfo?> ModelArgument)
+        Option<string?> Storage, Option<string?> Study, Option<int?> Parallel, Argument<FileInfo?> ModelArgument)
     {
         public IEnumerable<Option> All => [Model, Data, Objectives, Constraints, Device, LatencyDevice, TokenFile, Meter, Trials, Sampler, Seed, Workers,
             Criterion, MinKeep, RoundTo, Tie, Recalibration, ScreeningSteps, Promote, PromotionSteps, Final, FinalEpochs, FinalSteps, Distill, LearningRate,
-            BatchSize, Validation, ValidationLimit, MeasureBudget, Threads, Out, Resume, Config, Classes, SpecialisationEpochs, RetryWindow, Json];
+            BatchSize, Validation, ValidationLimit, MeasureBudget, Threads, Out, Resume, Config, Classes, SpecialisationEpochs, RetryWindow, Json,
+            Storage, Study, Parallel];
     }
 
     static Options CreateOptions()
@@ -72,14 +73,19 @@ static class SearchCommands
         new("--validation") { Description = "fraction of the training set held out, stratified, to rank candidates", DefaultValueFactory = _ => 0.1 },
         new("--validation-limit") { Description = "rank on at most this many validation images (scoring is much of a screening trial)" },
         new("--measure-budget") { Description = "seconds of timed runs per candidate on a measuring device", DefaultValueFactory = _ => 2 },
-        new("--threads") { Description = "training threads (default: cores divided among workers)" },
+        new("--threads") { Description = "training threads of each trial (default: cores divided among workers); fixed when the study is created, since it can change the results" },
         new("--out", "-o") { Description = "run directory (study.db, CSVs, plots, report.html, models/)" },
-        new("--resume") { Description = "continue the study in --out from its stored settings (--trials may grow; --workers, --threads, --retry-window, --json may change)" },
+        new("--resume") { Description = "continue the study in --out from its stored settings (--trials may grow; --workers, --retry-window, --json may change)" },
         new("--config") { Description = "a JSON file with the same fields (e.g. {\"model\": \"base.onnx\", \"trials\": 40, \"constraint\": [\"macs<=0.5*baseline\"]}); the command line wins" },
         new("--classes") { Description = "task specialisation: class indices or names, comma-separated (e.g. 0,2,5 or trouser,bag); the model is cut to them and fine-tuned first" },
         new("--specialisation-epochs") { Description = "epochs of fine-tuning of the specialised base model (with --classes)", DefaultValueFactory = _ => 1 },
         DeviceSpec.RetryWindowOption(),
         new("--json") { Description = "print a JSON summary for scripts" },
+        new("--storage") { Description = "keep the study on a PostgreSQL server, postgresql://USER@HOST[:PORT]/DATABASE, and create it or join it there: " +
+                                         "`paretoprune worker` processes on any machine then share its trials (default: study.db in --out, one process)" },
+        new("--study") { Description = "the study's name on --storage (default: the name of --out)" },
+        new("--parallel") { Description = "trials screened at once by all workers of the study together, fixed when it is created; its trials do " +
+                                          "not depend on how many workers run it (default: --workers)" },
         ModelInput.Argument("the trained base model (ONNX; N×C×H×W pixels in [0, 1] in, logits out)"));
 
     /// <summary>The library's defaults are the command's: one place decides them.</summary>
@@ -103,6 +109,8 @@ static class SearchCommands
                 (parse, o) = ParseSearch(args) ?? throw new UserInputException("the search command line does not parse without its model");
             }
             var output = parse.GetValue(o.Out) ?? throw new UserInputException("--out is required (or give it in --config)");
+            if (parse.GetValue(o.Resume) && parse.GetValue(o.Storage) is not null)
+                throw new UserInputException("--resume is for a study in --out; a study on --storage is joined by running the same search again, or `paretoprune worker`");
             if (parse.GetValue(o.Resume)) (parse, o) = FromStudy(parse, o, output.FullName);
             var model = parse.GetValue(o.Model) ?? throw new UserInputException("give the model: paretoprune search MODEL … (or \"model\" in --config)");
             return RunSearchAsync(context, parse, o, model.FullName, output.FullName);
@@ -111,7 +119,8 @@ static class SearchCommands
     }
 
     /// <summary>Options that say how a search runs, not what it finds: a resumed search may give them anew.</summary>
-    static readonly HashSet<string> RunOptions = new(StringComparer.Ordinal) { "--trials", "--workers", "--threads", "--retry-window", "--json", "--resume", "--out", "--config" };
+    static readonly HashSet<string> RunOptions = new(StringComparer.Ordinal)
+        { "--trials", "--workers", "--threads", "--retry-window", "--json", "--resume", "--out", "--config", "--storage", "--study" };
 
     /// <summary>The settings of a search command line (given or default) as its study stores them: option → values
     /// (paths made absolute, so that the study resumes from any directory; a flag that is on has no values).</summary>
@@ -160,7 +169,7 @@ static class SearchCommands
             .Select(c => $"{c.Name} was {Show(c.Was)}, now {Show(c.Now)}").ToList();
         if (changed.Count > 0)
             throw new UserInputException($"cannot resume {outputDirectory} with other settings: {string.Join("; ", changed)}. Only --trials, --workers, " +
-                                         $"--threads, --retry-window and --json may change; the rest comes from the study: {ResumeCommand(outputDirectory)}");
+                                         $"--retry-window and --json may change; the rest comes from the study: {ResumeCommand(outputDirectory)}");
 
         var args = new List<string> { "search" };
         foreach (var (name, values) in stored)
@@ -269,7 +278,70 @@ static class SearchCommands
         return [.. expanded];
     }
 
-    static async Task<int> RunSearchAsync(CliContext cli, ParseResult parse, Options o, string modelPath, string outputDirectory)
+    /// <summary>
+    /// <c>paretoprune worker</c>: joins a study on a server with the settings it was created with (read from the study),
+    /// and works on it until every stage is done. The base model comes from the study when this machine lacks the file.
+    /// </summary>
+    public static Command Worker(CliContext context)
+    {
+        var storage = new Option<string>("--storage") { Description = "the PostgreSQL server the study is on: postgresql://USER@HOST[:PORT]/DATABASE", Required = true };
+        var study = new Option<string>("--study") { Description = "the study's name (as `search --study`, or the name of its --out)", Required = true };
+        var output = new Option<DirectoryInfo?>("--out", "-o") { Description = "this machine's folder for models, plots and the report (default: ./STUDY-worker)" };
+        var workers = new Option<int>("--workers") { Description = "candidates this process evaluates at once", DefaultValueFactory = _ => 1 };
+        var data = new Option<string?>("--data", "-d") { Description = "where this machine has the study's dataset, if not where it was on the first machine" };
+        var json = new Option<bool>("--json") { Description = "print a JSON summary for scripts" };
+        var command = new Command("worker", "Join a study on a PostgreSQL server (`search --storage`) and evaluate its trials with the other workers, on this machine or any other.")
+        {
+            storage, study, output, workers, data, json,
+        };
+        command.SetAction((parse, _) =>
+        {
+            string url = parse.GetValue(storage)!, name = parse.GetValue(study)!;
+            string directory = (parse.GetValue(output) ?? new DirectoryInfo($"{name}-worker")).FullName;
+            IReadOnlyDictionary<string, string[]> stored;
+            StudyDefinition definition;
+            byte[]? model;
+            using (var store = StudyStore.Join(ParseStorage(url), name))
+            {
+                stored = store.Invocation ?? throw new UserInputException($"{store.Location} stores no search settings to join it with; run the whole `search` command line there instead");
+                definition = store.Definition;
+                model = store.Backend.GetArtifact(PruningSearch.BaseModelArtifact);
+            }
+            var settings = stored.ToDictionary(kv => kv.Key, kv => kv.Value);
+            string? modelPath = settings.GetValueOrDefault("--model")?.FirstOrDefault();
+            if (modelPath is null || !File.Exists(modelPath) || Sha256(modelPath) != definition.ModelSha256)
+            {
+                if (model is null) throw new UserInputException($"the study's model {modelPath} is not on this machine, and the study does not hold a copy");
+                Directory.CreateDirectory(directory);
+                modelPath = Path.Combine(directory, PruningSearch.BaseModelArtifact);
+                File.WriteAllBytes(modelPath, model);
+                settings["--model"] = [modelPath];
+            }
+            if (parse.GetValue(data) is { } local) settings["--data"] = [Directory.Exists(local) || File.Exists(local) ? Path.GetFullPath(local) : local];
+
+            var args = new List<string> { "search" };
+            foreach (var (option, values) in settings)
+                if (values.Length == 0) args.Add(option);
+                else foreach (string value in values) args.AddRange([option, value]);
+            args.AddRange(["--trials", definition.Trials.ToString(CultureInfo.InvariantCulture), "--out", directory, "--storage", url, "--study", name,
+                           "--workers", parse.GetValue(workers).ToString(CultureInfo.InvariantCulture)]);
+            if (parse.GetValue(json)) args.Add("--json");
+            var (inner, o) = ParseSearch(args) ?? throw new UserInputException($"the settings stored with study '{name}' no longer parse; join it with the whole `search` command line");
+            context.Console.MarkupLine($"[grey]joining study '{Markup.Escape(name)}' at {Markup.Escape(ParseStorage(url).Location)}[/]");
+            return RunSearchAsync(context, inner, o, modelPath, directory, joinOnly: true);
+        });
+        return command;
+    }
+
+    static string Sha256(string path) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(path)));
+
+    static StudyStorage ParseStorage(string url)
+    {
+        try { return StudyStorage.Parse(url); }
+        catch (ArgumentException e) { throw new UserInputException(e.Message); }
+    }
+
+    static async Task<int> RunSearchAsync(CliContext cli, ParseResult parse, Options o, string modelPath, string outputDirectory, bool joinOnly = false)
     {
         bool json = parse.GetValue(o.Json);
         var context = cli.ForProgress(json);
@@ -321,8 +393,13 @@ static class SearchCommands
             Invocation = Invocation(parse, o),
             Classes = parse.GetValue(o.Classes) is { } list ? ClassSubset.Resolve(list.Split(','), searchData.Train.ClassNames) : null,
             SpecialisationEpochs = parse.GetValue(o.SpecialisationEpochs),
+            Storage = parse.GetValue(o.Storage) is { } url ? ParseStorage(url) : null,
+            StudyName = parse.GetValue(o.Study),
+            JoinOnly = joinOnly,
+            Parallelism = parse.GetValue(o.Parallel),
         };
-        if (!options.Resume && File.Exists(Path.Combine(outputDirectory, PruningSearch.StudyFile)))
+        if (options.Storage is null && parse.GetValue(o.Study) is not null) throw new UserInputException("--study names a study on --storage; give --storage too");
+        if (options.Storage is null && !options.Resume && File.Exists(Path.Combine(outputDirectory, PruningSearch.StudyFile)))
             throw new UserInputException($"{outputDirectory} already holds a study: add --resume to continue it, or choose another --out");
 
         var search = new PruningSearch(new MLContext(seed: options.Seed), options);

@@ -136,6 +136,9 @@ sealed class CandidateEvaluator
         }
     }
 
+    /// <summary>Where exported models go (<c>models/</c>), relative paths being stored with their trials.</summary>
+    public string RunDirectory => runDirectory;
+
     /// <summary>The objectives known exactly from a configuration.</summary>
     public IReadOnlySet<ObjectiveKind> Predicted => new HashSet<ObjectiveKind>(kinds.Where(k => k is ObjectiveKind.Macs or ObjectiveKind.Params or ObjectiveKind.DenseBytes
         || (k == ObjectiveKind.Latency && devices.LatencyDevice is null) || (k == ObjectiveKind.Energy && devices.EnergyDevice is null)));

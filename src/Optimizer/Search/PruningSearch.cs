@@ -47,7 +47,8 @@ public sealed record PruningSearchOptions
     /// <summary>Continue the study already in <see cref="OutputDirectory"/> (same question; the trial budget may grow).</summary>
     public bool Resume { get; init; }
 
-    /// <summary>CPU threads for training; default: all cores divided among the workers.</summary>
+    /// <summary>CPU threads of each trial's training; default: all cores divided among the workers. Fixed when the study is
+    /// created (<see cref="StudyDefinition.ScreeningThreads"/>): a resumed or joined study trains as it was started.</summary>
     public int? Threads { get; init; }
 
     /// <summary>
@@ -75,6 +76,30 @@ public sealed record PruningSearchOptions
 
     /// <summary>Epochs of fine-tuning of the specialised base model on its classes (capped by the final stage's steps per epoch).</summary>
     public int SpecialisationEpochs { get; init; } = 1;
+
+    /// <summary>
+    /// A PostgreSQL server to keep the study on, shared by worker processes on any machines; null keeps it in
+    /// <c>study.db</c> in <see cref="OutputDirectory"/> (one process). On a server the search creates the study
+    /// <see cref="StudyName"/>, or joins it if it exists and asks the same question; <see cref="OutputDirectory"/> then holds
+    /// this process's copy of the models, plots and report.
+    /// </summary>
+    public StudyStorage? Storage { get; init; }
+
+    /// <summary>The study's name on <see cref="Storage"/>; default: the output directory's name.</summary>
+    public string? StudyName { get; init; }
+
+    /// <summary>Join an existing study on <see cref="Storage"/> only (a worker): never create one.</summary>
+    public bool JoinOnly { get; init; }
+
+    /// <summary>
+    /// The study's parallelism P, fixed when it is created: trial n is proposed knowing the results of trials 0 … n − P,
+    /// so up to P trials are screened at once by all workers together, and the trials do not depend on how many workers
+    /// ran them or in what order they finished. Default: <see cref="Workers"/> for a new study, the stored value otherwise.
+    /// </summary>
+    public int? Parallelism { get; init; }
+
+    /// <summary>Heartbeats and polling between the workers of a study.</summary>
+    public WorkerOptions Coordination { get; init; } = new();
 }
 
 /// <summary>The data of a search: candidates are recalibrated and fine-tuned on <see cref="Train"/>, ranked on
@@ -136,6 +161,9 @@ public sealed class PruningSearch
         this.options = options ?? throw new ArgumentNullException(nameof(options));
         if (options.Trials < 1) throw new ArgumentException($"a search needs at least one trial, not {options.Trials}");
         if (options.Workers < 1) throw new ArgumentException($"at least one worker, not {options.Workers}");
+        if (options.Parallelism is < 1) throw new ArgumentException($"the parallelism must be at least 1, not {options.Parallelism}");
+        if (options.JoinOnly && options.Storage is null) throw new ArgumentException("joining a study needs the server it is on (Storage)");
+        options.Coordination.Validate();
         if (options.Objectives.Count == 0) throw new ArgumentException("at least one objective");
         if (!options.Objectives.Contains(ObjectiveKind.Accuracy) && !options.Constraints.Objectives.Contains(ObjectiveKind.Accuracy))
             throw new ArgumentException("the search needs accuracy as an objective or a constraint: without it, pruning everything would be best");
@@ -153,18 +181,22 @@ public sealed class PruningSearch
                                               CancellationToken stop = default, CancellationToken abort = default)
     {
         var model = OnnxModel.Load(modelPath);
-        string hash = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(modelPath)));
-        return RunAsync(model, Path.GetFullPath(modelPath), hash, data, progress, stop, abort);
+        byte[] bytes = File.ReadAllBytes(modelPath);
+        return RunAsync(model, Path.GetFullPath(modelPath), bytes, data, progress, stop, abort);
     }
 
     /// <summary>Runs (or resumes) the search on a model in memory.</summary>
     public Task<PruningSearchResult> RunAsync(ModelProto model, SearchData data, IProgress<SearchProgress>? progress = null,
                                               CancellationToken stop = default, CancellationToken abort = default) =>
-        RunAsync(model, "(in memory)", Convert.ToHexStringLower(SHA256.HashData(OnnxModel.ToBytes(model))), data, progress, stop, abort);
+        RunAsync(model, "(in memory)", OnnxModel.ToBytes(model), data, progress, stop, abort);
 
-    async Task<PruningSearchResult> RunAsync(ModelProto model, string modelPath, string hash, SearchData data, IProgress<SearchProgress>? progress,
+    /// <summary>The base model as given, kept in a shared study so that workers on other machines search the same file.</summary>
+    public const string BaseModelArtifact = "model.onnx";
+
+    async Task<PruningSearchResult> RunAsync(ModelProto model, string modelPath, byte[] modelBytes, SearchData data, IProgress<SearchProgress>? progress,
                                              CancellationToken stop, CancellationToken abort)
     {
+        string hash = Convert.ToHexStringLower(SHA256.HashData(modelBytes));
         var watch = Stopwatch.StartNew();
         string directory = Path.GetFullPath(options.OutputDirectory);
         string storePath = Path.Combine(directory, StudyFile);
@@ -176,21 +208,39 @@ public sealed class PruningSearch
             options.Criterion.ToLowerInvariant(), options.Space, options.Fidelity, options.Devices.Description, searched.Train.ClassNames.Count, classes)
         {
             ValidationCaveat = searched.Caveat,
+            Parallelism = options.Parallelism ?? options.Workers,
+            ScreeningThreads = options.ThreadsPer(options.Parallelism ?? options.Workers),
+            FineTuneThreads = options.ThreadsPer(options.FineTuneWorkers),
         };
 
         bool existed = Directory.Exists(directory);
-        if (!options.Resume) CheckFreshFolder(directory, modelPath);
-        var store = Resumable.CreateOrOpen(options.Resume, storePath, () => StudyStore.Create(storePath, definition), StudyStore.OpenForWriting,
+        StudyStore store;
+        bool created;
+        if (options.Storage is { } storage)
+        {
+            (store, created) = StudyStore.CreateOrJoin(storage, options.StudyName ?? Path.GetFileName(directory), definition, mayCreate: !options.JoinOnly);
+            Directory.CreateDirectory(directory);
+        }
+        else
+        {
+            if (!options.Resume) CheckFreshFolder(directory, modelPath);
+            store = Resumable.CreateOrOpen(options.Resume, storePath, () => StudyStore.Create(storePath, definition), StudyStore.OpenForWriting,
                                            s => s.Definition.Differences(definition));
+            created = !options.Resume;
+        }
         bool searching = false;
         try
         {
+            if (options.Parallelism is { } asked && asked != store.Definition.Parallelism)
+                throw new ArgumentException($"{store.Location} was created with parallelism {store.Definition.Parallelism}, not {asked}: it is part of " +
+                                            "the study (its trials depend on it); leave it out to use the study's");
             if (store.Definition.Trials != options.Trials) store.UpdateTrialBudget(options.Trials);
-            if (options.Invocation is { } invocation && store.Invocation is null) store.Invocation = invocation;
+            if (options.Invocation is { } invocation) store.Invocation = invocation;
+            if (store.Backend.IsShared && store.Backend.GetArtifact(BaseModelArtifact) is null) store.Backend.PutArtifact(BaseModelArtifact, modelBytes);
 
             string baselineFidelity = "as trained";
             if (classes is not null)
-                (model, baselineFidelity) = Specialised(model, searched, classes, directory, progress, watch, abort);
+                (model, baselineFidelity) = Specialised(model, searched, classes, directory, store.Backend, progress, watch, abort);
             data = searched;
 
             var importance = ImportanceCriteria.Create(options.Criterion, data.Train, seed: options.Seed);
@@ -198,12 +248,12 @@ public sealed class PruningSearch
             var kinds = new HashSet<ObjectiveKind>(options.Objectives.Concat(options.Constraints.Objectives));
             var evaluator = new CandidateEvaluator(space, data.Train, data.Validation, data.Test, options.Fidelity, options.Devices,
                                                    options.Measurement, mlContext, kinds, directory,
-                                                   options.ThreadsPer(options.Workers), options.ThreadsPer(options.FineTuneWorkers), data.TrainedOn);
+                                                   store.Definition.ScreeningThreads ?? options.ThreadsPer(options.Workers),
+                                                   store.Definition.FineTuneThreads ?? options.ThreadsPer(options.FineTuneWorkers), data.TrainedOn);
             store.Dimensions ??= space.Dimensions;
             store.Status = "running";
             progress?.Report(new SearchProgress(SearchStage.Screening, 0, options.Trials, 0, 0, 0, watch.Elapsed, null, "evaluating the unpruned model"));
-            var baseline = store.Baseline;
-            if (baseline is null) store.Baseline = baseline = await evaluator.BaselineAsync(baselineFidelity, abort);
+            var baseline = store.Baseline ?? store.SetBaselineOnce(await evaluator.BaselineAsync(baselineFidelity, abort));
             var baselineValues = baseline.ToDictionary();
 
             var problems = options.Constraints.Validate(baselineValues);
@@ -215,16 +265,19 @@ public sealed class PruningSearch
             var loop = new SearchLoop(store, problem, evaluator, Samplers.Create(options.Sampler), options, progress, watch);
             searching = true;
             bool completed = await loop.RunAsync(stop, abort);
-            store.Status = completed ? "finished" : "stopped";
+            // A worker that stops leaves a shared study running while others work on it.
+            if (completed) store.Status = "finished";
+            else if (store.LiveWorkers(options.Coordination.HeartbeatTimeout).Count == 0) store.Status = "stopped";
             evaluator.Cleanup();
             var result = PruningSearchResult.Load(store, directory, mlContext);
             SearchReport.Write(result);
             return result;
         }
-        catch (Exception e) when (!options.Resume && !searching)
+        catch (Exception e) when (created && !searching)
         {
             // Rejected before its first trial (an impossible constraint, a model the analysis refuses, …): leave nothing
             // behind, so that the corrected command runs as a new study rather than meeting this one.
+            if (store.Backend is PostgresStudyStore server) server.DeleteStudy();
             store.Dispose();
             RemoveRejectedStudy(directory, existed);
             if (Storage.IsFull(e)) throw Storage.Full(directory, "the search could not start; nothing was kept", e);
@@ -271,12 +324,18 @@ public sealed class PruningSearch
 
     /// <summary>The base model specialised to the class subset (read back when a resumed study made it already).</summary>
     /// <param name="subset">The data already restricted to the subset (<see cref="CandidatePipeline.SubsetData"/>).</param>
-    (ModelProto Model, string Fidelity) Specialised(ModelProto model, SearchData subset, IReadOnlyList<int> classes, string directory,
+    /// <param name="backend">A shared study keeps the specialised model, so that every worker prunes the same one.</param>
+    (ModelProto Model, string Fidelity) Specialised(ModelProto model, SearchData subset, IReadOnlyList<int> classes, string directory, IStudyStore backend,
                                                     IProgress<SearchProgress>? progress, Stopwatch watch, CancellationToken abort)
     {
         string fidelity = $"specialised: classifier cut to {classes.Count} classes" +
                           (options.SpecialisationEpochs > 0 ? $", fine-tuned {options.SpecialisationEpochs} epoch(s) on them" : "");
         string path = Path.Combine(directory, SpecialisedBaseFile);
+        if (backend.IsShared && backend.GetArtifact(SpecialisedBaseFile) is { } stored)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            AtomicFile.WriteAllBytes(path, stored);
+        }
         if (File.Exists(path)) return (OnnxModel.Load(path), fidelity);
         progress?.Report(new SearchProgress(SearchStage.Screening, 0, options.Trials, 0, 0, 0, watch.Elapsed, null,
             $"specialising the base model to classes {string.Join(", ", subset.Train.ClassNames)}"));
@@ -294,6 +353,7 @@ public sealed class PruningSearch
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         OnnxModel.SetMetadata(specialised, "paretoprune.fidelity", fidelity);
         AtomicFile.WriteAllBytes(path, OnnxModel.ToBytes(specialised));
+        if (backend.IsShared) backend.PutArtifact(SpecialisedBaseFile, OnnxModel.ToBytes(specialised));
         return (specialised, fidelity);
     }
 
@@ -310,62 +370,207 @@ public sealed class PruningSearch
     }
 }
 
-/// <summary>The stages of a search over a store: screening with the sampler, then promotion and final fine-tuning.</summary>
+/// <summary>
+/// One process's share of a study: screening with the sampler, then promotion and final fine-tuning, claimed task by task
+/// from the store (<see cref="IStudyStore"/>), so that any number of such processes, on any machines, work on one study.
+/// <para>Trial n is proposed from the results of trials 0 … n − P and with trials n − P + 1 … n − 1 pending, where P is
+/// the study's parallelism: the proposal is a function of n, not of which trials happen to have finished, so a study gives
+/// the same trials whether one worker ran it or many. Stage selections are computed from stored values only, so every
+/// worker computes the same ones.</para>
+/// </summary>
 sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvaluator evaluator, ISampler sampler,
                         PruningSearchOptions options, IProgress<SearchProgress>? progress, Stopwatch watch)
 {
-    readonly Dictionary<int, Trial> trials = store.Trials().ToDictionary(t => t.Number);
+    readonly IStudyStore backend = store.Backend;
+    readonly WorkerRecord me = WorkerIdentity.ForThisProcess();
+    readonly int parallelism = store.Definition.Parallelism;
+    readonly SemaphoreSlim deciding = new(1, 1);
+    readonly Stopwatch stageWatch = Stopwatch.StartNew();
+    Dictionary<int, Trial> trials = store.Trials().ToDictionary(t => t.Number);
+    HashSet<(int, SearchStage)> done = [];
+    SearchStage stage = SearchStage.Screening;
+    int screeningHere, finishedHere, doneAtStart = -1;
+    bool finished;
+
+    /// <summary>Work for one of this process's slots.</summary>
+    abstract record Work
+    {
+        public sealed record Screen(Trial Trial, double Proposing) : Work;
+        public sealed record FineTune(Trial Trial, SearchStage Stage) : Work;
+        public sealed record Wait : Work;
+        public sealed record Done : Work;
+    }
 
     /// <summary>True when every stage finished; false when stopped early.</summary>
     public async Task<bool> RunAsync(CancellationToken stop, CancellationToken abort)
     {
-        if (!await ScreenAsync(stop, abort)) return false;
-        if (!await FineTuneAsync(SearchStage.Promotion, SelectForPromotion(), stop, abort)) return false;
-        if (!await FineTuneAsync(SearchStage.Promotion, SecondPromotionRound(), stop, abort)) return false;
-        return await FineTuneAsync(SearchStage.Final, SelectForFinal(), stop, abort);
-    }
-
-    async Task<bool> ScreenAsync(CancellationToken stop, CancellationToken abort)
-    {
-        var stageWatch = Stopwatch.StartNew();
-        int doneAtStart = trials.Values.Count(t => t.State != TrialState.Running);
-        // Trials left running by a killed process are re-run first, with the configuration they had.
-        var queue = new Queue<Trial>(trials.Values.Where(t => t.State == TrialState.Running).OrderBy(t => t.Number));
-        var running = new Dictionary<Task<Trial>, Trial>();
-        bool exhausted = false;
-        while (true)
+        backend.Register(me);
+        using var failed = CancellationTokenSource.CreateLinkedTokenSource(abort);
+        using var heartbeat = new Timer(_ =>
         {
-            while (running.Count < options.Workers && !stop.IsCancellationRequested)
-            {
-                Trial trial;
-                if (queue.Count > 0) trial = queue.Dequeue();
-                else
-                {
-                    if (exhausted || trials.Count >= options.Trials) break;
-                    var proposing = Stopwatch.StartNew();
-                    var context = new SamplerContext(problem, History(), running.Values.Select(t => t.Kept).ToList(), options.Seed, options.Trials);
-                    var proposal = sampler.Propose(context, 1);
-                    if (proposal.Count == 0) { exhausted = true; break; }
-                    trial = store.NewTrial(sampler.Name, proposal[0]);
-                    trials[trial.Number] = trial;
-                    proposed[trial.Number] = proposing.Elapsed.TotalSeconds;
-                }
-                var t = trial;
-                running[Task.Run(() => Screen(t, proposed.GetValueOrDefault(t.Number), abort), abort)] = t;
-            }
-            if (running.Count == 0) break;
-            var done = await Task.WhenAny(running.Keys);
-            running.Remove(done);
-            var finished = await done; // abort surfaces here as OperationCanceledException: the trial stays "running" in the store
-            trials[finished.Number] = finished;
-            store.Save(finished);
-            Report(SearchStage.Screening, stageWatch, doneAtStart, $"trial {finished.Number}: " + Describe(finished));
+            try { backend.Heartbeat(me.Id); }
+            catch (Exception e) when (e is IOException or InvalidOperationException or System.Data.Common.DbException) { } // the next beat retries; claims fail loudly
+        }, null, options.Coordination.HeartbeatInterval, options.Coordination.HeartbeatInterval);
+        try
+        {
+            int slots = Math.Max(options.Workers, options.FineTuneWorkers);
+            var running = Enumerable.Range(0, slots).Select(_ => Task.Run(() => SlotAsync(stop, failed), CancellationToken.None)).ToList();
+            await Task.WhenAll(running);
+            return finished;
         }
-        return !stop.IsCancellationRequested;
+        finally
+        {
+            await heartbeat.DisposeAsync();
+            try { backend.Retire(me.Id); }
+            catch (Exception e) when (e is IOException or InvalidOperationException or System.Data.Common.DbException) { } // found dead by its heartbeat instead
+        }
     }
 
-    /// <summary>Seconds the sampler took to propose each trial of this run (recorded with the trial: the search's own overhead).</summary>
-    readonly Dictionary<int, double> proposed = [];
+    async Task SlotAsync(CancellationToken stop, CancellationTokenSource failed)
+    {
+        var abort = failed.Token;
+        try
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                abort.ThrowIfCancellationRequested();
+                var work = await NextAsync(abort);
+                switch (work)
+                {
+                    case Work.Done:
+                        return;
+                    case Work.Wait:
+                        try { await Task.Delay(options.Coordination.PollInterval, stop).WaitAsync(abort); }
+                        catch (OperationCanceledException) when (stop.IsCancellationRequested && !abort.IsCancellationRequested) { return; }
+                        break;
+                    case Work.Screen s:
+                        var screened = await Screen(s.Trial, s.Proposing, abort);
+                        await FinishAsync(screened, SearchStage.Screening, abort);
+                        break;
+                    case Work.FineTune f:
+                        var tuned = await FineTune(f.Trial, f.Stage, abort);
+                        await FinishAsync(tuned, f.Stage, abort);
+                        break;
+                }
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            failed.Cancel(); // the other slots stop too; the first failure is what the search reports
+            throw;
+        }
+    }
+
+    /// <summary>Stores a finished task (its exported model first, where the store is shared) and reports it.</summary>
+    async Task FinishAsync(Trial trial, SearchStage stage, CancellationToken abort)
+    {
+        if (backend.IsShared && trial.At(SearchStage.Final)?.ModelPath is { } model && stage == SearchStage.Final)
+            backend.PutArtifact(model.Replace('\\', '/'), File.ReadAllBytes(Path.Combine(evaluator.RunDirectory, model)));
+        await deciding.WaitAsync(abort);
+        try
+        {
+            if (stage == SearchStage.Screening) screeningHere--;
+            // A task this worker was taken for dead on and another worker finished first keeps that worker's result.
+            if (backend.Complete(trial, stage, me.Id)) trials[trial.Number] = trial;
+            else trials[trial.Number] = backend.Trials().Single(t => t.Number == trial.Number);
+            done.Add((trial.Number, stage));
+            finishedHere++;
+            var shown = trials[trial.Number];
+            if (stage == SearchStage.Screening) Report($"trial {trial.Number}: " + Describe(shown));
+            else ReportStage(stage, $"trial {trial.Number}: " + Describe(shown));
+        }
+        finally
+        {
+            deciding.Release();
+        }
+    }
+
+    /// <summary>The next piece of work for a slot, decided one slot at a time, from the store's current state.</summary>
+    async Task<Work> NextAsync(CancellationToken abort)
+    {
+        await deciding.WaitAsync(abort);
+        try
+        {
+            if (finished) return new Work.Done();
+            trials = backend.Trials().ToDictionary(t => t.Number);
+            done = backend.Tasks().Where(t => t.Done).Select(t => (t.Trial, t.Stage)).ToHashSet();
+            if (doneAtStart < 0) doneAtStart = trials.Values.Count(t => t.State != TrialState.Running);
+            foreach (var worker in backend.Workers().Where(WorkerIdentity.IsDeadHere)) backend.Retire(worker.Id);
+            var timeout = options.Coordination.HeartbeatTimeout;
+
+            bool mayScreen = screeningHere < options.Workers;
+            // Trials left running by a dead worker (a killed process included) are re-run first, with the configuration they had.
+            var orphans = trials.Values.Where(t => t.State == TrialState.Running).Select(t => t.Number).ToList();
+            if (mayScreen && backend.Claim(me.Id, SearchStage.Screening, orphans, timeout) is { } reclaimed)
+            {
+                screeningHere++;
+                return new Work.Screen(trials[reclaimed.Trial], 0);
+            }
+            if (!ScreeningFinished())
+            {
+                if (!mayScreen || trials.Count >= options.Trials) return new Work.Wait();
+                var proposing = Stopwatch.StartNew();
+                bool exhausted = false;
+                var trial = backend.Propose(me.Id, all =>
+                {
+                    var proposal = ProposeNext(all, out exhausted);
+                    return proposal is null ? null : new Proposal(sampler.Name, proposal);
+                });
+                if (exhausted) backend.PutIfAbsent(ExhaustedKey, "true");
+                if (trial is null) return new Work.Wait();
+                trials[trial.Number] = trial;
+                screeningHere++;
+                return new Work.Screen(trial, proposing.Elapsed.TotalSeconds);
+            }
+
+            foreach (var (next, select) in new (SearchStage, Func<List<Trial>>)[]
+                     { (SearchStage.Promotion, SelectForPromotion), (SearchStage.Promotion, SecondPromotionRound), (SearchStage.Final, SelectForFinal) })
+            {
+                var selected = select().Select(t => t.Number).ToList();
+                var open = selected.Where(n => !done.Contains((n, next))).ToList();
+                if (open.Count == 0) continue;
+                if (stage != next)
+                {
+                    (stage, finishedHere) = (next, 0);
+                    stageWatch.Restart();
+                }
+                backend.AddTasks(next, open);
+                if (backend.Claim(me.Id, next, open, timeout) is { } claimed) return new Work.FineTune(trials[claimed.Trial], next);
+                return new Work.Wait();
+            }
+            finished = true;
+            return new Work.Done();
+        }
+        finally
+        {
+            deciding.Release();
+        }
+    }
+
+    /// <summary>Set once the sampler found no new configuration: screening ends there, whatever the budget.</summary>
+    const string ExhaustedKey = "screening-exhausted";
+
+    bool ScreeningFinished() =>
+        (trials.Count >= options.Trials || backend.Get(ExhaustedKey) is not null) && trials.Values.All(t => t.State != TrialState.Running);
+
+    /// <summary>
+    /// The configuration of trial n = <paramref name="all"/>.Count, or null when it is not its turn: trials 0 … n − P must
+    /// have finished (their results are its history; n − P + 1 … n − 1 are pending). Null with <paramref name="exhausted"/>
+    /// when the space holds nothing new.
+    /// </summary>
+    int[]? ProposeNext(IReadOnlyList<Trial> all, out bool exhausted)
+    {
+        exhausted = false;
+        int n = all.Count;
+        if (n >= options.Trials) return null;
+        int known = Math.Max(0, n - parallelism + 1);
+        if (all.Take(known).Any(t => t.State == TrialState.Running)) return null;
+        var history = all.Take(known).Select(t => new Observation(t.Kept, t.State == TrialState.Complete ? t.At(SearchStage.Screening)?.ToDictionary() : null)).ToList();
+        var pending = all.Skip(known).Select(t => t.Kept).ToList();
+        var proposal = sampler.Propose(new SamplerContext(problem, history, pending, options.Seed, options.Trials), 1);
+        if (proposal.Count == 0) exhausted = true;
+        return proposal.Count == 0 ? null : proposal[0];
+    }
 
     async Task<Trial> Screen(Trial trial, double proposing, CancellationToken abort)
     {
@@ -380,10 +585,6 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
             return trial with { State = TrialState.Failed, Error = $"{e.GetType().Name}: {e.Message}" };
         }
     }
-
-    List<Observation> History() => trials.Values.Where(t => t.State != TrialState.Running).OrderBy(t => t.Number)
-        .Select(t => new Observation(t.Kept, t.State == TrialState.Complete ? t.At(SearchStage.Screening)?.ToDictionary() : null)).ToList();
-
     /// <summary>The first half of the promotion: the screened trials whose set covers the most hypervolume at the screening
     /// fidelity (all of it when there is nothing to learn from yet: fewer than 3 in each half, or no accuracy to map).</summary>
     List<Trial> SelectForPromotion()
@@ -491,33 +692,6 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
         return [.. (first < 0 ? [] : new[] { candidates[first] }), .. rest.Select(k => candidates[others[k]])];
     }
 
-    async Task<bool> FineTuneAsync(SearchStage stage, List<Trial> selected, CancellationToken stop, CancellationToken abort)
-    {
-        var stageWatch = Stopwatch.StartNew();
-        var todo = selected.Where(t => t.At(stage) is null).ToList();
-        int alreadyDone = selected.Count - todo.Count;
-        var total = selected.Count;
-        var running = new Dictionary<Task<Trial>, Trial>();
-        int index = 0, completed = alreadyDone;
-        while (true)
-        {
-            while (running.Count < options.FineTuneWorkers && index < todo.Count && !stop.IsCancellationRequested)
-            {
-                var trial = todo[index++];
-                running[Task.Run(() => FineTune(trial, stage, abort), abort)] = trial;
-            }
-            if (running.Count == 0) break;
-            var done = await Task.WhenAny(running.Keys);
-            running.Remove(done);
-            var finished = await done;
-            trials[finished.Number] = finished;
-            store.Save(finished);
-            completed++;
-            ReportStage(stage, stageWatch, completed, total, alreadyDone, $"trial {finished.Number}: " + Describe(finished));
-        }
-        return !stop.IsCancellationRequested;
-    }
-
     async Task<Trial> FineTune(Trial trial, SearchStage stage, CancellationToken abort)
     {
         try
@@ -540,24 +714,25 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
                + $" ({latest.Stage.ToString().ToLowerInvariant()}, {latest.TotalSeconds:0.0} s)";
     }
 
-    void Report(SearchStage stage, Stopwatch stageWatch, int doneAtStart, string message)
+    void Report(string message)
     {
-        int done = trials.Values.Count(t => t.State != TrialState.Running);
+        int finishedTrials = trials.Values.Count(t => t.State != TrialState.Running);
         int failed = trials.Values.Count(t => t.State == TrialState.Failed);
         var (frontSize, hypervolume) = ScreeningFront();
-        int fresh = done - doneAtStart;
-        TimeSpan? remaining = fresh > 0 ? stageWatch.Elapsed / fresh * Math.Max(0, options.Trials - done) : null;
-        progress?.Report(new SearchProgress(stage, done, options.Trials, failed, frontSize, hypervolume, watch.Elapsed, remaining, message));
+        int fresh = finishedTrials - doneAtStart;
+        TimeSpan? remaining = fresh > 0 ? stageWatch.Elapsed / fresh * Math.Max(0, options.Trials - finishedTrials) : null;
+        progress?.Report(new SearchProgress(SearchStage.Screening, finishedTrials, options.Trials, failed, frontSize, hypervolume, watch.Elapsed, remaining, message));
     }
 
-    void ReportStage(SearchStage stage, Stopwatch stageWatch, int completed, int total, int alreadyDone, string message)
+    /// <summary>Progress of a fine-tuning stage: its tasks done (by any worker) of those selected so far.</summary>
+    void ReportStage(SearchStage reported, string message)
     {
         var (frontSize, hypervolume) = ScreeningFront();
-        int fresh = completed - alreadyDone;
-        TimeSpan? remaining = fresh > 0 ? stageWatch.Elapsed / fresh * (total - completed) : null;
-        progress?.Report(new SearchProgress(stage, completed, total, 0, frontSize, hypervolume, watch.Elapsed, remaining, message));
+        var tasks = backend.Tasks().Where(t => t.Stage == reported).ToList();
+        int completed = tasks.Count(t => t.Done), total = tasks.Count;
+        TimeSpan? remaining = finishedHere > 0 ? stageWatch.Elapsed / finishedHere * (total - completed) : null;
+        progress?.Report(new SearchProgress(reported, completed, total, 0, frontSize, hypervolume, watch.Elapsed, remaining, message));
     }
-
     (int Size, double Hypervolume) ScreeningFront()
     {
         var feasible = trials.Values.Select(t => t.At(SearchStage.Screening)?.ToDictionary())

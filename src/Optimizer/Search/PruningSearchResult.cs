@@ -4,6 +4,7 @@ using ParetoPrune.Objectives;
 using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Objectives.Pareto;
 using ParetoPrune.Objectives.Statistics;
+using ParetoPrune.Optimizer.Reporting;
 
 namespace ParetoPrune.Optimizer.Search;
 
@@ -92,11 +93,25 @@ public sealed class PruningSearchResult
     /// <summary>The search in an open study (one read of it, e.g. beside other reads of the same store).</summary>
     /// <exception cref="InvalidDataException">The search has not stored its baseline and search space yet.</exception>
     public static PruningSearchResult Load(StudyStore store, MLContext? mlContext = null) =>
-        Load(store, Path.GetDirectoryName(store.Path)!, mlContext ?? new MLContext(seed: 0));
+        Load(store, Path.GetDirectoryName(store.FilePath ?? throw new ArgumentException($"{store.Location} is on a server: give the directory to write its models to"))!,
+             mlContext ?? new MLContext(seed: 0));
 
-    internal static PruningSearchResult Load(StudyStore store, string directory, MLContext mlContext) =>
-        new(directory, store.Definition, store.Baseline ?? throw new InvalidDataException($"{store.Path}: the study has no baseline yet"),
-            store.Trials(), store.LiveStatus, store.Dimensions ?? throw new InvalidDataException($"{store.Path}: the study has no search space yet"), mlContext);
+    /// <summary>The search in an open study, its models in <paramref name="directory"/>. The models of a study on a server are
+    /// written there from the store where missing (they were exported on whichever machine ran their final stage).</summary>
+    internal static PruningSearchResult Load(StudyStore store, string directory, MLContext mlContext)
+    {
+        var trials = store.Trials();
+        if (store.Backend.IsShared)
+            foreach (string model in trials.Select(t => t.At(SearchStage.Final)?.ModelPath).OfType<string>())
+            {
+                string path = Path.Combine(directory, model);
+                if (File.Exists(path) || store.Backend.GetArtifact(model.Replace('\\', '/')) is not { } bytes) continue;
+                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                AtomicFile.WriteAllBytes(path, bytes);
+            }
+        return new(directory, store.Definition, store.Baseline ?? throw new InvalidDataException($"{store.Location}: the study has no baseline yet"),
+            trials, store.LiveStatus, store.Dimensions ?? throw new InvalidDataException($"{store.Location}: the study has no search space yet"), mlContext);
+    }
 
     /// <summary>The most accurate front member that meets <paramref name="constraints"/> (the study's own by default); fewer MACs
     /// break ties. Null when none does.</summary>

@@ -59,7 +59,9 @@ sealed class RunStoreFile : IDisposable
     /// <exception cref="FileNotFoundException">No file there.</exception>
     /// <exception cref="StoreInUseException">To write, while another process writes.</exception>
     /// <exception cref="InvalidDataException">Not an SQLite file, a damaged one, or another schema version (left as it is).</exception>
-    public static RunStoreFile Open(string path, string kind, string table, int version, bool write)
+    /// <param name="upgrade">Brings a file of an older schema (its version given) up to <paramref name="version"/>, when opened to
+    /// write; null reads only this version. A reader of an older file reads it as it is.</param>
+    public static RunStoreFile Open(string path, string kind, string table, int version, bool write, Action<Func<SqliteCommand>, int>? upgrade = null)
     {
         path = System.IO.Path.GetFullPath(path);
         if (!File.Exists(path)) throw new FileNotFoundException($"no {kind} at {path}", path);
@@ -70,8 +72,18 @@ sealed class RunStoreFile : IDisposable
             try
             {
                 string? schema = file.Get("schema");
-                if (schema != version.ToString(CultureInfo.InvariantCulture))
+                bool older = upgrade is not null && int.TryParse(schema, CultureInfo.InvariantCulture, out int found) && found >= 1 && found < version;
+                if (schema != version.ToString(CultureInfo.InvariantCulture) && !older)
                     throw new InvalidDataException($"{path} has {kind} schema {schema ?? "(none)"}; this version reads schema {version}");
+                if (older && write)
+                {
+                    file.Transaction(command =>
+                    {
+                        upgrade!(command, int.Parse(schema!, CultureInfo.InvariantCulture));
+                        return 0;
+                    });
+                    file.Put("schema", version.ToString(CultureInfo.InvariantCulture));
+                }
                 if (write) file.Put("writer", WriterLock.Describe());
                 return file;
             }
@@ -140,6 +152,33 @@ sealed class RunStoreFile : IDisposable
         try
         {
             return Run(prepare, run);
+        }
+        catch (SqliteException e) when (Storage.IsFull(e))
+        {
+            throw Storage.Full(System.IO.Path.GetDirectoryName(Path)!, $"the {kind} is intact up to its last stored result: free some space and resume", e);
+        }
+    }
+
+    /// <summary>Several statements as one change, by the writer only: <c>BEGIN IMMEDIATE</c>, so what the body reads cannot
+    /// change before it writes; rolled back if the body throws.</summary>
+    /// <param name="body">Gets a factory of commands enlisted in the transaction.</param>
+    public T Transaction<T>(Func<Func<SqliteCommand>, T> body)
+    {
+        if (writer is null) throw new InvalidOperationException($"{Path} was opened to read; open it to write to change it");
+        try
+        {
+            lock (gate)
+            {
+                using var transaction = connection.BeginTransaction(deferred: false);
+                var result = body(() =>
+                {
+                    var command = connection.CreateCommand();
+                    command.Transaction = transaction;
+                    return command;
+                });
+                transaction.Commit();
+                return result;
+            }
         }
         catch (SqliteException e) when (Storage.IsFull(e))
         {

@@ -19,7 +19,23 @@ public sealed record StudyDefinition(
     /// <summary>Why the validation images may have been seen by the model in training (<see cref="SearchData.Caveat"/>); null when known unseen.</summary>
     public string? ValidationCaveat { get; init; }
 
-    /// <summary>Differences that forbid resuming (the trial budget may grow, everything else must match).</summary>
+    /// <summary>
+    /// Trials screened at once by all the study's workers together: trial n is proposed from the results of trials
+    /// 0 … n − P (<see cref="PruningSearchOptions.Parallelism"/>). Fixed at creation; a joining or resuming process uses it.
+    /// </summary>
+    public int Parallelism { get; init; } = 1;
+
+    /// <summary>
+    /// Training threads of each screening trial, and of each promotion or final fine-tuning, fixed at creation: on some CPUs
+    /// libtorch's results change with the thread count, so a trial's count must not depend on which worker runs it (null in
+    /// studies from before: the running process's count).
+    /// </summary>
+    public int? ScreeningThreads { get; init; }
+
+    /// <inheritdoc cref="ScreeningThreads"/>
+    public int? FineTuneThreads { get; init; }
+
+    /// <summary>Differences that forbid resuming (the trial budget may grow, the parallelism is the study's, everything else must match).</summary>
     public IReadOnlyList<string> Differences(StudyDefinition other)
     {
         var problems = new List<string>();
@@ -47,60 +63,104 @@ public sealed record StudyDefinition(
 }
 
 /// <summary>
-/// The study on disk (SQLite, <c>study.db</c>): its definition, the baseline, and every trial, written as soon as the
-/// trial (or one of its stages) ends, in one transaction. A killed search loses at most the trials in flight, and a
-/// resumed one rebuilds its sampler from the stored trials. Safe to share between threads; WAL mode lets readers
-/// (<c>report</c>, <c>studies list</c>) open it while a search writes. One process writes a study at a time
-/// (<see cref="WriterLock"/>: a second <c>search --resume</c> is refused, naming the first), and trial numbers come from
-/// the store (<see cref="NewTrial"/>), not from the process.
+/// A study, wherever it is kept (<see cref="IStudyStore"/>: an SQLite file, the default, or a PostgreSQL server shared by
+/// workers on many machines): its definition, the baseline, and every trial, each written as soon as the trial (or one of
+/// its stages) ends, in one transaction. A killed search loses at most the trials in flight, and a resumed one rebuilds
+/// its sampler from the stored trials. Safe to share between threads. Trial numbers come from the store
+/// (<see cref="IStudyStore.Propose"/>), not from a process.
 /// </summary>
 public sealed class StudyStore : IDisposable
 {
     /// <summary>Relaxed escaping: settings such as "macs<=0.5×baseline" stay readable in the file and in messages.</summary>
     internal static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = false, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-    const int SchemaVersion = 1;
-    const string Kind = "study", Table = "study";
 
-    readonly RunStoreFile file;
+    StudyStore(IStudyStore backend) => Backend = backend;
 
-    StudyStore(RunStoreFile file) => this.file = file;
+    /// <summary>The backend, for the search's workers (claims, heartbeats) and for checks.</summary>
+    public IStudyStore Backend { get; }
 
-    public string Path => file.Path;
+    /// <summary>Where the study is, in words (a file, or a server and the study's name).</summary>
+    public string Location => Backend.Location;
 
-    /// <summary>Whether this instance holds the study's writer lock (<see cref="Create"/>, <see cref="OpenForWriting"/>).</summary>
-    public bool IsWriter => file.IsWriter;
+    /// <summary>The SQLite file; null for a study on a server.</summary>
+    public string? FilePath => Backend is SqliteStudyStore ? Backend.Location : null;
+
+    /// <summary>Whether this instance may write: a server study always, an SQLite one while holding the file's writer lock
+    /// (<see cref="Create"/>, <see cref="OpenForWriting"/>).</summary>
+    public bool IsWriter => Backend is not SqliteStudyStore sqlite || sqlite.IsWriter;
 
     /// <summary>Creates a new study file (the directory too) and holds its writer lock. Refuses to overwrite an existing study.</summary>
     /// <exception cref="StoreInUseException">Another process is creating or writing a study there.</exception>
     public static StudyStore Create(string path, StudyDefinition definition)
     {
-        var store = new StudyStore(RunStoreFile.Create(path, Kind, Table, """
-            CREATE TABLE trials (number INTEGER PRIMARY KEY, state TEXT NOT NULL, sampler TEXT NOT NULL, kept TEXT NOT NULL,
-                                 stages TEXT NOT NULL, error TEXT, started TEXT NOT NULL, updated TEXT NOT NULL);
-            """, SchemaVersion));
-        store.file.Put("definition", JsonSerializer.Serialize(definition, JsonOptions));
+        var store = new StudyStore(SqliteStudyStore.Create(path));
+        store.Backend.Put("definition", JsonSerializer.Serialize(definition, JsonOptions));
         return store;
     }
 
-    /// <summary>Opens an existing study to read it (a report, a listing), beside a search that may be writing it.</summary>
+    /// <summary>Opens an existing study file to read it (a report, a listing), beside a search that may be writing it.</summary>
     /// <exception cref="FileNotFoundException">No study there.</exception>
     /// <exception cref="InvalidDataException">The file is not a study store (or a newer schema); the message says which.</exception>
     public static StudyStore Open(string path) => Open(path, write: false);
 
-    /// <summary>Opens an existing study to continue it, holding its writer lock until disposed.</summary>
+    /// <summary>Opens an existing study file to continue it, holding its writer lock until disposed.</summary>
     /// <exception cref="StoreInUseException">Another process is writing it; the message names that process.</exception>
     public static StudyStore OpenForWriting(string path) => Open(path, write: true);
 
-    /// <summary>Whether a process is writing the study at <paramref name="path"/> now (a killed one is not).</summary>
+    /// <summary>
+    /// The study <paramref name="name"/> on a server: created with <paramref name="definition"/> if it is new, joined if it
+    /// exists and asks the same question (<see cref="StudyDefinition.Differences"/>; the trial budget may differ).
+    /// </summary>
+    /// <returns>The store, and whether this call created the study.</returns>
+    /// <exception cref="ArgumentException">The existing study was started with other settings; the message lists them.</exception>
+    /// <param name="mayCreate">False for a worker, which only joins.</param>
+    /// <exception cref="StudyNotFoundException">No such study, and <paramref name="mayCreate"/> is false.</exception>
+    public static (StudyStore Store, bool Created) CreateOrJoin(StudyStorage storage, string name, StudyDefinition definition, bool mayCreate = true)
+    {
+        var (backend, created) = PostgresStudyStore.Open(storage, name, create: mayCreate);
+        var store = new StudyStore(backend);
+        try
+        {
+            string stored = backend.PutIfAbsent("definition", JsonSerializer.Serialize(definition, JsonOptions));
+            var problems = JsonSerializer.Deserialize<StudyDefinition>(stored, JsonOptions)!.Differences(definition);
+            if (problems.Count > 0)
+                throw new ArgumentException($"cannot join {backend.Location}: it was started with other settings ({string.Join("; ", problems)})");
+            return (store, created);
+        }
+        catch
+        {
+            store.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>An existing study on a server (a worker joining it, a report).</summary>
+    /// <exception cref="StudyNotFoundException">No study of that name there.</exception>
+    public static StudyStore Join(StudyStorage storage, string name)
+    {
+        var store = new StudyStore(PostgresStudyStore.Open(storage, name, create: false).Store);
+        try
+        {
+            _ = store.Definition;
+            return store;
+        }
+        catch
+        {
+            store.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Whether a process is writing the study file at <paramref name="path"/> now (a killed one is not).</summary>
     public static bool IsBeingWritten(string path) => WriterLock.IsHeld(System.IO.Path.GetFullPath(path));
 
     static StudyStore Open(string path, bool write)
     {
-        var store = new StudyStore(RunStoreFile.Open(path, Kind, Table, SchemaVersion, write));
+        var store = new StudyStore(SqliteStudyStore.Open(path, write));
         try
         {
             _ = store.Definition;
-            store.file.Read(c => c.CommandText = "SELECT count(*) FROM trials;", c => c.ExecuteScalar()); // a damaged file fails here, not mid-report
+            _ = store.Backend.Trials(); // a damaged file fails here, not mid-report
             return store;
         }
         catch (Exception e)
@@ -114,107 +174,86 @@ public sealed class StudyStore : IDisposable
         }
     }
 
-    public StudyDefinition Definition => JsonSerializer.Deserialize<StudyDefinition>(file.Get("definition")
-        ?? throw new InvalidDataException($"{Path} has no study definition"), JsonOptions)!;
+    public StudyDefinition Definition => JsonSerializer.Deserialize<StudyDefinition>(Backend.Get("definition")
+        ?? throw new InvalidDataException($"{Location} has no study definition"), JsonOptions)!;
 
-    public DateTimeOffset Created => file.Created;
+    public DateTimeOffset Created => Backend.Created;
 
-    /// <summary>The process that last wrote the study, in words (<see cref="WriterLock.Describe"/>).</summary>
-    public string? Writer => file.Get("writer");
+    /// <summary>Who writes the study, in words: the process that last opened the file (<see cref="WriterLock.Describe"/>), or a
+    /// server study's live workers.</summary>
+    public string? Writer => Backend is SqliteStudyStore ? Backend.Get("writer")
+        : LiveWorkers() is { Count: > 0 } live ? string.Join("; ", live.Select(w => w.Description)) : null;
+
+    /// <summary>The workers that are not retired and sent a heartbeat within <paramref name="timeout"/> (default: the
+    /// search's, <see cref="WorkerOptions.HeartbeatTimeout"/>).</summary>
+    public IReadOnlyList<WorkerRecord> LiveWorkers(TimeSpan? timeout = null)
+    {
+        var limit = timeout ?? new WorkerOptions().HeartbeatTimeout;
+        return Backend.Workers().Where(w => !w.Retired && DateTimeOffset.UtcNow - w.Heartbeat < limit).ToList();
+    }
 
     /// <summary>The trial budget grows when a study is resumed with more trials.</summary>
-    public void UpdateTrialBudget(int trials) => file.Put("definition", JsonSerializer.Serialize(Definition with { Trials = trials }, JsonOptions));
+    public void UpdateTrialBudget(int trials) => Backend.Put("definition", JsonSerializer.Serialize(Definition with { Trials = trials }, JsonOptions));
 
     /// <summary>The unpruned model's values (the reference of relative constraints and of the hypervolume).</summary>
     public StageResult? Baseline
     {
-        get => file.Get("baseline") is { } json ? JsonSerializer.Deserialize<StageResult>(json, JsonOptions) : null;
-        set => file.Put("baseline", JsonSerializer.Serialize(value ?? throw new ArgumentNullException(nameof(value)), JsonOptions));
+        get => Backend.Get("baseline") is { } json ? JsonSerializer.Deserialize<StageResult>(json, JsonOptions) : null;
+        set => Backend.Put("baseline", JsonSerializer.Serialize(value ?? throw new ArgumentNullException(nameof(value)), JsonOptions));
     }
+
+    /// <summary>Stores the baseline unless a worker stored one first; returns the stored one (every worker then uses the same).</summary>
+    public StageResult SetBaselineOnce(StageResult baseline) =>
+        JsonSerializer.Deserialize<StageResult>(Backend.PutIfAbsent("baseline", JsonSerializer.Serialize(baseline, JsonOptions)), JsonOptions)!;
 
     /// <summary>The search dimensions (names, sizes, groups), so reports can label configurations without the model.</summary>
     public IReadOnlyList<SearchDimension>? Dimensions
     {
-        get => file.Get("dimensions") is { } json ? JsonSerializer.Deserialize<List<SearchDimension>>(json, JsonOptions) : null;
-        set => file.Put("dimensions", JsonSerializer.Serialize(value ?? throw new ArgumentNullException(nameof(value)), JsonOptions));
+        get => Backend.Get("dimensions") is { } json ? JsonSerializer.Deserialize<List<SearchDimension>>(json, JsonOptions) : null;
+        set => Backend.PutIfAbsent("dimensions", JsonSerializer.Serialize(value ?? throw new ArgumentNullException(nameof(value)), JsonOptions));
     }
 
     /// <summary>The settings the study was started with, as its front end recorded them (option → values; see
-    /// <see cref="PruningSearchOptions.Invocation"/>); null when none were recorded.</summary>
+    /// <see cref="PruningSearchOptions.Invocation"/>); null when none were recorded. The first recording stays.</summary>
     public IReadOnlyDictionary<string, string[]>? Invocation
     {
-        get => file.Get("invocation") is { } json ? JsonSerializer.Deserialize<Dictionary<string, string[]>>(json, JsonOptions) : null;
-        set => file.Put("invocation", JsonSerializer.Serialize(value ?? throw new ArgumentNullException(nameof(value)), JsonOptions));
+        get => Backend.Get("invocation") is { } json ? JsonSerializer.Deserialize<Dictionary<string, string[]>>(json, JsonOptions) : null;
+        set => Backend.PutIfAbsent("invocation", JsonSerializer.Serialize(value ?? throw new ArgumentNullException(nameof(value)), JsonOptions));
     }
 
     /// <summary>As the search last wrote it: "running", "stopped", "finished" (see <see cref="LiveStatus"/>).</summary>
     public string Status
     {
-        get => file.Get("status") ?? "created";
-        set => file.Put("status", value);
+        get => Backend.Get("status") ?? "created";
+        set => Backend.Put("status", value);
     }
 
-    /// <summary><see cref="Status"/>, with a "running" study that no process writes any more told as "killed".</summary>
-    public string LiveStatus => Status == "running" && !IsWriter && !IsBeingWritten(Path) ? "killed" : Status;
+    /// <summary><see cref="Status"/>, with a "running" study that no process works on any more told as "killed".</summary>
+    public string LiveStatus => Status != "running" ? Status
+        : Backend is SqliteStudyStore sqlite ? (sqlite.IsWriter || IsBeingWritten(sqlite.Location) ? "running" : "killed")
+        : LiveWorkers().Count > 0 ? "running" : "killed";
 
-    /// <summary>Stores a new running trial under the next free number, allocated by the store in the same statement
-    /// (so numbers never collide, whoever writes).</summary>
-    public Trial NewTrial(string sampler, int[] kept)
-    {
-        var started = DateTimeOffset.UtcNow;
-        int number = file.Write(c =>
-        {
-            c.CommandText = """
-                INSERT INTO trials (number, state, sampler, kept, stages, error, started, updated)
-                SELECT coalesce(max(number) + 1, 0), $state, $sampler, $kept, '[]', NULL, $started, $started FROM trials
-                RETURNING number
-                """;
-            c.Parameters.AddWithValue("$state", TrialState.Running.ToString());
-            c.Parameters.AddWithValue("$sampler", sampler);
-            c.Parameters.AddWithValue("$kept", JsonSerializer.Serialize(kept, JsonOptions));
-            c.Parameters.AddWithValue("$started", started.ToString("O"));
-        }, c => Convert.ToInt32(c.ExecuteScalar(), CultureInfo.InvariantCulture));
-        return new Trial(number, sampler, kept, TrialState.Running, [], null, started);
-    }
+    /// <summary>Stores a new running trial under the next free number, allocated by the store in the same transaction.</summary>
+    public Trial NewTrial(string sampler, int[] kept) => Backend.Propose(WorkerIdentity.Anonymous, _ => new Proposal(sampler, kept))!;
 
-    public void Save(Trial trial) => file.Write(c =>
-    {
-        c.CommandText = """
-            INSERT INTO trials (number, state, sampler, kept, stages, error, started, updated) VALUES ($n, $state, $sampler, $kept, $stages, $error, $started, $updated)
-            ON CONFLICT(number) DO UPDATE SET state = excluded.state, sampler = excluded.sampler, kept = excluded.kept, stages = excluded.stages,
-                                              error = excluded.error, started = excluded.started, updated = excluded.updated
-            """;
-        c.Parameters.AddWithValue("$n", trial.Number);
-        c.Parameters.AddWithValue("$state", trial.State.ToString());
-        c.Parameters.AddWithValue("$sampler", trial.Sampler);
-        c.Parameters.AddWithValue("$kept", JsonSerializer.Serialize(trial.Kept, JsonOptions));
-        c.Parameters.AddWithValue("$stages", JsonSerializer.Serialize(trial.Stages, JsonOptions));
-        c.Parameters.AddWithValue("$error", (object?)trial.Error ?? DBNull.Value);
-        c.Parameters.AddWithValue("$started", trial.Started.ToString("O"));
-        c.Parameters.AddWithValue("$updated", DateTimeOffset.UtcNow.ToString("O"));
-    }, c => c.ExecuteNonQuery());
+    public void Save(Trial trial) => Backend.Save(trial);
 
     /// <summary>All trials, by number.</summary>
-    public IReadOnlyList<Trial> Trials() => file.Read(c => c.CommandText = "SELECT number, state, sampler, kept, stages, error, started FROM trials ORDER BY number", c =>
-    {
-        using var reader = c.ExecuteReader();
-        var trials = new List<Trial>();
-        while (reader.Read())
-        {
-            int number = reader.GetInt32(0);
-            try
-            {
-                trials.Add(new Trial(number, reader.GetString(2), JsonSerializer.Deserialize<int[]>(reader.GetString(3), JsonOptions)!,
-                    Enum.Parse<TrialState>(reader.GetString(1)), JsonSerializer.Deserialize<List<StageResult>>(reader.GetString(4), JsonOptions)!,
-                    reader.IsDBNull(5) ? null : reader.GetString(5), DateTimeOffset.Parse(reader.GetString(6), CultureInfo.InvariantCulture)));
-            }
-            catch (Exception e) when (e is JsonException or FormatException or ArgumentException)
-            {
-                throw new InvalidDataException($"{Path}: trial {number} cannot be read: {e.Message}", e);
-            }
-        }
-        return trials;
-    });
+    public IReadOnlyList<Trial> Trials() => Backend.Trials();
 
-    public void Dispose() => file.Dispose();
+    /// <summary>A trial row as a backend read it; a row that cannot be read names its trial.</summary>
+    internal static Trial ReadTrial(int number, string state, string sampler, string kept, string stages, string? error, string started, string location)
+    {
+        try
+        {
+            return new Trial(number, sampler, JsonSerializer.Deserialize<int[]>(kept, JsonOptions)!, Enum.Parse<TrialState>(state),
+                JsonSerializer.Deserialize<List<StageResult>>(stages, JsonOptions)!, error, DateTimeOffset.Parse(started, CultureInfo.InvariantCulture));
+        }
+        catch (Exception e) when (e is JsonException or FormatException or ArgumentException)
+        {
+            throw new InvalidDataException($"{location}: trial {number} cannot be read: {e.Message}", e);
+        }
+    }
+
+    public void Dispose() => Backend.Dispose();
 }

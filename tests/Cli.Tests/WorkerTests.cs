@@ -1,0 +1,110 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using ParetoPrune.Objectives;
+using ParetoPrune.Optimizer.Search;
+using ParetoPrune.Tests.Shared;
+
+namespace ParetoPrune.Cli.Tests;
+
+/// <summary>
+/// Several worker processes on one study on a real PostgreSQL server (<see cref="PostgresServer"/>): <c>search --storage</c>
+/// creates it, <c>worker</c> processes join it, one is killed with SIGKILL in the middle of a trial, and the study still
+/// ends with every task done once (the killed worker's re-run by another) and the same trials and values as a study run
+/// by a single worker.
+/// </summary>
+public sealed class WorkerTests(Xunit.Abstractions.ITestOutputHelper log) : IDisposable
+{
+    readonly string directory = Directory.CreateTempSubdirectory("workers-").FullName;
+
+    public void Dispose() => Directory.Delete(directory, true);
+
+    [DllImport("libc", EntryPoint = "kill")]
+    static extern int Kill(int pid, int signal);
+
+    /// <summary>Trials of a second or two each on the tiny model, so that a worker can be caught in one.</summary>
+    static string[] Search(string model, string url, string study, string run) =>
+        ["search", model, "-o", run, "-n", "6", "--sampler", "bo", "--data", "fashion-mnist-sample", "--validation-limit", "200",
+         "--recalibration-batches", "2", "--batch-size", "32", "--threads", "1", "--screening-steps", "150", "--promote", "3", "--promotion-steps", "100",
+         "--final", "2", "--final-max-steps-per-epoch", "100", "--parallel", "3", "--storage", url, "--study", study];
+
+    static void WaitFor(Process process, string marker)
+    {
+        string? line;
+        var seen = new List<string>();
+        while ((line = process.StandardOutput.ReadLine()) is not null)
+        {
+            seen.Add(line);
+            if (line.Contains(marker)) return;
+        }
+        Assert.Fail($"the process ended before '{marker}':\n{string.Join("\n", seen)}");
+    }
+
+    [FactWithPostgres]
+    public async Task ThreeWorkersOneKilledMidTrialGiveTheSingleWorkersStudy()
+    {
+        string url = PostgresServer.Shared.NewDatabase();
+        var storage = StudyStorage.Parse(url);
+        string model = CliRunner.TinyModel(directory);
+
+        using var creator = CliRunner.Start(Search(model, url, "shared", Path.Combine(directory, "a")));
+        WaitFor(creator, "screening 0/"); // the study exists
+        using var watching = StudyStore.Join(storage, "shared");
+        // One worker runs two trials at once: each still trains with the study's one thread.
+        using var second = CliRunner.Start("worker", "--storage", url, "--study", "shared", "-o", Path.Combine(directory, "b"), "--workers", "2");
+        using var victim = CliRunner.Start("worker", "--storage", url, "--study", "shared", "-o", Path.Combine(directory, "c"));
+        var outputs = new[] { creator, second, victim }.Select(p => p.StandardOutput.ReadToEndAsync()).ToArray();
+
+        // Kill the victim while it holds a task it has not finished.
+        string victimPrefix = $"{Environment.MachineName}:{victim.Id}:";
+        var deadline = Stopwatch.StartNew();
+        while (!watching.Backend.Tasks().Any(t => !t.Done && t.Worker?.StartsWith(victimPrefix, StringComparison.Ordinal) == true))
+        {
+            if (victim.HasExited) Assert.Fail("the victim worker ended before it was caught in a task: " + await outputs[2]);
+            Assert.True(deadline.Elapsed < TimeSpan.FromMinutes(3), "the victim worker claimed no task in 3 minutes");
+            Thread.Sleep(20);
+        }
+        Assert.Equal(0, Kill(victim.Id, 9));
+        Assert.True(victim.WaitForExit(30_000));
+
+        foreach (var (process, output) in new[] { (creator, outputs[0]), (second, outputs[1]) })
+        {
+            Assert.True(process.WaitForExit(300_000), "a worker did not finish in 5 minutes");
+            log.WriteLine(await output);
+            Assert.Equal(0, process.ExitCode);
+        }
+
+        using var shared = StudyStore.Join(storage, "shared");
+        var trials = shared.Trials();
+        var tasks = shared.Backend.Tasks();
+        Assert.Equal(Enumerable.Range(0, 6), trials.Select(t => t.Number));
+        Assert.All(trials, t => Assert.True(t.State == TrialState.Complete, $"trial {t.Number}: {t.State} {t.Error}"));
+        // Every task done exactly once: by its first owner, or, if that was the victim, re-run by another worker.
+        Assert.All(tasks, t => Assert.True(t.Done, $"{t.Stage} of trial {t.Trial} is not done"));
+        var reclaimed = tasks.Where(t => t.Attempts > 1).ToList();
+        Assert.NotEmpty(reclaimed);
+        Assert.All(reclaimed, t => Assert.Equal(2, t.Attempts));
+        Assert.All(tasks, t => Assert.False(t.CompletedBy!.StartsWith(victimPrefix, StringComparison.Ordinal), "the killed worker completed a task"));
+        Assert.True(tasks.Select(t => t.CompletedBy).Distinct().Count() >= 2, "the work was not shared between the surviving workers");
+        Assert.True(shared.Backend.Workers().Single(w => w.Id.StartsWith(victimPrefix, StringComparison.Ordinal)).Retired);
+        Assert.Equal("finished", shared.Status);
+
+        // The same study run by one worker (the same parallelism) has the same trials, stage by stage.
+        var single = await CliRunner.RunAsync([.. Search(model, url, "single", Path.Combine(directory, "single")), "--json"]);
+        Assert.True(single.ExitCode == 0, single.Error);
+        using var alone = StudyStore.Join(storage, "single");
+        var expected = alone.Trials();
+        Assert.Equal(expected.Count, trials.Count);
+        foreach (var (one, many) in expected.Zip(trials))
+        {
+            Assert.Equal(one.Kept, many.Kept);
+            Assert.Equal(one.Stages.Select(s => s.Stage), many.Stages.Select(s => s.Stage));
+            foreach (var (a, b) in one.Stages.Zip(many.Stages))
+                Assert.Equal(JsonSerializer.Serialize(a.Values), JsonSerializer.Serialize(b.Values));
+        }
+        // Each worker's run directory holds the exported front, whichever machine exported it.
+        var front = JsonDocument.Parse(single.Output).RootElement.GetProperty("front").EnumerateArray().Select(c => c.GetProperty("trial").GetInt32()).ToList();
+        foreach (string run in new[] { "a", "b" })
+            Assert.All(front, trial => Assert.True(File.Exists(Path.Combine(directory, run, "models", $"trial-{trial}.onnx")), $"{run} lacks trial {trial}'s model"));
+    }
+}
