@@ -3,10 +3,13 @@
 #   dataset-fashion-mnist: the full Fashion-MNIST (60k/10k) in /usr/share/datasets/fashion-mnist
 #                          (without it the tool falls back to the sample embedded in the assembly)
 #   chromium:              a real headless browser for the report's tests (skipped, with the reason, without it)
+#   postgresql:            a real server for the shared-study tests, which start a throwaway cluster of their own
+#                          (skipped, with the reason, without it); also what `search --storage` talks to
 set -euo pipefail
 needed=()
 [ -d /usr/share/datasets/fashion-mnist ] || needed+=(dataset-fashion-mnist)
 command -v chromium >/dev/null || needed+=(chromium)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || needed+=(postgresql)
 [ ${#needed[@]} -eq 0 ] && exit 0
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -19,7 +19,8 @@ sealed class DeviceSpec : IDisposable
     /// <summary>What Tab offers for <c>--device</c> (an agent's address and a profile file are the user's to type).</summary>
     public static readonly string[] Suggested = ["pi4-estimate", "local"];
 
-    public const string Help = "local (ONNX Runtime here), http://HOST:PORT (a device agent on the Pi), pi4-estimate (Raspberry Pi 4B profile), or a profile JSON file";
+    public const string Help = "local (ONNX Runtime here), http://HOST:PORT (a device agent on the Pi; several, comma-separated, measure in parallel), " +
+                               "pi4-estimate (Raspberry Pi 4B profile), or a profile JSON file";
 
     readonly IDisposable? resource;
 
@@ -60,8 +61,29 @@ sealed class DeviceSpec : IDisposable
         (spec.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || spec.StartsWith("https://", StringComparison.OrdinalIgnoreCase));
 
     /// <param name="retryWindowSeconds">For an agent: <see cref="RemoteDeviceOptions.RetryWindow"/> (its default if null).</param>
-    public static async Task<DeviceSpec> OpenAsync(string spec, string? meter, FileInfo? tokenFile, CancellationToken ct, double? retryWindowSeconds = null)
+    /// <param name="perBoard">With several agents (<c>http://pi1:8642,http://pi2:8642</c>, one token file for all): measure every
+    /// model on every board, rather than on the first free one (<see cref="DeviceFleet"/>).</param>
+    public static async Task<DeviceSpec> OpenAsync(string spec, string? meter, FileInfo? tokenFile, CancellationToken ct, double? retryWindowSeconds = null,
+                                                   bool perBoard = false)
     {
+        var parts = spec.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length > 1 || perBoard)
+        {
+            if (!parts.All(IsAgent)) throw new UserInputException($"a list of devices must be device agents, http://HOST:PORT,http://HOST:PORT; '{spec}' is not");
+            if (parts.Distinct(StringComparer.OrdinalIgnoreCase).Count() != parts.Length) throw new UserInputException($"--device lists a board twice: {spec}");
+            var opened = new List<DeviceSpec>();
+            try
+            {
+                foreach (string part in parts) opened.Add(await OpenAsync(part, meter, tokenFile, ct, retryWindowSeconds));
+            }
+            catch
+            {
+                foreach (var board in opened) board.Dispose();
+                throw;
+            }
+            var fleet = new DeviceFleet(opened.Select((b, i) => (b.Device!, new Uri(parts[i]).Authority)).ToList(), perBoard);
+            return new DeviceSpec(fleet, null, null, new Disposables(opened));
+        }
         if (spec == "local")
         {
             IEnergyMeter? energyMeter = null;
@@ -112,4 +134,12 @@ sealed class DeviceSpec : IDisposable
     });
 
     public void Dispose() => resource?.Dispose();
+
+    sealed class Disposables(IEnumerable<IDisposable> items) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var item in items) item.Dispose();
+        }
+    }
 }

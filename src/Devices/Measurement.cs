@@ -19,6 +19,9 @@ public sealed record Measurement(
     public EnergyFigures? Energy { get; init; } = (Energy is null) == string.IsNullOrWhiteSpace(EnergyUnavailableReason)
         ? throw new ArgumentException("a measurement has either energy figures or a reason why energy is unavailable, not both or neither")
         : Energy;
+
+    /// <summary>Each board's own measurement, where a <see cref="DeviceFleet"/> measured on every board; null otherwise.</summary>
+    public IReadOnlyList<Measurement>? Boards { get; init; }
 }
 
 /// <summary>
@@ -120,6 +123,9 @@ public sealed record DeviceProvenance
     public override string ToString() => Kind == DeviceProvenanceKind.Measured
         ? $"measured on {Device} ({Platform}) with {(Meter is null ? "no energy meter" : Meter)}, {RuntimeDescription}"
         : $"estimated by profile {Profile} ({Device}; a rough model of the device, not a measurement)";
+
+    /// <summary>The same provenance, naming the device more exactly (a board of a fleet, with its address).</summary>
+    public DeviceProvenance OnDevice(string device) => new(Kind, device, Platform, Runtime, Threads, GraphOptimization, Meter, Profile);
 
     static string? Clean(string? s) => string.IsNullOrWhiteSpace(s) ? null : s.Trim();
 }

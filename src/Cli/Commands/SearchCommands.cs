@@ -27,12 +27,12 @@ static class SearchCommands
         Option<int?> FinalSteps, Option<bool> Distill, Option<double> LearningRate, Option<int> BatchSize, Option<double> Validation,
         Option<int?> ValidationLimit, Option<double> MeasureBudget, Option<int?> Threads, Option<DirectoryInfo> Out, Option<bool> Resume,
         Option<FileInfo?> Config, Option<string?> Classes, Option<int> SpecialisationEpochs, Option<double?> RetryWindow, Option<bool> Json,
-        Option<string?> Storage, Option<string?> Study, Option<int?> Parallel, Argument<FileInfo?> ModelArgument)
+        Option<string?> Storage, Option<string?> Study, Option<int?> Parallel, Option<bool> PerBoard, Argument<FileInfo?> ModelArgument)
     {
         public IEnumerable<Option> All => [Model, Data, Objectives, Constraints, Device, LatencyDevice, TokenFile, Meter, Trials, Sampler, Seed, Workers,
             Criterion, MinKeep, RoundTo, Tie, Recalibration, ScreeningSteps, Promote, PromotionSteps, Final, FinalEpochs, FinalSteps, Distill, LearningRate,
             BatchSize, Validation, ValidationLimit, MeasureBudget, Threads, Out, Resume, Config, Classes, SpecialisationEpochs, RetryWindow, Json,
-            Storage, Study, Parallel];
+            Storage, Study, Parallel, PerBoard];
     }
 
     static Options CreateOptions()
@@ -86,6 +86,8 @@ static class SearchCommands
         new("--study") { Description = "the study's name on --storage (default: the name of --out)" },
         new("--parallel") { Description = "trials screened at once by all workers of the study together, fixed when it is created; its trials do " +
                                           "not depend on how many workers run it (default: --workers)" },
+        new("--per-board") { Description = "with several device agents in --device: measure every candidate on every board (per-board figures, their mean " +
+                                           "searched) rather than on the first free board" },
         ModelInput.Argument("the trained base model (ONNX; N×C×H×W pixels in [0, 1] in, logits out)"));
 
     /// <summary>The library's defaults are the command's: one place decides them.</summary>
@@ -362,7 +364,8 @@ static class SearchCommands
         bool needsEnergy = objectives.Contains(ObjectiveKind.Energy) || constraints.Objectives.Contains(ObjectiveKind.Energy);
         double? retryWindow = parse.GetValue(o.RetryWindow);
         DeviceSpec.CheckRetryWindow(retryWindow, parse.GetValue(o.Device), parse.GetValue(o.LatencyDevice));
-        using var device = await DeviceSpec.OpenAsync(parse.GetValue(o.Device)!, parse.GetValue(o.Meter), parse.GetValue(o.TokenFile), CancellationToken.None, retryWindow);
+        using var device = await DeviceSpec.OpenAsync(parse.GetValue(o.Device)!, parse.GetValue(o.Meter), parse.GetValue(o.TokenFile), CancellationToken.None, retryWindow,
+                                                      parse.GetValue(o.PerBoard));
         using var latencyDevice = parse.GetValue(o.LatencyDevice) is { } latencySpec
             ? await DeviceSpec.OpenAsync(latencySpec, null, parse.GetValue(o.TokenFile), CancellationToken.None, retryWindow) : null;
         if (needsEnergy && device.Device is not null && !device.MeasuresEnergy)

@@ -176,8 +176,9 @@ sealed class CandidateEvaluator
     {
         var seconds = new Dictionary<string, double>();
         var values = Counted(space.Full);
-        values.AddRange(await ObserveAsync(baseModel, baselineFidelity, seconds, measureDevice: true, ct));
-        return new StageResult(SearchStage.Screening, values, seconds);
+        var boards = new List<ObjectiveValue>();
+        values.AddRange(await ObserveAsync(baseModel, baselineFidelity, seconds, measureDevice: true, ct, boards));
+        return new StageResult(SearchStage.Screening, values, seconds) { Boards = boards.Count > 0 ? boards : null };
     }
 
     /// <summary>Screening: prune, recalibrate BN, fine-tune <see cref="FidelityOptions.ScreeningSteps"/> steps, score, measure.</summary>
@@ -188,8 +189,9 @@ sealed class CandidateEvaluator
         if (fidelity.ScreeningSteps > 0)
             model = CandidatePipeline.Timed(seconds, "fine-tune", () => CandidatePipeline.FineTune(model, train, Training(fidelity.ScreeningSteps, 1, number, null, screeningThreads), ct));
         var values = Counted(kept);
-        values.AddRange(await ObserveAsync(model, fidelity.FidelityOf(SearchStage.Screening), seconds, measureDevice: true, ct));
-        return new StageResult(SearchStage.Screening, values, seconds);
+        var boards = new List<ObjectiveValue>();
+        values.AddRange(await ObserveAsync(model, fidelity.FidelityOf(SearchStage.Screening), seconds, measureDevice: true, ct, boards));
+        return new StageResult(SearchStage.Screening, values, seconds) { Boards = boards.Count > 0 ? boards : null };
     }
 
     /// <summary>Promotion or final stage: prune, recalibrate, fine-tune, score (device figures carried over from screening:
@@ -205,7 +207,7 @@ sealed class CandidateEvaluator
         string fidelityText = fidelity.FidelityOf(stage);
         var values = screening.Values.Where(v => !SearchProblem.IsFidelityDependent(v.Kind)).ToList();
         values.AddRange(await ObserveAsync(model, fidelityText, seconds, measureDevice: false, ct));
-        if (stage != SearchStage.Final) return new StageResult(stage, values, seconds);
+        if (stage != SearchStage.Final) return new StageResult(stage, values, seconds) { Boards = screening.Boards };
 
         var deployed = ModelSurgery.FoldBatchNorm(model);
         string relative = Path.Combine("models", $"trial-{number}.onnx");
@@ -216,7 +218,7 @@ sealed class CandidateEvaluator
         if (trainedOn is not null) TrainingImages.Append(deployed, trainedOn); // the next search on it keeps to images it has not seen
         OnnxModel.Save(deployed, path);
         var testAccuracy = test is null ? null : CandidatePipeline.Score(mlContext, path, test, "test", fidelityText, seconds);
-        return new StageResult(stage, values, seconds, testAccuracy, relative);
+        return new StageResult(stage, values, seconds, testAccuracy, relative) { Boards = screening.Boards };
     }
 
     /// <summary>Removes the scratch folder of candidate files once nothing is in flight.</summary>
@@ -251,7 +253,7 @@ sealed class CandidateEvaluator
     /// <summary>Accuracy on the validation split (ML.NET), and what the deployed file costs on the measuring devices
     /// (profile estimates are exact from the configuration: <see cref="Counted"/>).</summary>
     async Task<List<ObjectiveValue>> ObserveAsync(ModelProto model, string fidelityText, Dictionary<string, double> seconds,
-                                                  bool measureDevice, CancellationToken ct)
+                                                  bool measureDevice, CancellationToken ct, List<ObjectiveValue>? boards = null)
     {
         var values = new List<ObjectiveValue>();
         var deployed = ModelSurgery.FoldBatchNorm(model);
@@ -266,7 +268,7 @@ sealed class CandidateEvaluator
         bool latency = kinds.Contains(ObjectiveKind.Latency) && devices.LatencyDevice is not null;
         bool energy = kinds.Contains(ObjectiveKind.Energy) && devices.EnergyDevice is not null;
         if (latency || energy)
-            values.AddRange(await CandidatePipeline.MeasureAsync(devices, deployed, bytes, plan, latency, energy, seconds, ct));
+            values.AddRange(await CandidatePipeline.MeasureAsync(devices, deployed, bytes, plan, latency, energy, seconds, ct, boards));
         return values;
     }
 }

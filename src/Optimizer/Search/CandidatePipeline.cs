@@ -91,7 +91,8 @@ static class CandidatePipeline
 
     /// <summary>Latency and energy of the deployed bytes (measured or estimated, as the targets say), timed as "measure".</summary>
     public static async Task<List<ObjectiveValue>> MeasureAsync(DeviceTargets devices, ModelProto deployed, byte[] bytes, MeasurementPlan plan,
-                                                                bool latency, bool energy, Dictionary<string, double> seconds, CancellationToken ct)
+                                                                bool latency, bool energy, Dictionary<string, double> seconds, CancellationToken ct,
+                                                                List<ObjectiveValue>? boards = null)
     {
         var cost = ModelCost.Analyze(deployed);
         var counts = DeviceCounts.Of(deployed, cost);
@@ -99,7 +100,7 @@ static class CandidatePipeline
         var watch = Stopwatch.StartNew();
         try
         {
-            return await DeviceFigures.ObserveAsync(devices, bytes, inputShape, counts, plan, latency, energy, CandidateEvaluator.DeployedFidelity, ct);
+            return await DeviceFigures.ObserveAsync(devices, bytes, inputShape, counts, plan, latency, energy, CandidateEvaluator.DeployedFidelity, ct, boards);
         }
         finally
         {

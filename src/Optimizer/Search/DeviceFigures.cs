@@ -13,7 +13,8 @@ static class DeviceFigures
     /// <param name="counts">The deployed model's counts, for a profile's estimate.</param>
     /// <exception cref="DeviceMeasurementException">The energy device gave no energy.</exception>
     public static async Task<List<ObjectiveValue>> ObserveAsync(DeviceTargets devices, byte[] deployed, int[] inputShape, ModelCounts counts,
-                                                                 MeasurementPlan plan, bool latency, bool energy, string fidelity, CancellationToken ct)
+                                                                 MeasurementPlan plan, bool latency, bool energy, string fidelity, CancellationToken ct,
+                                                                 List<ObjectiveValue>? boards = null)
     {
         var values = new List<ObjectiveValue>();
         if (devices.Profile is { } profile && ((latency && devices.LatencyDevice is null) || (energy && devices.EnergyDevice is null)))
@@ -28,6 +29,7 @@ static class DeviceFigures
         {
             latencyMeasurement = await latencyDevice.MeasureAsync(deployed, inputShape, plan, ct);
             values.Add(new(ObjectiveKind.Latency, latencyMeasurement.Latency.MedianMs, ToProvenance(latencyMeasurement.Provenance), fidelity));
+            boards?.AddRange(latencyMeasurement.Boards?.Select(m => new ObjectiveValue(ObjectiveKind.Latency, m.Latency.MedianMs, ToProvenance(m.Provenance), fidelity)) ?? []);
         }
         if (energy && devices.EnergyDevice is { } energyDevice)
         {
@@ -37,6 +39,8 @@ static class DeviceFigures
             if (measurement.Energy is not { } e)
                 throw new DeviceMeasurementException($"{energyDevice.Name} gave no energy: {measurement.EnergyUnavailableReason}");
             values.Add(new(ObjectiveKind.Energy, e.JoulesPerInference * 1000, ToProvenance(measurement.Provenance), fidelity));
+            boards?.AddRange(measurement.Boards?.Where(m => m.Energy is not null)
+                .Select(m => new ObjectiveValue(ObjectiveKind.Energy, m.Energy!.JoulesPerInference * 1000, ToProvenance(m.Provenance), fidelity)) ?? []);
         }
         return values;
     }

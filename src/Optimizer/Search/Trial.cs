@@ -30,6 +30,10 @@ public sealed record StageResult(
     SearchStage Stage, IReadOnlyList<ObjectiveValue> Values, IReadOnlyDictionary<string, double> Seconds,
     ObjectiveValue? TestAccuracy = null, string? ModelPath = null)
 {
+    /// <summary>Where several boards measured the model (<c>--per-board</c>): each board's latency and energy, labelled with the
+    /// board; <see cref="Values"/> holds their mean. Null otherwise.</summary>
+    public IReadOnlyList<ObjectiveValue>? Boards { get; init; }
+
     public double Value(ObjectiveKind kind) => Values.FirstOrDefault(v => v.Kind == kind)?.Value
         ?? throw new KeyNotFoundException($"no {kind.Name()} value at stage {Stage}");
 
