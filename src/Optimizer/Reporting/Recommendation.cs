@@ -38,7 +38,10 @@ public sealed record Recommendation(SearchCandidate? Model, string? Why, Baselin
             return new Recommendation(null, result.Front.Count == 0
                 ? "no model has been exported yet (the final stage has not run)"
                 : "no exported model meets every constraint: loosen a bound, or choose from the table below", null, null, [], [], null, export, CSharpSnippet);
-        export = $"paretoprune export {Quote(run)} --trial {best.Trial} --out model.onnx";
+        // A study on a server has no study.db in this run directory for `export` to read: the exported file is the model.
+        export = File.Exists(Path.Combine(run, Search.PruningSearch.StudyFile))
+            ? $"paretoprune export {Quote(run)} --trial {best.Trial} --out model.onnx"
+            : $"cp {Quote(best.ModelPath)} model.onnx";
 
         var baseline = result.Baseline;
         var accuracy = new BaselineComparison(ObjectiveKind.Accuracy, baseline.Value(ObjectiveKind.Accuracy), best.Value(ObjectiveKind.Accuracy),
