@@ -71,4 +71,21 @@ static class CliRunner
         if (!process.WaitForExit(120_000)) { process.Kill(true); throw new TimeoutException("paretoprune did not finish in 2 minutes"); }
         return (process.ExitCode, stdout.Result, stderr);
     }
+
+    /// <summary>Sends a signal to a process (SIGINT 2, SIGKILL 9), as a user or the kernel would.</summary>
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill")]
+    public static extern int Signal(int pid, int signal);
+
+    /// <summary>Reads the process's output until a line contains <paramref name="marker"/>.</summary>
+    public static void WaitFor(Process process, string marker)
+    {
+        var seen = new List<string>();
+        string? line;
+        while ((line = process.StandardOutput.ReadLine()) is not null)
+        {
+            seen.Add(line);
+            if (line.Contains(marker)) return;
+        }
+        Assert.Fail($"the process ended before '{marker}'; it printed:\n{string.Join("\n", seen)}");
+    }
 }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using ParetoPrune.Optimizer.Search;
 
@@ -17,9 +16,6 @@ public sealed class FaultInjectionTests(Xunit.Abstractions.ITestOutputHelper log
 
     public void Dispose() => Directory.Delete(directory, true);
 
-    [DllImport("libc", EntryPoint = "kill")]
-    static extern int Kill(int pid, int signal);
-
     const int SigInt = 2, SigKill = 9;
 
     /// <summary>A search with a screening, promotion and final stage, each slow enough to be caught in.</summary>
@@ -27,19 +23,6 @@ public sealed class FaultInjectionTests(Xunit.Abstractions.ITestOutputHelper log
         ["search", model, "-o", run, "-n", trials.ToString(), "--sampler", "random", "--data", "fashion-mnist-sample",
          "--validation-limit", "200", "--recalibration-batches", "2", "--batch-size", "32", "--threads", "2", "--screening-steps", "30",
          "--promote", "3", "--promotion-steps", "30", "--final", "2", "--final-max-steps-per-epoch", "30"];
-
-    /// <summary>Reads the process's output until a line contains <paramref name="marker"/>.</summary>
-    static void WaitFor(Process process, string marker)
-    {
-        var seen = new List<string>();
-        string? line;
-        while ((line = process.StandardOutput.ReadLine()) is not null)
-        {
-            seen.Add(line);
-            if (line.Contains(marker)) return;
-        }
-        Assert.Fail($"the search ended before '{marker}'; it printed:\n{string.Join("\n", seen)}");
-    }
 
     static IReadOnlyList<Trial> Trials(string run)
     {
@@ -58,8 +41,8 @@ public sealed class FaultInjectionTests(Xunit.Abstractions.ITestOutputHelper log
         string model = CliRunner.TinyModel(directory), run = Path.Combine(directory, "run");
         using (var search = CliRunner.Start(Search(model, run, 6)))
         {
-            WaitFor(search, stage);
-            Assert.Equal(0, Kill(search.Id, SigKill));
+            CliRunner.WaitFor(search, stage);
+            Assert.Equal(0, CliRunner.Signal(search.Id, SigKill));
             Assert.True(search.WaitForExit(30_000));
             Assert.Equal(128 + SigKill, search.ExitCode);
         }
@@ -99,7 +82,7 @@ public sealed class FaultInjectionTests(Xunit.Abstractions.ITestOutputHelper log
         string model = CliRunner.TinyModel(directory), run = Path.Combine(directory, "run");
         using (var first = CliRunner.Start(Search(model, run, 8)))
         {
-            WaitFor(first, "screening 1/");
+            CliRunner.WaitFor(first, "screening 1/");
             var second = await CliRunner.RunAsync("search", "--resume", "--out", run);
             Assert.Equal(2, second.ExitCode);
             Assert.Contains("is being written by another process", second.Error);
@@ -113,7 +96,7 @@ public sealed class FaultInjectionTests(Xunit.Abstractions.ITestOutputHelper log
             Assert.StartsWith($"process {first.Id} on", study.GetProperty("writer").GetString());
             Assert.Equal(JsonValueKind.Null, study.GetProperty("resume").ValueKind); // nothing to resume while it runs
 
-            Assert.Equal(0, Kill(first.Id, SigInt));
+            Assert.Equal(0, CliRunner.Signal(first.Id, SigInt));
             Assert.True(first.WaitForExit(60_000));
             Assert.Equal(130, first.ExitCode);
         }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using ParetoPrune.Objectives;
 using ParetoPrune.Optimizer.Search;
@@ -19,26 +18,11 @@ public sealed class WorkerTests(Xunit.Abstractions.ITestOutputHelper log) : IDis
 
     public void Dispose() => Directory.Delete(directory, true);
 
-    [DllImport("libc", EntryPoint = "kill")]
-    static extern int Kill(int pid, int signal);
-
     /// <summary>Trials of a second or two each on the tiny model, so that a worker can be caught in one.</summary>
     static string[] Search(string model, string url, string study, string run) =>
         ["search", model, "-o", run, "-n", "6", "--sampler", "bo", "--data", "fashion-mnist-sample", "--validation-limit", "200",
          "--recalibration-batches", "2", "--batch-size", "32", "--threads", "1", "--screening-steps", "150", "--promote", "3", "--promotion-steps", "100",
          "--final", "2", "--final-max-steps-per-epoch", "100", "--parallel", "3", "--storage", url, "--study", study];
-
-    static void WaitFor(Process process, string marker)
-    {
-        string? line;
-        var seen = new List<string>();
-        while ((line = process.StandardOutput.ReadLine()) is not null)
-        {
-            seen.Add(line);
-            if (line.Contains(marker)) return;
-        }
-        Assert.Fail($"the process ended before '{marker}':\n{string.Join("\n", seen)}");
-    }
 
     [FactWithPostgres]
     public async Task ThreeWorkersOneKilledMidTrialGiveTheSingleWorkersStudy()
@@ -48,7 +32,7 @@ public sealed class WorkerTests(Xunit.Abstractions.ITestOutputHelper log) : IDis
         string model = CliRunner.TinyModel(directory);
 
         using var creator = CliRunner.Start(Search(model, url, "shared", Path.Combine(directory, "a")));
-        WaitFor(creator, "screening 0/"); // the study exists
+        CliRunner.WaitFor(creator, "screening 0/"); // the study exists
         using var watching = StudyStore.Join(storage, "shared");
         // One worker runs two trials at once: each still trains with the study's one thread.
         using var second = CliRunner.Start("worker", "--storage", url, "--study", "shared", "-o", Path.Combine(directory, "b"), "--workers", "2");
@@ -64,7 +48,7 @@ public sealed class WorkerTests(Xunit.Abstractions.ITestOutputHelper log) : IDis
             Assert.True(deadline.Elapsed < TimeSpan.FromMinutes(3), "the victim worker claimed no task in 3 minutes");
             Thread.Sleep(20);
         }
-        Assert.Equal(0, Kill(victim.Id, 9));
+        Assert.Equal(0, CliRunner.Signal(victim.Id, 9));
         Assert.True(victim.WaitForExit(30_000));
 
         foreach (var (process, output) in new[] { (creator, outputs[0]), (second, outputs[1]) })
