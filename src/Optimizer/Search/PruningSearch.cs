@@ -406,11 +406,18 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
     {
         backend.Register(me);
         using var failed = CancellationTokenSource.CreateLinkedTokenSource(abort);
-        using var heartbeat = new Timer(_ =>
+        // A thread of its own, not a pool timer: trainings fill the pool's threads, and a late beat would get this worker
+        // taken for dead and its trials run twice.
+        using var beating = new CancellationTokenSource();
+        var heartbeat = new Thread(() =>
         {
-            try { backend.Heartbeat(me.Id); }
-            catch (Exception e) when (e is IOException or InvalidOperationException or System.Data.Common.DbException) { } // the next beat retries; claims fail loudly
-        }, null, options.Coordination.HeartbeatInterval, options.Coordination.HeartbeatInterval);
+            while (!beating.Token.WaitHandle.WaitOne(options.Coordination.HeartbeatInterval))
+            {
+                try { backend.Heartbeat(me.Id); }
+                catch (Exception e) when (e is IOException or InvalidOperationException or System.Data.Common.DbException) { } // the next beat retries; claims fail loudly
+            }
+        }) { IsBackground = true, Name = "study heartbeat" };
+        heartbeat.Start();
         try
         {
             int slots = Math.Max(options.Workers, options.FineTuneWorkers);
@@ -420,7 +427,8 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
         }
         finally
         {
-            await heartbeat.DisposeAsync();
+            beating.Cancel();
+            heartbeat.Join();
             try { backend.Retire(me.Id); }
             catch (Exception e) when (e is IOException or InvalidOperationException or System.Data.Common.DbException) { } // found dead by its heartbeat instead
         }
@@ -492,8 +500,11 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
         try
         {
             if (finished) return new Work.Done();
-            trials = backend.Trials().ToDictionary(t => t.Number);
+            // Tasks first: a task done implies its result, stored in the same transaction, so the trials read after them
+            // hold every result the done tasks promise (read the other way round, a round of fine-tuning could look
+            // finished before its last result is seen, and the next round would be chosen without it).
             done = backend.Tasks().Where(t => t.Done).Select(t => (t.Trial, t.Stage)).ToHashSet();
+            trials = backend.Trials().ToDictionary(t => t.Number);
             if (doneAtStart < 0) doneAtStart = trials.Values.Count(t => t.State != TrialState.Running);
             foreach (var worker in backend.Workers().Where(WorkerIdentity.IsDeadHere)) backend.Retire(worker.Id);
             var timeout = options.Coordination.HeartbeatTimeout;
