@@ -43,9 +43,15 @@ static class CliRunner
     }
 
     /// <summary>The real executable, left running: its standard output to read line by line, standard error drained.</summary>
-    public static Process Start(params string[] args)
+    public static Process Start(params string[] args) => Start(new Dictionary<string, string?>(), args);
+
+    /// <summary>The real executable, left running, with <paramref name="environment"/> added to this process's.</summary>
+    public static Process Start(IReadOnlyDictionary<string, string?> environment, params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var (name, value) in environment)
+            if (value is null) start.Environment.Remove(name);
+            else start.Environment[name] = value;
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "paretoprune.dll"));
         foreach (string arg in args) start.ArgumentList.Add(arg);
         var process = Process.Start(start)!;
