@@ -173,10 +173,7 @@ static class SearchCommands
             throw new UserInputException($"cannot resume {outputDirectory} with other settings: {string.Join("; ", changed)}. Only --trials, --workers, " +
                                          $"--retry-window and --json may change; the rest comes from the study: {ResumeCommand(outputDirectory)}");
 
-        var args = new List<string> { "search" };
-        foreach (var (name, values) in stored)
-            if (values.Length == 0) args.Add(name);
-            else foreach (string value in values) args.AddRange([name, value]);
+        var args = CommandLine(stored);
         int trials = parse.GetResult(o.Trials) is { Implicit: false } ? parse.GetValue(o.Trials) : budget;
         args.AddRange(["--trials", trials.ToString(CultureInfo.InvariantCulture), "--out", outputDirectory, "--resume"]);
         if (parse.GetResult(o.Workers) is { Implicit: false }) args.AddRange(["--workers", parse.GetValue(o.Workers).ToString(CultureInfo.InvariantCulture)]);
@@ -186,6 +183,16 @@ static class SearchCommands
 
         return ParseSearch(args)
                ?? throw new UserInputException($"the settings stored in {path} no longer parse; resume with the whole original command line");
+    }
+
+    /// <summary>The search command line of stored settings (<see cref="Invocation"/>): a flag without values, an option once per value.</summary>
+    static List<string> CommandLine(IReadOnlyDictionary<string, string[]> settings)
+    {
+        var args = new List<string> { "search" };
+        foreach (var (name, values) in settings)
+            if (values.Length == 0) args.Add(name);
+            else foreach (string value in values) args.AddRange([name, value]);
+        return args;
     }
 
     /// <summary>A search command line built here (the demo's, a resumed study's), parsed with options of its own; null when it does not parse.</summary>
@@ -321,10 +328,7 @@ static class SearchCommands
             }
             if (parse.GetValue(data) is { } local) settings["--data"] = [Directory.Exists(local) || File.Exists(local) ? Path.GetFullPath(local) : local];
 
-            var args = new List<string> { "search" };
-            foreach (var (option, values) in settings)
-                if (values.Length == 0) args.Add(option);
-                else foreach (string value in values) args.AddRange([option, value]);
+            var args = CommandLine(settings);
             args.AddRange(["--trials", definition.Trials.ToString(CultureInfo.InvariantCulture), "--out", directory, "--storage", url, "--study", name,
                            "--workers", parse.GetValue(workers).ToString(CultureInfo.InvariantCulture)]);
             if (parse.GetValue(json)) args.Add("--json");

@@ -89,7 +89,7 @@ sealed class PostgresStudyStore : IStudyStore
         catch (Exception e)
         {
             source.Dispose();
-            if (e is NpgsqlException { InnerException: System.Net.Sockets.SocketException or IOException or TimeoutException } or NpgsqlException { SqlState: null })
+            if (e is NpgsqlException and not PostgresException)
                 throw new IOException($"cannot reach the PostgreSQL server at {storage.Location}: {e.Message}", e);
             if (e is PostgresException p)
                 throw new IOException($"the PostgreSQL server at {storage.Location} refused: {p.MessageText} ({p.SqlState})", e);

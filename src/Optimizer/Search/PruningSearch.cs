@@ -389,6 +389,10 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
     Dictionary<int, Trial> trials = store.Trials().ToDictionary(t => t.Number);
     HashSet<(int, SearchStage)> done = [];
     SearchStage stage = SearchStage.Screening;
+
+    /// <summary>The trials of each fine-tuning round, chosen once, when the rounds before it are done: what a round is chosen
+    /// from cannot change after that, so neither polling nor another worker's progress recomputes it.</summary>
+    readonly List<int>?[] rounds = new List<int>?[3];
     int screeningHere, finishedHere, doneAtStart = -1;
     bool finished;
 
@@ -472,7 +476,7 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
     /// <summary>Stores a finished task (its exported model first, where the store is shared) and reports it.</summary>
     async Task FinishAsync(Trial trial, SearchStage stage, CancellationToken abort)
     {
-        if (backend.IsShared && trial.At(SearchStage.Final)?.ModelPath is { } model && stage == SearchStage.Final)
+        if (stage == SearchStage.Final && backend.IsShared && trial.At(SearchStage.Final)?.ModelPath is { } model)
             backend.PutArtifact(model.Replace('\\', '/'), File.ReadAllBytes(Path.Combine(evaluator.RunDirectory, model)));
         await deciding.WaitAsync(abort);
         try
@@ -534,18 +538,23 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
                 return new Work.Screen(trial, proposing.Elapsed.TotalSeconds);
             }
 
-            foreach (var (next, select) in new (SearchStage, Func<List<Trial>>)[]
-                     { (SearchStage.Promotion, SelectForPromotion), (SearchStage.Promotion, SecondPromotionRound), (SearchStage.Final, SelectForFinal) })
+            var steps = new (SearchStage Stage, Func<List<Trial>> Select)[]
+                { (SearchStage.Promotion, SelectForPromotion), (SearchStage.Promotion, SecondPromotionRound), (SearchStage.Final, SelectForFinal) };
+            for (int round = 0; round < steps.Length; round++)
             {
-                var selected = select().Select(t => t.Number).ToList();
-                var open = selected.Where(n => !done.Contains((n, next))).ToList();
+                var next = steps[round].Stage;
+                if (rounds[round] is null)
+                {
+                    rounds[round] = [.. steps[round].Select().Select(t => t.Number)];
+                    backend.AddTasks(next, rounds[round]!);
+                }
+                var open = rounds[round]!.Where(n => !done.Contains((n, next))).ToList();
                 if (open.Count == 0) continue;
                 if (stage != next)
                 {
                     (stage, finishedHere) = (next, 0);
                     stageWatch.Restart();
                 }
-                backend.AddTasks(next, open);
                 if (backend.Claim(me.Id, next, open, timeout) is { } claimed) return new Work.FineTune(trials[claimed.Trial], next);
                 return new Work.Wait();
             }

@@ -24,6 +24,7 @@ sealed class SqliteStudyStore : IStudyStore
         """;
 
     readonly RunStoreFile file;
+    /// <summary>False only for a reader of a schema-1 file (a writer upgrades it on opening): it has no tasks, workers or artifacts.</summary>
     readonly bool hasTasks;
 
     SqliteStudyStore(RunStoreFile file)
@@ -99,7 +100,11 @@ sealed class SqliteStudyStore : IStudyStore
         var trials = ReadTrials(read);
         if (propose(trials) is not { } proposal) return null;
         var trial = new Trial(trials.Count == 0 ? 0 : trials[^1].Number + 1, proposal.Sampler, proposal.Kept, TrialState.Running, [], null, DateTimeOffset.UtcNow);
-        using (var insert = command()) Write(insert, trial, insertOnly: true);
+        using (var insert = command())
+        {
+            Prepare(insert, trial, insertOnly: true);
+            insert.ExecuteNonQuery();
+        }
         using (var task = command())
         {
             task.CommandText = "INSERT INTO tasks (trial, stage, worker, claimed, attempts) VALUES ($t, $s, $w, $c, 1)";
@@ -179,7 +184,7 @@ sealed class SqliteStudyStore : IStudyStore
         return true;
     });
 
-    public IReadOnlyList<WorkItem> Tasks() => !hasTasks && !file.IsWriter ? [] : file.Read(
+    public IReadOnlyList<WorkItem> Tasks() => !hasTasks ? [] : file.Read(
         c => c.CommandText = "SELECT trial, stage, worker, attempts, done, completed_by FROM tasks ORDER BY stage, trial", c =>
         {
             using var reader = c.ExecuteReader();
@@ -214,7 +219,7 @@ sealed class SqliteStudyStore : IStudyStore
         c.Parameters.AddWithValue("$now", UnixSeconds(DateTimeOffset.UtcNow));
     }, c => c.ExecuteNonQuery());
 
-    public IReadOnlyList<WorkerRecord> Workers() => !hasTasks && !file.IsWriter ? [] : file.Read(
+    public IReadOnlyList<WorkerRecord> Workers() => !hasTasks ? [] : file.Read(
         c => c.CommandText = "SELECT id, host, pid, process_started, description, started, heartbeat, retired FROM workers ORDER BY started", c =>
         {
             using var reader = c.ExecuteReader();
@@ -233,7 +238,7 @@ sealed class SqliteStudyStore : IStudyStore
         c.Parameters.AddWithValue("$d", data);
     }, c => c.ExecuteNonQuery());
 
-    public byte[]? GetArtifact(string name) => !hasTasks && !file.IsWriter ? null : file.Read(c =>
+    public byte[]? GetArtifact(string name) => !hasTasks ? null : file.Read(c =>
     {
         c.CommandText = "SELECT data FROM artifacts WHERE name = $n";
         c.Parameters.AddWithValue("$n", name);
@@ -251,12 +256,6 @@ sealed class SqliteStudyStore : IStudyStore
 
     static WorkItem ReadTask(SqliteDataReader reader) => new(reader.GetInt32(0), Enum.Parse<SearchStage>(reader.GetString(1)),
         reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetInt32(3), reader.GetInt32(4) != 0, reader.IsDBNull(5) ? null : reader.GetString(5));
-
-    void Write(SqliteCommand command, Trial trial, bool insertOnly)
-    {
-        Prepare(command, trial, insertOnly);
-        command.ExecuteNonQuery();
-    }
 
     static void Prepare(SqliteCommand c, Trial trial, bool insertOnly)
     {
