@@ -126,6 +126,8 @@ public sealed class FaultInjectionTests(Xunit.Abstractions.ITestOutputHelper log
         Assert.DoesNotContain("internal error", full.Error);
         Assert.DoesNotContain("   at ", full.Error); // no stack trace
 
+        // Closing the store gave back its write-ahead log's space: fill that too, so the disk is still full for the report.
+        disk.FillLeaving(filler + ".rest", bytes: 0);
         var report = await CliRunner.RunAsync("report", run); // the disk still full: the report cannot be written either, and says so
         Assert.True(report.ExitCode == 2, $"exit {report.ExitCode}: {report.Error}");
         Assert.Contains("No space left on device", report.Error);
@@ -135,6 +137,7 @@ public sealed class FaultInjectionTests(Xunit.Abstractions.ITestOutputHelper log
         log.WriteLine(string.Join("\n", before.Select(t => $"trial {t.Number}: {t.State}, stages {string.Join(",", t.Stages.Select(s => s.Stage))}")));
         Assert.All(before, t => Assert.Null(t.Error)); // a full disk is not the candidate's fault: no trial failed for it
         File.Delete(filler);
+        File.Delete(filler + ".rest");
         var resumed = await CliRunner.RunAsync("search", "--resume", "--out", run, "--json");
         Assert.True(resumed.ExitCode == 0, resumed.Error);
         var after = Trials(run);

@@ -10,6 +10,7 @@ namespace ParetoPrune.Optimizer.Tests.Training;
 /// and on some CPUs it changes the result, so a study fixes one count for all its trials
 /// (<see cref="Search.StudyDefinition.ScreeningThreads"/>; checked end to end by the multi-worker test).
 /// </summary>
+[Collection(nameof(TrialIsolationTests))]
 public class TrialIsolationTests
 {
     /// <summary>A small MobileNetV2: its Dropout draws from the random generator every step, so a shared generator would show.</summary>
@@ -46,3 +47,8 @@ public class TrialIsolationTests
         Assert.Equal(aloneB, b);
     }
 }
+
+/// <summary>Alone: other test classes switch libtorch's process-wide kernel settings (oneDNN on or off) while they run,
+/// which would reach into these trainings.</summary>
+[CollectionDefinition(nameof(TrialIsolationTests), DisableParallelization = true)]
+public sealed class TrialIsolationCollection;
