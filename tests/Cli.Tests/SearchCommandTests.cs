@@ -65,6 +65,8 @@ public sealed class SearchCommandTests : IDisposable
         {
             Assert.Equal("random", store.Definition.Sampler);
             Assert.Contains("estimated by profile raspberry-pi-4b", store.Definition.Devices);
+            // The kernels it trained with are the study's, for every process that resumes or joins it.
+            Assert.StartsWith($"oneDNN {store.Definition.Kernels} ", summary.GetProperty("kernels").GetString());
         }
 
         var report = await CliRunner.RunAsync("report", run);

@@ -19,13 +19,6 @@ public sealed class WorkerTests(Xunit.Abstractions.ITestOutputHelper log) : IDis
     public void Dispose() => Directory.Delete(directory, true);
 
     /// <summary>Trials of a second or two each on the tiny model, so that a worker can be caught in one.</summary>
-    /// <summary>
-    /// Each process picks its convolution kernels by timing them (cached per machine), and kernels change the last digits
-    /// of training: processes that start at once on a busy machine can pick differently. The kernel choice is not yet
-    /// part of the study, so every process here is given the same.
-    /// </summary>
-    static readonly Dictionary<string, string?> Kernels = new() { ["PARETOPRUNE_ONEDNN"] = "off" };
-
     static string[] Search(string model, string url, string study, string run) =>
         ["search", model, "-o", run, "-n", "6", "--sampler", "bo", "--data", "fashion-mnist-sample", "--validation-limit", "200",
          "--recalibration-batches", "2", "--batch-size", "32", "--threads", "1", "--screening-steps", "150", "--promote", "3", "--promotion-steps", "100",
@@ -38,12 +31,13 @@ public sealed class WorkerTests(Xunit.Abstractions.ITestOutputHelper log) : IDis
         var storage = StudyStorage.Parse(url);
         string model = CliRunner.TinyModel(directory);
 
-        using var creator = CliRunner.Start(Kernels, Search(model, url, "shared", Path.Combine(directory, "a")));
+        // The creator trains with ATen's kernels; the workers, left to themselves, would time the kernels and may choose others.
+        using var creator = CliRunner.Start(new Dictionary<string, string?> { ["PARETOPRUNE_ONEDNN"] = "off" }, Search(model, url, "shared", Path.Combine(directory, "a")));
         CliRunner.WaitFor(creator, "screening 0/"); // the study exists
         using var watching = StudyStore.Join(storage, "shared");
         // One worker runs two trials at once: each still trains with the study's one thread.
-        using var second = CliRunner.Start(Kernels, "worker", "--storage", url, "--study", "shared", "-o", Path.Combine(directory, "b"), "--workers", "2");
-        using var victim = CliRunner.Start(Kernels, "worker", "--storage", url, "--study", "shared", "-o", Path.Combine(directory, "c"));
+        using var second = CliRunner.Start("worker", "--storage", url, "--study", "shared", "-o", Path.Combine(directory, "b"), "--workers", "2");
+        using var victim = CliRunner.Start("worker", "--storage", url, "--study", "shared", "-o", Path.Combine(directory, "c"));
         var outputs = new[] { creator, second, victim }.Select(p => p.StandardOutput.ReadToEndAsync()).ToArray();
 
         // Kill the victim while it holds a task it has not finished.
@@ -80,8 +74,13 @@ public sealed class WorkerTests(Xunit.Abstractions.ITestOutputHelper log) : IDis
         Assert.True(shared.Backend.Workers().Single(w => w.Id.StartsWith(victimPrefix, StringComparison.Ordinal)).Retired);
         Assert.Equal("finished", shared.Status);
 
-        // The same study run by one worker (the same parallelism) has the same trials, stage by stage.
-        using var aloneProcess = CliRunner.Start(Kernels, [.. Search(model, url, "single", Path.Combine(directory, "single")), "--json"]);
+        // Every worker trained with the study's kernels.
+        string kernels = shared.Definition.Kernels!;
+        Assert.Equal("off", kernels);
+        Assert.Contains("kernels: oneDNN off ", outputs[1].Result);
+
+        // The same study run by one worker (the same parallelism and kernels) has the same trials, stage by stage.
+        using var aloneProcess = CliRunner.Start(new Dictionary<string, string?> { ["PARETOPRUNE_ONEDNN"] = kernels }, [.. Search(model, url, "single", Path.Combine(directory, "single")), "--json"]);
         var single = (Output: await aloneProcess.StandardOutput.ReadToEndAsync(), Exited: aloneProcess.WaitForExit(600_000));
         Assert.True(single.Exited && aloneProcess.ExitCode == 0, single.Output);
         using var alone = StudyStore.Join(storage, "single");

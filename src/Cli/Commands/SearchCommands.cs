@@ -8,6 +8,7 @@ using ParetoPrune.Objectives.Data;
 using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Optimizer.Comparison;
 using ParetoPrune.Optimizer.Search;
+using ParetoPrune.Optimizer.Training;
 using ParetoPrune.Optimizer.Reporting;
 using Spectre.Console;
 
@@ -492,6 +493,7 @@ static class SearchCommands
                 {
                     from = c.From.ToString().ToLowerInvariant(), to = c.To.ToString().ToLowerInvariant(), pairs = c.Pairs, spearman = c.Spearman,
                 }),
+                kernels = TorchRuntime.Decision?.ToString(),
                 report,
                 plots,
             });
@@ -540,6 +542,7 @@ static class SearchCommands
         foreach (var c in result.FidelityCorrelations.Where(c => c.Spearman is not null))
             console.MarkupLine($"[grey]rank correlation {c.From.ToString().ToLowerInvariant()} → {c.To.ToString().ToLowerInvariant()}: " +
                                $"ρ = {c.Spearman:0.00} over {c.Pairs} trials[/]");
+        if (TorchRuntime.Decision is { } kernels) console.MarkupLine($"[grey]kernels: {Markup.Escape(kernels.ToString())}[/]");
         console.MarkupLine($"report: {Markup.Escape(report)}");
         foreach (var plot in plots.Where(p => p.EndsWith(".png", StringComparison.Ordinal))) console.MarkupLine($"plot: {Markup.Escape(plot)}");
         return ExitCodes.Success;

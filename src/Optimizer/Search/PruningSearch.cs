@@ -203,6 +203,7 @@ public sealed class PruningSearch
         var classes = options.Classes;
         if (classes is not null) CandidatePipeline.CheckClasses(classes, data.Train.ClassNames.Count);
         var searched = classes is null ? data : CandidatePipeline.SubsetData(data, classes);
+        var kernels = TorchRuntime.UseKernelsFor(model, Environment.ProcessorCount); // recorded if this process creates the study
         var definition = new StudyDefinition(Path.GetFileName(directory), modelPath, hash, searched.Description, options.Objectives,
             options.Constraints.Select(c => c.ToString()).ToArray(), Samplers.Create(options.Sampler).Name, options.Seed, options.Trials,
             options.Criterion.ToLowerInvariant(), options.Space, options.Fidelity, options.Devices.Description, searched.Train.ClassNames.Count, classes)
@@ -211,6 +212,8 @@ public sealed class PruningSearch
             Parallelism = options.Parallelism ?? options.Workers,
             ScreeningThreads = options.ThreadsPer(options.Parallelism ?? options.Workers),
             FineTuneThreads = options.ThreadsPer(options.FineTuneWorkers),
+            Kernels = kernels.Mode,
+            KernelsChannelsLastBlock = kernels.ChannelsLastBlock,
         };
 
         bool existed = Directory.Exists(directory);
@@ -235,6 +238,7 @@ public sealed class PruningSearch
                 throw new ArgumentException($"{store.Location} was created with parallelism {store.Definition.Parallelism}, not {asked}: it is part of " +
                                             "the study (its trials depend on it); leave it out to use the study's");
             if (store.Definition.Trials != options.Trials) store.UpdateTrialBudget(options.Trials);
+            if (store.Definition.Kernels is { } studyKernels) TorchRuntime.UseKernels(studyKernels, store.Definition.KernelsChannelsLastBlock, model);
             if (options.Invocation is { } invocation) store.Invocation = invocation;
             if (store.Backend.IsShared && store.Backend.GetArtifact(BaseModelArtifact) is null) store.Backend.PutArtifact(BaseModelArtifact, modelBytes);
 

@@ -35,6 +35,16 @@ public sealed record StudyDefinition(
     /// <inheritdoc cref="ScreeningThreads"/>
     public int? FineTuneThreads { get; init; }
 
+    /// <summary>
+    /// libtorch's convolution kernels (<see cref="Training.TorchRuntime.Modes"/>) every worker trains with, chosen where the
+    /// study was created: kernels change the last digits of training, and each machine's own choice depends on timing
+    /// (<see cref="Training.KernelSelection"/>). Null in studies from before: each process's own choice.
+    /// </summary>
+    public string? Kernels { get; init; }
+
+    /// <summary>With channels-last <see cref="Kernels"/>: the channel block every layer must be a multiple of (<see cref="Training.KernelDecision.ChannelsLastBlock"/>).</summary>
+    public int KernelsChannelsLastBlock { get; init; }
+
     /// <summary>Differences that forbid resuming (the trial budget may grow, the parallelism is the study's, everything else must match).</summary>
     public IReadOnlyList<string> Differences(StudyDefinition other)
     {

@@ -70,6 +70,33 @@ public static class TorchRuntime
         }
     }
 
+    /// <summary>
+    /// Trains with the kernels a study was created with (<paramref name="mode"/>, <paramref name="channelsLastBlock"/>),
+    /// so that every worker of the study computes the same numbers, whichever kernels this machine's own timing would
+    /// pick. Only where this machine's check found that mode correct (ATen, the reference, always is) and the process can
+    /// still switch to it (a capped mode needs oneDNN not yet started uncapped, and nothing uncapped after a capped one);
+    /// otherwise, and where PARETOPRUNE_ONEDNN overrides, this machine's own decision stands and its reason says why.
+    /// </summary>
+    public static KernelDecision UseKernels(string mode, int channelsLastBlock, ModelProto? model)
+    {
+        if (!Modes.Contains(mode)) throw new ArgumentException($"{mode} is not a kernel mode; use one of {string.Join(", ", Modes)}");
+        UseKernelsFor(model, Environment.ProcessorCount);
+        lock (Deciding)
+        {
+            var local = Decision!;
+            if (local.Mode == mode && (mode != ChannelsLast || local.ChannelsLastBlock == channelsLastBlock)) return local;
+            string? why = Override is not null ? "PARETOPRUNE_ONEDNN overrides it"
+                : Caps.ContainsKey(local.Mode) ? $"oneDNN is capped at {Caps[local.Mode]} in this process"
+                : mode != Off && !local.Checks.Any(c => c.Mode == mode && c.Correct) ? $"{mode} was not found correct on this machine"
+                : null;
+            if (why is not null)
+                return Decision = local with { Reason = local.Reason + $"; not the study's {mode}: {why} (results may differ from other workers' in the last digits)" };
+            var chosen = Cap(local with { Mode = mode, ChannelsLastBlock = channelsLastBlock, Reason = $"the study's kernels, checked correct here (this machine alone would choose {local.Mode}: {local.Reason})" });
+            MkldnnEnabled = chosen.Mode != Off;
+            return Decision = chosen;
+        }
+    }
+
     /// <summary>Whether a oneDNN kernel may have run in this process (its instruction set is fixed from then on).</summary>
     static bool oneDnnStarted;
 
