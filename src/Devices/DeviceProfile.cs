@@ -7,7 +7,8 @@ namespace ParetoPrune.Devices;
 /// <param name="Macs">Multiply-accumulates of one run.</param>
 /// <param name="WeightBytes">Bytes of the weights, all read once per run.</param>
 /// <param name="Layers">Graph nodes (operators), each a kernel launch with its own fixed cost.</param>
-public sealed record ModelCounts(long Macs, long WeightBytes, int Layers);
+/// <param name="Int8Macs">Of <paramref name="Macs"/>, those of layers that run on 8-bit integer kernels (a quantized model).</param>
+public sealed record ModelCounts(long Macs, long WeightBytes, int Layers, long Int8Macs = 0);
 
 /// <summary>
 /// A rough model of a device, for when the device itself is not at hand: latency of one run is
@@ -21,10 +22,12 @@ public sealed record ModelCounts(long Macs, long WeightBytes, int Layers);
 /// <param name="Source">Where the underlying figures come from.</param>
 /// <param name="IdleWatts">Board power at rest; null when unknown (no energy above idle then).</param>
 /// <param name="ActiveWatts">Board power while running a model; null when unknown (no energy estimate then).</param>
+/// <param name="Int8MsPerGmac">Milliseconds per 10⁹ MACs on 8-bit integer kernels; null when unknown (INT8 layers are then
+/// estimated at the float rate, and the description says so).</param>
 public sealed record DeviceProfile(
     string Name, string Device, string Description, string Source,
     double FixedMs, double MsPerGmac, double MsPerMegabyte, double MsPerLayer,
-    double? IdleWatts, double? ActiveWatts)
+    double? IdleWatts, double? ActiveWatts, double? Int8MsPerGmac = null)
 {
     static readonly JsonSerializerOptions Json = new()
     {
@@ -43,9 +46,10 @@ public sealed record DeviceProfile(
     public double EstimateLatencyMs(ModelCounts counts)
     {
         ArgumentNullException.ThrowIfNull(counts);
-        if (counts.Macs < 0 || counts.WeightBytes < 0 || counts.Layers < 0)
-            throw new ArgumentException($"model counts cannot be negative ({counts})", nameof(counts));
-        return FixedMs + MsPerGmac * counts.Macs / 1e9 + MsPerMegabyte * counts.WeightBytes / 1e6 + MsPerLayer * counts.Layers;
+        if (counts.Macs < 0 || counts.WeightBytes < 0 || counts.Layers < 0 || counts.Int8Macs < 0 || counts.Int8Macs > counts.Macs)
+            throw new ArgumentException($"model counts cannot be negative, nor INT8 MACs more than all MACs ({counts})", nameof(counts));
+        return FixedMs + MsPerGmac * (counts.Macs - counts.Int8Macs) / 1e9 + (Int8MsPerGmac ?? MsPerGmac) * counts.Int8Macs / 1e9
+               + MsPerMegabyte * counts.WeightBytes / 1e6 + MsPerLayer * counts.Layers;
     }
 
     public static DeviceProfile Load(string path)
@@ -89,7 +93,7 @@ public sealed record DeviceProfile(
             string.IsNullOrWhiteSpace(Name) ? "it has no name"
             : string.IsNullOrWhiteSpace(Device) ? "it does not name its device"
             : string.IsNullOrWhiteSpace(Description) ? "it does not say how it was derived (description)"
-            : new[] { FixedMs, MsPerGmac, MsPerMegabyte, MsPerLayer }.Any(c => !double.IsFinite(c) || c < 0)
+            : new[] { FixedMs, MsPerGmac, MsPerMegabyte, MsPerLayer, Int8MsPerGmac ?? 0 }.Any(c => !double.IsFinite(c) || c < 0)
                 ? "latency coefficients must be finite and non-negative"
             : FixedMs + MsPerGmac + MsPerMegabyte + MsPerLayer <= 0 ? "all latency coefficients are zero"
             : IdleWatts is { } idle && (!double.IsFinite(idle) || idle < 0) ? $"idle power {idle} W is not a non-negative number"

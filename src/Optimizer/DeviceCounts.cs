@@ -7,6 +7,11 @@ namespace ParetoPrune.Optimizer;
 /// <summary>The counts a device profile estimates from (<see cref="DeviceProfile.EstimateLatencyMs"/>), taken from a model's graph.</summary>
 public static class DeviceCounts
 {
-    /// <summary>MACs, float32 weight bytes (4 per parameter) and operators of <paramref name="model"/>, whose cost is <paramref name="cost"/>.</summary>
-    public static ModelCounts Of(ModelProto model, ModelCost cost) => new(cost.Macs, cost.Params * 4, model.Graph.Node.Count);
+    /// <summary>
+    /// MACs (and of them, those on INT8 kernels), weight bytes as stored (4 per float parameter, 1 per INT8 weight) and
+    /// operators of <paramref name="model"/>, whose cost is <paramref name="cost"/>. QuantizeLinear and DequantizeLinear
+    /// are not counted as operators: runtimes fuse them into the integer kernels, or apply them once to the weights.
+    /// </summary>
+    public static ModelCounts Of(ModelProto model, ModelCost cost) =>
+        new(cost.Macs, cost.ParamBytes, model.Graph.Node.Count(n => n.OpType is not ("QuantizeLinear" or "DequantizeLinear")), cost.Int8Macs);
 }

@@ -1,18 +1,12 @@
 using System.Diagnostics;
+using ParetoPrune.Tests.Shared;
 
 namespace ParetoPrune.Cli.Tests;
 
 /// <summary>tools/completion/paretoprune.bash, sourced in a real bash and driven the way bash drives it on Tab.</summary>
 public class CompletionTests
 {
-    static string Script => Path.Combine(FindRepository(), "tools", "completion", "paretoprune.bash");
-
-    static string FindRepository()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Optimizer.sln"))) return dir.FullName;
-        throw new DirectoryNotFoundException("the repository root (Optimizer.sln) is not above the test binaries");
-    }
+    static string Script => Path.Combine(Repository.Root, "tools", "completion", "paretoprune.bash");
 
     /// <summary>What Tab offers after <paramref name="line"/> (the cursor at its end).</summary>
     static string[] Complete(string line)

@@ -8,6 +8,7 @@ using ParetoPrune.Objectives.Data;
 using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Optimizer.Networks;
 using SkiaSharp;
+using ParetoPrune.Tests.Shared;
 
 namespace ParetoPrune.Cli.Tests;
 
@@ -92,7 +93,7 @@ public sealed class PrunedClassifierTests : IDisposable
     public void APackedLibraryRestoresIntoAFreshConsoleAppThatClassifiesAnImage()
     {
         string feed = Path.Combine(directory, "feed");
-        string mlnet = Path.Combine(FindRepository(), "src", "MLNet", "MLNet.csproj");
+        string mlnet = Path.Combine(Repository.Root, "src", "MLNet", "MLNet.csproj");
         var pack = Run("dotnet", directory, "pack", mlnet, "-c", "Release", "-o", feed, "-p:PackageVersion=0.0.1-test");
         Assert.True(pack.Code == 0, pack.Output);
         Assert.Single(Directory.GetFiles(feed, "ParetoPrune.MLNet.0.0.1-test.nupkg"));
@@ -115,7 +116,7 @@ public sealed class PrunedClassifierTests : IDisposable
         File.WriteAllText(Path.Combine(app, "nuget.config"), $"""
             <configuration><packageSources><add key="local" value="{feed}" /></packageSources></configuration>
             """);
-        string image = Path.Combine(FindRepository(), "examples", "MlNetConsumer", "images", "trouser.png");
+        string image = Path.Combine(Repository.Root, "examples", "MlNetConsumer", "images", "trouser.png");
         var run = Run("dotnet", app, "run", "-c", "Release", "--", Shipped(), image);
         Assert.True(run.Code == 0, run.Output);
         Assert.EndsWith("Trouser 1.000", run.Output.Trim());
@@ -130,12 +131,5 @@ public sealed class PrunedClassifierTests : IDisposable
         string output = process.StandardOutput.ReadToEnd();
         if (!process.WaitForExit(TimeSpan.FromMinutes(5))) { process.Kill(true); return (-1, output + "\n(timed out)"); }
         return (process.ExitCode, output + error.Result);
-    }
-
-    static string FindRepository()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "Optimizer.sln"))) return d.FullName;
-        throw new DirectoryNotFoundException("the repository (Optimizer.sln) is not above the test's output folder");
     }
 }

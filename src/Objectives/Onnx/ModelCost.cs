@@ -29,6 +29,13 @@ public sealed record ModelCost(
     long ActivationBytes,
     long PeakActivationBytes)
 {
+    /// <summary>Bytes of the parameters as stored: four per float, one per INT8 weight of a quantized model.</summary>
+    public long ParamBytes { get; init; }
+
+    /// <summary>Of <see cref="Macs"/>, those of layers whose weights are stored as integers and read through
+    /// DequantizeLinear (a QDQ model): what runtimes run on 8-bit integer kernels.</summary>
+    public long Int8Macs { get; init; }
+
     public static ModelCost Analyze(ModelProto model, long[]? inputShape = null) =>
         Analyze(new OnnxGraph(model), inputShape);
 
@@ -49,22 +56,32 @@ public sealed record ModelCost(
     {
         var counted = new HashSet<string>(StringComparer.Ordinal); // a shared weight is counted once
         var nodes = new List<NodeCost>(graph.Nodes.Count);
+        long parameterBytes = 0, int8Macs = 0;
         foreach (var node in graph.Nodes)
         {
             if (node.OpType == "Constant") continue;
             var output = node.Output.Count > 0 && shapes.TryGetValue(node.Output[0], out var o) ? o : null;
-            long parameters = 0;
+            long parameters = 0, macs = NodeMacs(node, shapes);
+            bool integerWeights = false;
             foreach (int slot in OpRegistry.LearnableInputs(node))
             {
                 if (slot >= node.Input.Count) continue;
                 string name = node.Input[slot];
+                // In a quantized (QDQ) model a weight is the integer initializer that a DequantizeLinear reads.
+                bool dequantized = graph.Producer(name) is { OpType: "DequantizeLinear" } dq && graph.IsInitializer(dq.Input[0]);
+                if (dequantized) name = graph.Producer(name)!.Input[0];
+                integerWeights |= dequantized;
                 if (name.Length == 0 || !graph.IsInitializer(name) || !counted.Add(name)) continue;
                 var tensor = graph.Constant(name)!;
-                if (!OnnxTensors.IsInteger(tensor.DataType))
+                if (dequantized || !OnnxTensors.IsInteger(tensor.DataType))
+                {
                     parameters += OnnxTensors.ElementCount(tensor);
+                    parameterBytes += OnnxTensors.ElementCount(tensor) * OnnxTensors.ElementSize(tensor.DataType);
+                }
             }
+            if (integerWeights) int8Macs += macs;
             long outputBytes = node.Output.Where(n => n.Length > 0 && shapes.ContainsKey(n)).Sum(n => shapes[n].Bytes);
-            nodes.Add(new NodeCost(graph.NameOf(node), node.OpType, output?.Shape ?? [], NodeMacs(node, shapes), parameters, outputBytes));
+            nodes.Add(new NodeCost(graph.NameOf(node), node.OpType, output?.Shape ?? [], macs, parameters, outputBytes));
         }
 
         var inputShapeResult = graph.Inputs.Count > 0 ? shapes[graph.Inputs[0].Name].Shape : [];
@@ -74,7 +91,7 @@ public sealed record ModelCost(
             nodes.Sum(n => n.Macs), nodes.Sum(n => n.Params),
             graph.Model.CalculateSize(), // the exact serialized size, without writing the bytes
             nodes.Sum(n => n.OutputBytes),
-            PeakActivation(graph, shapes));
+            PeakActivation(graph, shapes)) { ParamBytes = parameterBytes, Int8Macs = int8Macs };
     }
 
     static long NodeMacs(NodeProto node, IReadOnlyDictionary<string, TensorInfo> shapes) =>

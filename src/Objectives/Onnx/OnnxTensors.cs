@@ -108,6 +108,32 @@ public static class OnnxTensors
         return tensor;
     }
 
+    public static TensorProto CreateInt8(string name, ReadOnlySpan<long> dims, ReadOnlySpan<sbyte> values)
+    {
+        var tensor = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Int8 };
+        tensor.Dims.Add(dims.ToArray());
+        tensor.RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(values));
+        return tensor;
+    }
+
+    public static TensorProto CreateUint8(string name, ReadOnlySpan<long> dims, ReadOnlySpan<byte> values)
+    {
+        var tensor = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Uint8 };
+        tensor.Dims.Add(dims.ToArray());
+        tensor.RawData = ByteString.CopyFrom(values);
+        return tensor;
+    }
+
+    public static TensorProto CreateInt32(string name, ReadOnlySpan<long> dims, ReadOnlySpan<int> values)
+    {
+        var tensor = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Int32 };
+        tensor.Dims.Add(dims.ToArray());
+        byte[] raw = new byte[values.Length * 4];
+        for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteInt32LittleEndian(raw.AsSpan(i * 4), values[i]);
+        tensor.RawData = ByteString.CopyFrom(raw);
+        return tensor;
+    }
+
     /// <summary>Integer and boolean element types: never parameters (shapes, indices, masks).</summary>
     public static bool IsInteger(int dataType) => (TensorProto.Types.DataType)dataType is
         TensorProto.Types.DataType.Int64 or TensorProto.Types.DataType.Int32 or TensorProto.Types.DataType.Int16
