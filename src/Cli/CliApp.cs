@@ -29,6 +29,7 @@ public static class CliApp
         {
             InspectCommand.Create(context),
             PruneCommand.Create(context),
+            QuantizeCommand.Create(context),
             TrainCommands.Train(context),
             TrainCommands.Finetune(context),
             EvaluateCommand.Create(context),
