@@ -5,6 +5,7 @@ using ParetoPrune.Devices;
 using ParetoPrune.Objectives;
 using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Optimizer.Comparison;
+using ParetoPrune.Optimizer.Quantization;
 using ParetoPrune.Optimizer.Search;
 using Spectre.Console;
 
@@ -23,7 +24,7 @@ static class CompareCommand
         var data = new Option<string>("--data", "-d") { Description = "fashion-mnist, fashion-mnist-sample or a dataset directory (IDX, CIFAR binary, image folders)", DefaultValueFactory = _ => "fashion-mnist" };
         var methods = new Option<string>("--methods")
         {
-            Description = $"comma-separated, from: {string.Join(", ", PruningMethod.Names)}",
+            Description = $"comma-separated, from: {string.Join(", ", PruningMethod.Names)} (int8: the unpruned model quantized; METHOD+int8, e.g. l1+int8: pruned, fine-tuned, then quantized)",
             DefaultValueFactory = _ => string.Join(",", PruningMethod.Default.Select(m => m.Name)),
         };
         var amounts = new Option<string>("--amount", "-a", "--amounts")
@@ -55,13 +56,17 @@ static class CompareCommand
         var saveModels = new Option<bool>("--save-models") { Description = "keep every point's deployed model under DIR/models/" };
         var output = new Option<DirectoryInfo>("--out", "-o") { Description = "run directory (comparison.db, points.csv, plots, report.html)", Required = true };
         var resume = new Option<bool>("--resume") { Description = "continue the comparison in --out (same fine-tuning and devices; methods, amounts and --classes may change)" };
+        var calibration = new Option<string>("--calibration") { Description = "with int8 methods: activation ranges by minmax or percentile (99.99 %)", DefaultValueFactory = _ => "minmax" };
+        calibration.AcceptOnlyFromAmong("minmax", "percentile");
+        var calibrationImages = new Option<int>("--calibration-images") { Description = "with int8 methods: training images the activation ranges are calibrated on", DefaultValueFactory = _ => 256 };
         var json = new Option<bool>("--json") { Description = "print a JSON summary for scripts" };
         var command = new Command("compare",
             "Compare pruning methods (unstructured magnitude against structured filter criteria) at several amounts, fine-tuned alike: " +
             "accuracy, MACs, parameters, sizes, latency and energy; with --classes, also after specialising the model to a class subset.")
         {
             model, namedModel, data, methods, amounts, epochs, steps, learningRate, batchSize, recalibration, roundTo, importanceBatches, classes, specialiseEpochs, tolerance,
-            device, latencyDevice, tokenFile, retryWindow, meter, measureBudget, validation, validationLimit, seed, threads, saveModels, output, resume, json,
+            device, latencyDevice, tokenFile, retryWindow, meter, measureBudget, validation, validationLimit, seed, threads, saveModels, output, resume,
+            calibration, calibrationImages, json,
         };
         command.SetAction(async (parse, _) =>
         {
@@ -113,6 +118,11 @@ static class CompareCommand
                 Resume = resuming,
                 Seed = parse.GetValue(seed),
                 Threads = parse.GetValue(threads),
+                Quantization = new QuantizationOptions
+                {
+                    Calibration = parse.GetValue(calibration) == "percentile" ? CalibrationMethod.Percentile : CalibrationMethod.MinMax,
+                    CalibrationImages = parse.GetValue(calibrationImages),
+                },
             };
             var comparison = new MethodComparison(new MLContext(seed: options.Seed), options);
             progressContext.Console.MarkupLine($"[grey]{Markup.Escape(searchData.Description)}; {searchData.Train.Count:N0} training and " +

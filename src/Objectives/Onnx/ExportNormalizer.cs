@@ -61,7 +61,7 @@ public static class ExportNormalizer
         var readers = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var node in graph.Node)
         {
-            if (node.OpType != "Constant" && node.Input.Count > 0 && node.Input.All(i => i.Length == 0 || constants.Contains(i))) return true; // Identity of a constant, or foldable
+            if (Foldable(node) && node.Input.Count > 0 && node.Input.All(i => i.Length == 0 || constants.Contains(i))) return true; // Identity of a constant, or foldable
             foreach (string input in node.Input.Distinct())
                 if (multiElement.Contains(input) && (readers[input] = readers.GetValueOrDefault(input) + 1) > 1) return true;
         }
@@ -130,6 +130,10 @@ public static class ExportNormalizer
         return split;
     }
 
+    /// <summary>Constant nodes stay as they are, and so does DequantizeLinear: a quantized (QDQ) model keeps its weights as
+    /// integers on purpose, and folding would turn them back into floats.</summary>
+    static bool Foldable(NodeProto node) => node.OpType is not ("Constant" or "DequantizeLinear");
+
     /// <summary>Nodes whose inputs are all constants (and that read no graph input) are computed once, by ONNX Runtime,
     /// and replaced by initializers holding their outputs. Constant nodes themselves are left as they are.</summary>
     static int FoldConstants(ModelProto model)
@@ -140,7 +144,7 @@ public static class ExportNormalizer
         foreach (var node in graph.Nodes)
         {
             bool allConstant = node.Input.All(i => i.Length == 0 || constant.Contains(i) || graph.Producer(i)?.OpType == "Constant");
-            if (node.OpType == "Constant" || !OnnxModel.IsDefaultDomain(node.Domain) || node.Input.Count == 0 || !allConstant) continue;
+            if (!Foldable(node) || !OnnxModel.IsDefaultDomain(node.Domain) || node.Input.Count == 0 || !allConstant) continue;
             folded.Add(node);
             foreach (string output in node.Output) if (output.Length > 0) constant.Add(output);
         }

@@ -4,6 +4,8 @@ using ParetoPrune.Devices;
 using ParetoPrune.Objectives;
 using ParetoPrune.Optimizer.Search;
 
+using ParetoPrune.Optimizer.Quantization;
+
 namespace ParetoPrune.Optimizer.Comparison;
 
 /// <summary>What a comparison prunes and how every point is treated. Every field has a usable default but the output directory.</summary>
@@ -70,6 +72,9 @@ public sealed record ComparisonOptions
     /// <summary>CPU threads for training; all cores when null.</summary>
     public int? Threads { get; init; }
 
+    /// <summary>How <c>int8</c> and <c>…+int8</c> methods quantize (calibrated on the training split).</summary>
+    public QuantizationOptions Quantization { get; init; } = new();
+
     internal void Validate()
     {
         if (Methods.Count == 0) throw new ArgumentException("at least one pruning method");
@@ -88,6 +93,7 @@ public sealed record ComparisonOptions
         if (Classes is { } classes && (classes.Count < 2 || classes.Distinct().Count() != classes.Count))
             throw new ArgumentException("a class subset lists at least two classes, each once (one class leaves nothing to classify)");
         Measurement.Validate();
+        if (Methods.Any(m => m.Quantized)) Quantization.Validate();
     }
 }
 
@@ -97,7 +103,7 @@ public sealed record ComparisonOptions
 public sealed record ComparisonDefinition(
     string ModelPath, string ModelSha256, string Data, int FineTuneEpochs, int? FineTuneStepsPerEpoch, double LearningRate, int BatchSize,
     int RecalibrationBatches, int ImportanceBatches, int SpecialisationEpochs, int Seed, string Devices, MeasurementPlan Measurement,
-    double AccuracyTolerance, int RoundTo = 1)
+    double AccuracyTolerance, int RoundTo = 1, string? Quantization = null)
 {
     /// <summary>Differences that forbid resuming.</summary>
     public IReadOnlyList<string> Differences(ComparisonDefinition other)
@@ -121,6 +127,7 @@ public sealed record ComparisonDefinition(
         Compare("seed", Seed, other.Seed);
         Compare("devices", Devices, other.Devices);
         Compare("measurement", Measurement, other.Measurement);
+        Compare("quantization", Quantization, other.Quantization);
         return problems;
     }
 }

@@ -10,6 +10,7 @@ using ParetoPrune.Objectives.Onnx.Ops;
 using ParetoPrune.Objectives.Onnx.Proto;
 using ParetoPrune.Objectives.Scoring;
 using ParetoPrune.Optimizer.Pruning;
+using ParetoPrune.Optimizer.Quantization;
 using ParetoPrune.Optimizer.Reporting;
 using ParetoPrune.Optimizer.Search;
 using ParetoPrune.Optimizer.Training;
@@ -61,7 +62,8 @@ public sealed class MethodComparison
         string dataText = $"{data.Description}; validation: {data.Validation.Source} ({data.Validation.Count} images)";
         var definition = new ComparisonDefinition(modelPath, hash, dataText, options.FineTuneEpochs, options.FineTuneStepsPerEpoch,
             options.LearningRate, options.BatchSize, options.RecalibrationBatches, options.ImportanceBatches, options.SpecialisationEpochs,
-            options.Seed, options.Devices.Description, options.Measurement, options.AccuracyTolerance, options.RoundTo);
+            options.Seed, options.Devices.Description, options.Measurement, options.AccuracyTolerance, options.RoundTo,
+            options.Quantization.Describe(Math.Min(options.Quantization.CalibrationImages, data.Train.Count)));
         var store = Resumable.CreateOrOpen(options.Resume, storePath, () => ComparisonStore.Create(storePath, definition), ComparisonStore.OpenForWriting,
                                            s => s.Definition.Differences(definition));
         // The tolerance only changes how stored points are summarised: a resumed comparison may change it.
@@ -126,8 +128,11 @@ sealed class ComparisonRun(ComparisonStore store, ComparisonOptions options, MLC
         }
     }
 
+    /// <summary>The amounts a method is evaluated at: INT8 alone has one point, at amount 0 (it prunes nothing).</summary>
+    IReadOnlyList<double> AmountsOf(PruningMethod method) => method.Prunes ? options.Amounts : [0.0];
+
     IEnumerable<(string, string, string)> Keys(string task) =>
-        options.Methods.SelectMany(m => options.Amounts.Select(a => (task, m.Name, ComparisonStore.AmountKey(a))))
+        options.Methods.SelectMany(m => AmountsOf(m).Select(a => (task, m.Name, ComparisonStore.AmountKey(a))))
                .Prepend((task, ComparisonTasks.Baseline, ComparisonStore.AmountKey(0)));
 
     /// <summary>The base model cut to the subset's classes and fine-tuned on them (stored, so a resumed run prunes the same model).</summary>
@@ -161,7 +166,7 @@ sealed class ComparisonRun(ComparisonStore store, ComparisonOptions options, MLC
         }
         foreach (var method in options.Methods)
         {
-            var missing = options.Amounts.Where(a => !stored.ContainsKey((task, method.Name, ComparisonStore.AmountKey(a)))).ToList();
+            var missing = AmountsOf(method).Where(a => !stored.ContainsKey((task, method.Name, ComparisonStore.AmountKey(a)))).ToList();
             if (missing.Count == 0) continue;
             PruningMethod.Pruner? pruner = null; // channel scores are computed on the first amount and shared by the others
             foreach (double amount in missing)
@@ -192,15 +197,17 @@ sealed class ComparisonRun(ComparisonStore store, ComparisonOptions options, MLC
         var model = pruned.Model;
         bool recalibrate = method.Family == PruningFamily.Structured && options.RecalibrationBatches > 0
                            && model.Graph.Node.Any(n => n.OpType == "BatchNormalization");
+        bool fineTune = method.Prunes && options.FineTuneEpochs > 0; // INT8 alone quantizes the model as trained
         if (recalibrate)
             model = Timed(seconds, "recalibrate", () => CandidatePipeline.Recalibrate(model, data.Train, options.RecalibrationBatches, options.BatchSize, options.Seed));
-        if (options.FineTuneEpochs > 0)
+        if (fineTune)
             model = Timed(seconds, "fine-tune", () => CandidatePipeline.FineTune(model, data.Train, Training(options.FineTuneEpochs, pruned.SparseWeights), abort));
         var parts = new List<string>();
         if (recalibrate) parts.Add($"{Fidelities.BnRecalibrated} ({options.RecalibrationBatches} batches)");
-        if (options.FineTuneEpochs > 0) parts.Add("fine-tuned " + FineTuneText(options.FineTuneEpochs) + (pruned.SparseWeights.Count > 0 ? ", zeros kept" : ""));
-        string fidelity = parts.Count > 0 ? string.Join(", ", parts) : Fidelities.NoRetraining;
-        var values = await ObserveAsync(model, data, task, method.Name, amount, fidelity, seconds, abort);
+        if (fineTune) parts.Add("fine-tuned " + FineTuneText(options.FineTuneEpochs) + (pruned.SparseWeights.Count > 0 ? ", zeros kept" : ""));
+        if (parts.Count == 0) parts.Add(method.Prunes ? Fidelities.NoRetraining : "as trained");
+        string fidelity = string.Join(", ", parts);
+        var values = await ObserveAsync(model, data, task, method.Name, amount, fidelity, seconds, abort, method.Quantized);
         return values.With(task, method.Name, method.Family, amount, seconds);
     }
 
@@ -232,12 +239,17 @@ sealed class ComparisonRun(ComparisonStore store, ComparisonOptions options, MLC
     /// deployed form (BN folded): its file sizes, accuracy through ML.NET on validation and test, latency and energy.
     /// </summary>
     async Task<Observation> ObserveAsync(ModelProto model, SearchData data, string task, string method, double amount, string fidelity,
-                                         Dictionary<string, double> seconds, CancellationToken abort)
+                                         Dictionary<string, double> seconds, CancellationToken abort, bool quantize = false)
     {
         var cost = ModelCost.Analyze(model);
         var layers = UnstructuredPruner.Measure(model);
         double sparsity = layers.Sum(l => l.Elements) is var elements and > 0 ? (double)layers.Sum(l => l.Zeros) / elements : 0;
         var deployed = ModelSurgery.FoldBatchNorm(model);
+        if (quantize)
+        {
+            var quantized = Timed(seconds, "quantize", () => Int8Quantizer.Quantize(deployed, data.Train, options.Quantization with { Seed = options.Seed }));
+            (deployed, fidelity) = (quantized.Model, $"{fidelity}; {quantized.Report.Description}");
+        }
         byte[] bytes = OnnxModel.ToBytes(deployed);
         var values = new List<ObjectiveValue>
         {

@@ -66,6 +66,52 @@ public sealed class MethodComparisonTests : IDisposable
                           .ToDictionary(w => w, w => OnnxTensors.ReadFloats(graph.Constant(w)!));
     }
 
+    /// <summary>int8 is one point (the model as trained, quantized); l1+int8 is l1's pruned and fine-tuned model, quantized: the
+    /// same MACs at about a quarter of the bytes; magnitude+int8 keeps its zeros as INT8 zeros, which gzip then finds.</summary>
+    [Fact]
+    public async Task Int8AloneAndAfterPruningAreQuantizedVersionsOfTheirFloatPoints()
+    {
+        var (model, data) = Setup.Value;
+        var options = Options("int8", "l1", "l1+int8", "magnitude-global+int8", "int8") with
+        {
+            SaveModels = true, Amounts = [0.6], Quantization = new() { CalibrationImages = 64 },
+        };
+        var result = await new MethodComparison(new MLContext(seed: 0), options).RunAsync(model, data);
+        var baseline = result.Baseline(ComparisonTasks.All)!;
+        var points = result.PointsOf(ComparisonTasks.All).ToDictionary(p => p.Method);
+        Assert.Equal(4, points.Count);
+        Assert.All(points.Values, p => Assert.False(p.Failed, p.Error));
+
+        var alone = points["int8"];
+        Assert.Equal((PruningFamily.None, 0.0), (alone.Family!.Value, alone.Amount));
+        Assert.Equal(baseline.Value(ObjectiveKind.Macs), alone.Value(ObjectiveKind.Macs));
+        // Under half the bytes: a quarter for the weights, plus what a model this tiny is mostly made of (names, biases, scales).
+        Assert.InRange(alone.Value(ObjectiveKind.DenseBytes)!.Value / baseline.Value(ObjectiveKind.DenseBytes)!.Value, 0.25, 0.5);
+        Assert.True(Math.Abs(alone.Value(ObjectiveKind.Accuracy)!.Value - baseline.Value(ObjectiveKind.Accuracy)!.Value) <= 0.03);
+        var accuracy = alone.Values.Single(v => v.Kind == ObjectiveKind.Accuracy);
+        Assert.Contains("as trained; INT8 QDQ", accuracy.Fidelity);
+        var saved = OnnxModel.Load(Path.Combine(result.RunDirectory, alone.ModelPath!));
+        Assert.True(Optimizer.Quantization.Int8Quantizer.IsQuantized(saved));
+        Assert.Equal(new FileInfo(Path.Combine(result.RunDirectory, alone.ModelPath!)).Length, alone.Value(ObjectiveKind.DenseBytes));
+
+        // Pruning then INT8: the float point's MACs and parameters, fewer bytes, and the Pi estimate at the integer rate.
+        var (floatL1, int8L1) = (points["l1"], points["l1+int8"]);
+        Assert.Equal(PruningFamily.Structured, int8L1.Family);
+        Assert.Equal(floatL1.Value(ObjectiveKind.Macs), int8L1.Value(ObjectiveKind.Macs));
+        Assert.True(int8L1.Value(ObjectiveKind.DenseBytes) < floatL1.Value(ObjectiveKind.DenseBytes));
+        var (floatCost, int8Cost) = (ModelCost.Analyze(OnnxModel.Load(Path.Combine(result.RunDirectory, floatL1.ModelPath!))),
+                                     ModelCost.Analyze(OnnxModel.Load(Path.Combine(result.RunDirectory, int8L1.ModelPath!))));
+        Assert.Equal(floatCost.Params, int8Cost.Params);
+        Assert.True(int8Cost.ParamBytes < floatCost.ParamBytes / 2, $"{int8Cost.ParamBytes} bytes of INT8 parameters against {floatCost.ParamBytes}");
+        Assert.True(int8L1.Value(ObjectiveKind.Energy) < floatL1.Value(ObjectiveKind.Energy));
+        Assert.Contains("fine-tuned 1×3 steps; INT8 QDQ", int8L1.Values.Single(v => v.Kind == ObjectiveKind.Accuracy).Fidelity);
+
+        var sparse = points["magnitude-global+int8"];
+        Assert.Equal(PruningFamily.Unstructured, sparse.Family);
+        Assert.True(sparse.WeightSparsity >= 0.6 - 1e-3);
+        Assert.True(sparse.Value(ObjectiveKind.CompressedBytes) < alone.Value(ObjectiveKind.CompressedBytes));
+    }
+
     [Fact]
     public async Task EachFamilyHasItsCostsAndFineTuningKeepsTheZeros()
     {

@@ -93,6 +93,10 @@ public sealed class Int8QuantizerTests
         long biases = folded.Graph.Node.Where(n => n.OpType is "Conv" or "Gemm")
                             .Sum(n => OnnxTensors.ElementCount(folded.Graph.Initializer.Single(i => i.Name == n.Input[2])));
         Assert.Equal(4 * before.Params, before.ParamBytes);
+        // Loading a saved INT8 model keeps its weights INT8 (the loader folds constant subgraphs, but not DequantizeLinear).
+        string file = Path.Combine(Path.GetTempPath(), $"int8-{Guid.NewGuid():N}.onnx");
+        OnnxModel.Save(quantized, file);
+        try { Assert.Equal(after.ParamBytes, ModelCost.Analyze(OnnxModel.Load(file)).ParamBytes); } finally { File.Delete(file); }
         Assert.Equal(before.Params - biases + 4 * biases, after.ParamBytes); // INT8 weights, INT32 biases
 
         // The Pi profile estimates INT8 layers at its integer rate, and the Relus folded away as operators saved.
