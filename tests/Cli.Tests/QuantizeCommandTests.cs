@@ -56,6 +56,46 @@ public sealed class QuantizeCommandTests : IDisposable
         Assert.Contains("already quantized", again.Error);
     }
 
+    /// <summary><c>search --quantize</c>: every exported model also has an INT8 variant, scored and measured as a model of its own,
+    /// on the front beside the float ones (with a size objective, the INT8 twin is never dominated by its float model).</summary>
+    [Fact]
+    public async Task SearchWithQuantizeExportsFloatAndInt8VariantsOfTheFront()
+    {
+        string model = CliRunner.ShippedModel(directory), run = Path.Combine(directory, "run"); // weights enough for INT8 to shrink the file
+        var budget = CliRunner.SearchBudget.ToArray();
+        budget[Array.IndexOf(budget, "--final") + 1] = "2"; // two exported models
+        var search = await CliRunner.RunAsync(["search", model, "-o", run, "-n", "4", "--sampler", "random", "--objectives", "accuracy,bytes",
+                                               "--quantize", "--json", .. budget]);
+        Assert.True(search.ExitCode == 0, search.Error);
+        var summary = JsonDocument.Parse(search.Output).RootElement;
+        var front = summary.GetProperty("front").EnumerateArray().ToList();
+        Assert.Contains(front, c => c.GetProperty("int8").GetBoolean());
+
+        using var store = ParetoPrune.Optimizer.Search.StudyStore.Open(Path.Combine(run, "study.db"));
+        Assert.NotNull(store.Definition.Quantize);
+        var finals = store.Trials().Select(t => t.At(ParetoPrune.Optimizer.Search.SearchStage.Final)).OfType<ParetoPrune.Optimizer.Search.StageResult>().ToList();
+        Assert.Equal(2, finals.Count);
+        foreach (var final in finals)
+        {
+            var int8 = final.Int8!;
+            string file = Path.Combine(run, int8.ModelPath!);
+            Assert.True(Int8Quantizer.IsQuantized(OnnxModel.Load(file)));
+            using (new InferenceSession(file)) { }
+            Assert.Equal(new FileInfo(file).Length, int8.Value(Objectives.ObjectiveKind.DenseBytes));
+            Assert.True(int8.Value(Objectives.ObjectiveKind.DenseBytes) < final.Value(Objectives.ObjectiveKind.DenseBytes));
+            Assert.Contains("INT8 QDQ", int8.Values.Single(v => v.Kind == Objectives.ObjectiveKind.Accuracy).Fidelity);
+            Assert.NotNull(int8.TestAccuracy);
+        }
+
+        // export picks the variant asked for.
+        int trial = store.Trials().First(t => t.At(ParetoPrune.Optimizer.Search.SearchStage.Final) is not null).Number;
+        string floatOut = Path.Combine(directory, "float.onnx"), int8Out = Path.Combine(directory, "int8-export.onnx");
+        Assert.Equal(0, (await CliRunner.RunAsync("export", run, "--trial", trial.ToString(), "-o", floatOut)).ExitCode);
+        Assert.Equal(0, (await CliRunner.RunAsync("export", run, "--trial", trial.ToString(), "--int8", "-o", int8Out)).ExitCode);
+        Assert.False(Int8Quantizer.IsQuantized(OnnxModel.Load(floatOut)));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(run, "models", $"trial-{trial}-int8.onnx")), File.ReadAllBytes(int8Out));
+    }
+
     static JsonElement Device(JsonElement model, string kind) =>
         model.GetProperty("device").EnumerateArray().Single(v => v.GetProperty("kind").GetString() == kind);
 }

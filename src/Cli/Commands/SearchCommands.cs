@@ -7,6 +7,7 @@ using ParetoPrune.Objectives;
 using ParetoPrune.Objectives.Data;
 using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Optimizer.Comparison;
+using ParetoPrune.Optimizer.Quantization;
 using ParetoPrune.Optimizer.Search;
 using ParetoPrune.Optimizer.Training;
 using ParetoPrune.Optimizer.Reporting;
@@ -28,12 +29,12 @@ static class SearchCommands
         Option<int?> FinalSteps, Option<bool> Distill, Option<double> LearningRate, Option<int> BatchSize, Option<double> Validation,
         Option<int?> ValidationLimit, Option<double> MeasureBudget, Option<int?> Threads, Option<DirectoryInfo> Out, Option<bool> Resume,
         Option<FileInfo?> Config, Option<string?> Classes, Option<int> SpecialisationEpochs, Option<double?> RetryWindow, Option<bool> Json,
-        Option<string?> Storage, Option<string?> Study, Option<int?> Parallel, Option<bool> PerBoard, Argument<FileInfo?> ModelArgument)
+        Option<string?> Storage, Option<string?> Study, Option<int?> Parallel, Option<bool> PerBoard, Option<bool> Quantize, Argument<FileInfo?> ModelArgument)
     {
         public IEnumerable<Option> All => [Model, Data, Objectives, Constraints, Device, LatencyDevice, TokenFile, Meter, Trials, Sampler, Seed, Workers,
             Criterion, MinKeep, RoundTo, Tie, Recalibration, ScreeningSteps, Promote, PromotionSteps, Final, FinalEpochs, FinalSteps, Distill, LearningRate,
             BatchSize, Validation, ValidationLimit, MeasureBudget, Threads, Out, Resume, Config, Classes, SpecialisationEpochs, RetryWindow, Json,
-            Storage, Study, Parallel, PerBoard];
+            Storage, Study, Parallel, PerBoard, Quantize];
     }
 
     static Options CreateOptions()
@@ -89,6 +90,8 @@ static class SearchCommands
                                           "not depend on how many workers run it (default: --workers)" },
         new("--per-board") { Description = "with several device agents in --device: measure every candidate on every board (per-board figures, their mean " +
                                            "searched) rather than on the first free board" },
+        new("--quantize") { Description = "also quantize every exported model to INT8 (static, QDQ, calibrated on 256 training images): each variant " +
+                                          "is scored and measured, and the front holds float and INT8 models" },
         ModelInput.Argument("the trained base model (ONNX; N×C×H×W pixels in [0, 1] in, logits out)"));
 
     /// <summary>The library's defaults are the command's: one place decides them.</summary>
@@ -405,6 +408,7 @@ static class SearchCommands
             StudyName = parse.GetValue(o.Study),
             JoinOnly = joinOnly,
             Parallelism = parse.GetValue(o.Parallel),
+            Quantize = parse.GetValue(o.Quantize) ? new QuantizationOptions() : null,
         };
         if (options.Storage is null && parse.GetValue(o.Study) is not null) throw new UserInputException("--study names a study on --storage; give --storage too");
         if (options.Storage is null && !options.Resume && File.Exists(Path.Combine(outputDirectory, PruningSearch.StudyFile)))
@@ -478,8 +482,9 @@ static class SearchCommands
                 failed = result.Trials.Count(t => t.State == TrialState.Failed),
                 hypervolume = result.HypervolumeTrace.LastOrDefault(),
                 baseline = result.Baseline.Values,
-                front = result.Front.Select(c => new { trial = c.Trial, kept = c.Kept, feasible = c.Feasible, values = c.Values, testAccuracy = c.TestAccuracy, model = c.ModelPath }),
+                front = result.Front.Select(c => new { trial = c.Trial, int8 = c.Int8, kept = c.Kept, feasible = c.Feasible, values = c.Values, testAccuracy = c.TestAccuracy, model = c.ModelPath }),
                 best = result.Best()?.Trial,
+                bestInt8 = result.Best()?.Int8,
                 recommendation = Recommendation.For(result) is { Model: { } chosen } r ? new
                 {
                     trial = chosen.Trial, exportCommand = r.ExportCommand,
@@ -515,7 +520,7 @@ static class SearchCommands
             var best = result.Best();
             foreach (var c in result.Front)
             {
-                var cells = new List<string> { (c == best ? "[green]★ " : "") + c.Trial + (c == best ? "[/]" : "") + (c.Feasible ? "" : " [red](infeasible)[/]") };
+                var cells = new List<string> { (c == best ? "[green]★ " : "") + c.Label + (c == best ? "[/]" : "") + (c.Feasible ? "" : " [red](infeasible)[/]") };
                 cells.AddRange(objectives.Select(o => o.Format(c.Value(o))));
                 cells.Add(c.TestAccuracy is { } t ? ObjectiveKind.Accuracy.Format(t.Value) : "");
                 cells.Add(Markup.Escape(Path.GetRelativePath(Environment.CurrentDirectory, c.ModelPath)));
@@ -530,7 +535,7 @@ static class SearchCommands
                 console.MarkupLine($"[grey]{Markup.Escape(v.Kind.Name())}: {Markup.Escape(v.Provenance.ToString())}[/]");
             if (best is not null)
             {
-                console.MarkupLine($"best under the constraints{(result.Status == "finished" ? "" : " so far")}: trial {best.Trial} → {Markup.Escape(best.ModelPath)}");
+                console.MarkupLine($"best under the constraints{(result.Status == "finished" ? "" : " so far")}: trial {best.Label} → {Markup.Escape(best.ModelPath)}");
                 var card = Recommendation.For(result);
                 console.MarkupLine("  " + Markup.Escape(string.Join("; ", card.Savings.Concat(card.Device).Where(c => c.Kind != ObjectiveKind.Params)
                     .Select(c => $"{c.Kind.Info().Label}{(c.Where is { } w ? $" on {w}" : "")} {c.Kind.Format(c.Model)} ({Recommendation.Describe(c)}" +
@@ -567,9 +572,10 @@ static class SearchCommands
     {
         var run = new Argument<DirectoryInfo>("run") { Description = "run directory of a search" };
         var trial = new Option<int?>("--trial") { Description = "the trial to export (default: the best under the study's constraints)" };
+        var int8 = new Option<bool>("--int8") { Description = "the trial's INT8 variant (a study run with --quantize; default with no --trial: whichever variant is best)" };
         var output = new Option<FileInfo>("--out", "-o") { Description = "where to write the ONNX model", Required = true };
         var json = new Option<bool>("--json") { Description = "print JSON for scripts" };
-        var command = new Command("export", "Copy an exported model of a search (fine-tuned, BN folded, normalisation inside) to a file.") { run, trial, output, json };
+        var command = new Command("export", "Copy an exported model of a search (fine-tuned, BN folded, normalisation inside) to a file.") { run, trial, int8, output, json };
         command.SetAction(parse =>
         {
             var result = PruningSearchResult.Load(parse.GetRequiredValue(run).FullName);
@@ -577,26 +583,29 @@ static class SearchCommands
             int number = parse.GetValue(trial) ?? result.Best()?.Trial
                 ?? throw new UserInputException("no exported model meets the study's constraints; name one with --trial " +
                                                 (finals.Count > 0 ? $"({string.Join(", ", finals)})" : "(none was exported yet)"));
+            bool quantized = parse.GetValue(int8) || (parse.GetValue(trial) is null && result.Best()?.Int8 == true);
             var found = result.Trials.FirstOrDefault(t => t.Number == number) ?? throw new UserInputException($"the study has no trial {number}");
             var final = found.At(SearchStage.Final);
             if (final?.ModelPath is null)
                 throw new UserInputException($"trial {number} was not fine-tuned to the final stage, so it has no model to export; exported trials: " +
                                              (finals.Count > 0 ? string.Join(", ", finals) : "none yet"));
+            if (quantized)
+                final = final.Int8 ?? throw new UserInputException($"trial {number} has no INT8 variant: the study was not run with --quantize");
             var destination = parse.GetRequiredValue(output);
             InputChecks.WritableFile(destination, "--out");
             if (result.Unfinished is { } unfinished)
                 context.Error.WriteLine($"warning: {unfinished}; trial {number} is the best so far, not the search's answer");
-            File.Copy(Path.Combine(result.RunDirectory, final.ModelPath), destination.FullName, overwrite: true);
+            File.Copy(Path.Combine(result.RunDirectory, final.ModelPath!), destination.FullName, overwrite: true);
             if (parse.GetValue(json))
             {
                 Json.Write(context.Output, new
                 {
-                    trial = number, model = destination.FullName, values = final.Values, testAccuracy = final.TestAccuracy,
+                    trial = number, int8 = quantized, model = destination.FullName, values = final.Values, testAccuracy = final.TestAccuracy,
                     provisional = result.Unfinished is not null,
                 });
                 return ExitCodes.Success;
             }
-            context.Console.MarkupLine($"trial {number} → {Markup.Escape(destination.FullName)}: " +
+            context.Console.MarkupLine($"trial {number}{(quantized ? " (INT8)" : "")} → {Markup.Escape(destination.FullName)}: " +
                 string.Join(", ", final.Values.Select(v => $"{v.Kind.Name()} {v.Kind.Format(v.Value)}")) +
                 (final.TestAccuracy is { } t ? $", test accuracy {ObjectiveKind.Accuracy.Format(t.Value)}" : ""));
             return ExitCodes.Success;

@@ -40,7 +40,7 @@ public sealed record Recommendation(SearchCandidate? Model, string? Why, Baselin
                 : "no exported model meets every constraint: loosen a bound, or choose from the table below", null, null, [], [], null, export, CSharpSnippet);
         // A study on a server has no study.db in this run directory for `export` to read: the exported file is the model.
         export = File.Exists(Path.Combine(run, PruningSearch.StudyFile))
-            ? $"paretoprune export {Quote(run)} --trial {best.Trial} --out model.onnx"
+            ? $"paretoprune export {Quote(run)} --trial {best.Trial}{(best.Int8 ? " --int8" : "")} --out model.onnx"
             : $"cp {Quote(best.ModelPath)} model.onnx";
 
         var baseline = result.Baseline;

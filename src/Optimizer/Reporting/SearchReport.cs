@@ -44,7 +44,7 @@ public static class SearchReport
             return;
         }
         var accuracy = r.Accuracy!;
-        card.Paragraph($"Deploy trial {model.Trial} ({Path.GetFileName(model.ModelPath)}): the most accurate exported model that meets every constraint. " +
+        card.Paragraph($"Deploy trial {model.Label} ({Path.GetFileName(model.ModelPath)}): the most accurate exported model that meets every constraint. " +
                        $"Validation accuracy {Format(ObjectiveKind.Accuracy, accuracy.Model)} against the baseline's {Format(ObjectiveKind.Accuracy, accuracy.Baseline)} " +
                        $"({(accuracy.Model - accuracy.Baseline) * 100:+0.0;−0.0} points)" +
                        (r.TestAccuracy is { } test ? $"; test accuracy {Format(ObjectiveKind.Accuracy, test)}." : "."));
@@ -167,12 +167,12 @@ public static class SearchReport
     static void WriteParetoCsv(PruningSearchResult result, string path)
     {
         var objectives = result.Definition.Objectives;
-        var headers = new List<string> { "trial", "kept", "feasible" };
+        var headers = new List<string> { "trial", "variant", "kept", "feasible" };
         foreach (var o in objectives) headers.AddRange([o.ColumnName(), $"{o.Name()}_provenance", $"{o.Name()}_fidelity"]);
         headers.AddRange(["accuracy_test", "model"]);
         var rows = result.Front.Select(c =>
         {
-            var row = new List<string> { c.Trial.ToString(Invariant), string.Join(";", c.Kept), c.Feasible.ToString().ToLowerInvariant() };
+            var row = new List<string> { c.Trial.ToString(Invariant), c.Int8 ? "int8" : "float", string.Join(";", c.Kept), c.Feasible.ToString().ToLowerInvariant() };
             foreach (var o in objectives)
             {
                 var v = c.Values.First(x => x.Kind == o);
@@ -225,7 +225,7 @@ public static class SearchReport
             var keys = new List<double?[]>();
             foreach (var c in result.Front)
             {
-                var row = new List<string> { c.Trial.ToString(Invariant), c.Feasible ? "yes" : "no" };
+                var row = new List<string> { c.Label, c.Feasible ? "yes" : "no" };
                 row.AddRange(objectives.Select(o => Format(o, c.Value(o))));
                 row.Add(c.TestAccuracy is { } t ? Format(ObjectiveKind.Accuracy, t.Value) : "");
                 row.Add(Path.GetRelativePath(result.RunDirectory, c.ModelPath));

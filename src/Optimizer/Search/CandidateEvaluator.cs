@@ -5,6 +5,7 @@ using ParetoPrune.Objectives.Data;
 using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Objectives.Onnx.Proto;
 using ParetoPrune.Objectives.Scoring;
+using ParetoPrune.Optimizer.Quantization;
 using ParetoPrune.Optimizer.Training;
 
 namespace ParetoPrune.Optimizer.Search;
@@ -113,6 +114,9 @@ sealed class CandidateEvaluator
 
     readonly TrainingImages? trainedOn;
 
+    /// <summary>Quantize each exported model to INT8 too (<see cref="StageResult.Int8"/>); null for float models only.</summary>
+    public QuantizationOptions? Quantize { get; init; }
+
     public CandidateEvaluator(SearchSpace space, Dataset train, Dataset validation, Dataset? test, FidelityOptions fidelity, DeviceTargets devices,
                               MeasurementPlan plan, MLContext mlContext, IReadOnlySet<ObjectiveKind> kinds, string runDirectory, int screeningThreads, int fineTuneThreads,
                               TrainingImages? trainedOn = null)
@@ -218,7 +222,47 @@ sealed class CandidateEvaluator
         if (trainedOn is not null) TrainingImages.Append(deployed, trainedOn); // the next search on it keeps to images it has not seen
         OnnxModel.Save(deployed, path);
         var testAccuracy = test is null ? null : CandidatePipeline.Score(mlContext, path, test, "test", fidelityText, seconds);
-        return new StageResult(stage, values, seconds, testAccuracy, relative) { Boards = screening.Boards };
+        var result = new StageResult(stage, values, seconds, testAccuracy, relative) { Boards = screening.Boards };
+        return Quantize is null ? result : result with { Int8 = await Int8VariantAsync(number, deployed, result, fidelityText, ct) };
+    }
+
+    /// <summary>
+    /// The exported model quantized to INT8 and observed as a model of its own: accuracy re-scored, sizes of its file,
+    /// latency and energy measured (or estimated at the profile's integer rate). MACs, parameters and peak activation
+    /// bytes are the float model's: quantization changes none of them (the peak counts the graph's float tensors, an upper
+    /// bound on what a runtime holds in 8 bits).
+    /// </summary>
+    async Task<StageResult> Int8VariantAsync(int number, ModelProto deployed, StageResult final, string fidelityText, CancellationToken ct)
+    {
+        var seconds = new Dictionary<string, double>();
+        var quantized = CandidatePipeline.Timed(seconds, "quantize", () => Int8Quantizer.Quantize(deployed, train, Quantize! with { Seed = number }));
+        string fidelity = $"{fidelityText}; {quantized.Report.Description}";
+        string relative = Path.Combine("models", $"trial-{number}-int8.onnx");
+        OnnxModel.Save(quantized.Model, Path.Combine(runDirectory, relative));
+        byte[] bytes = OnnxModel.ToBytes(quantized.Model);
+        var values = new List<ObjectiveValue>();
+        foreach (var value in final.Values)
+            switch (value.Kind)
+            {
+                case ObjectiveKind.Accuracy:
+                    values.Add(CandidatePipeline.ScoreBytes(mlContext, bytes, scratch, validation, "validation", fidelity, seconds));
+                    break;
+                case ObjectiveKind.DenseBytes:
+                    values.Add(value with { Value = bytes.Length });
+                    break;
+                case ObjectiveKind.CompressedBytes:
+                    values.Add(value with { Value = ModelSize.Compressed(bytes) });
+                    break;
+                case ObjectiveKind.Latency or ObjectiveKind.Energy:
+                    break; // below, both at once
+                default:
+                    values.Add(value);
+                    break;
+            }
+        bool latency = final.Values.Any(v => v.Kind == ObjectiveKind.Latency), energy = final.Values.Any(v => v.Kind == ObjectiveKind.Energy);
+        if (latency || energy) values.AddRange(await CandidatePipeline.MeasureAsync(devices, quantized.Model, bytes, plan, latency, energy, seconds, ct));
+        var testAccuracy = test is null ? null : CandidatePipeline.ScoreBytes(mlContext, bytes, scratch, test, "test", fidelity, seconds);
+        return new StageResult(SearchStage.Final, values, seconds, testAccuracy, relative);
     }
 
     /// <summary>Removes the scratch folder of candidate files once nothing is in flight.</summary>

@@ -8,6 +8,7 @@ using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Objectives.Onnx.Proto;
 using ParetoPrune.Objectives.Pareto;
 using ParetoPrune.Optimizer.Pruning;
+using ParetoPrune.Optimizer.Quantization;
 using ParetoPrune.Optimizer.Reporting;
 using ParetoPrune.Optimizer.Training;
 
@@ -100,6 +101,10 @@ public sealed record PruningSearchOptions
 
     /// <summary>Heartbeats and polling between the workers of a study.</summary>
     public WorkerOptions Coordination { get; init; } = new();
+
+    /// <summary>Also quantize every exported model to INT8 (calibrated on the training split), scored and measured as its own
+    /// front member (<see cref="StageResult.Int8"/>); null for float models only. Part of the study.</summary>
+    public QuantizationOptions? Quantize { get; init; }
 }
 
 /// <summary>The data of a search: candidates are recalibrated and fine-tuned on <see cref="Train"/>, ranked on
@@ -212,6 +217,7 @@ public sealed class PruningSearch
             Parallelism = options.Parallelism ?? options.Workers,
             ScreeningThreads = options.ThreadsPer(options.Parallelism ?? options.Workers),
             FineTuneThreads = options.ThreadsPer(options.FineTuneWorkers),
+            Quantize = options.Quantize,
             Kernels = kernels.Mode,
             KernelsChannelsLastBlock = kernels.ChannelsLastBlock,
         };
@@ -253,7 +259,10 @@ public sealed class PruningSearch
             var evaluator = new CandidateEvaluator(space, data.Train, data.Validation, data.Test, options.Fidelity, options.Devices,
                                                    options.Measurement, mlContext, kinds, directory,
                                                    store.Definition.ScreeningThreads ?? options.ThreadsPer(options.Workers),
-                                                   store.Definition.FineTuneThreads ?? options.ThreadsPer(options.FineTuneWorkers), data.TrainedOn);
+                                                   store.Definition.FineTuneThreads ?? options.ThreadsPer(options.FineTuneWorkers), data.TrainedOn)
+            {
+                Quantize = store.Definition.Quantize,
+            };
             store.Dimensions ??= space.Dimensions;
             store.Status = "running";
             progress?.Report(new SearchProgress(SearchStage.Screening, 0, options.Trials, 0, 0, 0, watch.Elapsed, null, "evaluating the unpruned model"));
@@ -480,8 +489,9 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
     /// <summary>Stores a finished task (its exported model first, where the store is shared) and reports it.</summary>
     async Task FinishAsync(Trial trial, SearchStage stage, CancellationToken abort)
     {
-        if (stage == SearchStage.Final && backend.IsShared && trial.At(SearchStage.Final)?.ModelPath is { } model)
-            backend.PutArtifact(model.Replace('\\', '/'), File.ReadAllBytes(Path.Combine(evaluator.RunDirectory, model)));
+        if (stage == SearchStage.Final && backend.IsShared)
+            foreach (string model in trial.At(SearchStage.Final)?.ModelPaths ?? [])
+                backend.PutArtifact(model.Replace('\\', '/'), File.ReadAllBytes(Path.Combine(evaluator.RunDirectory, model)));
         await deciding.WaitAsync(abort);
         try
         {

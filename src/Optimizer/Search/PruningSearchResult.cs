@@ -16,6 +16,12 @@ namespace ParetoPrune.Optimizer.Search;
 public sealed record SearchCandidate(int Trial, IReadOnlyList<int> Kept, IReadOnlyList<ObjectiveValue> Values, ObjectiveValue? TestAccuracy,
                                      string ModelPath, bool Feasible)
 {
+    /// <summary>Whether this is the INT8 variant of the trial's model (<c>search --quantize</c>), not the float one.</summary>
+    public bool Int8 { get; init; }
+
+    /// <summary>"7", or "7 int8" for the INT8 variant.</summary>
+    public string Label => Int8 ? $"{Trial} int8" : Trial.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
     public double Value(ObjectiveKind kind) => Values.FirstOrDefault(v => v.Kind == kind)?.Value
         ?? throw new KeyNotFoundException($"trial {Trial} has no {kind.Name()} value");
 }
@@ -102,7 +108,7 @@ public sealed class PruningSearchResult
     {
         var trials = store.Trials();
         if (store.Backend.IsShared)
-            foreach (string model in trials.Select(t => t.At(SearchStage.Final)?.ModelPath).OfType<string>())
+            foreach (string model in trials.SelectMany(t => t.At(SearchStage.Final)?.ModelPaths ?? []))
             {
                 string path = Path.Combine(directory, model);
                 if (File.Exists(path) || store.Backend.GetArtifact(model.Replace('\\', '/')) is not { } bytes) continue;
@@ -163,20 +169,23 @@ public sealed class PruningSearchResult
 
     internal double Violation(StageResult result) => ConstraintsAt(result.Stage).TotalViolation(result.ToDictionary(), Baseline.ToDictionary());
 
+    /// <summary>The non-dominated exported models: each final model, and its INT8 variant where the study quantizes, as
+    /// deployable models of their own.</summary>
     IReadOnlyList<SearchCandidate> ComputeFront()
     {
-        var finals = Trials.Where(t => t.At(SearchStage.Final) is { ModelPath: not null }).ToList();
-        if (finals.Count == 0) return [];
-        var points = finals.Select(t => Point(t, SearchStage.Final)!).ToList();
-        var violations = finals.Select(t => Violation(t.At(SearchStage.Final)!)).ToList();
+        var exported = Trials.Where(t => t.At(SearchStage.Final) is { ModelPath: not null })
+            .SelectMany(t => new[] { (Trial: t, Result: t.At(SearchStage.Final)!, Int8: false), (Trial: t, Result: t.At(SearchStage.Final)!.Int8!, Int8: true) })
+            .Where(e => e.Result is { ModelPath: not null })
+            .ToList();
+        if (exported.Count == 0) return [];
+        var points = exported.Select(e => Space.ToPoint(e.Result.ToDictionary())).ToList();
+        var violations = exported.Select(e => Violation(e.Result)).ToList();
         return NonDominatedSorting.FirstFront(points, violations)
-            .Select(i => finals[i])
-            .Select(t =>
-            {
-                var r = t.At(SearchStage.Final)!;
-                return new SearchCandidate(t.Number, t.Kept, r.Values, r.TestAccuracy, Path.Combine(RunDirectory, r.ModelPath!), Violation(r) == 0);
-            })
+            .Select(i => exported[i])
+            .Select(e => new SearchCandidate(e.Trial.Number, e.Trial.Kept, e.Result.Values, e.Result.TestAccuracy, Path.Combine(RunDirectory, e.Result.ModelPath!),
+                                             Violation(e.Result) == 0) { Int8 = e.Int8 })
             .OrderByDescending(c => c.Values.FirstOrDefault(v => v.Kind == ObjectiveKind.Accuracy)?.Value ?? 0)
+            .ThenBy(c => c.Int8)
             .ToList();
     }
 

@@ -45,6 +45,9 @@ public sealed record StudyDefinition(
     /// <summary>With channels-last <see cref="Kernels"/>: the channel block every layer must be a multiple of (<see cref="Training.KernelDecision.ChannelsLastBlock"/>).</summary>
     public int KernelsChannelsLastBlock { get; init; }
 
+    /// <summary>How the final front's models are also quantized to INT8 (<c>search --quantize</c>); null when they are not.</summary>
+    public Quantization.QuantizationOptions? Quantize { get; init; }
+
     /// <summary>Differences that forbid resuming (the trial budget may grow, the parallelism is the study's, everything else must match).</summary>
     public IReadOnlyList<string> Differences(StudyDefinition other)
     {
@@ -68,6 +71,7 @@ public sealed record StudyDefinition(
         Compare("devices", Devices, other.Devices);
         Compare("classes", Classes, other.Classes);
         Compare("class subset", ClassSubset, other.ClassSubset);
+        Compare("quantization", Quantize, other.Quantize);
         return problems;
     }
 }

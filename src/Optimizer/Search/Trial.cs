@@ -34,6 +34,14 @@ public sealed record StageResult(
     /// board; <see cref="Values"/> holds their mean. Null otherwise.</summary>
     public IReadOnlyList<ObjectiveValue>? Boards { get; init; }
 
+    /// <summary>Final stage of a study that quantizes (<see cref="StudyDefinition.Quantize"/>): the same model quantized to
+    /// INT8, scored and measured on its own (its <see cref="ModelPath"/> is <c>models/trial-N-int8.onnx</c>). Null otherwise.</summary>
+    public StageResult? Int8 { get; init; }
+
+    /// <summary>The exported models of a final stage: the float one, and its INT8 variant where there is one.</summary>
+    [JsonIgnore]
+    public IEnumerable<string> ModelPaths => new[] { ModelPath, Int8?.ModelPath }.OfType<string>();
+
     public double Value(ObjectiveKind kind) => Values.FirstOrDefault(v => v.Kind == kind)?.Value
         ?? throw new KeyNotFoundException($"no {kind.Name()} value at stage {Stage}");
 
