@@ -5,14 +5,26 @@
 #   chromium:              a real headless browser for the report's tests (skipped, with the reason, without it)
 #   postgresql:            a real server for the shared-study tests, which start a throwaway cluster of their own
 #                          (skipped, with the reason, without it); also what `search --storage` talks to
+#   qemu-user-static, libstdc++6:arm64, libssl3:arm64:
+#                          user-mode arm64 emulation and the libraries the Pi agent (src/Agent, linux-arm64) needs, for
+#                          the test that runs it (skipped, with the reason, without them); arm64 is added as a
+#                          foreign dpkg architecture for the last two
 set -euo pipefail
 needed=()
 [ -d /usr/share/datasets/fashion-mnist ] || needed+=(dataset-fashion-mnist)
 command -v chromium >/dev/null || needed+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || needed+=(postgresql)
+if [ "$(dpkg --print-architecture)" = amd64 ]; then
+  [ -x /usr/bin/qemu-aarch64-static ] || needed+=(qemu-user-static)
+  [ -e /usr/lib/aarch64-linux-gnu/libstdc++.so.6 ] || needed+=(libstdc++6:arm64)
+  [ -e /usr/lib/aarch64-linux-gnu/libssl.so.3 ] || needed+=(libssl3:arm64)
+fi
 [ ${#needed[@]} -eq 0 ] && exit 0
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
+if printf '%s\n' "${needed[@]}" | grep -q ':arm64$' && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  $sudo dpkg --add-architecture arm64
+fi
 export DEBIAN_FRONTEND=noninteractive
 for attempt in 1 2; do
   if $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends "${needed[@]}"; then exit 0; fi

@@ -1,65 +1,11 @@
 using System.CommandLine;
-using System.Runtime.InteropServices;
-using ParetoPrune.Devices;
 using ParetoPrune.Devices.Agent;
-using ParetoPrune.Devices.Meters;
-using Spectre.Console;
 
 namespace ParetoPrune.Cli.Commands;
 
-/// <summary><c>paretoprune agent --listen ADDR:PORT --token-file F --meter SPEC</c>: the measurement service that runs on the Pi.</summary>
+/// <summary><c>paretoprune agent …</c>: the device agent's own command line (<see cref="AgentCommandLine"/>), also the lean
+/// <c>paretoprune-agent</c> that runs on the Pi.</summary>
 static class AgentCommand
 {
-    public static Command Create(CliContext context)
-    {
-        var listen = new Option<string>("--listen") { Description = "address and port, e.g. 0.0.0.0:8642", DefaultValueFactory = _ => "127.0.0.1:8642" };
-        var tokenFile = new Option<FileInfo>("--token-file") { Description = $"file holding the bearer token (at least {AgentToken.MinimumLength} characters)", Required = true };
-        var meter = new Option<string>("--meter") { Description = $"energy meter: {string.Join(", ", MeterSpec.AcceptedForms)}", DefaultValueFactory = _ => "none" };
-        var maxUpload = new Option<int>("--max-upload-mb") { Description = "largest model accepted", DefaultValueFactory = _ => 256 };
-        var queue = new Option<int>("--queue") { Description = "measurements that may wait while one runs", DefaultValueFactory = _ => 4 };
-        var defaults = new AgentLimits();
-        var maxInput = new Option<long>("--max-input-values") { Description = "largest input a request may ask for (batch × C × H × W floats; 4 bytes each)", DefaultValueFactory = _ => defaults.MaxInputValues };
-        var maxBatch = new Option<int>("--max-batch") { Description = "largest batch a request may ask for", DefaultValueFactory = _ => defaults.MaxBatchSize };
-        var maxSeconds = new Option<double>("--max-seconds") { Description = "longest time budget, energy window or idle window of a request", DefaultValueFactory = _ => defaults.MaxSeconds };
-        var command = new Command("agent", "Serve measurements of uploaded ONNX models over HTTP (run this on the device, e.g. a Raspberry Pi).")
-        {
-            listen, tokenFile, meter, maxUpload, queue, maxInput, maxBatch, maxSeconds,
-        };
-        command.SetAction(async (parse, cancellation) =>
-        {
-            string tokenPath = parse.GetRequiredValue(tokenFile).FullName;
-            string token = AgentToken.Read(tokenPath);
-            const UnixFileMode Others = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite;
-            if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(tokenPath) & Others) != 0)
-                context.Error.WriteLine($"warning: the token file {tokenPath} can be read by other users of this machine; chmod 600 {tokenPath}");
-            if (parse.GetValue(maxInput) < 1 || parse.GetValue(maxBatch) < 1 || !(parse.GetValue(maxSeconds) > 0))
-                throw new UserInputException("--max-input-values, --max-batch and --max-seconds must be positive");
-            var energy = MeterSpec.Parse(parse.GetValue(meter)!);
-            var options = new AgentOptions(parse.GetValue(listen)!, token, new HostDevice(energy))
-            {
-                Meter = energy, MaxUploadBytes = parse.GetValue(maxUpload) * 1024L * 1024, QueueLimit = parse.GetValue(queue),
-                Limits = defaults with { MaxInputValues = parse.GetValue(maxInput), MaxBatchSize = parse.GetValue(maxBatch), MaxSeconds = parse.GetValue(maxSeconds) },
-            };
-            // systemd stops a service with SIGTERM: stop at once (cancelling the measurement in flight, which the client
-            // retries elsewhere or later) rather than be killed 90 s later.
-            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-            void Stop(PosixSignalContext signal)
-            {
-                signal.Cancel = true;
-                stop.Cancel();
-            }
-            using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-            using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
-            await using var agent = new DeviceAgent(options);
-            await agent.StartAsync(stop.Token);
-            context.Console.MarkupLine($"agent listening on [bold]{agent.Address}[/] (meter: {energy?.Name ?? "none"}); Ctrl-C or SIGTERM stops it");
-            try { await Task.Delay(Timeout.Infinite, stop.Token); }
-            catch (OperationCanceledException) { }
-            context.Console.MarkupLine("agent stopping");
-            await agent.StopAsync(CancellationToken.None);
-            energy?.Dispose();
-            return ExitCodes.Success;
-        });
-        return command;
-    }
+    public static Command Create(CliContext context) => AgentCommandLine.Create("agent", context.Output, context.Error);
 }
