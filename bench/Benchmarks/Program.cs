@@ -17,6 +17,7 @@ var benchmarks = new Dictionary<string, Action>
                                            args.Length > 4 ? args[4].Split(',') : ["bo", "random", "uniform"]),
     ["search-overhead"] = SearchBenchmark.Overhead,
     ["store"] = () => StoreBenchmark.Run(args.Length > 1 ? args[1] : null),
+    ["pi-profile"] = () => PiProfileFit.Run(args.Length > 1 ? args[1] : "/tmp/pi-ref", args.Length > 2 ? args[2] : "bench/pi4b-profile/measurements.csv"),
     ["training-pytorch"] = () => PyTorchBenchmark.Run(args.Length > 1 ? int.Parse(args[1]) : 5),
     ["front"] = () => FrontBenchmark.Run(args.Length > 1 ? args[1] : "models/resnet20-fashion-mnist.onnx", args.Length > 2 ? int.Parse(args[2]) : 3,
                                          args.Length > 3 ? int.Parse(args[3]) : 16, args.Length > 4 ? int.Parse(args[4]) : 300),
@@ -25,7 +26,7 @@ var benchmarks = new Dictionary<string, Action>
 };
 if (args.Length is < 1 or > 5 || !benchmarks.TryGetValue(args[0], out var run))
 {
-    Console.Error.WriteLine($"usage: paretoprune-bench {string.Join("|", benchmarks.Keys)} [MODEL.onnx for finetune, search and fidelity] [TRIALS SEEDS [SAMPLERS,…] for search] [CONFIGS FINAL_STEPS for fidelity] [SEEDS TRIALS FINAL_STEPS for front] [ROUNDS for training-pytorch] [POSTGRESQL_URL for store]");
+    Console.Error.WriteLine($"usage: paretoprune-bench {string.Join("|", benchmarks.Keys)} [MODEL.onnx for finetune, search and fidelity] [TRIALS SEEDS [SAMPLERS,…] for search] [CONFIGS FINAL_STEPS for fidelity] [SEEDS TRIALS FINAL_STEPS for front] [ROUNDS for training-pytorch] [POSTGRESQL_URL for store] [MODELS_DIR [CSV] for pi-profile]");
     return 2;
 }
 Console.WriteLine($"# {args[0]} — {Environment.ProcessorCount} cores, .NET {Environment.Version}, {DateTime.UtcNow:yyyy-MM-dd}");

@@ -29,6 +29,20 @@ public sealed record DeviceProfile(
     double FixedMs, double MsPerGmac, double MsPerMegabyte, double MsPerLayer,
     double? IdleWatts, double? ActiveWatts, double? Int8MsPerGmac = null)
 {
+    /// <summary>How far off a latency estimate may be: its 90 % interval is [estimate / f, estimate × f] (from the fit's
+    /// leave-one-out errors, <see cref="ProfileFit.LatencyErrorFactor"/>). Null when unknown.</summary>
+    public double? LatencyErrorFactor { get; init; }
+
+    /// <summary>The same for <see cref="ActiveWatts"/>: the board's power while running lies in [W / f, W × f]. Null when unknown.</summary>
+    public double? PowerErrorFactor { get; init; }
+
+    /// <summary>The 90 % interval of a latency estimate; null when the profile does not know its error.</summary>
+    public (double Low, double High)? LatencyInterval(double ms) => LatencyErrorFactor is { } f ? (ms / f, ms * f) : null;
+
+    /// <summary>The 90 % interval of an energy estimate (latency and power errors together, as independent factors).</summary>
+    public (double Low, double High)? EnergyInterval(double millijoules) =>
+        LatencyErrorFactor is { } f ? (millijoules / (f * (PowerErrorFactor ?? 1)), millijoules * f * (PowerErrorFactor ?? 1)) : null;
+
     static readonly JsonSerializerOptions Json = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
@@ -95,6 +109,8 @@ public sealed record DeviceProfile(
             : string.IsNullOrWhiteSpace(Description) ? "it does not say how it was derived (description)"
             : new[] { FixedMs, MsPerGmac, MsPerMegabyte, MsPerLayer, Int8MsPerGmac ?? 0 }.Any(c => !double.IsFinite(c) || c < 0)
                 ? "latency coefficients must be finite and non-negative"
+            : LatencyErrorFactor is < 1 || PowerErrorFactor is < 1 || LatencyErrorFactor is { } lf && !double.IsFinite(lf) || PowerErrorFactor is { } pf && !double.IsFinite(pf)
+                ? "error factors must be finite and at least 1"
             : FixedMs + MsPerGmac + MsPerMegabyte + MsPerLayer <= 0 ? "all latency coefficients are zero"
             : IdleWatts is { } idle && (!double.IsFinite(idle) || idle < 0) ? $"idle power {idle} W is not a non-negative number"
             : ActiveWatts is { } active && (!double.IsFinite(active) || active <= 0) ? $"active power {active} W is not a positive number"

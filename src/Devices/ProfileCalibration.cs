@@ -7,7 +7,16 @@ namespace ParetoPrune.Devices;
 public sealed record ProfileFit(
     DeviceProfile Profile, int Samples,
     double LatencyRmseMs, double LatencyMaxRelativeError,
-    double? EnergyRmseJoules, double? EnergyMaxRelativeError);
+    double? EnergyRmseJoules, double? EnergyMaxRelativeError)
+{
+    /// <summary>Per measured model, in the order given: the fitted latency, and the latency predicted by a fit to all the
+    /// other models (leave-one-out: how far the profile is off for a model it was not fitted to).</summary>
+    public IReadOnlyList<(double MeasuredMs, double FittedMs, double LeftOutMs)> PerModel { get; init; } = [];
+
+    /// <summary>The 90 % interval of an estimate as a factor f (the latency lies in [estimate / f, estimate × f]), from the
+    /// leave-one-out errors taken as log-normal: f = exp(1.645 × RMS of ln(left-out / measured)). Null with fewer than 3 models.</summary>
+    public double? LatencyErrorFactor { get; init; }
+}
 
 /// <summary>
 /// Fits a <see cref="DeviceProfile"/> to measurements taken on a board, so that users can make a profile of
@@ -62,9 +71,23 @@ public static class ProfileCalibration
                              (activeWatts is null ? "; no energy measured, so no active power" : $"; active power from {energy.Length} energy measurements") +
                              (idleWatts is null ? "; idle power not given" : "; idle power as measured") +
                              ". An estimate for models like those measured, not a measurement.";
+        // Leave one out: each model predicted by the fit to the others.
+        var leftOut = new double[samples.Count];
+        for (int i = 0; i < samples.Count && samples.Count >= 3; i++)
+        {
+            double[] others = NonNegativeLeastSquares([.. features.Where((_, k) => k != i)], [.. measured.Where((_, k) => k != i)]);
+            leftOut[i] = features[i].Zip(others, (f, c) => f * c).Sum();
+        }
+        double? factor = samples.Count >= 3 && leftOut.All(p => p > 0)
+            ? Math.Exp(1.645 * Math.Sqrt(leftOut.Select((p, i) => Math.Pow(Math.Log(p / measured[i]), 2)).Average()))
+            : null;
         var profile = new DeviceProfile(name, device, description, source,
-            coefficients[0], coefficients[1], coefficients[2], coefficients[3], idleWatts, activeWatts);
-        return new ProfileFit(profile.Validated("fitted profile"), samples.Count, latencyRmse, latencyMaxRel, energyRmse, energyMaxRel);
+            coefficients[0], coefficients[1], coefficients[2], coefficients[3], idleWatts, activeWatts) { LatencyErrorFactor = factor };
+        return new ProfileFit(profile.Validated("fitted profile"), samples.Count, latencyRmse, latencyMaxRel, energyRmse, energyMaxRel)
+        {
+            PerModel = [.. Enumerable.Range(0, samples.Count).Select(i => (measured[i], Predict(i), leftOut[i]))],
+            LatencyErrorFactor = factor,
+        };
     }
 
     /// <summary>The regressors of <see cref="DeviceProfile.EstimateLatencyMs"/>, in coefficient order.</summary>

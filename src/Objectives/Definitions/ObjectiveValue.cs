@@ -13,7 +13,11 @@ public sealed record ObjectiveValue(ObjectiveKind Kind, double Value, Provenance
     public Provenance Provenance { get; init; } = Provenance ?? throw new ArgumentNullException(nameof(Provenance));
     public string Fidelity { get; init; } = string.IsNullOrWhiteSpace(Fidelity) ? throw new ArgumentException("a fidelity is required", nameof(Fidelity)) : Fidelity;
 
-    public override string ToString() => $"{Kind.Name()} = {Kind.Format(Value)} ({Provenance}; {Fidelity})";
+    /// <summary>For an estimate: the 90 % interval the true value is expected in (from the profile's fit errors); null
+    /// where it is unknown, and for measured, computed and scored values.</summary>
+    public ValueInterval? Interval { get; init; }
+
+    public override string ToString() => $"{Kind.Name()} = {Kind.Format(Value)}{(Interval is { } i ? $" (90 % interval {Kind.Format(i.Low)}–{Kind.Format(i.High)})" : "")} ({Provenance}; {Fidelity})";
 
     /// <summary>The values by objective, for <see cref="ConstraintSet"/> and the Pareto helpers.</summary>
     /// <exception cref="ArgumentException">An objective appears twice.</exception>
@@ -26,6 +30,9 @@ public sealed record ObjectiveValue(ObjectiveKind Kind, double Value, Provenance
         return result;
     }
 }
+
+/// <summary>A range of values, low to high, in the objective's unit.</summary>
+public sealed record ValueInterval(double Low, double High);
 
 /// <summary>Well-known fidelities. A fidelity is free text; use these where they fit so runs group and compare.</summary>
 public static class Fidelities

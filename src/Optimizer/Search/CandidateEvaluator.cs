@@ -165,12 +165,9 @@ sealed class CandidateEvaluator
         Add(ObjectiveKind.Params, parameters, Provenance.Computed);
         if (kinds.Contains(ObjectiveKind.DenseBytes)) Add(ObjectiveKind.DenseBytes, space.PredictBytes(kept), Provenance.Computed);
         if (devices.Profile is { } profile)
-        {
-            double ms = profile.EstimateLatencyMs(new ModelCounts(macs, parameters * 4, deployedLayers));
-            var estimated = Provenance.Estimated(profile.Name, profile.Device);
-            if (devices.LatencyDevice is null) Add(ObjectiveKind.Latency, ms, estimated, DeployedFidelity);
-            if (devices.EnergyDevice is null && profile.ActiveWatts is { } watts) Add(ObjectiveKind.Energy, ms * watts, estimated, DeployedFidelity); // ms × W = mJ
-        }
+            values.AddRange(DeviceFigures.Estimated(profile, new ModelCounts(macs, parameters * 4, deployedLayers),
+                                                    devices.LatencyDevice is null && kinds.Contains(ObjectiveKind.Latency),
+                                                    devices.EnergyDevice is null && kinds.Contains(ObjectiveKind.Energy), DeployedFidelity));
         return values;
     }
 

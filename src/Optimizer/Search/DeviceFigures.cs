@@ -16,14 +16,9 @@ static class DeviceFigures
                                                                  MeasurementPlan plan, bool latency, bool energy, string fidelity, CancellationToken ct,
                                                                  List<ObjectiveValue>? boards = null)
     {
-        var values = new List<ObjectiveValue>();
-        if (devices.Profile is { } profile && ((latency && devices.LatencyDevice is null) || (energy && devices.EnergyDevice is null)))
-        {
-            double ms = profile.EstimateLatencyMs(counts);
-            var estimated = Provenance.Estimated(profile.Name, profile.Device);
-            if (latency && devices.LatencyDevice is null) values.Add(new(ObjectiveKind.Latency, ms, estimated, fidelity));
-            if (energy && devices.EnergyDevice is null && profile.ActiveWatts is { } watts) values.Add(new(ObjectiveKind.Energy, ms * watts, estimated, fidelity)); // ms × W = mJ
-        }
+        var values = devices.Profile is { } profile
+            ? Estimated(profile, counts, latency && devices.LatencyDevice is null, energy && devices.EnergyDevice is null, fidelity)
+            : [];
         Measurement? latencyMeasurement = null;
         if (latency && devices.LatencyDevice is { } latencyDevice)
         {
@@ -42,6 +37,20 @@ static class DeviceFigures
             boards?.AddRange(measurement.Boards?.Where(m => m.Energy is not null)
                 .Select(m => new ObjectiveValue(ObjectiveKind.Energy, m.Energy!.JoulesPerInference * 1000, ToProvenance(m.Provenance), fidelity)) ?? []);
         }
+        return values;
+    }
+
+    /// <summary>Latency (ms) and energy (mJ per inference) as <paramref name="profile"/> estimates them from the model's counts,
+    /// labelled as estimates, each with its 90 % interval where the profile knows its error.</summary>
+    public static List<ObjectiveValue> Estimated(DeviceProfile profile, ModelCounts counts, bool latency, bool energy, string fidelity)
+    {
+        var values = new List<ObjectiveValue>();
+        double ms = profile.EstimateLatencyMs(counts);
+        var estimated = Provenance.Estimated(profile.Name, profile.Device);
+        static ValueInterval? Interval((double Low, double High)? range) => range is { } r ? new(r.Low, r.High) : null;
+        if (latency) values.Add(new(ObjectiveKind.Latency, ms, estimated, fidelity) { Interval = Interval(profile.LatencyInterval(ms)) });
+        if (energy && profile.ActiveWatts is { } watts) // ms × W = mJ
+            values.Add(new(ObjectiveKind.Energy, ms * watts, estimated, fidelity) { Interval = Interval(profile.EnergyInterval(ms * watts)) });
         return values;
     }
 
