@@ -36,6 +36,29 @@ public class ProfileCalibrationTests
         Assert.Equal(40, fit.Samples);
     }
 
+    /// <summary>Each model's left-out prediction is what a fit to the other models predicts for it; the interval factor is
+    /// exp(1.645 × RMS of their log errors), near 1 without noise and wider with it.</summary>
+    [Fact]
+    public void LeaveOneOutErrorsAreFitsWithoutTheModelAndGiveTheInterval()
+    {
+        var exact = ProfileCalibration.Fit(Synthetic(0, count: 12), "board", "Board");
+        Assert.All(exact.PerModel, m => Assert.True(Math.Abs(m.LeftOutMs - m.MeasuredMs) < 1e-6 * m.MeasuredMs, $"{m.LeftOutMs} against {m.MeasuredMs}"));
+        Assert.Equal(1, exact.LatencyErrorFactor!.Value, 1e-6);
+        Assert.Equal(exact.LatencyErrorFactor, exact.Profile.LatencyErrorFactor);
+
+        var samples = Synthetic(0.1, count: 12);
+        var noisy = ProfileCalibration.Fit(samples, "board", "Board");
+        for (int i = 0; i < samples.Count; i++)
+        {
+            var others = ProfileCalibration.Fit([.. samples.Where((_, k) => k != i)], "others", "Board").Profile;
+            Assert.Equal(others.EstimateLatencyMs(samples[i].Item1), noisy.PerModel[i].LeftOutMs, 1e-6);
+            Assert.Equal(noisy.Profile.EstimateLatencyMs(samples[i].Item1), noisy.PerModel[i].FittedMs, 1e-6);
+        }
+        double rms = Math.Sqrt(noisy.PerModel.Average(m => Math.Pow(Math.Log(m.LeftOutMs / m.MeasuredMs), 2)));
+        Assert.Equal(Math.Exp(1.645 * rms), noisy.LatencyErrorFactor!.Value, 9);
+        Assert.InRange(noisy.LatencyErrorFactor.Value, 1.05, 1.6);
+    }
+
     [Fact]
     public void RecoversCoefficientsFromNoisyMeasurements()
     {

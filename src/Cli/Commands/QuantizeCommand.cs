@@ -95,7 +95,7 @@ static class QuantizeCommand
                     model = r.Name,
                     accuracy = r.Figures.Accuracy?.Value, accuracyProvenance = r.Figures.Accuracy?.Provenance.ToString(),
                     bytes = r.Figures.Bytes, compressedBytes = r.Figures.CompressedBytes,
-                    device = r.Figures.Device.Select(v => new { kind = v.Kind.Name(), value = v.Value, provenance = v.Provenance.ToString() }),
+                    device = r.Figures.Device.Select(v => new { kind = v.Kind.Name(), value = v.Value, interval = v.Interval, provenance = v.Provenance.ToString() }),
                 }),
             });
             return;
@@ -116,7 +116,8 @@ static class QuantizeCommand
         }
         context.Console.Write(table);
         foreach (var value in q.Device.Concat(q.Accuracy is { } a ? [a] : []))
-            context.Console.MarkupLine($"[grey]{Markup.Escape(value.Kind.Info().Label)}: {Markup.Escape(value.Provenance.ToString())}[/]");
+            context.Console.MarkupLine($"[grey]{Markup.Escape(value.Kind.Info().Label)}: {Markup.Escape(value.Provenance.ToString())}" +
+                                       (value.Interval is { } i ? $"; INT8 {Markup.Escape(value.Kind.Format(value.Value))}, 90 % interval {Markup.Escape(value.Kind.Format(i.Low))} to {Markup.Escape(value.Kind.Format(i.High))}" : "") + "[/]");
         context.Console.MarkupLine($"[grey]{Markup.Escape(report.Description)}; {report.QuantizedNodes.Count} layers INT8" +
                                    (report.FloatNodes.Count > 0 ? $", float: {Markup.Escape(string.Join(", ", report.FloatNodes))}" : "") +
                                    $"; {report.QuantizedTensors} activations quantized, {report.FoldedActivations} activation functions folded[/]");

@@ -10,6 +10,9 @@ namespace ParetoPrune.Optimizer.Reporting;
 /// <param name="Where">"this machine", "Raspberry Pi 4B": the machine a latency or energy belongs to; null for counts.</param>
 public sealed record BaselineComparison(ObjectiveKind Kind, double Baseline, double Model, Provenance Provenance, string? Where = null)
 {
+    /// <summary>For an estimate: the 90 % interval of the model's figure (<see cref="ObjectiveValue.Interval"/>); else null.</summary>
+    public ValueInterval? ModelInterval { get; init; }
+
     /// <summary>How many times smaller the model's figure is (above 1: a saving).</summary>
     public double Factor => Model > 0 ? Baseline / Model : double.PositiveInfinity;
 
@@ -68,17 +71,16 @@ public sealed record Recommendation(SearchCandidate? Model, string? Why, Baselin
         var device = new List<BaselineComparison>();
         foreach (var kind in new[] { ObjectiveKind.Latency, ObjectiveKind.Energy })
             if (best.Values.FirstOrDefault(v => v.Kind == kind) is { } value)
-                device.Add(new BaselineComparison(kind, baseline.Value(kind), value.Value, value.Provenance, Machine(value.Provenance)));
+                device.Add(new BaselineComparison(kind, baseline.Value(kind), value.Value, value.Provenance, Machine(value.Provenance)) { ModelInterval = value.Interval });
         bool onTarget(BaselineComparison c) => c.Where != ThisMachine;
         bool fallback = !device.Any(onTarget) || device.Where(onTarget).All(c => c.Provenance.Profile == FallbackProfile.Name);
         if (fallback && baseOnnx is not null && baseCost is not null)
         {
-            var estimate = Provenance.Estimated(FallbackProfile.Name, FallbackProfile.Device);
-            double baseMs = FallbackProfile.EstimateLatencyMs(DeviceCounts.Of(baseOnnx, baseCost)), modelMs = FallbackProfile.EstimateLatencyMs(DeviceCounts.Of(model, modelCost));
-            if (!device.Any(c => onTarget(c) && c.Kind == ObjectiveKind.Latency))
-                device.Add(new BaselineComparison(ObjectiveKind.Latency, baseMs, modelMs, estimate, FallbackProfile.Device));
-            if (FallbackProfile.ActiveWatts is { } watts && !device.Any(c => onTarget(c) && c.Kind == ObjectiveKind.Energy))
-                device.Add(new BaselineComparison(ObjectiveKind.Energy, baseMs * watts, modelMs * watts, estimate, FallbackProfile.Device)); // ms × W = mJ
+            var baseFigures = DeviceFigures.Estimated(FallbackProfile, DeviceCounts.Of(baseOnnx, baseCost), latency: true, energy: true, Fidelities.Computed);
+            var modelFigures = DeviceFigures.Estimated(FallbackProfile, DeviceCounts.Of(model, modelCost), latency: true, energy: true, Fidelities.Computed);
+            foreach (var (before, after) in baseFigures.Zip(modelFigures))
+                if (!device.Any(c => onTarget(c) && c.Kind == after.Kind))
+                    device.Add(new BaselineComparison(after.Kind, before.Value, after.Value, after.Provenance, FallbackProfile.Device) { ModelInterval = after.Interval });
         }
         string? hostNote = device.Any(c => c.Where == ThisMachine) ? null
             : $"this machine's latency was not measured in the study; measure it with: paretoprune measure {Quote(best.ModelPath)}";
@@ -97,7 +99,8 @@ public sealed record Recommendation(SearchCandidate? Model, string? Why, Baselin
     {
         if (c.Model <= 0) return "none left";
         string percent = (c.Change * 100).ToString("+0;−0", CultureInfo.InvariantCulture) + " %";
-        return c.Factor >= 1 ? $"{c.Factor.ToString("0.0#", CultureInfo.InvariantCulture)}× less, {percent}" : percent;
+        string interval = c.ModelInterval is { } i ? $"; 90 % interval {c.Kind.Format(i.Low)} to {c.Kind.Format(i.High)}" : "";
+        return (c.Factor >= 1 ? $"{c.Factor.ToString("0.0#", CultureInfo.InvariantCulture)}× less, {percent}" : percent) + interval;
     }
 
     static string Quote(string path) => path.Contains(' ') ? $"\"{path}\"" : path;
