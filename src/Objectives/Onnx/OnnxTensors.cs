@@ -89,47 +89,37 @@ public static class OnnxTensors
         foreach (long d in dims) count *= d;
         if (count != values.Length)
             throw new ArgumentException($"tensor '{name}': {values.Length} values for shape [{string.Join(",", dims.ToArray())}]");
-        var tensor = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float };
-        tensor.Dims.Add(dims.ToArray());
         byte[] raw = new byte[values.Length * 4];
         MemoryMarshal.AsBytes(values).CopyTo(raw);
         if (!BitConverter.IsLittleEndian) ReverseEach(MemoryMarshal.Cast<byte, int>(raw.AsSpan()));
-        tensor.RawData = ByteString.CopyFrom(raw);
-        return tensor;
+        return Raw(name, TensorProto.Types.DataType.Float, dims, raw);
     }
 
     public static TensorProto CreateInt64(string name, ReadOnlySpan<long> dims, ReadOnlySpan<long> values)
     {
-        var tensor = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Int64 };
-        tensor.Dims.Add(dims.ToArray());
         byte[] raw = new byte[values.Length * 8];
         for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteInt64LittleEndian(raw.AsSpan(i * 8), values[i]);
-        tensor.RawData = ByteString.CopyFrom(raw);
-        return tensor;
-    }
-
-    public static TensorProto CreateInt8(string name, ReadOnlySpan<long> dims, ReadOnlySpan<sbyte> values)
-    {
-        var tensor = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Int8 };
-        tensor.Dims.Add(dims.ToArray());
-        tensor.RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(values));
-        return tensor;
-    }
-
-    public static TensorProto CreateUint8(string name, ReadOnlySpan<long> dims, ReadOnlySpan<byte> values)
-    {
-        var tensor = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Uint8 };
-        tensor.Dims.Add(dims.ToArray());
-        tensor.RawData = ByteString.CopyFrom(values);
-        return tensor;
+        return Raw(name, TensorProto.Types.DataType.Int64, dims, raw);
     }
 
     public static TensorProto CreateInt32(string name, ReadOnlySpan<long> dims, ReadOnlySpan<int> values)
     {
-        var tensor = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Int32 };
-        tensor.Dims.Add(dims.ToArray());
         byte[] raw = new byte[values.Length * 4];
         for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteInt32LittleEndian(raw.AsSpan(i * 4), values[i]);
+        return Raw(name, TensorProto.Types.DataType.Int32, dims, raw);
+    }
+
+    public static TensorProto CreateInt8(string name, ReadOnlySpan<long> dims, ReadOnlySpan<sbyte> values) =>
+        Raw(name, TensorProto.Types.DataType.Int8, dims, MemoryMarshal.AsBytes(values));
+
+    public static TensorProto CreateUint8(string name, ReadOnlySpan<long> dims, ReadOnlySpan<byte> values) =>
+        Raw(name, TensorProto.Types.DataType.Uint8, dims, values);
+
+    /// <summary>A tensor of little-endian <paramref name="raw"/> bytes (raw_data, as exporters write it).</summary>
+    static TensorProto Raw(string name, TensorProto.Types.DataType type, ReadOnlySpan<long> dims, ReadOnlySpan<byte> raw)
+    {
+        var tensor = new TensorProto { Name = name, DataType = (int)type };
+        tensor.Dims.Add(dims.ToArray());
         tensor.RawData = ByteString.CopyFrom(raw);
         return tensor;
     }
