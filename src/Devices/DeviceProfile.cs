@@ -39,9 +39,14 @@ public sealed record DeviceProfile(
     /// <summary>The 90 % interval of a latency estimate; null when the profile does not know its error.</summary>
     public (double Low, double High)? LatencyInterval(double ms) => LatencyErrorFactor is { } f ? (ms / f, ms * f) : null;
 
-    /// <summary>The 90 % interval of an energy estimate (latency and power errors together, as independent factors).</summary>
-    public (double Low, double High)? EnergyInterval(double millijoules) =>
-        LatencyErrorFactor is { } f ? (millijoules / (f * (PowerErrorFactor ?? 1)), millijoules * f * (PowerErrorFactor ?? 1)) : null;
+    /// <summary>The 90 % interval of an energy estimate: latency and power errors as independent log-normal errors, so their
+    /// logarithms add in quadrature (factor exp(√(ln²f_latency + ln²f_power))).</summary>
+    public (double Low, double High)? EnergyInterval(double millijoules)
+    {
+        if (LatencyErrorFactor is not { } f) return null;
+        double factor = Math.Exp(Math.Sqrt(Math.Pow(Math.Log(f), 2) + Math.Pow(Math.Log(PowerErrorFactor ?? 1), 2)));
+        return (millijoules / factor, millijoules * factor);
+    }
 
     static readonly JsonSerializerOptions Json = new()
     {

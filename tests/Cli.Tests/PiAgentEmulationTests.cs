@@ -131,7 +131,14 @@ public sealed class FactWithArm64EmulationAttribute : FactAttribute
         if (!File.Exists("/usr/bin/qemu-aarch64-static")) return "qemu-user-static is not installed (tools/install-debian-packages.sh installs it)";
         foreach (string library in new[] { "/lib/ld-linux-aarch64.so.1", "/usr/lib/aarch64-linux-gnu/libstdc++.so.6", "/usr/lib/aarch64-linux-gnu/libssl.so.3" })
             if (!File.Exists(library)) return $"{library} is missing: the arm64 libraries (libstdc++6:arm64, libssl3:arm64) are not installed";
-        if (Environment.UserName != "root") return "bind-mounting a fake /proc/cpuinfo in a private mount namespace needs root";
+        // A private mount namespace (for the fake /proc/cpuinfo) needs root, or CAP_SYS_ADMIN in a container: try one.
+        try
+        {
+            using var probe = Process.Start(new ProcessStartInfo("unshare", ["-m", "true"]) { RedirectStandardError = true })!;
+            probe.WaitForExit(10_000);
+            if (probe.ExitCode != 0) return $"unshare -m is not permitted here ({probe.StandardError.ReadToEnd().Trim()}): no private mount namespace for the fake /proc/cpuinfo";
+        }
+        catch (System.ComponentModel.Win32Exception) { return "unshare (util-linux) is not installed"; }
         return null;
     }
 }

@@ -127,7 +127,7 @@ public sealed record ComparisonDefinition(
         Compare("seed", Seed, other.Seed);
         Compare("devices", Devices, other.Devices);
         Compare("measurement", Measurement, other.Measurement);
-        Compare("quantization", Quantization, other.Quantization);
+        if (Quantization is not null && other.Quantization is not null) Compare("quantization", Quantization, other.Quantization);
         return problems;
     }
 }

@@ -63,11 +63,13 @@ public sealed class MethodComparison
         var definition = new ComparisonDefinition(modelPath, hash, dataText, options.FineTuneEpochs, options.FineTuneStepsPerEpoch,
             options.LearningRate, options.BatchSize, options.RecalibrationBatches, options.ImportanceBatches, options.SpecialisationEpochs,
             options.Seed, options.Devices.Description, options.Measurement, options.AccuracyTolerance, options.RoundTo,
-            options.Quantization.Describe(Math.Min(options.Quantization.CalibrationImages, data.Train.Count)));
+            options.Methods.Any(m => m.Quantized) ? options.Quantization.Describe(Math.Min(options.Quantization.CalibrationImages, data.Train.Count)) : null);
         var store = Resumable.CreateOrOpen(options.Resume, storePath, () => ComparisonStore.Create(storePath, definition), ComparisonStore.OpenForWriting,
                                            s => s.Definition.Differences(definition));
-        // The tolerance only changes how stored points are summarised: a resumed comparison may change it.
-        if (options.Resume) store.Definition = store.Definition with { AccuracyTolerance = options.AccuracyTolerance };
+        // The tolerance only changes how stored points are summarised: a resumed comparison may change it. Quantization
+        // settings are set by the first run with an INT8 method, and fixed from then on.
+        if (options.Resume)
+            store.Definition = store.Definition with { AccuracyTolerance = options.AccuracyTolerance, Quantization = store.Definition.Quantization ?? definition.Quantization };
 
         using (store)
         {

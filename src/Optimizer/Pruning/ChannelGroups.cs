@@ -48,6 +48,9 @@ public sealed class ChannelGroups : IChannelFlow
 
     ChannelGroups(ModelProto model)
     {
+        if (Quantization.Int8Quantizer.IsQuantized(model))
+            throw new OnnxModelException("the model is quantized (QuantizeLinear/DequantizeLinear nodes): prune and fine-tune the float model, " +
+                                         "then quantize the result (paretoprune quantize, compare METHOD+int8, search --quantize)");
         Model = ExportNormalizer.Normalize(model); // aliased weights would otherwise be sliced two ways
         Graph = new OnnxGraph(model);
         Shapes = ShapeInference.Infer(Graph);

@@ -41,6 +41,9 @@ internal static class ActivationCalibration
             }
             (min[tensor], max[tensor]) = (lo, hi);
         });
+        if (float.IsInfinity(min[tensors[0]]))
+            throw new ArgumentException($"no calibration batch ran: the model takes batches of exactly {batchSize} images and only {images.Count} were given; " +
+                                        $"calibrate on at least {batchSize}");
         if (options.Calibration == CalibrationMethod.MinMax) return tensors.ToDictionary(t => t, t => (min[t], max[t]), StringComparer.Ordinal);
 
         var histograms = tensors.ToDictionary(t => t, _ => new long[Bins], StringComparer.Ordinal);

@@ -77,21 +77,35 @@ public static class Int8Quantizer
     /// <summary>The model metadata entry that records how it was quantized.</summary>
     public const string MetadataKey = "paretoprune.quantization";
 
+    /// <summary>The metadata entry with the number of activation functions folded away, which a device profile still counts
+    /// as operators (the float model has them; on a device they fuse into the layer either way).</summary>
+    public const string FoldedActivationsKey = "paretoprune.quantization.folded_activations";
+
     static readonly HashSet<string> Weighted = ["Conv", "Gemm", "MatMul"];
     static readonly HashSet<string> Pools = ["MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"];
 
     /// <summary>Whether the model already holds QuantizeLinear or DequantizeLinear nodes.</summary>
     public static bool IsQuantized(ModelProto model) => model.Graph.Node.Any(n => n.OpType is "QuantizeLinear" or "DequantizeLinear");
 
+    /// <summary>Refuses, naming why, a model this quantizer cannot take: one already quantized, below opset 13 (per-channel
+    /// DequantizeLinear), or with other than one input. A search that quantizes checks its base model before it starts.</summary>
+    /// <exception cref="OnnxModelException">Why the model cannot be quantized.</exception>
+    public static void CheckQuantizable(ModelProto model)
+    {
+        if (IsQuantized(model)) throw new OnnxModelException("the model is already quantized (it has QuantizeLinear/DequantizeLinear nodes)");
+        long opset = OnnxModel.OpsetVersion(model);
+        if (opset < 13)
+            throw new OnnxModelException($"quantization needs opset 13 or later (per-channel DequantizeLinear); the model has opset {opset}");
+        int inputs = new OnnxGraph(model).Inputs.Count;
+        if (inputs != 1) throw new OnnxModelException($"quantization needs a model with one input; this one has {inputs}");
+    }
+
     /// <exception cref="OnnxModelException">The model cannot be quantized (opset, input, already quantized), naming why.</exception>
     public static QuantizedModel Quantize(ModelProto model, Dataset calibration, QuantizationOptions? options = null)
     {
         options ??= new QuantizationOptions();
         options.Validate();
-        if (IsQuantized(model)) throw new OnnxModelException("the model is already quantized (it has QuantizeLinear/DequantizeLinear nodes)");
-        long opset = OnnxModel.OpsetVersion(model);
-        if (opset < 13)
-            throw new OnnxModelException($"quantization needs opset 13 or later (per-channel DequantizeLinear); the model has opset {opset}");
+        CheckQuantizable(model);
         if (calibration.Count == 0) throw new ArgumentException("the calibration set has no images");
 
         var folded = ModelSurgery.FoldBatchNorm(model);
@@ -157,6 +171,7 @@ public static class Int8Quantizer
         var result = Rewrite(folded, graph, quantized, folds, tensors, parameters);
         string description = options.Describe(sample.Count);
         OnnxModel.SetMetadata(result, MetadataKey, description);
+        OnnxModel.SetMetadata(result, FoldedActivationsKey, folds.Count.ToString(CultureInfo.InvariantCulture));
         var report = new QuantizationReport(quantized.Select(graph.NameOf).ToList(), floatNodes, tensors.Count, folds.Count, sample.Count, description);
         return new QuantizedModel(result, report);
     }
@@ -169,12 +184,15 @@ public static class Int8Quantizer
             return "its weight is not an initializer";
         if (w.DataType != (int)TensorProto.Types.DataType.Float) return $"its weight is {OnnxTensors.DataTypeName(w.DataType)}, not FLOAT";
         if (!isFloatActivation(node.Input[1 - weight])) return "its input is not a float activation";
+        if (graph.IsGraphOutput(node.Input[1 - weight])) return "its input is also a graph output (kept float)";
         if (node.OpType == "MatMul" && (weight == 0 || w.Dims.Count != 2)) return "only MatMul of an activation by a 2-D weight is quantized";
         if (node.OpType == "Gemm")
         {
             if (node.GetInt("transA", 0) != 0 || node.GetFloat("alpha", 1) != 1 || node.GetFloat("beta", 1) != 1) return "Gemm with transA, alpha or beta";
-            if (node.Input.Count > 2 && node.Input[2].Length > 0 && (graph.Constant(node.Input[2]) is not { } c || !graph.IsInitializer(node.Input[2]) || c.Dims.Count != 1))
-                return "its bias is not a 1-D initializer";
+            long outputs = node.GetInt("transB", 0) != 0 ? w.Dims[0] : w.Dims[^1];
+            if (node.Input.Count > 2 && node.Input[2].Length > 0
+                && (graph.Constant(node.Input[2]) is not { } c || !graph.IsInitializer(node.Input[2]) || c.Dims.Count != 1 || c.Dims[0] != outputs))
+                return "its bias is not one value per output (a broadcast bias)";
         }
         if (node.OpType == "Conv" && node.Input.Count > 2 && node.Input[2].Length > 0 && !graph.IsInitializer(node.Input[2]))
             return "its bias is not an initializer";

@@ -84,8 +84,11 @@ public static class SearchReport
             bool infeasible = t.At(SearchStage.Screening) is { } s && result.Violation(s) > 0;
             points.Add(new PlotPoint(r.Value(cost) / scale, 100 * r.Value(ObjectiveKind.Accuracy), infeasible ? PointRole.Infeasible : role));
         }
-        // The two-objective front of this plot among fine-tuned models that meet every constraint.
-        var results = finals.Select(t => t.At(SearchStage.Final)!).ToList();
+        // The two-objective front of this plot among the exported models (float, and INT8 where the study quantizes) that
+        // meet every constraint.
+        var exported = finals.SelectMany(t => new[] { (t.At(SearchStage.Final)!, $"trial {t.Number}"), (t.At(SearchStage.Final)!.Int8, $"trial {t.Number} int8") })
+                             .Where(e => e.Item1 is not null).ToList();
+        var results = exported.Select(e => e.Item1!).ToList();
         var feasible = results.Select(r => result.Violation(r) == 0).ToArray();
         var feasibleIndices = Enumerable.Range(0, results.Count).Where(i => feasible[i]).ToList();
         var front = NonDominatedSorting.FirstFront(feasibleIndices.Select(i => new[] { -results[i].Value(ObjectiveKind.Accuracy), results[i].Value(cost) }).ToList())
@@ -93,7 +96,7 @@ public static class SearchReport
         for (int i = 0; i < results.Count; i++)
             points.Add(new PlotPoint(results[i].Value(cost) / scale, 100 * results[i].Value(ObjectiveKind.Accuracy),
                                      !feasible[i] ? PointRole.Infeasible : front.Contains(i) ? PointRole.Front : PointRole.Dominated,
-                                     $"trial {finals[i].Number}")); // every exported model named, on the front or not
+                                     exported[i].Item2)); // every exported model named, on the front or not
         points.Add(new PlotPoint(result.Baseline.Value(cost) / scale, 100 * result.Baseline.Value(ObjectiveKind.Accuracy), PointRole.Baseline, "baseline"));
         var fidelity = result.Definition.Fidelity;
         var legends = new Dictionary<PointRole, string>
@@ -121,7 +124,7 @@ public static class SearchReport
         var names = result.Dimensions.Select(d => d.Name).ToList();
         var sizes = result.Dimensions.Select(d => (double)d.Size).ToList();
         var bars = new List<(string, IReadOnlyList<double>)> { ("original", sizes) };
-        foreach (var c in result.Front.Take(4)) bars.Add(($"trial {c.Trial}", c.Kept.Select(k => (double)k).ToList()));
+        foreach (var c in result.Front.DistinctBy(c => c.Trial).Take(4)) bars.Add(($"trial {c.Trial}", c.Kept.Select(k => (double)k).ToList()));
         return Plots.GroupedBars(path, "Kept channels per search dimension", "channels kept", names, bars, xLabel: "search dimension (a channel group, or tied groups)");
     }
 

@@ -220,7 +220,15 @@ sealed class CandidateEvaluator
         OnnxModel.Save(deployed, path);
         var testAccuracy = test is null ? null : CandidatePipeline.Score(mlContext, path, test, "test", fidelityText, seconds);
         var result = new StageResult(stage, values, seconds, testAccuracy, relative) { Boards = screening.Boards };
-        return Quantize is null ? result : result with { Int8 = await Int8VariantAsync(number, deployed, result, fidelityText, ct) };
+        if (Quantize is null) return result;
+        try
+        {
+            return result with { Int8 = await Int8VariantAsync(number, deployed, result, fidelityText, ct) };
+        }
+        catch (Exception e) when (e is not OperationCanceledException && !Storage.IsFull(e))
+        {
+            return result with { Int8Error = $"{e.GetType().Name}: {e.Message}" }; // the float model is done: keep it
+        }
     }
 
     /// <summary>

@@ -208,6 +208,7 @@ public sealed class PruningSearch
         var classes = options.Classes;
         if (classes is not null) CandidatePipeline.CheckClasses(classes, data.Train.ClassNames.Count);
         var searched = classes is null ? data : CandidatePipeline.SubsetData(data, classes);
+        if (options.Quantize is not null) Int8Quantizer.CheckQuantizable(model); // before any trial's final stage finds out
         var kernels = TorchRuntime.UseKernelsFor(model, Environment.ProcessorCount); // recorded if this process creates the study
         var definition = new StudyDefinition(Path.GetFileName(directory), modelPath, hash, searched.Description, options.Objectives,
             options.Constraints.Select(c => c.ToString()).ToArray(), Samplers.Create(options.Sampler).Name, options.Seed, options.Trials,

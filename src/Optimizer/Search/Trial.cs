@@ -38,6 +38,9 @@ public sealed record StageResult(
     /// INT8, scored and measured on its own (its <see cref="ModelPath"/> is <c>models/trial-N-int8.onnx</c>). Null otherwise.</summary>
     public StageResult? Int8 { get; init; }
 
+    /// <summary>Why a study that quantizes has no INT8 variant of this final model (the float one stands); null otherwise.</summary>
+    public string? Int8Error { get; init; }
+
     /// <summary>The exported models of a final stage: the float one, and its INT8 variant where there is one.</summary>
     [JsonIgnore]
     public IEnumerable<string> ModelPaths => new[] { ModelPath, Int8?.ModelPath }.OfType<string>();

@@ -86,6 +86,7 @@ public static class TorchRuntime
             var local = Decision!;
             if (local.Mode == mode && (mode != ChannelsLast || local.ChannelsLastBlock == channelsLastBlock)) return local;
             string? why = Override is not null ? "PARETOPRUNE_ONEDNN overrides it"
+                : mode == Off ? null // ATen: always correct, always possible
                 : Caps.ContainsKey(local.Mode) ? $"oneDNN is capped at {Caps[local.Mode]} in this process"
                 : mode != Off && !local.Checks.Any(c => c.Mode == mode && c.Correct) ? $"{mode} was not found correct on this machine"
                 : null;

@@ -72,11 +72,15 @@ public sealed class MethodComparisonTests : IDisposable
     public async Task Int8AloneAndAfterPruningAreQuantizedVersionsOfTheirFloatPoints()
     {
         var (model, data) = Setup.Value;
+        // A float comparison first, then resumed with INT8 methods: their settings join the stored definition then.
+        var floatOnly = Options("int8", "l1") with { SaveModels = true, Amounts = [0.6] };
+        await new MethodComparison(new MLContext(seed: 0), floatOnly).RunAsync(model, data);
         var options = Options("int8", "l1", "l1+int8", "magnitude-global+int8", "int8") with
         {
-            SaveModels = true, Amounts = [0.6], Quantization = new() { CalibrationImages = 64 },
+            SaveModels = true, Amounts = [0.6], Quantization = new() { CalibrationImages = 64 }, Resume = true,
         };
         var result = await new MethodComparison(new MLContext(seed: 0), options).RunAsync(model, data);
+        Assert.Contains("min/max on 64 training images", result.Definition.Quantization);
         var baseline = result.Baseline(ComparisonTasks.All)!;
         var points = result.PointsOf(ComparisonTasks.All).ToDictionary(p => p.Method);
         Assert.Equal(4, points.Count);

@@ -99,10 +99,11 @@ public sealed class Int8QuantizerTests
         try { Assert.Equal(after.ParamBytes, ModelCost.Analyze(OnnxModel.Load(file)).ParamBytes); } finally { File.Delete(file); }
         Assert.Equal(before.Params - biases + 4 * biases, after.ParamBytes); // INT8 weights, INT32 biases
 
-        // The Pi profile estimates INT8 layers at its integer rate, and the Relus folded away as operators saved.
+        // The Pi profile estimates INT8 layers at its integer rate, with the same operators as the float model (the Relus
+        // folded into the quantization still count: fused on a device either way; Q/DQ pairs are the integer kernels' own).
         var pi = Devices.DeviceProfile.RaspberryPi4B;
         var (floatCounts, int8Counts) = (DeviceCounts.Of(folded, before), DeviceCounts.Of(quantized, after));
-        Assert.Equal(floatCounts.Layers - folded.Graph.Node.Count(n => n.OpType == "Relu"), int8Counts.Layers);
+        Assert.Equal(floatCounts.Layers, int8Counts.Layers);
         double expected = pi.FixedMs + pi.Int8MsPerGmac!.Value * after.Macs / 1e9 + pi.MsPerMegabyte * after.ParamBytes / 1e6 + pi.MsPerLayer * int8Counts.Layers;
         Assert.Equal(expected, pi.EstimateLatencyMs(int8Counts), 9);
         Assert.True(pi.EstimateLatencyMs(int8Counts) < pi.EstimateLatencyMs(floatCounts));
@@ -198,6 +199,44 @@ public sealed class Int8QuantizerTests
         old.OpsetImport.Single(o => OnnxModel.IsDefaultDomain(o.Domain)).Version = 11;
         Assert.Contains("opset 13 or later", Assert.Throws<OnnxModelException>(() => Int8Quantizer.Quantize(old, Sample.Train)).Message);
         Assert.Contains("at least one image", Assert.Throws<ArgumentException>(() => Int8Quantizer.Quantize(model, Sample.Train, new QuantizationOptions { CalibrationImages = 0 })).Message);
+        // A quantized model is not pruned or trained: its float model is.
+        Assert.Contains("prune and fine-tune the float model", Assert.Throws<OnnxModelException>(() => Optimizer.Pruning.ChannelGroups.Analyze(quantized)).Message);
+
+        // A model fixed at batches of 64 cannot be calibrated on 32 images: said, not quantized with empty ranges.
+        var fixedBatch = model.Clone();
+        fixedBatch.Graph.Input[0].Type.TensorType.Shape.Dim[0].DimValue = 64;
+        var e = Assert.Throws<ArgumentException>(() => Int8Quantizer.Quantize(fixedBatch, Sample.Train, new QuantizationOptions { CalibrationImages = 32 }));
+        Assert.Contains("batches of exactly 64", e.Message);
+    }
+
+    /// <summary>A classifier whose input is also a graph output, and one whose bias is a single broadcast value: both stay
+    /// float, with the reason; the convolution before them is quantized, and the model still runs.</summary>
+    [Fact]
+    public void LayersItCannotQuantizeStayFloatWithTheReason()
+    {
+        var random = new Random(5);
+        var b = new OnnxModelBuilder("two-heads", 13);
+        string x = b.Input("input", -1, 1, 8, 8);
+        x = b.Node("Conv", [x, b.Initializer("w", [4, 1, 3, 3], Values(random, 36)), b.Initializer("b", [4], Values(random, 4))], "conv", ("pads", new long[] { 1, 1, 1, 1 }));
+        x = b.Node("Relu", [x], "relu");
+        string features = b.Node("Flatten", [x], "features");
+        b.Output(features, -1, 256);
+        string first = b.Node("Gemm", [features, b.Initializer("w1", [3, 256], Values(random, 768)), b.Initializer("b1", [3], Values(random, 3))], "head1", ("transB", 1L));
+        b.Output(first, -1, 3);
+        string hidden = b.Node("Relu", [features], "hidden");
+        string second = b.Node("Gemm", [hidden, b.Initializer("w2", [3, 256], Values(random, 768)), b.Initializer("b2", [1], Values(random, 1))], "head2", ("transB", 1L));
+        b.Output(second, -1, 3);
+        var model = b.Build();
+        var images = new Dataset(Values(random, 16 * 64).Select(v => v + 0.5f).ToArray(), new int[16], ["a"], 1, 8, 8, "random");
+
+        var quantized = Int8Quantizer.Quantize(model, images, new QuantizationOptions { CalibrationImages = 16 });
+        Assert.Equal(["conv"], quantized.Report.QuantizedNodes);
+        Assert.Contains(quantized.Report.FloatNodes, f => f.StartsWith("head1") && f.Contains("graph output"));
+        Assert.Contains(quantized.Report.FloatNodes, f => f.StartsWith("head2") && f.Contains("broadcast bias"));
+        var expected = Run(model, images.Pixels, [16, 1, 8, 8], 2);
+        var actual = Run(quantized.Model, images.Pixels, [16, 1, 8, 8], 2);
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++) Assert.True(Math.Abs(expected[i] - actual[i]) < 0.05 + 0.05 * Math.Abs(expected[i]), $"output {i}: {expected[i]} against {actual[i]}");
     }
 
     static float[] Values(Random random, int count) => Enumerable.Range(0, count).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
