@@ -80,6 +80,16 @@ public static class TorchRuntime
     public static KernelDecision UseKernels(string mode, int channelsLastBlock, ModelProto? model)
     {
         if (!Modes.Contains(mode)) throw new ArgumentException($"{mode} is not a kernel mode; use one of {string.Join(", ", Modes)}");
+        EnsureInitialized();
+        lock (Deciding)
+        {
+            // ATen's kernels are the reference, correct everywhere: nothing to check before using them.
+            if (mode == Off && Decision is null && Override is null)
+            {
+                MkldnnEnabled = false;
+                return Decision = new KernelDecision(Off, "the study's kernels: ATen, the reference (no check needed)", "", [], FromCache: false);
+            }
+        }
         UseKernelsFor(model, Environment.ProcessorCount);
         lock (Deciding)
         {
