@@ -44,6 +44,7 @@ public sealed class QuantizeCommandTests : IDisposable
         Assert.Equal(low, energy.Int8.GetProperty("interval").GetProperty("low").GetDouble(), 1e-9);
         Assert.Equal(high, energy.Int8.GetProperty("interval").GetProperty("high").GetDouble(), 1e-9);
         Assert.True(low < mj && mj < high);
+        Assert.Contains($"(90 % interval ×/÷ {high / mj:0.00})", energy.Int8.GetProperty("provenance").GetString()); // in every line that says where it came from
     }
 
     [Fact]

@@ -3,6 +3,7 @@ using ParetoPrune.Devices;
 using ParetoPrune.Devices.Energy;
 using ParetoPrune.Devices.Meters;
 using ParetoPrune.Devices.Remote;
+using ParetoPrune.Objectives;
 using ParetoPrune.Objectives.Onnx;
 using Spectre.Console;
 
@@ -46,14 +47,23 @@ static class MeasureCommand
             string? energyNote = target.EnergyNote;
             if (energyNote is not null && measurement.Energy is null) measurement = measurement with { EnergyUnavailableReason = energyNote };
 
+            // An estimate says how far off it may be: the profile's 90 % intervals.
+            var latencyInterval = target.Profile?.LatencyInterval(measurement.Latency.MedianMs);
+            var energyInterval = measurement.Energy is { } estimatedEnergy ? target.Profile?.EnergyInterval(estimatedEnergy.JoulesPerInference * 1000) : null;
             if (parse.GetValue(json))
             {
-                Json.Write(context.Output, new { model = file.FullName, measurement, provenance = measurement.Provenance.Description });
+                Json.Write(context.Output, new
+                {
+                    model = file.FullName, measurement, provenance = measurement.Provenance.Description,
+                    latencyInterval = latencyInterval is { } li ? new ValueInterval(li.Low, li.High) : null,
+                    energyInterval = energyInterval is { } ei ? new ValueInterval(ei.Low, ei.High) : null,
+                });
                 return ExitCodes.Success;
             }
             var l = measurement.Latency;
             var table = new Table().Border(TableBorder.Rounded).AddColumn("").AddColumn(new TableColumn("value").RightAligned());
             table.AddRow("latency, median", $"{l.MedianMs:0.000} ms");
+            if (latencyInterval is { } range) table.AddRow("90 % interval (profile's fit)", $"{range.Low:0.000} – {range.High:0.000} ms");
             if (l.Runs > 0)
             {
                 table.AddRow("95 % CI of the median", $"{l.MedianCiLowerMs:0.000} – {l.MedianCiUpperMs:0.000} ms ({l.RelativeCiWidth:P1})");
@@ -65,6 +75,7 @@ static class MeasureCommand
             if (measurement.Energy is { } e)
             {
                 table.AddRow("energy per inference", $"{e.JoulesPerInference * 1000:0.000} mJ");
+                if (energyInterval is { } er) table.AddRow("90 % interval (profile's fit)", $"{er.Low:0.000} – {er.High:0.000} mJ");
                 if (e.DynamicJoulesPerInference is { } d) table.AddRow("  above idle", $"{d * 1000:0.000} mJ");
                 table.AddRow("power, average / idle", $"{e.AverageWatts:0.00} W / {(e.IdleWatts is { } i ? $"{i:0.00} W" : "—")}");
                 if (e.PowerSamples is { } s) table.AddRow("power samples, window", $"{s} in {e.Window?.TotalSeconds:0.0} s");

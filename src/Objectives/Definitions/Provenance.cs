@@ -24,11 +24,11 @@ public sealed record Provenance
 {
     [JsonConstructor]
     public Provenance(ProvenanceKind kind, string? device = null, string? meter = null, string? runtime = null,
-        string? profile = null, string? dataset = null, string? split = null)
+        string? profile = null, string? dataset = null, string? split = null, string? uncertainty = null)
     {
         static string? Clean(string? s) => string.IsNullOrWhiteSpace(s) ? null : s.Trim();
-        (Kind, Device, Meter, Runtime, Profile, Dataset, Split) =
-            (kind, Clean(device), Clean(meter), Clean(runtime), Clean(profile), Clean(dataset), Clean(split));
+        (Kind, Device, Meter, Runtime, Profile, Dataset, Split, Uncertainty) =
+            (kind, Clean(device), Clean(meter), Clean(runtime), Clean(profile), Clean(dataset), Clean(split), Clean(uncertainty));
         string? missing = kind switch
         {
             ProvenanceKind.Measured when Device is null => "a measured value needs the device it was measured on",
@@ -41,10 +41,10 @@ public sealed record Provenance
         // A field of another kind would make the description lie (a profile on a measurement reads as both).
         bool stray = kind switch
         {
-            ProvenanceKind.Computed => (Device ?? Meter ?? Runtime ?? Profile ?? Dataset ?? Split) is not null,
-            ProvenanceKind.Measured => (Profile ?? Dataset ?? Split) is not null,
+            ProvenanceKind.Computed => (Device ?? Meter ?? Runtime ?? Profile ?? Dataset ?? Split ?? Uncertainty) is not null,
+            ProvenanceKind.Measured => (Profile ?? Dataset ?? Split ?? Uncertainty) is not null,
             ProvenanceKind.Estimated => (Meter ?? Dataset ?? Split) is not null,
-            _ => (Device ?? Meter ?? Runtime ?? Profile) is not null,
+            _ => (Device ?? Meter ?? Runtime ?? Profile ?? Uncertainty) is not null,
         };
         if (stray) throw new ArgumentException($"a {kind.ToString().ToLowerInvariant()} provenance cannot carry fields of another kind");
     }
@@ -62,6 +62,8 @@ public sealed record Provenance
     public string? Dataset { get; }
     /// <summary>Scored: the split ("validation").</summary>
     public string? Split { get; }
+    /// <summary>Estimated: how far off the estimate may be ("90 % interval ×/÷ 1.84"), from the profile's fit; null when unknown.</summary>
+    public string? Uncertainty { get; }
 
     /// <summary>A few words for an axis or a column heading: "Raspberry Pi 4B, estimated", "Raspberry Pi 4B, measured (INA260)",
     /// "counted", "validation split"; <see cref="Description"/> says the rest.</summary>
@@ -84,8 +86,8 @@ public sealed record Provenance
     public static Provenance Measured(string device, string? meter, string? runtime) =>
         new(ProvenanceKind.Measured, device: device, meter: meter, runtime: runtime);
 
-    public static Provenance Estimated(string profile, string? device = null, string? runtime = null) =>
-        new(ProvenanceKind.Estimated, device: device, runtime: runtime, profile: profile);
+    public static Provenance Estimated(string profile, string? device = null, string? runtime = null, string? uncertainty = null) =>
+        new(ProvenanceKind.Estimated, device: device, runtime: runtime, profile: profile, uncertainty: uncertainty);
 
     public static Provenance Scored(string dataset, string? split) => new(ProvenanceKind.Scored, dataset: dataset, split: split);
 
@@ -95,7 +97,7 @@ public sealed record Provenance
         ProvenanceKind.Measured => $"measured on {Device}" + (Meter is null ? "" : $" with {Meter}")
                                    + (Runtime is null ? "" : $", {Runtime}"),
         ProvenanceKind.Estimated => $"estimated, not measured: profile '{Profile}'" + (Device is null ? "" : $" of {Device}")
-                                    + (Runtime is null ? "" : $", {Runtime}"),
+                                    + (Runtime is null ? "" : $", {Runtime}") + (Uncertainty is null ? "" : $" ({Uncertainty})"),
         _ => (Split is null ? "scored on " : $"scored on the {Split} split of ") + Dataset,
     };
 }
