@@ -36,9 +36,10 @@ public sealed class WorkerTests(Xunit.Abstractions.ITestOutputHelper log) : IDis
         using var creator = CliRunner.Start(new Dictionary<string, string?> { ["PARETOPRUNE_ONEDNN"] = "off" }, Search(model, url, "shared", Path.Combine(directory, "a")));
         CliRunner.WaitFor(creator, "screening 0/"); // the study exists
         using var watching = StudyStore.Join(storage, "shared");
+        // The victim first, so that it is in a task when the test looks (it would otherwise be caught idle, or done).
+        using var victim = CliRunner.Start("worker", "--storage", url, "--study", "shared", "-o", Path.Combine(directory, "c"));
         // One worker runs two trials at once: each still trains with the study's one thread.
         using var second = CliRunner.Start("worker", "--storage", url, "--study", "shared", "-o", Path.Combine(directory, "b"), "--workers", "2");
-        using var victim = CliRunner.Start("worker", "--storage", url, "--study", "shared", "-o", Path.Combine(directory, "c"));
         var outputs = new[] { creator, second, victim }.Select(p => p.StandardOutput.ReadToEndAsync()).ToArray();
 
         // Kill the victim while it holds a task it has not finished.

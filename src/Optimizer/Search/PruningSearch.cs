@@ -209,7 +209,9 @@ public sealed class PruningSearch
         if (classes is not null) CandidatePipeline.CheckClasses(classes, data.Train.ClassNames.Count);
         var searched = classes is null ? data : CandidatePipeline.SubsetData(data, classes);
         if (options.Quantize is not null) Int8Quantizer.CheckQuantizable(model); // before any trial's final stage finds out
-        var kernels = TorchRuntime.UseKernelsFor(model, Environment.ProcessorCount); // recorded if this process creates the study
+        // The kernels a new study records: chosen here only where this process may create the study (a worker joins one, a
+        // resumed search reads them back), so that a worker does not time kernels it will not use.
+        var kernels = options.JoinOnly || options.Resume ? null : TorchRuntime.UseKernelsFor(model, Environment.ProcessorCount);
         var definition = new StudyDefinition(Path.GetFileName(directory), modelPath, hash, searched.Description, options.Objectives,
             options.Constraints.Select(c => c.ToString()).ToArray(), Samplers.Create(options.Sampler).Name, options.Seed, options.Trials,
             options.Criterion.ToLowerInvariant(), options.Space, options.Fidelity, options.Devices.Description, searched.Train.ClassNames.Count, classes)
@@ -219,8 +221,8 @@ public sealed class PruningSearch
             ScreeningThreads = options.ThreadsPer(options.Parallelism ?? options.Workers),
             FineTuneThreads = options.ThreadsPer(options.FineTuneWorkers),
             Quantize = options.Quantize,
-            Kernels = kernels.Mode,
-            KernelsChannelsLastBlock = kernels.ChannelsLastBlock,
+            Kernels = kernels?.Mode,
+            KernelsChannelsLastBlock = kernels?.ChannelsLastBlock ?? 0,
         };
 
         bool existed = Directory.Exists(directory);
