@@ -49,25 +49,10 @@ static class PiProfileFit
         Console.WriteLine(p.ToJson());
     }
 
-    /// <summary>A small CSV reader: a header, then rows whose fields may be double-quoted (with commas inside).</summary>
+    /// <summary>The CSV's rows as header → field (the project's reader: quoted fields with commas inside).</summary>
     static List<Dictionary<string, string>> ReadCsv(string path)
     {
-        static List<string> Fields(string line)
-        {
-            var fields = new List<string>();
-            var current = new System.Text.StringBuilder();
-            bool quoted = false;
-            foreach (char ch in line)
-            {
-                if (ch == '"') quoted = !quoted;
-                else if (ch == ',' && !quoted) { fields.Add(current.ToString()); current.Clear(); }
-                else current.Append(ch);
-            }
-            fields.Add(current.ToString());
-            return fields;
-        }
-        var lines = File.ReadAllLines(path).Where(l => l.Length > 0).ToList();
-        var header = Fields(lines[0]);
-        return lines.Skip(1).Select(l => header.Zip(Fields(l)).ToDictionary(p => p.First, p => p.Second)).ToList();
+        var records = Optimizer.Reporting.Csv.Read(path);
+        return records.Skip(1).Select(r => records[0].Zip(r).ToDictionary(p => p.First, p => p.Second)).ToList();
     }
 }

@@ -36,17 +36,20 @@ public sealed record DeviceProfile(
     /// <summary>The same for <see cref="ActiveWatts"/>: the board's power while running lies in [W / f, W × f]. Null when unknown.</summary>
     public double? PowerErrorFactor { get; init; }
 
-    /// <summary>The 90 % interval of a latency estimate; null when the profile does not know its error.</summary>
-    public (double Low, double High)? LatencyInterval(double ms) => LatencyErrorFactor is { } f ? (ms / f, ms * f) : null;
+    /// <summary>The energy estimate's error factor: latency and power errors as independent log-normal errors, so their
+    /// logarithms add in quadrature, exp(√(ln²f_latency + ln²f_power)). Null when the latency error is unknown.</summary>
+    [JsonIgnore]
+    public double? EnergyErrorFactor => LatencyErrorFactor is { } f
+        ? Math.Exp(Math.Sqrt(Math.Pow(Math.Log(f), 2) + Math.Pow(Math.Log(PowerErrorFactor ?? 1), 2)))
+        : null;
 
-    /// <summary>The 90 % interval of an energy estimate: latency and power errors as independent log-normal errors, so their
-    /// logarithms add in quadrature (factor exp(√(ln²f_latency + ln²f_power))).</summary>
-    public (double Low, double High)? EnergyInterval(double millijoules)
-    {
-        if (LatencyErrorFactor is not { } f) return null;
-        double factor = Math.Exp(Math.Sqrt(Math.Pow(Math.Log(f), 2) + Math.Pow(Math.Log(PowerErrorFactor ?? 1), 2)));
-        return (millijoules / factor, millijoules * factor);
-    }
+    /// <summary>The 90 % interval of a latency estimate; null when the profile does not know its error.</summary>
+    public (double Low, double High)? LatencyInterval(double ms) => Within(ms, LatencyErrorFactor);
+
+    /// <summary>The 90 % interval of an energy estimate (<see cref="EnergyErrorFactor"/>).</summary>
+    public (double Low, double High)? EnergyInterval(double millijoules) => Within(millijoules, EnergyErrorFactor);
+
+    static (double Low, double High)? Within(double value, double? factor) => factor is { } f ? (value / f, value * f) : null;
 
     static readonly JsonSerializerOptions Json = new()
     {

@@ -68,8 +68,9 @@ public sealed record ModelCost(
                 if (slot >= node.Input.Count) continue;
                 string name = node.Input[slot];
                 // In a quantized (QDQ) model a weight is the integer initializer that a DequantizeLinear reads.
-                bool dequantized = graph.Producer(name) is { OpType: "DequantizeLinear" } dq && graph.IsInitializer(dq.Input[0]);
-                if (dequantized) name = graph.Producer(name)!.Input[0];
+                bool dequantized = false;
+                if (graph.Producer(name) is { OpType: "DequantizeLinear" } dq && graph.IsInitializer(dq.Input[0]))
+                    (name, dequantized) = (dq.Input[0], true);
                 integerWeights |= dequantized;
                 if (name.Length == 0 || !graph.IsInitializer(name) || !counted.Add(name)) continue;
                 var tensor = graph.Constant(name)!;

@@ -33,7 +33,4 @@ public sealed record DeployedFigures(ObjectiveValue? Accuracy, long Bytes, long 
             Directory.Delete(scratch, recursive: true);
         }
     }
-
-    /// <summary>The value of one kind among <see cref="Accuracy"/> and <see cref="Device"/>, if measured.</summary>
-    public ObjectiveValue? Value(ObjectiveKind kind) => kind == ObjectiveKind.Accuracy ? Accuracy : Device.FirstOrDefault(v => v.Kind == kind);
 }

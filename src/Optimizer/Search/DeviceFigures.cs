@@ -47,13 +47,13 @@ static class DeviceFigures
         var values = new List<ObjectiveValue>();
         double ms = profile.EstimateLatencyMs(counts);
         // The interval as a factor, in the provenance every report prints, and as bounds on each value.
-        static Provenance Estimate(DeviceProfile profile, (double Low, double High)? unit) =>
-            Provenance.Estimated(profile.Name, profile.Device, uncertainty: unit is { } u ? $"90 % interval ×/÷ {u.High:0.00}" : null);
+        static Provenance Estimate(DeviceProfile profile, double? factor) =>
+            Provenance.Estimated(profile.Name, profile.Device, uncertainty: factor is { } f ? $"90 % interval ×/÷ {f:0.00}" : null);
         static ValueInterval? Interval((double Low, double High)? range) => range is { } r ? new(r.Low, r.High) : null;
         if (latency)
-            values.Add(new(ObjectiveKind.Latency, ms, Estimate(profile, profile.LatencyInterval(1)), fidelity) { Interval = Interval(profile.LatencyInterval(ms)) });
+            values.Add(new(ObjectiveKind.Latency, ms, Estimate(profile, profile.LatencyErrorFactor), fidelity) { Interval = Interval(profile.LatencyInterval(ms)) });
         if (energy && profile.ActiveWatts is { } watts) // ms × W = mJ
-            values.Add(new(ObjectiveKind.Energy, ms * watts, Estimate(profile, profile.EnergyInterval(1)), fidelity) { Interval = Interval(profile.EnergyInterval(ms * watts)) });
+            values.Add(new(ObjectiveKind.Energy, ms * watts, Estimate(profile, profile.EnergyErrorFactor), fidelity) { Interval = Interval(profile.EnergyInterval(ms * watts)) });
         return values;
     }
 
