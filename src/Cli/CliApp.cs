@@ -124,6 +124,10 @@ public static class ExitCodes
     /// <summary>Bad input or usage: the message says what to fix.</summary>
     public const int BadInput = 2;
 
+    /// <summary>The run finished but produced nothing usable (every trial or point failed, or no model reached the final
+    /// stage): one line counts the reasons and says what to do next.</summary>
+    public const int NoResult = 3;
+
     /// <summary>Stopped by the user (Ctrl-C): 128 + SIGINT, as shells report it; a search or comparison resumes.</summary>
     public const int Stopped = 130;
 }

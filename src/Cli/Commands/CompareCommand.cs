@@ -5,6 +5,7 @@ using ParetoPrune.Devices;
 using ParetoPrune.Objectives;
 using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Optimizer.Comparison;
+using ParetoPrune.Optimizer.Reporting;
 using ParetoPrune.Optimizer.Quantization;
 using ParetoPrune.Optimizer.Search;
 using Spectre.Console;
@@ -183,7 +184,26 @@ static class CompareCommand
         return result!;
     }
 
+    /// <summary>Why a finished comparison has nothing to compare (every pruned point failed), with the failures counted;
+    /// null otherwise.</summary>
+    internal static string? NothingCompared(ComparisonResult result)
+    {
+        var points = result.Points.Where(p => !p.IsBaseline).ToList();
+        if (result.Status != "finished" || points.Count == 0 || points.Any(p => !p.Failed)) return null;
+        return FailureReasons.Summarise(points.Select(p => p.Error!).ToList(), points.Count, "points") +
+               $". Each point's error is in {Path.Combine(result.RunDirectory, "points.csv")}; a loss that diverged on ATen too needs a lower " +
+               "learning rate, and PARETOPRUNE_ONEDNN=off trains on ATen's kernels alone";
+    }
+
     static int Summarise(CliContext cli, CliContext context, ComparisonResult result, bool json)
+    {
+        int code = SummarisePoints(cli, context, result, json);
+        if (NothingCompared(result) is not { } nothing) return code;
+        context.Error.WriteLine(nothing);
+        return code == ExitCodes.Success ? ExitCodes.NoResult : code;
+    }
+
+    static int SummarisePoints(CliContext cli, CliContext context, ComparisonResult result, bool json)
     {
         string report = Path.Combine(result.RunDirectory, "report.html");
         string plotsDirectory = Path.Combine(result.RunDirectory, "plots");

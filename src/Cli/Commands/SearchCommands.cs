@@ -467,7 +467,31 @@ static class SearchCommands
         return result!;
     }
 
+    /// <summary>Why a finished search exported nothing, with the failures counted and the next step; null when it exported
+    /// models or has not finished.</summary>
+    internal static string? NothingExported(PruningSearchResult result)
+    {
+        if (result.Status != "finished" || result.Front.Count > 0) return null;
+        var failed = result.Trials.Where(t => t.State == TrialState.Failed).Select(t => t.Error ?? "no reason recorded").ToList();
+        var stageErrors = result.Trials.Where(t => t.State != TrialState.Failed && t.Error is not null).Select(t => t.Error!).ToList();
+        string line = "no model reached the final stage: " + FailureReasons.Summarise(failed, result.Trials.Count, "trials");
+        if (stageErrors.Count > 0) line += $"; {FailureReasons.Summarise(stageErrors, stageErrors.Count + result.Trials.Count(t => t.At(SearchStage.Final) is not null), "fine-tunings")}";
+        return line + $". Each trial's error is in {Path.Combine(result.RunDirectory, "trials.csv")}; a loss that diverged on ATen too needs a lower " +
+               "learning rate or a gentler budget, and PARETOPRUNE_ONEDNN=off trains on ATen's kernels alone";
+    }
+
     static int Summarise(CliContext cli, CliContext context, PruningSearchResult result, bool json)
+    {
+        if (NothingExported(result) is { } nothing)
+        {
+            int code = SummariseFront(cli, context, result, json);
+            context.Error.WriteLine(nothing);
+            return code == ExitCodes.Success ? ExitCodes.NoResult : code;
+        }
+        return SummariseFront(cli, context, result, json);
+    }
+
+    static int SummariseFront(CliContext cli, CliContext context, PruningSearchResult result, bool json)
     {
         string report = Path.Combine(result.RunDirectory, "report.html");
         var plots = Directory.Exists(Path.Combine(result.RunDirectory, "plots"))
@@ -499,6 +523,8 @@ static class SearchCommands
                     from = c.From.ToString().ToLowerInvariant(), to = c.To.ToString().ToLowerInvariant(), pairs = c.Pairs, spearman = c.Spearman,
                 }),
                 kernels = TorchRuntime.Decision?.ToString(),
+                kernelChecks = new { signatures = ConvKernels.CheckCost.Count, seconds = ConvKernels.CheckCost.Time.TotalSeconds },
+                nothingExported = NothingExported(result),
                 report,
                 plots,
             });
@@ -510,8 +536,10 @@ static class SearchCommands
             console.MarkupLine($"[yellow]{Markup.Escape(unfinished)}: the front and the best model are provisional; continue with: " +
                                $"{Markup.Escape(ResumeCommand(result.RunDirectory))}[/]");
         if (result.Front.Count == 0)
-            console.MarkupLine(result.Status == "finished" ? "[yellow]no model reached the final stage[/]"
-                : $"[yellow]stopped before the final stage; continue with: {Markup.Escape(ResumeCommand(result.RunDirectory))}[/]");
+        {
+            if (result.Status != "finished") // a finished one says why on standard error (Summarise)
+                console.MarkupLine($"[yellow]stopped before the final stage; continue with: {Markup.Escape(ResumeCommand(result.RunDirectory))}[/]");
+        }
         else
         {
             var table = new Table().Border(TableBorder.Rounded).Title("exported models (final front)").AddColumn("trial");
@@ -548,6 +576,8 @@ static class SearchCommands
             console.MarkupLine($"[grey]rank correlation {c.From.ToString().ToLowerInvariant()} → {c.To.ToString().ToLowerInvariant()}: " +
                                $"ρ = {c.Spearman:0.00} over {c.Pairs} trials[/]");
         if (TorchRuntime.Decision is { } kernels) console.MarkupLine($"[grey]kernels: {Markup.Escape(kernels.ToString())}[/]");
+        if (ConvKernels.CheckCost is { Count: > 0 } checks)
+            console.MarkupLine($"[grey]kernel checks: {checks.Count} convolution signatures checked against ATen in {checks.Time.TotalSeconds:0.0} s[/]");
         console.MarkupLine($"report: {Markup.Escape(report)}");
         foreach (var plot in plots.Where(p => p.EndsWith(".png", StringComparison.Ordinal))) console.MarkupLine($"plot: {Markup.Escape(plot)}");
         return ExitCodes.Success;

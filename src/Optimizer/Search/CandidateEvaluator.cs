@@ -182,17 +182,25 @@ sealed class CandidateEvaluator
         return new StageResult(SearchStage.Screening, values, seconds) { Boards = boards.Count > 0 ? boards : null };
     }
 
+    /// <summary>The unpruned model's validation accuracy: what a screened candidate scored before its training, for the
+    /// check that no training leaves a model at chance (<see cref="KernelGuard.Implausible"/>).</summary>
+    public double? BaselineAccuracy { get; set; }
+
     /// <summary>Screening: prune, recalibrate BN, fine-tune <see cref="FidelityOptions.ScreeningSteps"/> steps, score, measure.</summary>
     public async Task<StageResult> ScreenAsync(int number, int[] kept, CancellationToken ct)
     {
         var seconds = new Dictionary<string, double>();
-        var model = Prepare(kept, seconds);
-        if (fidelity.ScreeningSteps > 0)
-            model = CandidatePipeline.Timed(seconds, "fine-tune", () => CandidatePipeline.FineTune(model, train, Training(fidelity.ScreeningSteps, 1, number, null, screeningThreads), ct));
+        string fidelityText = fidelity.FidelityOf(SearchStage.Screening);
+        var (model, accuracy, use) = TrainAndScore(use =>
+        {
+            var model = Prepare(kept, seconds, use);
+            return fidelity.ScreeningSteps == 0 ? model
+                : CandidatePipeline.Timed(seconds, "fine-tune", () => CandidatePipeline.FineTune(model, train, Training(fidelity.ScreeningSteps, 1, number, null, screeningThreads), ct, use));
+        }, fidelityText, seconds, BaselineAccuracy);
         var values = Counted(kept);
         var boards = new List<ObjectiveValue>();
-        values.AddRange(await ObserveAsync(model, fidelity.FidelityOf(SearchStage.Screening), seconds, measureDevice: true, ct, boards));
-        return new StageResult(SearchStage.Screening, values, seconds) { Boards = boards.Count > 0 ? boards : null };
+        values.AddRange(await ObserveAsync(model, fidelityText, seconds, measureDevice: true, ct, boards, accuracy));
+        return new StageResult(SearchStage.Screening, values, seconds) { Boards = boards.Count > 0 ? boards : null, KernelNotes = Notes(use) };
     }
 
     /// <summary>Promotion or final stage: prune, recalibrate, fine-tune, score (device figures carried over from screening:
@@ -200,15 +208,19 @@ sealed class CandidateEvaluator
     public async Task<StageResult> FineTuneAsync(int number, int[] kept, SearchStage stage, StageResult screening, CancellationToken ct)
     {
         var seconds = new Dictionary<string, double>();
-        var model = Prepare(kept, seconds);
         var options = stage == SearchStage.Final
             ? Training(fidelity.FinalStepsPerEpoch, fidelity.FinalEpochs, number, distillation, fineTuneThreads)
             : Training(fidelity.PromotionSteps, 1, number, null, fineTuneThreads);
-        model = CandidatePipeline.Timed(seconds, "fine-tune", () => CandidatePipeline.FineTune(model, train, options, ct));
         string fidelityText = fidelity.FidelityOf(stage);
+        double? before = screening.Values.FirstOrDefault(v => v.Kind == ObjectiveKind.Accuracy)?.Value ?? BaselineAccuracy;
+        var (model, accuracy, use) = TrainAndScore(use =>
+        {
+            var model = Prepare(kept, seconds, use);
+            return CandidatePipeline.Timed(seconds, "fine-tune", () => CandidatePipeline.FineTune(model, train, options, ct, use));
+        }, fidelityText, seconds, before);
         var values = screening.Values.Where(v => !SearchProblem.IsFidelityDependent(v.Kind)).ToList();
-        values.AddRange(await ObserveAsync(model, fidelityText, seconds, measureDevice: false, ct));
-        if (stage != SearchStage.Final) return new StageResult(stage, values, seconds) { Boards = screening.Boards };
+        values.AddRange(await ObserveAsync(model, fidelityText, seconds, measureDevice: false, ct, accuracy: accuracy));
+        if (stage != SearchStage.Final) return new StageResult(stage, values, seconds) { Boards = screening.Boards, KernelNotes = Notes(use) };
 
         var deployed = ModelSurgery.FoldBatchNorm(model);
         string relative = Path.Combine("models", $"trial-{number}.onnx");
@@ -219,7 +231,7 @@ sealed class CandidateEvaluator
         if (trainedOn is not null) TrainingImages.Append(deployed, trainedOn); // the next search on it keeps to images it has not seen
         OnnxModel.Save(deployed, path);
         var testAccuracy = test is null ? null : CandidatePipeline.Score(mlContext, path, test, "test", fidelityText, seconds);
-        var result = new StageResult(stage, values, seconds, testAccuracy, relative) { Boards = screening.Boards };
+        var result = new StageResult(stage, values, seconds, testAccuracy, relative) { Boards = screening.Boards, KernelNotes = Notes(use) };
         if (Quantize is null) return result;
         try
         {
@@ -280,12 +292,58 @@ sealed class CandidateEvaluator
     public const string DeployedFidelity = "deployed architecture (BN folded)";
 
     /// <summary>The pruned, recalibrated starting point of every stage (each stage starts from it, so stages are independent).</summary>
-    ModelProto Prepare(int[] kept, Dictionary<string, double> seconds)
+    ModelProto Prepare(int[] kept, Dictionary<string, double> seconds, KernelUse use)
     {
         var model = CandidatePipeline.Timed(seconds, "prune", () => space.Prune(kept));
         return CandidatePipeline.Timed(seconds, "recalibrate",
-            () => CandidatePipeline.Recalibrate(model, train, fidelity.RecalibrationBatches, fidelity.BatchSize, seed: 0));
+            () => CandidatePipeline.Recalibrate(model, train, fidelity.RecalibrationBatches, fidelity.BatchSize, seed: 0, use));
     }
+
+    /// <summary>
+    /// Trains a candidate (<paramref name="training"/>: prepare and the stage's fine-tuning) and scores it on the validation
+    /// split. An implausible accuracy (<see cref="KernelGuard.Implausible"/>: below chance, or at chance after scoring above
+    /// it before) where any convolution ran on oneDNN is re-run on ATen, the reference: if ATen's model is plausible the
+    /// oneDNN kernels were at fault (marked wrong here, noted on the trial) and ATen's model stands. A model below chance
+    /// on ATen too fails the trial; at chance on both is a real result.
+    /// </summary>
+    (ModelProto Model, ObjectiveValue? Accuracy, KernelUse Use) TrainAndScore(Func<KernelUse, ModelProto> training, string fidelityText,
+                                                                              Dictionary<string, double> seconds, double? before)
+    {
+        var use = new KernelUse();
+        var model = training(use);
+        if (!kinds.Contains(ObjectiveKind.Accuracy)) return (model, null, use);
+        var accuracy = ScoreValidation(model, fidelityText, seconds);
+        int classes = validation.ClassNames.Count;
+        if (KernelGuard.Implausible(accuracy.Value, classes, validation.Count, before) is not { } problem) return (model, accuracy, use);
+        if (!use.UsedOneDnn)
+        {
+            if (KernelGuard.BelowChance(problem)) throw new BrokenModelException($"{problem}, trained on ATen (the reference kernels)");
+            use.Note($"{problem}, trained on ATen (the reference kernels): a real result");
+            return (model, accuracy, use);
+        }
+        var rerunUse = new KernelUse { ReferenceOnly = true };
+        var rerun = training(rerunUse);
+        var rerunAccuracy = ScoreValidation(rerun, fidelityText, seconds);
+        foreach (string note in use.Notes) rerunUse.Note(note);
+        string? still = KernelGuard.Implausible(rerunAccuracy.Value, classes, validation.Count, before);
+        if (still is not null && KernelGuard.BelowChance(still))
+            throw new BrokenModelException($"{problem} on oneDNN, and {still} on ATen (the reference kernels)");
+        if (still is null)
+        {
+            var suspects = use.Used.Where(u => u.Kernel != ConvKernel.Aten).ToList();
+            string note = $"kernel fault: {problem} on oneDNN; re-run on ATen (the reference kernels): {rerunAccuracy.Value:P1}; oneDNN marked wrong here " +
+                          $"for {suspects.Count} convolution signature{(suspects.Count == 1 ? "" : "s")}";
+            ConvKernels.MarkWrong(suspects, note);
+            rerunUse.Note(note);
+        }
+        else rerunUse.Note($"{problem} on oneDNN and {still} on ATen (the reference kernels) alike: a real result");
+        return (rerun, rerunAccuracy, rerunUse);
+    }
+
+    ObjectiveValue ScoreValidation(ModelProto model, string fidelityText, Dictionary<string, double> seconds) =>
+        CandidatePipeline.ScoreBytes(mlContext, OnnxModel.ToBytes(ModelSurgery.FoldBatchNorm(model)), scratch, validation, "validation", fidelityText, seconds);
+
+    static IReadOnlyList<string>? Notes(KernelUse use) => use.Notes is { Count: > 0 } notes ? notes : null;
 
     TrainingOptions Training(int? steps, int epochs, int seed, Distillation? distillation, int threads) => new()
     {
@@ -302,13 +360,14 @@ sealed class CandidateEvaluator
     /// <summary>Accuracy on the validation split (ML.NET), and what the deployed file costs on the measuring devices
     /// (profile estimates are exact from the configuration: <see cref="Counted"/>).</summary>
     async Task<List<ObjectiveValue>> ObserveAsync(ModelProto model, string fidelityText, Dictionary<string, double> seconds,
-                                                  bool measureDevice, CancellationToken ct, List<ObjectiveValue>? boards = null)
+                                                  bool measureDevice, CancellationToken ct, List<ObjectiveValue>? boards = null,
+                                                  ObjectiveValue? accuracy = null)
     {
         var values = new List<ObjectiveValue>();
         var deployed = ModelSurgery.FoldBatchNorm(model);
         byte[] bytes = OnnxModel.ToBytes(deployed);
         if (kinds.Contains(ObjectiveKind.Accuracy))
-            values.Add(CandidatePipeline.ScoreBytes(mlContext, bytes, scratch, validation, "validation", fidelityText, seconds));
+            values.Add(accuracy ?? CandidatePipeline.ScoreBytes(mlContext, bytes, scratch, validation, "validation", fidelityText, seconds));
         if (!measureDevice) return values;
         if (kinds.Contains(ObjectiveKind.CompressedBytes))
             values.Add(new(ObjectiveKind.CompressedBytes, ModelSize.Compressed(bytes), Provenance.Computed, Fidelities.Computed));

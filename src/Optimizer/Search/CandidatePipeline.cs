@@ -47,24 +47,22 @@ static class CandidatePipeline
         };
 
     /// <summary>BatchNorm statistics recomputed over <paramref name="batches"/> training batches (EagleEye's adaptive BN);
-    /// the model unchanged when it has no BatchNorm or no batches are asked for.</summary>
-    public static ModelProto Recalibrate(ModelProto model, Dataset train, int batches, int batchSize, int seed)
+    /// the model unchanged when it has no BatchNorm or no batches are asked for. Guarded like <see cref="FineTune"/>.</summary>
+    public static ModelProto Recalibrate(ModelProto model, Dataset train, int batches, int batchSize, int seed, KernelUse? use = null)
     {
         if (batches == 0 || !model.Graph.Node.Any(n => n.OpType == "BatchNormalization")) return model;
-        using var module = new OnnxModule(model);
-        Trainer.RecalibrateBatchNorm(module, train, batches, batchSize, seed);
-        return module.WriteBack();
+        return KernelGuard.Run(model, train, module => Trainer.RecalibrateBatchNorm(module, train, batches, batchSize, seed), use);
     }
 
-    /// <summary>Fine-tunes a copy of the model in TorchSharp; cancellation surfaces as <see cref="OperationCanceledException"/>.</summary>
-    public static ModelProto FineTune(ModelProto model, Dataset train, TrainingOptions options, CancellationToken ct)
-    {
-        using var module = new OnnxModule(model);
-        var result = Trainer.Train(module, train, validation: null, options, progress: null, ct);
-        if (result.Cancelled) throw new OperationCanceledException(ct);
-        ct.ThrowIfCancellationRequested();
-        return module.WriteBack();
-    }
+    /// <summary>Fine-tunes a copy of the model in TorchSharp on the kernels checked for its convolutions, re-run on ATen
+    /// where the result is not finite (<see cref="KernelGuard"/>); cancellation surfaces as <see cref="OperationCanceledException"/>.</summary>
+    public static ModelProto FineTune(ModelProto model, Dataset train, TrainingOptions options, CancellationToken ct, KernelUse? use = null) =>
+        KernelGuard.Run(model, train, module =>
+        {
+            var result = Trainer.Train(module, train, validation: null, options, progress: null, ct);
+            if (result.Cancelled) throw new OperationCanceledException(ct);
+            ct.ThrowIfCancellationRequested();
+        }, use);
 
     /// <summary>Top-1 accuracy of an ONNX file on a split through ML.NET's <c>ApplyOnnxModel</c>, labelled with the split and fidelity.</summary>
     public static ObjectiveValue Score(MLContext mlContext, string path, Dataset data, string split, string fidelity, Dictionary<string, double> seconds)

@@ -41,6 +41,10 @@ public sealed record StageResult(
     /// <summary>Why a study that quantizes has no INT8 variant of this final model (the float one stands); null otherwise.</summary>
     public string? Int8Error { get; init; }
 
+    /// <summary>What the kernel guard did in this stage (a oneDNN fault found and re-run on ATen, or an at-chance accuracy
+    /// confirmed on ATen); null when nothing happened.</summary>
+    public IReadOnlyList<string>? KernelNotes { get; init; }
+
     /// <summary>The exported models of a final stage: the float one, and its INT8 variant where there is one.</summary>
     [JsonIgnore]
     public IEnumerable<string> ModelPaths => new[] { ModelPath, Int8?.ModelPath }.OfType<string>();

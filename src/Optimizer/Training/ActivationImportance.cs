@@ -181,7 +181,7 @@ public sealed class ActivationImportance : IImportance
         var logits = values[module.OutputSlot]!;
         relevance[module.OutputSlot] = logits * nn.functional.one_hot(y, logits.shape[1]).to_type(ScalarType.Float32);
         var targetSlots = targets.Select(t => (Tensor: t, Slot: module.SlotOf(t))).Where(t => t.Slot is not null).ToDictionary(t => t.Slot!.Value, t => t.Tensor);
-        var context = new RunContext(false, -1);
+        var context = new RunContext(false, -1, module.ChannelsLast, module.Kernels);
 
         foreach (var node in module.CompiledNodes.Reverse())
         {

@@ -122,7 +122,7 @@ public static class KernelSelection
                 List<float[]>? reference = null;
                 foreach (var (mode, mkldnn, channelsLast) in candidates)
                 {
-                    using var module = new OnnxModule(model, channelsLast); // the same weights in every mode
+                    using var module = new OnnxModule(model, channelsLast) { Kernels = Forced(mkldnn, channelsLast) }; // the same weights in every mode
                     module.train();
                     TorchRuntime.MkldnnEnabled = mkldnn;
                     var values = Pass(module, input);
@@ -152,7 +152,7 @@ public static class KernelSelection
     {
         manual_seed(1);
         using var batch = rand([batchSize, .. InputShape(model)]);
-        var modules = candidates.Select(c => new OnnxModule(model, c.ChannelsLast)).ToArray();
+        var modules = candidates.Select(c => new OnnxModule(model, c.ChannelsLast) { Kernels = Forced(c.Mkldnn, c.ChannelsLast) }).ToArray();
         try
         {
             var steps = candidates.Select(_ => new List<double>()).ToArray();
@@ -172,6 +172,10 @@ public static class KernelSelection
             foreach (var module in modules) module.Dispose();
         }
     }
+
+    /// <summary>Every convolution on the mode's kernels, unchecked: this check compares the modes themselves.</summary>
+    static ConvKernelPlan Forced(bool mkldnn, bool channelsLast) =>
+        new() { Forced = !mkldnn ? ConvKernel.Aten : channelsLast ? ConvKernel.OneDnnChannelsLast : ConvKernel.OneDnnNchw };
 
     /// <summary>SimpleCnn with channel counts no block divides (what pruned candidates have): oneDNN's channels-last
     /// kernels can be slower there than on NCHW even where they win on aligned counts.</summary>
@@ -410,7 +414,15 @@ public static class KernelSelection
 
     static string LibTorch() => typeof(TorchSharp.torch).Assembly.GetName().Version + "/" + Environment.ProcessorCount + " cores";
 
-    static string DefaultCachePath()
+    /// <summary>What per-signature verdicts hold for (<see cref="ConvKernels"/>): this CPU, its flags, libtorch and the
+    /// instruction-set cap oneDNN runs under in this process.</summary>
+    internal static string MachineKey()
+    {
+        string cap = TorchRuntime.Caps.TryGetValue(TorchRuntime.OneDnnMode, out var isa) ? isa : Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA") ?? "";
+        return Key(CpuModel(), CpuFlags(), $"{LibTorch()}/ONEDNN_MAX_CPU_ISA={cap}", "convolution check 1");
+    }
+
+    internal static string DefaultCachePath()
     {
         string root = Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg ? xdg
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");

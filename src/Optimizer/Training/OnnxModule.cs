@@ -108,6 +108,9 @@ public sealed class OnnxModule : nn.Module<Tensor, Tensor>
     /// the outputs of convolutions keep that layout through the ops that follow.</summary>
     internal bool ChannelsLast { get; set; }
 
+    /// <summary>Which kernel each convolution runs on (checked per signature, or forced), and which ran.</summary>
+    public ConvKernelPlan Kernels { get; set; } = new();
+
     public override Tensor forward(Tensor input) => Run(input)[outputSlot]!;
 
     /// <summary>
@@ -153,7 +156,7 @@ public sealed class OnnxModule : nn.Module<Tensor, Tensor>
         var values = new Tensor?[slotCount];
         foreach (var (slot, value) in constants) values[slot] = value;
         values[inputSlot] = ChannelsLast && input.dim() == 4 ? ToChannelsLast(input) : input;
-        var context = new RunContext(training, RecalibrationStep, ChannelsLast);
+        var context = new RunContext(training, RecalibrationStep, ChannelsLast, Kernels);
         foreach (var node in nodes)
         {
             var inputs = new Tensor?[node.Inputs.Length];
@@ -180,7 +183,7 @@ public sealed class OnnxModule : nn.Module<Tensor, Tensor>
         // Provenance: which convolution kernels trained these weights, and the evidence they were right here.
         if (TorchRuntime.Decision is { } kernels)
             OnnxModel.SetMetadata(model, "paretoprune.kernels",
-                                  $"{(ChannelsLast ? "oneDNN channels-last" : TorchRuntime.MkldnnEnabled ? "oneDNN NCHW" : "ATen NCHW")}{(TorchRuntime.Caps.TryGetValue(TorchRuntime.OneDnnMode, out var isa) ? $" capped at {isa}" : "")}; chosen: {kernels}");
+                                  $"{Kernels.Describe()}{(TorchRuntime.Caps.TryGetValue(TorchRuntime.OneDnnMode, out var isa) ? $"; oneDNN capped at {isa}" : "")}; chosen: {kernels}");
         var initializers = model.Graph.Initializer;
         for (int i = 0; i < initializers.Count; i++)
         {
@@ -259,4 +262,4 @@ public sealed class OnnxModule : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>What a node needs to know about the current pass.</summary>
-internal readonly record struct RunContext(bool Training, int RecalibrationStep, bool ChannelsLast = false);
+internal readonly record struct RunContext(bool Training, int RecalibrationStep, bool ChannelsLast, ConvKernelPlan Kernels);

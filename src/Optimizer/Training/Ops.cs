@@ -355,7 +355,12 @@ internal static class Ops
         {
             var input = x[0]!;
             if (input.dim() != 4) throw new ArgumentException($"only 2-D transposed convolutions (4-D inputs) are supported, got rank {input.dim()}");
-            return [F.conv_transpose2d(input, x[1]!, x.Length > 2 ? x[2] : null, strides, [pads[0], pads[1]], outputPadding, dilations, group)];
+            // oneDNN's transposed convolutions are not checked: ATen's always (float64 while oneDNN is on, which libtorch
+            // never sends to oneDNN).
+            if (!TorchRuntime.MkldnnEnabled)
+                return [F.conv_transpose2d(input, x[1]!, x.Length > 2 ? x[2] : null, strides, [pads[0], pads[1]], outputPadding, dilations, group)];
+            return [F.conv_transpose2d(input.to(ScalarType.Float64), x[1]!.to(ScalarType.Float64), x.Length > 2 ? x[2]?.to(ScalarType.Float64) : null,
+                                       strides, [pads[0], pads[1]], outputPadding, dilations, group).to(ScalarType.Float32)];
         };
     }
 
@@ -369,14 +374,21 @@ internal static class Ops
         return (x, c) =>
         {
             var input = x[0]!;
-            var weight = c.ChannelsLast && x[1]!.dim() == 4 ? OnnxModule.ToChannelsLast(x[1]!) : x[1]!;
+            var weight = x[1]!;
+            var bias = x.Length > 2 ? x[2] : null;
             if (input.dim() != 4) throw new ArgumentException($"only 2-D convolutions (4-D inputs) are supported, got rank {input.dim()}");
             long[] p = autoPad is "SAME_UPPER" or "SAME_LOWER" ? SamePads(input.shape, weight.shape, strides, dilations, autoPad == "SAME_LOWER")
                      : autoPad == "VALID" ? [0, 0, 0, 0] : pads;
-            if (p[0] == p[2] && p[1] == p[3])
-                return [F.conv2d(input, weight, x.Length > 2 ? x[2] : null, strides, [p[0], p[1]], dilations, group)];
-            var padded = F.pad(input, [p[1], p[3], p[0], p[2]]);
-            return [F.conv2d(padded, weight, x.Length > 2 ? x[2] : null, strides, [0, 0], dilations, group)];
+            long[] padding = [p[0], p[1]];
+            if (p[0] != p[2] || p[1] != p[3])
+            {
+                input = F.pad(input, [p[1], p[3], p[0], p[2]]);
+                padding = [0, 0];
+            }
+            // Each convolution on the kernel checked correct for its signature on this machine (ConvKernels).
+            var signature = ConvKernels.Signature(input, weight, bias is not null, strides, padding, dilations, group);
+            var kernel = c.Kernels.Choose(signature, c.ChannelsLast);
+            return [ConvKernels.Run(kernel, signature, input, weight, bias, strides, padding, dilations, group)];
         };
     }
 
