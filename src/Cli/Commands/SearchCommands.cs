@@ -473,6 +473,8 @@ static class SearchCommands
     {
         if (result.Status != "finished" || result.Front.Count > 0) return null;
         var failed = result.Trials.Where(t => t.State == TrialState.Failed).Select(t => t.Error ?? "no reason recorded").ToList();
+        // --final 0 asks for no exported model: only a search whose every trial failed produced nothing then.
+        if (result.Definition.Fidelity.FinalCount == 0 && failed.Count < result.Trials.Count) return null;
         var stageErrors = result.Trials.Where(t => t.State != TrialState.Failed && t.Error is not null).Select(t => t.Error!).ToList();
         string line = "no model reached the final stage: " + FailureReasons.Summarise(failed, result.Trials.Count, "trials");
         if (stageErrors.Count > 0) line += $"; {FailureReasons.Summarise(stageErrors, stageErrors.Count + result.Trials.Count(t => t.At(SearchStage.Final) is not null), "fine-tunings")}";

@@ -148,7 +148,7 @@ public static class SearchReport
         var objectives = result.Definition.Objectives;
         var headers = new List<string> { "trial", "state", "sampler", "kept", "stage" };
         headers.AddRange(objectives.Select(o => $"{o.ColumnName()}_screening"));
-        headers.AddRange(["accuracy_promotion", "accuracy_final", "accuracy_test", "feasible_screening", "seconds", "error", "model"]);
+        headers.AddRange(["accuracy_promotion", "accuracy_final", "accuracy_test", "feasible_screening", "seconds", "error", "model", "kernel_notes"]);
         var rows = result.Trials.Select(t =>
         {
             var screening = t.At(SearchStage.Screening);
@@ -162,6 +162,8 @@ public static class SearchReport
             row.Add(t.Stages.Sum(s => s.TotalSeconds).ToString("0.###", Invariant));
             row.Add(t.Error ?? "");
             row.Add(t.At(SearchStage.Final)?.ModelPath ?? "");
+            // A stage the guard re-ran on ATen after a oneDNN fault says so (the result is the reference's).
+            row.Add(string.Join(" | ", t.Stages.SelectMany(s => (s.KernelNotes ?? []).Select(n => $"{s.Stage.ToString().ToLowerInvariant()}: {n}"))));
             return (IReadOnlyList<string>)row;
         });
         Csv.Write(path, headers, rows);

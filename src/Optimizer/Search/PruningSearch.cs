@@ -749,7 +749,8 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
         if (trial.State == TrialState.Failed) return "failed: " + trial.Error;
         var latest = trial.Latest!;
         return string.Join(", ", latest.Values.Where(v => problem.Objectives.Contains(v.Kind)).Select(v => $"{v.Kind.Name()} {v.Kind.Format(v.Value)}"))
-               + $" ({latest.Stage.ToString().ToLowerInvariant()}, {latest.TotalSeconds:0.0} s)";
+               + $" ({latest.Stage.ToString().ToLowerInvariant()}, {latest.TotalSeconds:0.0} s)"
+               + (latest.KernelNotes is { Count: > 0 } notes ? "; " + string.Join("; ", notes) : "");
     }
 
     void Report(string message)

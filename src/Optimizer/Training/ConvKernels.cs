@@ -64,12 +64,18 @@ public static class ConvKernels
         get => cachePath ??= Path.Combine(Path.GetDirectoryName(KernelSelection.DefaultCachePath())!, "convolutions.json");
         set
         {
-            lock (Checking)
-            {
-                cachePath = value;
-                loaded = false;
-                Verdicts.Clear();
-            }
+            lock (Checking) cachePath = value;
+            Forget();
+        }
+    }
+
+    /// <summary>Drops the verdicts held in memory; the next use reads the cache again.</summary>
+    internal static void Forget()
+    {
+        lock (Checking)
+        {
+            loaded = false;
+            Verdicts.Clear();
         }
     }
 
@@ -92,6 +98,8 @@ public static class ConvKernels
         }
     }
 
+    static readonly int[] Buckets = Enumerable.Range(0, 9).Select(i => 1 << i).ToArray(); // 1 … 256, as ConvSignature.Bucket gives
+
     /// <summary>Marks kernels wrong for signatures whose training the guard had to re-run on the reference; stored, so that no
     /// later training here uses them.</summary>
     public static void MarkWrong(IEnumerable<(ConvSignature Signature, ConvKernel Kernel)> used, string reason)
@@ -99,7 +107,11 @@ public static class ConvKernels
         lock (Checking)
         {
             Load();
-            foreach (var key in used.Where(u => u.Kernel != ConvKernel.Aten))
+            // A kernel caught failing at run time is not trusted for that shape at any batch: a fault seen at one batch size
+            // is likely at the next, and the post-training checks run at other batch sizes than the training did.
+            var keys = used.Where(u => u.Kernel != ConvKernel.Aten)
+                .SelectMany(u => Buckets.Select(b => (u.Signature with { BatchBucket = b }, u.Kernel)));
+            foreach (var key in keys)
                 Verdicts[key] = (Verdicts.TryGetValue(key, out var v) ? v : new ConvCheck(false, double.NaN, 0)) with { Correct = false, Reason = reason };
             Save();
         }
@@ -256,7 +268,8 @@ public static class ConvKernels
     {
         if (loaded) return;
         loaded = true;
-        if (ReadFile().TryGetValue(Machine.Value, out var entries))
+        // Under an injected fault the stored verdicts (reached without it) would let the faulty kernel through unchecked.
+        if (KernelFault.Injected is null && ReadFile().TryGetValue(Machine.Value, out var entries))
             foreach (var e in entries) Verdicts.TryAdd((e.Signature, e.Kernel), e.Check);
     }
 
@@ -335,7 +348,17 @@ public sealed record KernelFault(ConvKernel Kernel, bool Nan, bool Unchecked, IR
     public const string Variable = "PARETOPRUNE_TEST_KERNEL_FAULT";
 
     /// <summary>The fault in force: from the environment at start; tests of this process may set it.</summary>
-    public static KernelFault? Injected { get; internal set; } = Parse(Environment.GetEnvironmentVariable(Variable));
+    public static KernelFault? Injected
+    {
+        get => injected;
+        internal set
+        {
+            injected = value;
+            ConvKernels.Forget(); // verdicts reached with another fault (or none) in force do not hold under this one
+        }
+    }
+
+    static KernelFault? injected = Parse(Environment.GetEnvironmentVariable(Variable));
 
     public static KernelFault? Parse(string? spec)
     {

@@ -27,10 +27,14 @@ public sealed record KernelCheck(string Mode, double MaxRelativeError, double Im
 public sealed record KernelDecision(string Mode, string Reason, string Key, IReadOnlyList<KernelCheck> Checks, bool FromCache,
                                     int ChannelsLastBlock = 0, double CheckSeconds = 0)
 {
-    public override string ToString() =>
-        $"oneDNN {Mode}{(Mode == TorchRuntime.ChannelsLast && ChannelsLastBlock > 0 ? $" where every layer's channels are multiples of {ChannelsLastBlock}, native elsewhere" : "")} ({Reason}; " +
-        string.Join(", ", Checks.Select(c => $"{c.Mode}: error {c.MaxRelativeError:0.0e+0}, {c.ImagesPerSecond:0} img/s ({c.UnalignedImagesPerSecond:0} unaligned)")) +
-        (Checks.Count > 0 ? $"; checked in {CheckSeconds:0.0} s" : "") + (FromCache ? ", cached" : "") + ")";
+    public override string ToString()
+    {
+        string checks = string.Join(", ", Checks.Select(c => $"{c.Mode}: error {c.MaxRelativeError:0.0e+0}, {c.ImagesPerSecond:0} img/s ({c.UnalignedImagesPerSecond:0} unaligned)"));
+        string evidence = string.Join("; ", new[] { Reason, checks, Checks.Count > 0 ? $"checked in {CheckSeconds:0.0} s" + (FromCache ? ", cached" : "") : "" }
+                                                 .Where(p => p.Length > 0));
+        return $"oneDNN {Mode}{(Mode == TorchRuntime.ChannelsLast && ChannelsLastBlock > 0 ? $" where every layer's channels are multiples of {ChannelsLastBlock}, native elsewhere" : "")}" +
+               (evidence.Length > 0 ? $" ({evidence})" : "");
+    }
 }
 
 /// <summary>
@@ -264,7 +268,7 @@ public static class KernelSelection
         var decision = new KernelDecision(mode, Reason(mode, checks) + notChecked, key, checks, FromCache: false,
                                           ChannelsLastBlock(checks, ChannelBlock()), watch.Elapsed.TotalSeconds);
         cache[key] = decision;
-        WriteCache(cachePath, cache);
+        if (KernelFault.Injected is null) WriteCache(cachePath, cache); // a decision reached under an injected fault is not this machine's
         return decision;
     }
 

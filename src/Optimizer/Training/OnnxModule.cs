@@ -180,8 +180,9 @@ public sealed class OnnxModule : nn.Module<Tensor, Tensor>
     public ModelProto WriteBack()
     {
         var model = source.Clone();
-        // Provenance: which convolution kernels trained these weights, and the evidence they were right here.
-        if (TorchRuntime.Decision is { } kernels)
+        // Provenance: which convolution kernels trained these weights, and the evidence they were right here. A module that ran
+        // no convolution keeps what its source recorded (a reloaded model writes back the same bytes).
+        if (TorchRuntime.Decision is { } kernels && Kernels.Used.Count > 0)
             OnnxModel.SetMetadata(model, "paretoprune.kernels",
                                   $"{Kernels.Describe()}{(TorchRuntime.Caps.TryGetValue(TorchRuntime.OneDnnMode, out var isa) ? $"; oneDNN capped at {isa}" : "")}; chosen: {kernels}");
         var initializers = model.Graph.Initializer;

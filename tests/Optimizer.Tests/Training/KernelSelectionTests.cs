@@ -141,10 +141,14 @@ public sealed class KernelSelectionTests : IDisposable
         var decision = TorchRuntime.Decision!;
         Assert.Equal(decision.Mode == TorchRuntime.Off ? TorchRuntime.Off : TorchRuntime.OneDnnMode, TorchRuntime.OneDnnMode);
         string recorded = module.WriteBack().MetadataProps.Single(p => p.Key == "paretoprune.kernels").Value;
-        // Widths 4 and 8: channels-last only where the check found it faster on unaligned channel counts too.
-        string used = decision.Mode == TorchRuntime.Off ? "ATen NCHW"
-            : decision.Mode == TorchRuntime.ChannelsLast && decision.ChannelsLastBlock == 0 ? "oneDNN channels-last" : "oneDNN NCHW";
-        Assert.StartsWith($"{used}; chosen: oneDNN {decision.Mode}", recorded);
+        // Four convolution shapes, each on a kernel checked correct here, named
+        // with the evidence, then the whole-model decision.
+        Assert.NotEmpty(module.Kernels.Used);
+        foreach (var (signature, kernel) in module.Kernels.Used)
+            Assert.True(ConvKernels.Verify(signature, kernel).Correct, $"{ConvKernelPlan.Name(kernel)} ran {signature} unchecked or wrong");
+        string expected = decision.Mode == TorchRuntime.Off ? "ATen for 4 convolution shapes" : "convolution shapes, each checked against ATen on this machine";
+        Assert.Contains(expected, recorded);
+        Assert.EndsWith($"; chosen: {decision}", recorded);
     }
 }
 
