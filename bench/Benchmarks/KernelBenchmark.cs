@@ -129,6 +129,55 @@ static class KernelBenchmark
         }
     }
 
+    /// <summary>
+    /// The fault's cause, where a machine has it (issue 27): for the shapes seen wrong on a Zen 5 VM, each oneDNN layout's
+    /// output, input gradient and weight gradient against float64 ATen, on 1 and 2 threads, at the batch seen and at half
+    /// of it, twice on the same inputs (a race or uninitialised scratch memory differs between runs; a wrong kernel is
+    /// wrong alike), and once after other allocations (an alignment fault moves with them). Run it under ONEDNN_VERBOSE=1
+    /// to see which implementation (jit:avx512_core, brgconv, gemm…) computed each pass.
+    /// </summary>
+    public static void Diagnose()
+    {
+        TorchRuntime.UseKernelsFor(null, Environment.ProcessorCount);
+        TorchRuntime.MkldnnEnabled = true;
+        Console.WriteLine("| n | c | o | threads | layout | output error | input-gradient error | weight-gradient error | repeat bit-equal | after other allocations |");
+        Console.WriteLine("| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | ---: |");
+        foreach (var (n0, c, o) in new[] { (64, 4, 3), (50, 8, 8), (128, 20, 20), (128, 23, 45) })
+            foreach (int n in new[] { n0, n0 / 2 })
+                foreach (int threads in new[] { 1, 2 })
+                    foreach (var kernel in new[] { ConvKernel.OneDnnNchw, ConvKernel.OneDnnChannelsLast })
+                    {
+                        set_num_threads(threads);
+                        manual_seed(n * 1000 + c * 10 + o);
+                        using var scope = NewDisposeScope();
+                        var x = randn(n, c, 28, 28);
+                        var w = randn(o, c, 3, 3) / Math.Sqrt(9 * c);
+                        var r = randn(n, o, 28, 28);
+                        var reference = Pass(ConvKernel.Aten, x.to(ScalarType.Float64), w.to(ScalarType.Float64), r.to(ScalarType.Float64));
+                        var first = Pass(kernel, x, w, r);
+                        var second = Pass(kernel, x, w, r);
+                        var padding = Enumerable.Range(0, 7).Select(i => empty(1 + 977 * i)).ToList(); // shifts where the next tensors land
+                        var moved = Pass(kernel, x.clone(), w.clone(), r.clone());
+                        double Err(Tensor a, Tensor b) => (a.to(ScalarType.Float64) - b).abs().max().item<double>() / Math.Max(1e-12, b.abs().max().item<double>());
+                        bool equal = first.Zip(second).All(p => p.First.allclose(p.Second, 0, 0));
+                        Console.WriteLine($"| {n} | {c} | {o} | {threads} | {ConvKernelPlan.Name(kernel)} | {Err(first[0], reference[0]):0.0e+0} | {Err(first[1], reference[1]):0.0e+0} | " +
+                                          $"{Err(first[2], reference[2]):0.0e+0} | {(equal ? "yes" : "no")} | {moved.Zip(reference).Max(p => Err(p.First, p.Second)):0.0e+0} |");
+                    }
+    }
+
+    /// <summary>Output, input gradient and weight gradient of a 3×3, stride-1, pad-1 convolution on <paramref name="kernel"/>
+    /// (ATen in the inputs' own precision), for the loss Σ y·r.</summary>
+    static Tensor[] Pass(ConvKernel kernel, Tensor x, Tensor w, Tensor r)
+    {
+        var xi = x.detach().clone().requires_grad_(true);
+        var wi = w.detach().clone().requires_grad_(true);
+        var signature = ConvKernels.Signature(xi, wi, false, [1, 1], [1, 1], [1, 1], 1);
+        var y = kernel == ConvKernel.Aten ? nn.functional.conv2d(xi, wi, null, [1, 1], [1, 1], [1, 1], 1)
+                                          : ConvKernels.Run(kernel, signature, xi, wi, null, [1, 1], [1, 1], [1, 1], 1);
+        (y * r).sum().backward();
+        return [y.detach().contiguous(), xi.grad!.contiguous(), wi.grad!.contiguous()];
+    }
+
     static double Steps(OnnxModule module, int steps)
     {
         module.train();

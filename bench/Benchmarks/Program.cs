@@ -8,7 +8,7 @@ var benchmarks = new Dictionary<string, Action>
     ["inspect"] = InspectBenchmark.Run,
     ["pareto"] = ParetoBenchmark.Run,
     ["training"] = TrainingBenchmark.Run,
-    ["kernels"] = () => KernelBenchmark.Run(args.Length > 1 && args[1] == "cost"),
+    ["kernels"] = () => { if (args.Length > 1 && args[1] == "diagnose") KernelBenchmark.Diagnose(); else KernelBenchmark.Run(args.Length > 1 && args[1] == "cost"); },
     ["training-loop"] = () => TrainingLoopBenchmark.Run(args.Length > 1 ? args[1] : "models/simplecnn-fashion-mnist.onnx"),
     ["scoring"] = ScoringBenchmark.Run,
     ["latency"] = LatencyBenchmark.Run,

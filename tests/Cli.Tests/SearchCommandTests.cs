@@ -234,9 +234,13 @@ public sealed class SearchCommandTests : IDisposable
     public async Task TheDemoRunsOnTheEmbeddedDefaultAndWritesItsReport()
     {
         string run = Path.Combine(directory, "demo");
+        Directory.CreateDirectory(run);
+        File.WriteAllText(Path.Combine(run, "study.db"), ""); // an earlier demo's folder: replaced, said on stderr, not in the JSON
         var demo = await CliRunner.RunAsync("demo", "--out", run, "--trials", "5", "--json");
         Assert.True(demo.ExitCode == 0, demo.Error);
+        Assert.Contains($"replacing the earlier demo in {run}", demo.Error);
         var summary = JsonDocument.Parse(demo.Output).RootElement;
+        Assert.Equal(JsonValueKind.Null, summary.GetProperty("nothingExported").ValueKind);
         Assert.Equal(5, summary.GetProperty("trials").GetInt32());
         Assert.NotEmpty(summary.GetProperty("front").EnumerateArray());
         Assert.All(summary.GetProperty("front").EnumerateArray(), m => Assert.StartsWith("fine-tuned",

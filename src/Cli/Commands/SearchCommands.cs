@@ -223,7 +223,8 @@ static class SearchCommands
             var directory = parse.GetValue(output)!;
             if (File.Exists(Path.Combine(directory.FullName, PruningSearch.StudyFile)))
             {
-                context.Console.MarkupLine($"[grey]replacing the earlier demo in {Markup.Escape(directory.FullName)}[/]");
+                // On stderr: with --json, stdout is the JSON summary alone.
+                context.Error.WriteLine($"replacing the earlier demo in {directory.FullName}");
                 directory.Delete(recursive: true);
             }
             Directory.CreateDirectory(directory.FullName);
