@@ -196,20 +196,28 @@ sealed class ComparisonRun(ComparisonStore store, ComparisonOptions options, MLC
                                               Dictionary<string, double> seconds, CancellationToken abort)
     {
         var pruned = Timed(seconds, "prune", () => pruner.Prune(amount));
-        var model = pruned.Model;
         bool recalibrate = method.Family == PruningFamily.Structured && options.RecalibrationBatches > 0
-                           && model.Graph.Node.Any(n => n.OpType == "BatchNormalization");
+                           && pruned.Model.Graph.Node.Any(n => n.OpType == "BatchNormalization");
         bool fineTune = method.Prunes && options.FineTuneEpochs > 0; // INT8 alone quantizes the model as trained
-        if (recalibrate)
-            model = Timed(seconds, "recalibrate", () => CandidatePipeline.Recalibrate(model, data.Train, options.RecalibrationBatches, options.BatchSize, options.Seed));
-        if (fineTune)
-            model = Timed(seconds, "fine-tune", () => CandidatePipeline.FineTune(model, data.Train, Training(options.FineTuneEpochs, pruned.SparseWeights), abort));
+        ModelProto Train(KernelUse use)
+        {
+            var model = pruned.Model;
+            if (recalibrate)
+                model = Timed(seconds, "recalibrate", () => CandidatePipeline.Recalibrate(model, data.Train, options.RecalibrationBatches, options.BatchSize, options.Seed, use));
+            if (fineTune)
+                model = Timed(seconds, "fine-tune", () => CandidatePipeline.FineTune(model, data.Train, Training(options.FineTuneEpochs, pruned.SparseWeights), abort, use));
+            return model;
+        }
         var parts = new List<string>();
         if (recalibrate) parts.Add($"{Fidelities.BnRecalibrated} ({options.RecalibrationBatches} batches)");
         if (fineTune) parts.Add("fine-tuned " + FineTuneText(options.FineTuneEpochs) + (pruned.SparseWeights.Count > 0 ? ", zeros kept" : ""));
         if (parts.Count == 0) parts.Add(method.Prunes ? Fidelities.NoRetraining : "as trained");
         string fidelity = string.Join(", ", parts);
-        var values = await ObserveAsync(model, data, task, method.Name, amount, fidelity, seconds, abort, method.Quantized);
+        // A point may fall to chance (a deep cut without retraining), never below it: that is a broken model, re-run on
+        // ATen where oneDNN trained it (KernelGuard.TrainPlausibly), else failed with its reason.
+        var (_, values, _) = await KernelGuard.TrainPlausibly(Train, model => ObserveAsync(model, data, task, method.Name, amount, fidelity, seconds, abort, method.Quantized),
+                                                              o => o.Values.Single(v => v.Kind == ObjectiveKind.Accuracy).Value,
+                                                              data.Validation.ClassNames.Count, data.Validation.Count, before: null);
         return values.With(task, method.Name, method.Family, amount, seconds);
     }
 

@@ -191,7 +191,7 @@ sealed class CandidateEvaluator
     {
         var seconds = new Dictionary<string, double>();
         string fidelityText = fidelity.FidelityOf(SearchStage.Screening);
-        var (model, accuracy, use) = TrainAndScore(use =>
+        var (model, accuracy, use) = await TrainAndScore(use =>
         {
             var model = Prepare(kept, seconds, use);
             return fidelity.ScreeningSteps == 0 ? model
@@ -213,7 +213,7 @@ sealed class CandidateEvaluator
             : Training(fidelity.PromotionSteps, 1, number, null, fineTuneThreads);
         string fidelityText = fidelity.FidelityOf(stage);
         double? before = screening.Values.FirstOrDefault(v => v.Kind == ObjectiveKind.Accuracy)?.Value ?? BaselineAccuracy;
-        var (model, accuracy, use) = TrainAndScore(use =>
+        var (model, accuracy, use) = await TrainAndScore(use =>
         {
             var model = Prepare(kept, seconds, use);
             return CandidatePipeline.Timed(seconds, "fine-tune", () => CandidatePipeline.FineTune(model, train, options, ct, use));
@@ -299,45 +299,19 @@ sealed class CandidateEvaluator
             () => CandidatePipeline.Recalibrate(model, train, fidelity.RecalibrationBatches, fidelity.BatchSize, seed: 0, use));
     }
 
-    /// <summary>
-    /// Trains a candidate (<paramref name="training"/>: prepare and the stage's fine-tuning) and scores it on the validation
-    /// split. An implausible accuracy (<see cref="KernelGuard.Implausible"/>: below chance, or at chance after scoring above
-    /// it before) where any convolution ran on oneDNN is re-run on ATen, the reference: if ATen's model is plausible the
-    /// oneDNN kernels were at fault (marked wrong here, noted on the trial) and ATen's model stands. A model below chance
-    /// on ATen too fails the trial; at chance on both is a real result.
-    /// </summary>
-    (ModelProto Model, ObjectiveValue? Accuracy, KernelUse Use) TrainAndScore(Func<KernelUse, ModelProto> training, string fidelityText,
-                                                                              Dictionary<string, double> seconds, double? before)
+    /// <summary>Trains a candidate (<paramref name="training"/>: prepare and the stage's fine-tuning) and scores it on the
+    /// validation split, re-run on ATen where the accuracy is implausible (<see cref="KernelGuard.TrainPlausibly{T}"/>).</summary>
+    async Task<(ModelProto Model, ObjectiveValue? Accuracy, KernelUse Use)> TrainAndScore(Func<KernelUse, ModelProto> training, string fidelityText,
+                                                                                          Dictionary<string, double> seconds, double? before)
     {
-        var use = new KernelUse();
-        var model = training(use);
-        if (!kinds.Contains(ObjectiveKind.Accuracy)) return (model, null, use);
-        var accuracy = ScoreValidation(model, fidelityText, seconds);
-        int classes = validation.ClassNames.Count;
-        if (KernelGuard.Implausible(accuracy.Value, classes, validation.Count, before) is not { } problem) return (model, accuracy, use);
-        if (!use.UsedOneDnn)
+        if (!kinds.Contains(ObjectiveKind.Accuracy))
         {
-            if (KernelGuard.BelowChance(problem)) throw new BrokenModelException($"{problem}, trained on ATen (the reference kernels)");
-            use.Note($"{problem}, trained on ATen (the reference kernels): a real result");
-            return (model, accuracy, use);
+            var use = new KernelUse();
+            return (training(use), null, use);
         }
-        var rerunUse = new KernelUse { ReferenceOnly = true };
-        var rerun = training(rerunUse);
-        var rerunAccuracy = ScoreValidation(rerun, fidelityText, seconds);
-        foreach (string note in use.Notes) rerunUse.Note(note);
-        string? still = KernelGuard.Implausible(rerunAccuracy.Value, classes, validation.Count, before);
-        if (still is not null && KernelGuard.BelowChance(still))
-            throw new BrokenModelException($"{problem} on oneDNN, and {still} on ATen (the reference kernels)");
-        if (still is null)
-        {
-            var suspects = use.Used.Where(u => u.Kernel != ConvKernel.Aten).ToList();
-            string note = $"kernel fault: {problem} on oneDNN; re-run on ATen (the reference kernels): {rerunAccuracy.Value:P1}; oneDNN marked wrong here " +
-                          $"for {suspects.Count} convolution signature{(suspects.Count == 1 ? "" : "s")}";
-            ConvKernels.MarkWrong(suspects, note);
-            rerunUse.Note(note);
-        }
-        else rerunUse.Note($"{problem} on oneDNN and {still} on ATen (the reference kernels) alike: a real result");
-        return (rerun, rerunAccuracy, rerunUse);
+        var (model, accuracy, checkedUse) = await KernelGuard.TrainPlausibly(training, m => Task.FromResult(ScoreValidation(m, fidelityText, seconds)),
+                                                                             a => a.Value, validation.ClassNames.Count, validation.Count, before);
+        return (model, accuracy, checkedUse);
     }
 
     ObjectiveValue ScoreValidation(ModelProto model, string fidelityText, Dictionary<string, double> seconds) =>

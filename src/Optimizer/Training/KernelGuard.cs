@@ -134,4 +134,44 @@ public static class KernelGuard
 
     /// <summary>Whether <see cref="Implausible"/>'s reason is the one no re-run can excuse.</summary>
     public static bool BelowChance(string reason) => reason.Contains("below chance", StringComparison.Ordinal);
+
+    /// <summary>
+    /// Trains a candidate and scores it, and answers for the accuracy: an implausible one (<see cref="Implausible"/>) where
+    /// any convolution ran on oneDNN is trained and scored again on ATen, the reference. If ATen's model is plausible the
+    /// oneDNN kernels were at fault (marked wrong here, noted on the returned use) and ATen's model stands. A model below
+    /// chance on ATen too, or with no oneDNN to blame, is broken (<see cref="BrokenModelException"/>); at chance on both is
+    /// a real result, noted. The search and the comparison score through this, so no result below chance is ever stored.
+    /// </summary>
+    public static async Task<(ModelProto Model, T Score, KernelUse Use)> TrainPlausibly<T>(
+        Func<KernelUse, ModelProto> training, Func<ModelProto, Task<T>> score, Func<T, double> accuracy, int classes, int images, double? before)
+    {
+        var use = new KernelUse();
+        var model = training(use);
+        var scored = await score(model);
+        if (Implausible(accuracy(scored), classes, images, before) is not { } problem) return (model, scored, use);
+        if (!use.UsedOneDnn)
+        {
+            string kernels = use.Used.Count == 0 ? "no convolution trained it" : "trained on ATen (the reference kernels)";
+            if (BelowChance(problem)) throw new BrokenModelException($"{problem}, {kernels}");
+            use.Note($"{problem}, {kernels}: a real result");
+            return (model, scored, use);
+        }
+        var rerunUse = new KernelUse { ReferenceOnly = true };
+        var rerun = training(rerunUse);
+        var rescored = await score(rerun);
+        foreach (string note in use.Notes) rerunUse.Note(note);
+        string? still = Implausible(accuracy(rescored), classes, images, before);
+        if (still is not null && BelowChance(still))
+            throw new BrokenModelException($"{problem} on oneDNN, and {still} on ATen (the reference kernels)");
+        if (still is null)
+        {
+            var suspects = use.Used.Where(u => u.Kernel != ConvKernel.Aten).ToList();
+            string note = $"kernel fault: {problem} on oneDNN; re-run on ATen (the reference kernels): {accuracy(rescored):P1}; oneDNN marked wrong here " +
+                          $"for {suspects.Count} convolution signature{(suspects.Count == 1 ? "" : "s")}";
+            ConvKernels.MarkWrong(suspects, note);
+            rerunUse.Note(note);
+        }
+        else rerunUse.Note($"{problem} on oneDNN and {still} on ATen (the reference kernels) alike: a real result");
+        return (rerun, rescored, rerunUse);
+    }
 }

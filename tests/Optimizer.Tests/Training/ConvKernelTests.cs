@@ -206,6 +206,37 @@ public sealed class ConvKernelTests : IDisposable
     }
 
     [Fact]
+    public async Task AnAccuracyBelowChanceOnOneDnnIsTrainedAgainOnATenAndTheKernelsMarked()
+    {
+        var (model, train) = Pruned.Value;
+        var uses = new List<KernelUse>();
+        ModelProto Train(KernelUse use)
+        {
+            uses.Add(use);
+            return CandidatePipeline.FineTune(model, train, Steps(2), CancellationToken.None, use);
+        }
+        // The scorer stands in for a fault that leaves weights and outputs finite: whatever oneDNN trained scores 0 %.
+        Task<double> Score(ModelProto _) => Task.FromResult(uses[^1].UsedOneDnn ? 0.0 : 0.8);
+
+        var (trained, accuracy, use) = await KernelGuard.TrainPlausibly(Train, Score, a => a, classes: 10, images: 1000, before: 0.9);
+        Assert.Equal(2, uses.Count);
+        Assert.True(use.ReferenceOnly);
+        Assert.Equal(0.8, accuracy);
+        Assert.Contains("kernel fault: accuracy 0.0 % is below chance (10.0 % for 10 classes) on oneDNN; re-run on ATen", Assert.Single(use.Notes));
+        var suspects = uses[0].Used.Where(u => u.Kernel != ConvKernel.Aten).ToList();
+        Assert.NotEmpty(suspects);
+        Assert.All(suspects, u => Assert.False(ConvKernels.Verify(u.Signature, u.Kernel).Correct));
+        TestModels.AssertClose(Outputs(CandidatePipeline.FineTune(model, train, Steps(2), CancellationToken.None, new KernelUse { ReferenceOnly = true }), train),
+                               Outputs(trained, train), 1e-6, 1e-7); // the reference's model stands
+
+        // Below chance on ATen too: broken, never a result. At chance on both after scoring above: a real result, noted.
+        var broken = await Assert.ThrowsAsync<BrokenModelException>(() => KernelGuard.TrainPlausibly(Train, _ => Task.FromResult(0.0), a => a, 10, 1000, null));
+        Assert.Contains("on ATen (the reference kernels)", broken.Message);
+        var atChance = await KernelGuard.TrainPlausibly(Train, _ => Task.FromResult(0.1), a => a, 10, 1000, before: 0.9);
+        Assert.Contains("alike: a real result", atChance.Use.Notes.Last());
+    }
+
+    [Fact]
     public void AnAccuracyBelowChanceOrFallenToChanceIsImplausible()
     {
         Assert.Null(KernelGuard.Implausible(0.85, 10, 1000, before: 0.9));
