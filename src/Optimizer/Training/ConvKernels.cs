@@ -64,7 +64,11 @@ public static class ConvKernels
         get => cachePath ??= Path.Combine(Path.GetDirectoryName(KernelSelection.DefaultCachePath())!, "convolutions.json");
         set
         {
-            lock (Checking) cachePath = value;
+            lock (Checking)
+            {
+                if (unsaved && cachePath is not null) Save();
+                cachePath = value;
+            }
             Forget();
         }
     }
@@ -93,7 +97,10 @@ public static class ConvKernels
             if (Verdicts.TryGetValue((signature, kernel), out known)) return known;
             var verdict = Check(signature, kernel);
             Verdicts[(signature, kernel)] = verdict;
-            Save();
+            unsaved = true;
+            // A candidate's first step checks several signatures in a row: one write for them (Flush after each training
+            // and at exit writes the rest). The file holds every shape this machine has seen, so a write is not free.
+            if (sinceSave.Elapsed >= SaveInterval) Save();
             return verdict;
         }
     }
@@ -273,8 +280,23 @@ public static class ConvKernels
             foreach (var e in entries) Verdicts.TryAdd((e.Signature, e.Kernel), e.Check);
     }
 
+    static bool unsaved;
+    static readonly Stopwatch sinceSave = Stopwatch.StartNew();
+    static readonly TimeSpan SaveInterval = TimeSpan.FromSeconds(2);
+
+    static ConvKernels() => AppDomain.CurrentDomain.ProcessExit += (_, _) => Flush();
+
+    /// <summary>Writes verdicts not yet in the cache file (after a training, and at exit).</summary>
+    public static void Flush()
+    {
+        lock (Checking)
+            if (unsaved) Save();
+    }
+
     static void Save()
     {
+        unsaved = false;
+        sinceSave.Restart();
         if (KernelFault.Injected is not null) return; // an injected fault's verdicts are this process's alone
         try
         {

@@ -78,6 +78,7 @@ public static class KernelGuard
             finally
             {
                 use?.Add(module.Kernels);
+                ConvKernels.Flush(); // the verdicts this training's first steps reached, stored before the next candidate
             }
         }
         using var rerun = new OnnxModule(model) { Kernels = new ConvKernelPlan { ReferenceOnly = true } };

@@ -94,6 +94,7 @@ public sealed class ConvKernelTests : IDisposable
     {
         var signature = Signature(13, 27);
         ConvKernels.Verify(signature, ConvKernel.OneDnnNchw);
+        ConvKernels.Flush(); // as every training does when it ends (and the process at exit)
         Assert.True(File.Exists(ConvKernels.CachePath));
         var (count, _) = ConvKernels.CheckCost;
         ConvKernels.CachePath = ConvKernels.CachePath; // reloads from the file
@@ -104,6 +105,7 @@ public sealed class ConvKernelTests : IDisposable
         string faulty = Path.Combine(directory, "faulty.json");
         ConvKernels.CachePath = faulty;
         Assert.False(ConvKernels.Verify(signature, ConvKernel.OneDnnNchw).Correct);
+        ConvKernels.Flush();
         Assert.False(File.Exists(faulty)); // an injected fault's verdicts are never stored
 
         File.WriteAllText(faulty, "{ not json");
