@@ -74,7 +74,8 @@ static class AllocationBenchmark
             RecalibrationBatches = 20, BatchSize = 64, ScreeningSteps = 30, PromoteCount = 4, PromotionSteps = 100, FinalCount = 2,
             FinalEpochs = 1, FinalStepsPerEpoch = finalSteps,
         };
-        long searchSteps = (long)trials * fidelity.ScreeningSteps + (long)fidelity.PromoteCount * fidelity.PromotionSteps + (long)fidelity.FinalCount * finalSteps;
+        int promoted = Math.Min(fidelity.PromoteCount, trials), final = Math.Min(fidelity.FinalCount, promoted);
+        long searchSteps = (long)trials * fidelity.ScreeningSteps + (long)promoted * fidelity.PromotionSteps + (long)final * finalSteps;
         bool uniform = arm.StartsWith("uniform", StringComparison.Ordinal);
         if (uniform)
         {

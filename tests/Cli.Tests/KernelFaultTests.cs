@@ -26,11 +26,14 @@ public sealed class KernelFaultTests : IDisposable
 
     sealed record Exported(int Trial, string Kept, double Validation, double Test, float[] Logits, string Kernels);
 
-    IReadOnlyList<Exported> Run(string name, string model, Dictionary<string, string?> environment)
+    IReadOnlyList<Exported> Run(string name, string model, Dictionary<string, string?> environment) => Run(name, model, environment, out _);
+
+    IReadOnlyList<Exported> Run(string name, string model, Dictionary<string, string?> environment, out string output)
     {
         string run = Path.Combine(directory, name);
         var result = CliRunner.RunProcess(environment, Search(model, run));
         Assert.True(result.ExitCode == 0, $"{name}: exit {result.ExitCode}: {result.Error}");
+        output = result.Output;
         var table = Csv.Read(Path.Combine(run, "trials.csv"));
         int Column(string header) => table[0].ToList().IndexOf(header);
         var test = DatasetCatalog.LoadEmbeddedSample().Test;
@@ -64,7 +67,9 @@ public sealed class KernelFaultTests : IDisposable
         // re-runs the steps on ATen, marks the kernel, and the trial goes on. Either way, the same models as on ATen.
         foreach (string fault in new[] { "native", "native:nan:unchecked" })
         {
-            var faulty = Run(fault.Replace(':', '-'), model, new() { [KernelFault.Variable] = fault });
+            var faulty = Run(fault.Replace(':', '-'), model, new() { [KernelFault.Variable] = fault }, out string output);
+            Assert.Matches(@"kernel checks: \d+ convolution signatures checked against ATen in [\d.]+ s; [1-9]\d* oneDNN kernels found wrong here",
+                           System.Text.RegularExpressions.Regex.Replace(output, @"\s+", " ")); // the console wraps long lines
             Assert.Equal(aten.Select(e => (e.Trial, e.Kept)), faulty.Select(e => (e.Trial, e.Kept)));
             foreach (var (a, f) in aten.Zip(faulty))
             {
@@ -95,5 +100,18 @@ public sealed class KernelFaultTests : IDisposable
         Assert.Contains("lower learning rate", line);
         Assert.Contains(Path.Combine(run, "trials.csv"), line);
         Assert.Contains("6 failed", output + error);
+    }
+
+    [Fact]
+    public async Task ACompareInWhichEveryPointFailsExitsThreeWithTheReasonsCounted()
+    {
+        string model = CliRunner.ShippedModel(directory), run = Path.Combine(directory, "compare");
+        var (code, _, error) = await CliRunner.RunAsync("compare", model, "--data", "fashion-mnist-sample", "--methods", "l1,magnitude-global", "--amounts", "0.3,0.5",
+                                                        "--finetune-epochs", "1", "--max-steps-per-epoch", "4", "--lr", "1e9", "--recalibration-batches", "1",
+                                                        "--batch-size", "32", "--validation-limit", "100", "--threads", "2", "--out", run);
+        Assert.Equal(3, code);
+        string line = error.Split('\n').Single(l => l.StartsWith("4 of 4 points failed", StringComparison.Ordinal));
+        Assert.Contains("the loss became NaN (4)", line);
+        Assert.Contains(Path.Combine(run, "points.csv"), line);
     }
 }

@@ -526,7 +526,7 @@ static class SearchCommands
                     from = c.From.ToString().ToLowerInvariant(), to = c.To.ToString().ToLowerInvariant(), pairs = c.Pairs, spearman = c.Spearman,
                 }),
                 kernels = TorchRuntime.Decision?.ToString(),
-                kernelChecks = new { signatures = ConvKernels.CheckCost.Count, seconds = ConvKernels.CheckCost.Time.TotalSeconds },
+                kernelChecks = new { signatures = ConvKernels.CheckCost.Count, seconds = ConvKernels.CheckCost.Time.TotalSeconds, wrong = ConvKernels.WrongFound },
                 nothingExported = NothingExported(result),
                 report,
                 plots,
@@ -580,7 +580,8 @@ static class SearchCommands
                                $"ρ = {c.Spearman:0.00} over {c.Pairs} trials[/]");
         if (TorchRuntime.Decision is { } kernels) console.MarkupLine($"[grey]kernels: {Markup.Escape(kernels.ToString())}[/]");
         if (ConvKernels.CheckCost is { Count: > 0 } checks)
-            console.MarkupLine($"[grey]kernel checks: {checks.Count} convolution signatures checked against ATen in {checks.Time.TotalSeconds:0.0} s[/]");
+            console.MarkupLine($"[grey]kernel checks: {checks.Count} convolution signatures checked against ATen in {checks.Time.TotalSeconds:0.0} s" +
+                               (ConvKernels.WrongFound is > 0 and var wrong ? $"; {wrong} oneDNN kernels found wrong here for a signature, each avoided since" : "") + "[/]");
         console.MarkupLine($"report: {Markup.Escape(report)}");
         foreach (var plot in plots.Where(p => p.EndsWith(".png", StringComparison.Ordinal))) console.MarkupLine($"plot: {Markup.Escape(plot)}");
         return ExitCodes.Success;

@@ -57,6 +57,7 @@ public static class ConvKernels
     static string? cachePath;
     static long checkCount;
     static long checkTicks;
+    static long wrongCount;
 
     /// <summary>The cache file (default: <c>$XDG_CACHE_HOME/paretoprune/convolutions.json</c>); tests point it elsewhere.</summary>
     internal static string CachePath
@@ -86,6 +87,9 @@ public static class ConvKernels
     /// <summary>Checks run by this process so far, and their total time: what verification costs.</summary>
     public static (long Count, TimeSpan Time) CheckCost => (Interlocked.Read(ref checkCount), TimeSpan.FromTicks(Interlocked.Read(ref checkTicks)));
 
+    /// <summary>Kernels this process found wrong for a signature (by a check, or marked by the guard): each one avoided since.</summary>
+    public static long WrongFound => Interlocked.Read(ref wrongCount);
+
     /// <summary>The verdict for <paramref name="signature"/> in <paramref name="kernel"/>: cached, or checked now.</summary>
     public static ConvCheck Verify(ConvSignature signature, ConvKernel kernel)
     {
@@ -97,6 +101,7 @@ public static class ConvKernels
             if (Verdicts.TryGetValue((signature, kernel), out known)) return known;
             var verdict = Check(signature, kernel);
             Verdicts[(signature, kernel)] = verdict;
+            if (!verdict.Correct) Interlocked.Increment(ref wrongCount);
             unsaved = true;
             // A candidate's first step checks several signatures in a row: one write for them (Flush after each training
             // and at exit writes the rest). The file holds every shape this machine has seen, so a write is not free.
@@ -116,7 +121,9 @@ public static class ConvKernels
             Load();
             // A kernel caught failing at run time is not trusted for that shape at any batch: a fault seen at one batch size
             // is likely at the next, and the post-training checks run at other batch sizes than the training did.
-            var keys = used.Where(u => u.Kernel != ConvKernel.Aten)
+            var wrong = used.Where(u => u.Kernel != ConvKernel.Aten).ToList();
+            Interlocked.Add(ref wrongCount, wrong.Count);
+            var keys = wrong
                 .SelectMany(u => Buckets.Select(b => (u.Signature with { BatchBucket = b }, u.Kernel)));
             foreach (var key in keys)
                 Verdicts[key] = (Verdicts.TryGetValue(key, out var v) ? v : new ConvCheck(false, double.NaN, 0)) with { Correct = false, Reason = reason };
