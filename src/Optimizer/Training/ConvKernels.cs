@@ -354,8 +354,12 @@ public sealed class ConvKernelPlan
         var byKernel = used.Keys.Select(k => (k.Item1 with { BatchBucket = 0 }, k.Item2)).Distinct().GroupBy(k => k.Item2).OrderBy(g => g.Key).ToList();
         if (byKernel.Count == 0) return "no convolution ran";
         return string.Join(", ", byKernel.Select(g => $"{Name(g.Key)} for {g.Count()} convolution shape{(g.Count() == 1 ? "" : "s")}")) +
-               (ReferenceOnly ? " (the reference, forced)" : Forced is not null ? " (forced, unchecked)" : byKernel.Any(g => g.Key != ConvKernel.Aten) ? ", each checked against ATen on this machine" : "");
+               (ReferenceOnly ? " (the reference, forced)" : Forced is not null ? " (forced, unchecked)" : byKernel.Any(g => g.Key != ConvKernel.Aten) ? $", each checked against ATen on this machine (largest relative error {LargestError():0.0e+0})" : "");
     }
+
+    /// <summary>The largest relative error any oneDNN kernel used here showed in its check (the evidence it was right).</summary>
+    double LargestError() => used.Keys.Where(k => k.Item2 != ConvKernel.Aten).Select(k => ConvKernels.Verify(k.Item1, k.Item2).Error)
+                                 .Where(double.IsFinite).DefaultIfEmpty(0).Max();
 
     public static string Name(ConvKernel kernel) => kernel switch
     {
