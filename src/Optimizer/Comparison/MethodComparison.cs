@@ -217,7 +217,7 @@ sealed class ComparisonRun(ComparisonStore store, ComparisonOptions options, MLC
         // ATen where oneDNN trained it (KernelGuard.TrainPlausibly), else failed with its reason.
         var (_, values, _) = await KernelGuard.TrainPlausibly(Train, model => ObserveAsync(model, data, task, method.Name, amount, fidelity, seconds, abort, method.Quantized),
                                                               o => o.Values.Single(v => v.Kind == ObjectiveKind.Accuracy).Value,
-                                                              data.Validation.ClassNames.Count, data.Validation.Count, before: null);
+                                                              data.Validation.ClassCounts(), before: null);
         return values.With(task, method.Name, method.Family, amount, seconds);
     }
 

@@ -196,7 +196,7 @@ sealed class CandidateEvaluator
             var model = Prepare(kept, seconds, use);
             return fidelity.ScreeningSteps == 0 ? model
                 : CandidatePipeline.Timed(seconds, "fine-tune", () => CandidatePipeline.FineTune(model, train, Training(fidelity.ScreeningSteps, 1, number, null, screeningThreads), ct, use));
-        }, fidelityText, seconds, BaselineAccuracy);
+        }, fidelityText, seconds, before: null); // the pruned model's accuracy before this first training is not known (the base model's is not it)
         var values = Counted(kept);
         var boards = new List<ObjectiveValue>();
         values.AddRange(await ObserveAsync(model, fidelityText, seconds, measureDevice: true, ct, boards, accuracy));
@@ -310,7 +310,7 @@ sealed class CandidateEvaluator
             return (training(use), null, use);
         }
         var (model, accuracy, checkedUse) = await KernelGuard.TrainPlausibly(training, m => Task.FromResult(ScoreValidation(m, fidelityText, seconds)),
-                                                                             a => a.Value, validation.ClassNames.Count, validation.Count, before);
+                                                                             a => a.Value, validation.ClassCounts(), before);
         return (model, accuracy, checkedUse);
     }
 

@@ -91,7 +91,7 @@ public static class ConvKernels
     public static long WrongFound => Interlocked.Read(ref wrongCount);
 
     /// <summary>The verdict for <paramref name="signature"/> in <paramref name="kernel"/>: cached, or checked now.</summary>
-    public static ConvCheck Verify(ConvSignature signature, ConvKernel kernel)
+    internal static ConvCheck Verify(ConvSignature signature, ConvKernel kernel)
     {
         if (kernel == ConvKernel.Aten) return new ConvCheck(true, 0, 0);
         if (Verdicts.TryGetValue((signature, kernel), out var known)) return known;
@@ -114,17 +114,21 @@ public static class ConvKernels
 
     /// <summary>Marks kernels wrong for signatures whose training the guard had to re-run on the reference; stored, so that no
     /// later training here uses them.</summary>
-    public static void MarkWrong(IEnumerable<(ConvSignature Signature, ConvKernel Kernel)> used, string reason)
+    internal static void MarkWrong(IEnumerable<(ConvSignature Signature, ConvKernel Kernel)> used, string reason)
     {
         lock (Checking)
         {
             Load();
-            // A kernel caught failing at run time is not trusted for that shape at any batch: a fault seen at one batch size
-            // is likely at the next, and the post-training checks run at other batch sizes than the training did.
+            // A kernel caught failing at run time is not trusted for that shape at any batch or thread count: a fault seen at
+            // one batch size is likely at the next, and the post-training checks run at other batch sizes than the training.
             var wrong = used.Where(u => u.Kernel != ConvKernel.Aten).ToList();
-            Interlocked.Add(ref wrongCount, wrong.Count);
+            int threads = Math.Max(2, Environment.ProcessorCount);
             var keys = wrong
-                .SelectMany(u => Buckets.Select(b => (u.Signature with { BatchBucket = b }, u.Kernel)));
+                .SelectMany(u => Buckets.SelectMany(b => Enumerable.Range(1, threads).Select(t => (u.Signature with { BatchBucket = b, Threads = t }, u.Kernel))))
+                .ToList();
+            // Counted once per shape and kernel newly caught (the guard and the accuracy check may both report one).
+            Interlocked.Add(ref wrongCount, wrong.Select(u => (u.Signature with { BatchBucket = 0, Threads = 0 }, u.Kernel)).Distinct()
+                                                 .Count(k => !Verdicts.TryGetValue((k.Item1 with { BatchBucket = 1, Threads = 1 }, k.Kernel), out var v) || v.Correct));
             foreach (var key in keys)
                 Verdicts[key] = (Verdicts.TryGetValue(key, out var v) ? v : new ConvCheck(false, double.NaN, 0)) with { Correct = false, Reason = reason };
             Save();
@@ -294,7 +298,7 @@ public static class ConvKernels
     static ConvKernels() => AppDomain.CurrentDomain.ProcessExit += (_, _) => Flush();
 
     /// <summary>Writes verdicts not yet in the cache file (after a training, and at exit).</summary>
-    public static void Flush()
+    internal static void Flush()
     {
         lock (Checking)
             if (unsaved) Save();
@@ -308,9 +312,12 @@ public static class ConvKernels
         try
         {
             var file = ReadFile();
-            // Another process's verdicts for this machine are kept; ours win where both checked.
+            // Another process's verdicts for this machine are kept; ours win where both checked, except that a kernel found
+            // wrong (by anyone) stays wrong: this process may hold a "correct" read before another process caught it.
             var merged = (file.GetValueOrDefault(Machine.Value) ?? []).ToDictionary(e => (e.Signature, e.Kernel));
-            foreach (var (key, check) in Verdicts) merged[key] = new Entry(key.Item1, key.Item2, check);
+            foreach (var (key, check) in Verdicts)
+                if (!merged.TryGetValue(key, out var theirs) || theirs.Check.Correct || !check.Correct)
+                    merged[key] = new Entry(key.Item1, key.Item2, check);
             file[Machine.Value] = [.. merged.Values];
             Reporting.AtomicFile.WriteAllText(CachePath, JsonSerializer.Serialize(file, Json));
         }

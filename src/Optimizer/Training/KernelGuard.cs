@@ -106,6 +106,7 @@ public static class KernelGuard
     /// first batch of <paramref name="probe"/> do (evaluation mode, the kernels it trained with).</summary>
     public static void Check(OnnxModule module, Dataset probe)
     {
+        using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         foreach (var (name, tensor) in module.NamedParameters.Select(p => (p.Key, (Tensor)p.Value)).Concat(module.Statistics.Select(s => (s.Key, s.Value))))
             if (!tensor.isfinite().all().item<bool>())
@@ -113,23 +114,28 @@ public static class KernelGuard
         if (probe.Count == 0) return;
         module.eval();
         var batch = probe.Batches(Math.Min(64, probe.Count), shuffle: false, seed: 0).First();
-        using var scope = NewDisposeScope();
         var output = module.forward(Trainer.ToTensors(batch, probe).Images);
         if (!output.isfinite().all().item<bool>())
             throw new BrokenModelException($"the outputs on {batch.Count} training images are not finite after training");
     }
 
     /// <summary>
-    /// Why an accuracy cannot be right, or null: below chance beyond sampling noise (no trained model scores there), or at
-    /// chance where the model scored above chance before this training. The bound is three binomial standard errors.
+    /// Why an accuracy cannot be right, or null, for a split with <paramref name="classCounts"/> images per class: below
+    /// what any uninformative classifier scores (the rarest class's share: 1/K where classes are balanced) beyond sampling
+    /// noise, which no trained model does; or at or under the majority class's share (what a constant answer scores)
+    /// where the model scored above it before this training. The bounds are three binomial standard errors.
     /// </summary>
-    public static string? Implausible(double accuracy, int classes, int images, double? before)
+    public static string? Implausible(double accuracy, IReadOnlyList<int> classCounts, double? before)
     {
-        if (classes < 2 || images == 0) return null;
-        double chance = 1.0 / classes, margin = 3 * Math.Sqrt(chance * (1 - chance) / images);
-        if (accuracy < chance - margin) return $"accuracy {accuracy:P1} is below chance ({chance:P1} for {classes} classes)";
-        if (before is { } b && b > chance + margin && accuracy <= chance + margin)
-            return $"accuracy {accuracy:P1} is at chance ({chance:P1}) after training, {b:P1} before";
+        var present = classCounts.Where(c => c > 0).ToList();
+        int images = present.Sum();
+        if (present.Count < 2) return null;
+        double floor = present.Min() / (double)images, ceiling = present.Max() / (double)images;
+        double Margin(double p) => 3 * Math.Sqrt(p * (1 - p) / images);
+        string chance = present.Min() == present.Max() ? $"{floor:P1} for {present.Count} classes" : $"{floor:P1}, the rarest of {present.Count} classes";
+        if (accuracy < floor - Margin(floor)) return $"accuracy {accuracy:P1} is below chance ({chance})";
+        if (before is { } b && b > ceiling + Margin(ceiling) && accuracy <= ceiling + Margin(ceiling))
+            return $"accuracy {accuracy:P1} is at chance ({ceiling:P1}) after training, {b:P1} before";
         return null;
     }
 
@@ -144,12 +150,12 @@ public static class KernelGuard
     /// a real result, noted. The search and the comparison score through this, so no result below chance is ever stored.
     /// </summary>
     public static async Task<(ModelProto Model, T Score, KernelUse Use)> TrainPlausibly<T>(
-        Func<KernelUse, ModelProto> training, Func<ModelProto, Task<T>> score, Func<T, double> accuracy, int classes, int images, double? before)
+        Func<KernelUse, ModelProto> training, Func<ModelProto, Task<T>> score, Func<T, double> accuracy, IReadOnlyList<int> classCounts, double? before)
     {
         var use = new KernelUse();
         var model = training(use);
         var scored = await score(model);
-        if (Implausible(accuracy(scored), classes, images, before) is not { } problem) return (model, scored, use);
+        if (Implausible(accuracy(scored), classCounts, before) is not { } problem) return (model, scored, use);
         if (!use.UsedOneDnn)
         {
             string kernels = use.Used.Count == 0 ? "no convolution trained it" : "trained on ATen (the reference kernels)";
@@ -161,7 +167,7 @@ public static class KernelGuard
         var rerun = training(rerunUse);
         var rescored = await score(rerun);
         foreach (string note in use.Notes) rerunUse.Note(note);
-        string? still = Implausible(accuracy(rescored), classes, images, before);
+        string? still = Implausible(accuracy(rescored), classCounts, before);
         if (still is not null && BelowChance(still))
             throw new BrokenModelException($"{problem} on oneDNN, and {still} on ATen (the reference kernels)");
         if (still is null)

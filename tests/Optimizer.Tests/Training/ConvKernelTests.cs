@@ -220,7 +220,7 @@ public sealed class ConvKernelTests : IDisposable
         // The scorer stands in for a fault that leaves weights and outputs finite: whatever oneDNN trained scores 0 %.
         Task<double> Score(ModelProto _) => Task.FromResult(uses[^1].UsedOneDnn ? 0.0 : 0.8);
 
-        var (trained, accuracy, use) = await KernelGuard.TrainPlausibly(Train, Score, a => a, classes: 10, images: 1000, before: 0.9);
+        var (trained, accuracy, use) = await KernelGuard.TrainPlausibly(Train, Score, a => a, Balanced(10, 1000), before: 0.9);
         Assert.Equal(2, uses.Count);
         Assert.True(use.ReferenceOnly);
         Assert.Equal(0.8, accuracy);
@@ -232,24 +232,33 @@ public sealed class ConvKernelTests : IDisposable
                                Outputs(trained, train), 1e-6, 1e-7); // the reference's model stands
 
         // Below chance on ATen too: broken, never a result. At chance on both after scoring above: a real result, noted.
-        var broken = await Assert.ThrowsAsync<BrokenModelException>(() => KernelGuard.TrainPlausibly(Train, _ => Task.FromResult(0.0), a => a, 10, 1000, null));
+        var broken = await Assert.ThrowsAsync<BrokenModelException>(() => KernelGuard.TrainPlausibly(Train, _ => Task.FromResult(0.0), a => a, Balanced(10, 1000), null));
         Assert.Contains("on ATen (the reference kernels)", broken.Message);
-        var atChance = await KernelGuard.TrainPlausibly(Train, _ => Task.FromResult(0.1), a => a, 10, 1000, before: 0.9);
+        var atChance = await KernelGuard.TrainPlausibly(Train, _ => Task.FromResult(0.1), a => a, Balanced(10, 1000), before: 0.9);
         Assert.Contains("alike: a real result", atChance.Use.Notes.Last());
     }
+
+    static int[] Balanced(int classes, int images) => Enumerable.Repeat(images / classes, classes).ToArray();
 
     [Fact]
     public void AnAccuracyBelowChanceOrFallenToChanceIsImplausible()
     {
-        Assert.Null(KernelGuard.Implausible(0.85, 10, 1000, before: 0.9));
-        Assert.Null(KernelGuard.Implausible(0.10, 10, 1000, before: null)); // at chance, nothing known before: a result
-        Assert.Null(KernelGuard.Implausible(0.09, 10, 1000, before: 0.10)); // at chance before and after
-        string below = KernelGuard.Implausible(0.0, 10, 1000, before: null)!;
+        Assert.Null(KernelGuard.Implausible(0.85, Balanced(10, 1000), before: 0.9));
+        Assert.Null(KernelGuard.Implausible(0.10, Balanced(10, 1000), before: null)); // at chance, nothing known before: a result
+        Assert.Null(KernelGuard.Implausible(0.09, Balanced(10, 1000), before: 0.10)); // at chance before and after
+        string below = KernelGuard.Implausible(0.0, Balanced(10, 1000), before: null)!;
         Assert.True(KernelGuard.BelowChance(below));
         Assert.Contains("below chance (10.0 % for 10 classes)", below);
-        string fallen = KernelGuard.Implausible(0.105, 10, 1000, before: 0.91)!;
+        string fallen = KernelGuard.Implausible(0.105, Balanced(10, 1000), before: 0.91)!;
         Assert.False(KernelGuard.BelowChance(fallen));
         Assert.Contains("at chance", fallen);
-        Assert.Null(KernelGuard.Implausible(0.07, 10, 100, before: null)); // within sampling noise of chance on 100 images
+        Assert.Null(KernelGuard.Implausible(0.07, Balanced(10, 100), before: null)); // within sampling noise of chance on 100 images
+        // Imbalanced (a rare class of 2 %, a majority of 50 %): a model answering the rare class alone is uninformative, not
+        // broken; one falling to the majority's share after scoring above it is suspect.
+        int[] skewed = [20, 500, 60, 60, 60, 60, 60, 60, 60, 60];
+        Assert.Null(KernelGuard.Implausible(0.02, skewed, before: null));
+        Assert.Contains("below chance (2.0 %, the rarest of 10 classes)", KernelGuard.Implausible(0.0, skewed, before: null));
+        Assert.Contains("at chance (50.0 %)", KernelGuard.Implausible(0.50, skewed, before: 0.9));
+        Assert.Null(KernelGuard.Implausible(0.60, skewed, before: 0.9));
     }
 }
