@@ -37,8 +37,11 @@ static class AllocationBenchmark
     {
         var recorded = Read(results);
         var data = DatasetCatalog.LoadFashionMnist();
-        var searchData = SearchData.From(data, 0.1, seed: 0, validationLimit: 1000);
-        Console.WriteLine($"{data.Description}; {searchData.Train.Count} training, {searchData.Validation.Count} validation, {data.Test.Count} test images; " +
+        // The seed draws the validation split too: a trial's training seed is its number, so with one split every seed's
+        // uniform arm would train the same model on the same batches, and uniform pruning would show no seed spread.
+        SearchData Split(int seed) => SearchData.From(data, 0.1, seed, validationLimit: 1000);
+        var searchData = Split(0);
+        Console.WriteLine($"{data.Description}; {searchData.Train.Count} training, {searchData.Validation.Count} validation (split by the seed), {data.Test.Count} test images; " +
                           $"budget {budget:P0} of the baseline; {trials} trials per search; final fine-tuning {finalSteps} steps; results in {results} " +
                           $"({recorded.Count} cells recorded)\n");
         foreach (string model in models)
@@ -50,7 +53,7 @@ static class AllocationBenchmark
                         if (recorded.Any(c => c.Model == model && c.Bound == bound && c.Budget == budget && c.Seed == seed && c.Arm == arm
                                               && c.Trials == trials && c.FinalSteps == finalSteps)) continue;
                         Console.WriteLine($"running {Path.GetFileNameWithoutExtension(model)}, {bound} ≤ {budget:P0}, seed {seed}, {arm} ({DateTime.UtcNow:HH:mm} UTC)");
-                        var cell = RunCell(model, bound, budget, seed, arm, trials, finalSteps, searchData);
+                        var cell = RunCell(model, bound, budget, seed, arm, trials, finalSteps, Split(seed));
                         recorded.Add(cell);
                         File.AppendAllText(results, JsonSerializer.Serialize(cell) + "\n");
                         Console.WriteLine($"  test {cell.Test:P2}, validation {cell.Validation:P2}, {bound} kept {cell.BoundKept:P1}, kept {string.Join(";", cell.Kept)}, " +
