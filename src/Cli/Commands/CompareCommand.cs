@@ -191,8 +191,7 @@ static class CompareCommand
         var points = result.Points.Where(p => !p.IsBaseline).ToList();
         if (result.Status != "finished" || points.Count == 0 || points.Any(p => !p.Failed)) return null;
         return FailureReasons.Summarise(points.Select(p => p.Error!).ToList(), points.Count, "points") +
-               $". Each point's error is in {Path.Combine(result.RunDirectory, "points.csv")}; a loss that diverged on ATen too needs a lower " +
-               "learning rate, and PARETOPRUNE_ONEDNN=off trains on ATen's kernels alone";
+               FailureReasons.NextStep(Path.Combine(result.RunDirectory, "points.csv"));
     }
 
     static int Summarise(CliContext cli, CliContext context, ComparisonResult result, bool json)

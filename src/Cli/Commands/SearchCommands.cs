@@ -479,8 +479,7 @@ static class SearchCommands
         var stageErrors = result.Trials.Where(t => t.State != TrialState.Failed && t.Error is not null).Select(t => t.Error!).ToList();
         string line = "no model reached the final stage: " + FailureReasons.Summarise(failed, result.Trials.Count, "trials");
         if (stageErrors.Count > 0) line += $"; {FailureReasons.Summarise(stageErrors, stageErrors.Count + result.Trials.Count(t => t.At(SearchStage.Final) is not null), "fine-tunings")}";
-        return line + $". Each trial's error is in {Path.Combine(result.RunDirectory, "trials.csv")}; a loss that diverged on ATen too needs a lower " +
-               "learning rate or a gentler budget, and PARETOPRUNE_ONEDNN=off trains on ATen's kernels alone";
+        return line + FailureReasons.NextStep(Path.Combine(result.RunDirectory, "trials.csv"));
     }
 
     static int Summarise(CliContext cli, CliContext context, PruningSearchResult result, bool json)

@@ -11,6 +11,11 @@ public static partial class FailureReasons
         $"{errors.Count} of {total} {what} failed" + (errors.Count == 0 ? "" : ": " + string.Join(", ",
             errors.GroupBy(Reason).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Key} ({g.Count()})")));
 
+    /// <summary>Where each failure is recorded, and what to try: the close of the line a run that produced nothing prints.</summary>
+    public static string NextStep(string csv) =>
+        $". Each one's error is in {csv}; a loss that diverged on ATen too needs a lower learning rate or a gentler budget, " +
+        "and PARETOPRUNE_ONEDNN=off trains on ATen's kernels alone";
+
     /// <summary>The reason without what differs between trials: the stage and exception names in front, and the details
     /// after the first clause (where, which step, which numbers).</summary>
     public static string Reason(string error)

@@ -182,10 +182,6 @@ sealed class CandidateEvaluator
         return new StageResult(SearchStage.Screening, values, seconds) { Boards = boards.Count > 0 ? boards : null };
     }
 
-    /// <summary>The unpruned model's validation accuracy: what a screened candidate scored before its training, for the
-    /// check that no training leaves a model at chance (<see cref="KernelGuard.Implausible"/>).</summary>
-    public double? BaselineAccuracy { get; set; }
-
     /// <summary>Screening: prune, recalibrate BN, fine-tune <see cref="FidelityOptions.ScreeningSteps"/> steps, score, measure.</summary>
     public async Task<StageResult> ScreenAsync(int number, int[] kept, CancellationToken ct)
     {
@@ -212,7 +208,7 @@ sealed class CandidateEvaluator
             ? Training(fidelity.FinalStepsPerEpoch, fidelity.FinalEpochs, number, distillation, fineTuneThreads)
             : Training(fidelity.PromotionSteps, 1, number, null, fineTuneThreads);
         string fidelityText = fidelity.FidelityOf(stage);
-        double? before = screening.Values.FirstOrDefault(v => v.Kind == ObjectiveKind.Accuracy)?.Value ?? BaselineAccuracy;
+        double? before = screening.Values.FirstOrDefault(v => v.Kind == ObjectiveKind.Accuracy)?.Value; // fallen to chance since screening?
         var (model, accuracy, use) = await TrainAndScore(use =>
         {
             var model = Prepare(kept, seconds, use);

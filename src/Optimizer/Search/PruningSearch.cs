@@ -271,7 +271,6 @@ public sealed class PruningSearch
             progress?.Report(new SearchProgress(SearchStage.Screening, 0, options.Trials, 0, 0, 0, watch.Elapsed, null, "evaluating the unpruned model"));
             var baseline = store.Baseline ?? store.SetBaselineOnce(await evaluator.BaselineAsync(baselineFidelity, abort));
             var baselineValues = baseline.ToDictionary();
-            evaluator.BaselineAccuracy = baselineValues.TryGetValue(ObjectiveKind.Accuracy, out double baselineAccuracy) ? baselineAccuracy : null;
 
             var problems = options.Constraints.Validate(baselineValues);
             if (problems.Count > 0) throw new ArgumentException($"the constraints cannot all hold: {string.Join("; ", problems)}");
