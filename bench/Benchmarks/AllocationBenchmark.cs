@@ -3,22 +3,32 @@ using System.Text.Json;
 using Microsoft.ML;
 using ParetoPrune.Objectives;
 using ParetoPrune.Objectives.Data;
+using ParetoPrune.Objectives.Onnx;
+using ParetoPrune.Optimizer.Pruning;
 using ParetoPrune.Optimizer.Search;
 using ParetoPrune.Optimizer.Training;
 
 namespace ParetoPrune.Benchmarks;
 
 /// <summary>
-/// <c>allocation RESULTS [MODELS] [BOUNDS] [SEEDS] [TRIALS] [FINAL_STEPS] [BUDGET]</c> (issue 28): where per-layer allocation
-/// beats uniform pruning. For each model, bounded cost (<c>macs</c>, <c>params</c>, <c>energy</c>: Raspberry Pi 4B energy
-/// estimated by the profile) and seed, at <c>cost ≤ BUDGET × baseline</c>, four arms through the same pipeline (screening,
-/// promotion, final fine-tuning, export), so that every exported model gets the same final fine-tuning:
+/// <c>allocation RESULTS [MODELS] [BOUNDS] [SEEDS] [TRIALS] [FINAL_STEPS] [BUDGET] [ARMS]</c> (issue 28): where per-layer
+/// allocation beats uniform pruning. For each model, bounded cost (<c>macs</c>, <c>params</c>, <c>energy</c>: Raspberry Pi 4B
+/// energy estimated by the profile) and seed, at <c>cost ≤ BUDGET × baseline</c>, these arms go through the same pipeline
+/// (screening, promotion, final fine-tuning, export), so that every exported model gets the same final fine-tuning:
 /// <list type="bullet">
-/// <item><c>bo</c>, the search, and <c>random</c>, random search (seed 0 only), each with TRIALS configurations;</item>
-/// <item><c>uniform</c>: the same fraction kept everywhere, the largest that meets the bound (the <c>uniform</c> sampler's
-/// first point, one trial), fine-tuned with the same final budget;</item>
-/// <item><c>uniform+compute</c>: the same configuration, its final fine-tuning given every training step the search spent
+/// <item><c>bo</c>: the search as shipped, TRIALS configurations, uniform pruning at the bound carried through every stage
+/// beside its picks (<see cref="PruningSearchOptions.UniformBaseline"/>). Cells named <c>bo-v1</c> were recorded before
+/// that lever existed: the same search, which dropped its uniform design point before the final stage.</item>
+/// <item><c>uniform</c>: the same fraction kept everywhere, the largest that meets the bound, fine-tuned with the same final
+/// budget. Taken from the <c>bo</c> run's uniform baseline, which went through the same stages with the same trial seed; run
+/// alone (the <c>uniform</c> sampler, one trial) where no <c>bo</c> cell gave it.</item>
+/// <item><c>bo-focus</c>: the same, half its proposals after the initial design placed on the budget surface
+/// (<see cref="PruningSearchOptions.BoundFocus"/> ½).</item>
+/// <item><c>random</c> (seed 0 only): random search, TRIALS configurations.</item>
+/// <item><c>uniform+compute</c>: the uniform configuration, its final fine-tuning given every training step the search spent
 /// (screening, promotion and final): the user's real alternative, prune uniformly and train longer.</item>
+/// <item><c>greedy</c> (seed 0 only): NetAdapt-style greedy allocation (<see cref="GreedySampler"/>), 4 iterations of one
+/// candidate per dimension, so it screens 4 × dimensions configurations: more compute than the search.</item>
 /// </list>
 /// The search's answer is its most accurate exported model under the bound by validation accuracy (what <c>export</c>
 /// picks); every arm is reported on the test set, which no arm looks at. Each finished cell is appended to RESULTS (JSON
@@ -33,8 +43,12 @@ static class AllocationBenchmark
                               int[] Kept, double BoundKept, double Validation, double Test, double WallSeconds, long TrainingSteps,
                               string Date, string Kernels);
 
-    public static void Run(string results, string[] models, string[] bounds, int seeds, int trials, int finalSteps, double budget)
+    /// <summary>Every arm, in the order a cell runs them.</summary>
+    public static readonly string[] DefaultArms = ["bo", "uniform", "random", "uniform+compute", "greedy", "bo-focus"];
+
+    public static void Run(string results, string[] models, string[] bounds, int seeds, int trials, int finalSteps, double budget, string[] arms)
     {
+        if (arms.FirstOrDefault(a => !DefaultArms.Contains(a)) is { } unknown) throw new ArgumentException($"arm '{unknown}': {string.Join(", ", DefaultArms)}");
         var recorded = Read(results);
         var data = DatasetCatalog.LoadFashionMnist();
         // The seed draws the validation split too: a trial's training seed is its number, so with one split every seed's
@@ -47,22 +61,26 @@ static class AllocationBenchmark
         foreach (string model in models)
             foreach (string bound in bounds)
                 for (int seed = 0; seed < seeds; seed++)
-                    foreach (string arm in new[] { "uniform", "bo", "random", "uniform+compute" })
+                    foreach (string arm in DefaultArms.Where(arms.Contains))
                     {
-                        if (arm == "random" && seed > 0) continue; // the control, once
-                        if (recorded.Any(c => c.Model == model && c.Bound == bound && c.Budget == budget && c.Seed == seed && c.Arm == arm
-                                              && c.Trials == trials && c.FinalSteps == finalSteps)) continue;
+                        if (arm is "random" or "greedy" && seed > 0) continue; // the controls, once
+                        if (Recorded(recorded, model, bound, budget, seed, arm, trials, finalSteps)) continue;
                         Console.WriteLine($"running {Path.GetFileNameWithoutExtension(model)}, {bound} ≤ {budget:P0}, seed {seed}, {arm} ({DateTime.UtcNow:HH:mm} UTC)");
-                        var cell = RunCell(model, bound, budget, seed, arm, trials, finalSteps, Split(seed));
-                        recorded.Add(cell);
-                        File.AppendAllText(results, JsonSerializer.Serialize(cell) + "\n");
-                        Console.WriteLine($"  test {cell.Test:P2}, validation {cell.Validation:P2}, {bound} kept {cell.BoundKept:P1}, kept {string.Join(";", cell.Kept)}, " +
-                                          $"{cell.TrainingSteps} training steps, {TimeSpan.FromSeconds(cell.WallSeconds):mm\\:ss}");
+                        long? searchCompute = recorded.FirstOrDefault(c => c.Model == model && c.Bound == bound && c.Budget == budget && c.Seed == seed
+                                                                           && c.Arm == "bo" && c.Trials == trials && c.FinalSteps == finalSteps)?.TrainingSteps;
+                        foreach (var cell in RunCell(model, bound, budget, seed, arm, trials, finalSteps, Split(seed), searchCompute))
+                        {
+                            if (Recorded(recorded, cell.Model, cell.Bound, cell.Budget, cell.Seed, cell.Arm, trials, finalSteps)) continue;
+                            recorded.Add(cell);
+                            File.AppendAllText(results, JsonSerializer.Serialize(cell) + "\n");
+                            Console.WriteLine($"  {cell.Arm}: test {cell.Test:P2}, validation {cell.Validation:P2}, {bound} kept {cell.BoundKept:P1}, kept {string.Join(";", cell.Kept)}, " +
+                                              $"{cell.TrainingSteps} training steps, {TimeSpan.FromSeconds(cell.WallSeconds):mm\\:ss}");
+                        }
                     }
-        Summarise(recorded.Where(c => c.Trials == trials && c.FinalSteps == finalSteps && c.Budget == budget).ToList());
+        Summarise(recorded.Where(c => (c.Trials == trials || c.Arm == "greedy") && c.FinalSteps == finalSteps && c.Budget == budget).ToList());
     }
 
-    static Cell RunCell(string model, string bound, double budget, int seed, string arm, int trials, int finalSteps, SearchData data)
+    static Cell[] RunCell(string model, string bound, double budget, int seed, string arm, int trials, int finalSteps, SearchData data, long? searchCompute)
     {
         var kind = bound switch
         {
@@ -77,43 +95,72 @@ static class AllocationBenchmark
             RecalibrationBatches = 20, BatchSize = 64, ScreeningSteps = 30, PromoteCount = 4, PromotionSteps = 100, FinalCount = 2,
             FinalEpochs = 1, FinalStepsPerEpoch = finalSteps,
         };
-        int promoted = Math.Min(fidelity.PromoteCount, trials), final = Math.Min(fidelity.FinalCount, promoted);
-        long searchSteps = (long)trials * fidelity.ScreeningSteps + (long)promoted * fidelity.PromotionSteps + (long)final * finalSteps;
         bool uniform = arm.StartsWith("uniform", StringComparison.Ordinal);
         if (uniform)
         {
             fidelity = fidelity with { PromoteCount = 1, FinalCount = 1 };
             if (arm == "uniform+compute")
             {
-                // Every step the search spent, in the final fine-tuning (less the screening and promotion steps it still takes).
-                long steps = searchSteps - fidelity.ScreeningSteps - fidelity.PromotionSteps;
+                // Every step the search spent (its recorded cell, or what its stages allow at most), in the final
+                // fine-tuning, less the screening and promotion steps this arm still takes.
+                long spent = searchCompute ?? (long)trials * fidelity.ScreeningSteps + 5L * fidelity.PromotionSteps + 3L * finalSteps;
+                long steps = spent - fidelity.ScreeningSteps - fidelity.PromotionSteps;
                 int epochs = (int)Math.Ceiling(steps / (double)StepsPerEpoch);
                 fidelity = fidelity with { FinalEpochs = epochs, FinalStepsPerEpoch = (int)Math.Ceiling(steps / (double)epochs) };
             }
         }
+        // The greedy baseline gets as many trials as its iterations need: one candidate per dimension each (its cell records them).
+        int screened = arm == "greedy" ? GreedyIterations * Dimensions(model, data) : uniform ? 1 : trials;
         string directory = Path.Combine(Path.GetTempPath(), $"paretoprune-allocation-{Environment.ProcessId}-{Guid.NewGuid():N}");
         var options = new PruningSearchOptions
         {
             OutputDirectory = directory,
             Objectives = [ObjectiveKind.Accuracy, kind],
             Constraints = ConstraintSet.Parse([$"{kind.Name()} <= {budget.ToString(System.Globalization.CultureInfo.InvariantCulture)}*baseline"]),
-            Sampler = uniform ? "uniform" : arm, Trials = uniform ? 1 : trials, Seed = seed, Fidelity = fidelity,
+            Sampler = uniform ? "uniform" : arm == "bo-focus" ? "bo" : arm, Trials = screened, Seed = seed, Fidelity = fidelity,
+            // The search carries uniform pruning to the final stage; random search and the greedy baseline are measured as
+            // the methods they are.
+            UniformBaseline = arm.StartsWith("bo", StringComparison.Ordinal),
+            BoundFocus = arm == "bo-focus" ? 0.5 : 0,
         };
         var watch = Stopwatch.StartNew();
         try
         {
             var result = new PruningSearch(new MLContext(seed: seed), options).RunAsync(model, data).GetAwaiter().GetResult();
             var best = result.Best() ?? throw new InvalidOperationException($"{arm}: no exported model meets {kind.Name()} ≤ {budget:P0}");
-            long steps = uniform ? fidelity.ScreeningSteps + fidelity.PromotionSteps + (long)fidelity.FinalEpochs * fidelity.FinalStepsPerEpoch!.Value : searchSteps;
-            return new Cell(model, bound, budget, seed, arm, trials, finalSteps, [.. best.Kept],
-                            best.Value(kind) / result.Baseline.Value(kind), best.Value(ObjectiveKind.Accuracy), best.TestAccuracy!.Value,
-                            watch.Elapsed.TotalSeconds, steps, DateTime.UtcNow.ToString("yyyy-MM-dd"), TorchRuntime.Decision?.Mode ?? TorchRuntime.Off);
+            long Steps(IEnumerable<Trial> trials) => trials.Sum(t =>
+                (t.At(SearchStage.Screening) is null ? 0L : fidelity.ScreeningSteps) + (t.At(SearchStage.Promotion) is null ? 0L : fidelity.PromotionSteps)
+                + (t.At(SearchStage.Final) is null ? 0L : (long)fidelity.FinalEpochs * fidelity.FinalStepsPerEpoch!.Value));
+            string date = DateTime.UtcNow.ToString("yyyy-MM-dd"), kernels = TorchRuntime.Decision?.Mode ?? TorchRuntime.Off;
+            Cell Of(string name, SearchCandidate c, double seconds, long steps) =>
+                new(model, bound, budget, seed, name, arm == "greedy" ? screened : trials, finalSteps, [.. c.Kept], c.Value(kind) / result.Baseline.Value(kind),
+                    c.Value(ObjectiveKind.Accuracy), c.TestAccuracy!.Value, seconds, steps, date, kernels);
+            var cells = new List<Cell> { Of(arm, best, watch.Elapsed.TotalSeconds, Steps(result.Trials)) };
+            // The search's uniform baseline went through the same stages as the uniform arm: it is that arm's cell, at no cost.
+            if (result.UniformBaseline is { } u)
+            {
+                var trial = result.Trials.Single(t => t.Number == u.Trial);
+                double seconds = new[] { SearchStage.Screening, SearchStage.Promotion, SearchStage.Final }.Sum(s => trial.At(s)?.TotalSeconds ?? 0);
+                cells.Add(Of("uniform", u, seconds, Steps([trial])));
+            }
+            return [.. cells];
         }
         finally
         {
             if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
         }
     }
+
+    /// <summary>NetAdapt-style iterations of the greedy arm (each screens one candidate per dimension).</summary>
+    const int GreedyIterations = 4;
+
+    static int Dimensions(string model, SearchData data) =>
+        new SearchSpace(ChannelGroups.Analyze(OnnxModel.Load(model)), ImportanceCriteria.Create("l1", data.Train), new SearchSpaceOptions()).Count;
+
+    /// <summary>Cells are keyed by the search's trial budget (the greedy arm records its own, larger one under it too).</summary>
+    static bool Recorded(List<Cell> recorded, string model, string bound, double budget, int seed, string arm, int trials, int finalSteps) =>
+        recorded.Any(c => c.Model == model && c.Bound == bound && c.Budget == budget && c.Seed == seed && c.Arm == arm
+                          && (c.Trials == trials || arm == "greedy") && c.FinalSteps == finalSteps);
 
     static List<Cell> Read(string path) =>
         File.Exists(path) ? File.ReadLines(path).Where(l => l.Trim().Length > 0).Select(l => JsonSerializer.Deserialize<Cell>(l)!).ToList() : [];
@@ -132,10 +179,13 @@ static class AllocationBenchmark
             double? Mean(string arm) => g.Where(c => c.Arm == arm).Select(c => c.Test).DefaultIfEmpty(double.NaN).Average() is var m && !double.IsNaN(m) ? m : null;
             var uniformTests = g.Where(c => c.Arm == "uniform").Select(c => c.Test).ToList();
             string spread = uniformTests.Count > 1 ? $"; uniform's own seed spread {100 * (uniformTests.Max() - uniformTests.Min()):0.00} points" : "";
+            if (Mean("bo-focus") is { } f && Mean("uniform") is { } u0)
+                Console.WriteLine($"{Path.GetFileNameWithoutExtension(g.Key.Model)}, {g.Key.Bound}: search with bound focus − uniform = {100 * (f - u0):+0.00;-0.00} points");
             if (Mean("bo") is { } bo && Mean("uniform") is { } u)
                 Console.WriteLine($"{Path.GetFileNameWithoutExtension(g.Key.Model)}, {g.Key.Bound}: search − uniform = {100 * (bo - u):+0.00;-0.00} points" +
                                   (Mean("uniform+compute") is { } uc ? $", search − uniform with the search's compute = {100 * (bo - uc):+0.00;-0.00} points" : "") +
-                                  (Mean("random") is { } r ? $", search − random = {100 * (bo - r):+0.00;-0.00} points" : "") + spread);
+                                  (Mean("random") is { } r ? $", search − random = {100 * (bo - r):+0.00;-0.00} points" : "") +
+                                  (Mean("greedy") is { } gr ? $", search − greedy = {100 * (bo - gr):+0.00;-0.00} points" : "") + spread);
         }
     }
 }

@@ -26,13 +26,14 @@ var benchmarks = new Dictionary<string, Action>
                                                    args.Length > 2 ? args[2].Split(',') : ["models/resnet20-fashion-mnist.onnx", "models/mobilenetv2-fashion-mnist.onnx"],
                                                    args.Length > 3 ? args[3].Split(',') : ["params", "macs", "energy"], args.Length > 4 ? int.Parse(args[4]) : 3,
                                                    args.Length > 5 ? int.Parse(args[5]) : 16, args.Length > 6 ? int.Parse(args[6]) : 300,
-                                                   args.Length > 7 ? double.Parse(args[7], System.Globalization.CultureInfo.InvariantCulture) : 0.25),
+                                                   args.Length > 7 ? double.Parse(args[7], System.Globalization.CultureInfo.InvariantCulture) : 0.25,
+                                                   args.Length > 8 ? args[8].Split(',') : AllocationBenchmark.DefaultArms),
     ["fidelity"] = () => FidelityBenchmark.Run(args.Length > 1 ? args[1] : "models/resnet20-fashion-mnist.onnx",
                                                args.Length > 2 ? int.Parse(args[2]) : 10, args.Length > 3 ? int.Parse(args[3]) : 300),
 };
-if (args.Length is < 1 or > 8 || !benchmarks.TryGetValue(args[0], out var run))
+if (args.Length is < 1 or > 9 || !benchmarks.TryGetValue(args[0], out var run))
 {
-    Console.Error.WriteLine($"usage: paretoprune-bench {string.Join("|", benchmarks.Keys)} [MODEL.onnx for finetune, search and fidelity] [TRIALS SEEDS [SAMPLERS,…] for search] [CONFIGS FINAL_STEPS for fidelity] [SEEDS TRIALS FINAL_STEPS for front] [ROUNDS for training-pytorch] [POSTGRESQL_URL for store] [MODELS_DIR [CSV] for pi-profile] [RESULTS [MODELS,…] [BOUNDS,…] [SEEDS] [TRIALS] [FINAL_STEPS] [BUDGET] for allocation]");
+    Console.Error.WriteLine($"usage: paretoprune-bench {string.Join("|", benchmarks.Keys)} [MODEL.onnx for finetune, search and fidelity] [TRIALS SEEDS [SAMPLERS,…] for search] [CONFIGS FINAL_STEPS for fidelity] [SEEDS TRIALS FINAL_STEPS for front] [ROUNDS for training-pytorch] [POSTGRESQL_URL for store] [MODELS_DIR [CSV] for pi-profile] [RESULTS [MODELS,…] [BOUNDS,…] [SEEDS] [TRIALS] [FINAL_STEPS] [BUDGET] [ARMS,…] for allocation]");
     return 2;
 }
 Console.WriteLine($"# {args[0]} — {Environment.ProcessorCount} cores, .NET {Environment.Version}, {DateTime.UtcNow:yyyy-MM-dd}");

@@ -23,7 +23,7 @@ static class TestModels
     public static ModelProto Load(string name) => name switch
     {
         "simplecnn" => WithRandomBatchNorm(Architectures.SimpleCnn(1, 12, 10, [8, 8, 16, 16], seed: 1)),
-        "vgg11" => WithRandomBatchNorm(Architectures.Vgg(11, 3, 32, 10, [32], seed: 1)),
+        "vgg11" => WithRandomBatchNorm(Architectures.Vgg(11, 3, 32, 10, hidden: [32], seed: 1)),
         "resnet20" => WithRandomBatchNorm(Architectures.CifarResNet(20, 3, 16, 10, seed: 1)),
         "resnet20-b" => WithRandomBatchNorm(Architectures.CifarResNet(20, 3, 16, 10, Architectures.Shortcut.B, seed: 1)),
         "resnet18" => WithRandomBatchNorm(Architectures.ImageNetResNet(18, 3, 32, 10, seed: 1)),

@@ -29,12 +29,13 @@ static class SearchCommands
         Option<int?> FinalSteps, Option<bool> Distill, Option<double> LearningRate, Option<int> BatchSize, Option<double> Validation,
         Option<int?> ValidationLimit, Option<double> MeasureBudget, Option<int?> Threads, Option<DirectoryInfo> Out, Option<bool> Resume,
         Option<FileInfo?> Config, Option<string?> Classes, Option<int> SpecialisationEpochs, Option<double?> RetryWindow, Option<bool> Json,
-        Option<string?> Storage, Option<string?> Study, Option<int?> Parallel, Option<bool> PerBoard, Option<bool> Quantize, Argument<FileInfo?> ModelArgument)
+        Option<string?> Storage, Option<string?> Study, Option<int?> Parallel, Option<bool> PerBoard, Option<bool> Quantize, Option<bool> UniformBaseline, Option<double> BoundFocus,
+        Argument<FileInfo?> ModelArgument)
     {
         public IEnumerable<Option> All => [Model, Data, Objectives, Constraints, Device, LatencyDevice, TokenFile, Meter, Trials, Sampler, Seed, Workers,
             Criterion, MinKeep, RoundTo, Tie, Recalibration, ScreeningSteps, Promote, PromotionSteps, Final, FinalEpochs, FinalSteps, Distill, LearningRate,
             BatchSize, Validation, ValidationLimit, MeasureBudget, Threads, Out, Resume, Config, Classes, SpecialisationEpochs, RetryWindow, Json,
-            Storage, Study, Parallel, PerBoard, Quantize];
+            Storage, Study, Parallel, PerBoard, Quantize, UniformBaseline, BoundFocus];
     }
 
     static Options CreateOptions()
@@ -92,10 +93,24 @@ static class SearchCommands
                                            "searched) rather than on the first free board" },
         new("--quantize") { Description = "also quantize every exported model to INT8 (static, QDQ, calibrated on 256 training images): each variant " +
                                           "is scored and measured, and the front holds float and INT8 models" },
+        new("--uniform-baseline")
+        {
+            Description = "carry uniform pruning at the cost bound (the same fraction kept in every group) through every stage beside the " +
+                          "search's picks, fine-tuned alike: the report shows the margin the search gained over it, and the answer is never " +
+                          "a model it beats on validation. One more final fine-tuning; needs a cost bound (--uniform-baseline false: off)",
+            DefaultValueFactory = _ => SearchDefaults.UniformBaseline,
+        },
+        new("--bound-focus")
+        {
+            Description = "with a cost bound: the share (0–1) of the Bayesian optimiser's proposals placed on the budget surface, where the " +
+                          "model you deploy lies, rather than spread along the cheaper part of the front",
+            DefaultValueFactory = _ => SearchDefaults.BoundFocus,
+        },
         ModelInput.Argument("the trained base model (ONNX; N×C×H×W pixels in [0, 1] in, logits out)"));
 
     /// <summary>The library's defaults are the command's: one place decides them.</summary>
     static readonly FidelityOptions Defaults = new();
+    static readonly PruningSearchOptions SearchDefaults = new() { OutputDirectory = "." };
 
     public static Command Search(CliContext context)
     {
@@ -410,6 +425,8 @@ static class SearchCommands
             JoinOnly = joinOnly,
             Parallelism = parse.GetValue(o.Parallel),
             Quantize = parse.GetValue(o.Quantize) ? new QuantizationOptions() : null,
+            UniformBaseline = parse.GetValue(o.UniformBaseline),
+            BoundFocus = parse.GetValue(o.BoundFocus),
         };
         if (options.Storage is null && parse.GetValue(o.Study) is not null) throw new UserInputException("--study names a study on --storage; give --storage too");
         if (options.Storage is null && !options.Resume && File.Exists(Path.Combine(outputDirectory, PruningSearch.StudyFile)))
@@ -514,6 +531,11 @@ static class SearchCommands
                 recommendation = Recommendation.For(result) is { Model: { } chosen } r ? new
                 {
                     trial = chosen.Trial, exportCommand = r.ExportCommand,
+                    uniformBaseline = r.Uniform is { } u ? new
+                    {
+                        trial = u.Uniform.Trial, kept = u.Uniform.Kept, keptFraction = u.KeptFraction, validationAccuracy = u.Uniform.Value(ObjectiveKind.Accuracy),
+                        testAccuracy = u.Uniform.TestAccuracy?.Value, validationMargin = u.ValidationMargin, testMargin = u.TestMargin, isAnswer = u.IsAnswer,
+                    } : null,
                     figures = r.Savings.Concat(r.Device).Select(c => new
                     {
                         kind = c.Kind.Name(), on = c.Where, baseline = c.Baseline, model = c.Model, factor = c.Factor, unit = c.Kind.Info().Unit,
@@ -570,6 +592,7 @@ static class SearchCommands
                 console.MarkupLine("  " + Markup.Escape(string.Join("; ", card.Savings.Concat(card.Device).Where(c => c.Kind != ObjectiveKind.Params)
                     .Select(c => $"{c.Kind.Info().Label}{(c.Where is { } w ? $" on {w}" : "")} {c.Kind.Format(c.Model)} ({Recommendation.Describe(c)}" +
                                  $"{(c.Provenance.Kind == ProvenanceKind.Estimated ? ", estimated" : "")})"))));
+                if (card.Uniform is { } uniform) console.MarkupLine("  " + Markup.Escape(uniform.Describe()));
                 console.MarkupLine($"  take it out with: {Markup.Escape(card.ExportCommand)}");
             }
             else console.MarkupLine("[yellow]no exported model meets every constraint[/]");

@@ -79,16 +79,24 @@ static class TrainCommands
     {
         var c = CommonOptions();
         var arch = new Option<string>("--arch") { Description = $"architecture: {string.Join(", ", Architectures.Names)}", Required = true };
-        var width = new Option<double>("--width") { Description = "MobileNetV2 width multiplier", DefaultValueFactory = _ => 1.0 };
+        var width = new Option<double>("--width")
+        {
+            Description = $"width multiplier, scaling every layer of {string.Join(", ", Architectures.Scalable)}", DefaultValueFactory = _ => 1.0,
+        };
         var command = new Command("train", "Train a built-in architecture on a dataset and write it as ONNX (normalisation and class names inside).") { arch, width };
         AddTo(command, c);
         command.SetAction((parse, cancellation) => Task.FromResult(Run(context, parse, c, cancellation, data =>
         {
             string name = parse.GetRequiredValue(arch).ToLowerInvariant();
             var train = data.Train;
-            return name == "mobilenetv2"
-                ? Architectures.MobileNetV2(train.Channels, train.Height, train.ClassNames.Count, parse.GetValue(width), parse.GetValue(c.Seed))
-                : Architectures.Build(name, train.Channels, train.Height, train.ClassNames.Count, parse.GetValue(c.Seed));
+            try
+            {
+                return Architectures.Build(name, train.Channels, train.Height, train.ClassNames.Count, parse.GetValue(c.Seed), parse.GetValue(width));
+            }
+            catch (ArgumentException e)
+            {
+                throw new UserInputException(e.Message);
+            }
         }, teacher: null)));
         return command;
     }

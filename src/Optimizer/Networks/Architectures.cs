@@ -15,24 +15,37 @@ public static class Architectures
         "resnet18", "resnet34", "mobilenetv2",
     ];
 
-    /// <summary>Builds a network by name ("resnet56", "mobilenetv2", …) with default options.</summary>
-    public static ModelProto Build(string name, int inputChannels, int size, int classes, int seed = 0) =>
-        name.ToLowerInvariant() switch
+    /// <summary>Networks whose width <see cref="Build"/> can scale.</summary>
+    public static readonly IReadOnlyList<string> Scalable = ["vgg11", "vgg13", "vgg16", "vgg19", "mobilenetv2"];
+
+    /// <summary>
+    /// Builds a network by name ("resnet56", "mobilenetv2", …) with default options; <paramref name="width"/> scales
+    /// every layer's width for the <see cref="Scalable"/> networks and must be 1 for the others.
+    /// </summary>
+    public static ModelProto Build(string name, int inputChannels, int size, int classes, int seed = 0, double width = 1.0)
+    {
+        name = name.ToLowerInvariant();
+        if (!Names.Contains(name)) throw new ArgumentException($"unknown architecture '{name}'; known: {string.Join(", ", Names)}");
+        if (width is <= 0 or > 4 || double.IsNaN(width)) throw new ArgumentException($"width multiplier must be in (0, 4], got {width}");
+        if (width != 1.0 && !Scalable.Contains(name))
+            throw new ArgumentException($"a width multiplier applies to {string.Join(", ", Scalable)}, not {name}");
+        return name switch
         {
             "simplecnn" => SimpleCnn(inputChannels, size, classes, seed: seed),
-            "vgg11" => Vgg(11, inputChannels, size, classes, seed: seed),
-            "vgg13" => Vgg(13, inputChannels, size, classes, seed: seed),
-            "vgg16" => Vgg(16, inputChannels, size, classes, seed: seed),
-            "vgg19" => Vgg(19, inputChannels, size, classes, seed: seed),
+            "vgg11" => Vgg(11, inputChannels, size, classes, width, seed: seed),
+            "vgg13" => Vgg(13, inputChannels, size, classes, width, seed: seed),
+            "vgg16" => Vgg(16, inputChannels, size, classes, width, seed: seed),
+            "vgg19" => Vgg(19, inputChannels, size, classes, width, seed: seed),
             "resnet20" => CifarResNet(20, inputChannels, size, classes, seed: seed),
             "resnet32" => CifarResNet(32, inputChannels, size, classes, seed: seed),
             "resnet56" => CifarResNet(56, inputChannels, size, classes, seed: seed),
             "resnet110" => CifarResNet(110, inputChannels, size, classes, seed: seed),
             "resnet18" => ImageNetResNet(18, inputChannels, size, classes, seed),
             "resnet34" => ImageNetResNet(34, inputChannels, size, classes, seed),
-            "mobilenetv2" => MobileNetV2(inputChannels, size, classes, seed: seed),
+            "mobilenetv2" => MobileNetV2(inputChannels, size, classes, width, seed: seed),
             _ => throw new ArgumentException($"unknown architecture '{name}'; known: {string.Join(", ", Names)}"),
         };
+    }
 
     /// <summary>
     /// Conv3×3-BN-ReLU layers of the given widths, a 2×2 max pool after every second one, then Flatten of the C×H×W
@@ -66,12 +79,16 @@ public static class Architectures
     /// <summary>
     /// CIFAR-style VGG (Li et al. 2017): 3×3 conv-BN-ReLU stacks and 2×2 max pools (a pool is skipped once the map is
     /// 1×1, so 28×28 inputs work), then Flatten and a classifier of the given hidden widths (default 512-512).
+    /// <paramref name="widthMultiplier"/> scales every convolution and the default classifier (at least 4 channels each).
     /// </summary>
-    public static ModelProto Vgg(int depth, int inputChannels, int size, int classes, IReadOnlyList<int>? hidden = null, int seed = 0)
+    public static ModelProto Vgg(int depth, int inputChannels, int size, int classes, double widthMultiplier = 1.0,
+                                 IReadOnlyList<int>? hidden = null, int seed = 0)
     {
         if (!VggConfigurations.TryGetValue(depth, out var configuration)) throw new ArgumentException($"VGG depth must be 11, 13, 16 or 19, got {depth}");
-        hidden ??= [512, 512];
-        var w = new LayerWriter($"vgg{depth}", inputChannels, size, size, seed);
+        int Scaled(int width) => Math.Max(4, (int)Math.Round(width * widthMultiplier));
+        configuration = [.. configuration.Select(c => c == 0 ? 0 : Scaled(c))];
+        hidden ??= [Scaled(512), Scaled(512)];
+        var w = new LayerWriter(widthMultiplier == 1.0 ? $"vgg{depth}" : $"vgg{depth}_{widthMultiplier:0.##}", inputChannels, size, size, seed);
         string x = w.Input;
         int channels = inputChannels, conv = 0;
         foreach (int width in configuration)
@@ -92,7 +109,8 @@ public static class Architectures
             x = w.Relu(w.Linear(x, $"classifier.{i}", features, hidden[i]), $"classifier.{i}.relu");
             features = hidden[i];
         }
-        return w.Finish(w.Linear(x, "classifier.out", features, classes), classes, $"vgg{depth}");
+        return w.Finish(w.Linear(x, "classifier.out", features, classes), classes,
+                        widthMultiplier == 1.0 ? $"vgg{depth}" : $"vgg{depth}-{widthMultiplier:0.##}");
     }
 
     /// <summary>How a CIFAR ResNet's shortcut changes width: A pads zero channels (He et al.'s CIFAR models), B projects with 1×1 conv + BN.</summary>

@@ -29,6 +29,10 @@ public sealed record BaselineComparison(ObjectiveKind Kind, double Baseline, dou
 public sealed record Recommendation(SearchCandidate? Model, string? Why, BaselineComparison? Accuracy, double? TestAccuracy, IReadOnlyList<BaselineComparison> Savings,
                                     IReadOnlyList<BaselineComparison> Device, string? HostLatencyNote, string ExportCommand, string CSharp)
 {
+    /// <summary>The recommended model against uniform pruning at the same bound, fine-tuned alike; null when the study
+    /// carried no uniform baseline (<see cref="PruningSearchResult.UniformBaseline"/>).</summary>
+    public UniformComparison? Uniform { get; init; }
+
     /// <summary>The profile the card estimates a Pi with when the study has no figure of a target device.</summary>
     static readonly DeviceProfile FallbackProfile = DeviceProfile.RaspberryPi4B;
 
@@ -86,7 +90,10 @@ public sealed record Recommendation(SearchCandidate? Model, string? Why, Baselin
             : $"this machine's latency was not measured in the study; measure it with: paretoprune measure {Quote(best.ModelPath)}";
         device = device.OrderBy(c => c.Where == ThisMachine).ThenBy(c => c.Kind).ToList();
 
-        return new Recommendation(best, null, accuracy, best.TestAccuracy?.Value, savings, device, hostNote, export, CSharpSnippet);
+        return new Recommendation(best, null, accuracy, best.TestAccuracy?.Value, savings, device, hostNote, export, CSharpSnippet)
+        {
+            Uniform = UniformComparison.Of(result, best),
+        };
     }
 
     /// <summary>What the card calls the machine the report is written on.</summary>
@@ -114,4 +121,35 @@ public sealed record Recommendation(SearchCandidate? Model, string? Why, Baselin
         ImagePrediction prediction = classifier.Predict("image.png"); // labels and input size: from the model
         Console.WriteLine($"{prediction.PredictedLabel} ({prediction.Score.Max():P1})");
         """;
+}
+
+/// <summary>
+/// What per-layer allocation gained on this model: the recommended model against uniform pruning at the same cost bound
+/// (the same fraction kept in every group), both taken through the same stages and fine-tuning.
+/// </summary>
+/// <param name="KeptFraction">The uniform model's kept share of all prunable channels.</param>
+/// <param name="IsAnswer">The recommended model is the uniform one: no allocation the search found beat it on validation.</param>
+public sealed record UniformComparison(SearchCandidate Uniform, double KeptFraction, double ValidationMargin, double? TestMargin, bool IsAnswer)
+{
+    internal static UniformComparison? Of(PruningSearchResult result, SearchCandidate best)
+    {
+        if (result.UniformBaseline is not { } uniform) return null;
+        double kept = uniform.Kept.Sum() / (double)result.Dimensions.Sum(d => d.Size);
+        double? testMargin = best.TestAccuracy is { } a && uniform.TestAccuracy is { } b ? a.Value - b.Value : null;
+        return new UniformComparison(uniform, kept, best.Value(ObjectiveKind.Accuracy) - uniform.Value(ObjectiveKind.Accuracy), testMargin,
+                                     best.Trial == uniform.Trial && !best.Int8);
+    }
+
+    /// <summary>One sentence for the report card and the command line.</summary>
+    public string Describe()
+    {
+        string accuracy(double v) => ObjectiveKind.Accuracy.Format(v);
+        string points(double d) => $"{d * 100:+0.00;−0.00} points";
+        string where = $"uniform pruning at the same bound (every group at about {KeptFraction:P0} of its channels, trial {Uniform.Label}, fine-tuned alike)";
+        string test = Uniform.TestAccuracy is { } t ? $", test {accuracy(t.Value)}" : "";
+        if (IsAnswer)
+            return $"The answer is {where}: no per-layer allocation the search found beat it on validation ({accuracy(Uniform.Value(ObjectiveKind.Accuracy))}{test}).";
+        return $"Against {where}: validation {points(ValidationMargin)} ({accuracy(Uniform.Value(ObjectiveKind.Accuracy))}{test}" +
+               (TestMargin is { } m ? $"; the recommended model's test margin {points(m)}" : "") + ").";
+    }
 }

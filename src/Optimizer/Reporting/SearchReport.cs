@@ -48,6 +48,7 @@ public static class SearchReport
                        $"Validation accuracy {Format(ObjectiveKind.Accuracy, accuracy.Model)} against the baseline's {Format(ObjectiveKind.Accuracy, accuracy.Baseline)} " +
                        $"({(accuracy.Model - accuracy.Baseline) * 100:+0.0;−0.0} points)" +
                        (r.TestAccuracy is { } test ? $"; test accuracy {Format(ObjectiveKind.Accuracy, test)}." : "."));
+        if (r.Uniform is { } uniform) card.Paragraph(uniform.Describe());
         var rows = r.Savings.Concat(r.Device).Select(c => (IReadOnlyList<string>)[
             c.Kind.Info().Label, c.Where ?? "the model", Format(c.Kind, c.Baseline), Format(c.Kind, c.Model), Recommendation.Describe(c), c.Provenance.ToString()]).ToList();
         card.Table("Against the baseline", ["figure", "on", "baseline", "recommended", "saving", "how obtained"], rows,

@@ -29,7 +29,18 @@ public sealed class BayesianSampler : ISampler
     /// <summary>Posterior samples per candidate.</summary>
     public int Samples { get; init; } = 32;
 
+    /// <summary>
+    /// Share of the proposals after the initial design whose candidates are all moved onto the budget surface
+    /// (<see cref="Samplers.OnBound"/>): those proposals spend their trial at the bound, where the answer a user deploys
+    /// lies, rather than on the cheaper part of the front; the others spread along the whole front. 0 without a cost bound.
+    /// </summary>
+    public double BoundFocus { get; init; }
+
     public string Name => "bo";
+
+    /// <summary>Whether proposal <paramref name="k"/> after the initial design is one of the <see cref="BoundFocus"/> share
+    /// (spread evenly: with ½, every other one).</summary>
+    internal bool Focused(int k) => BoundFocus > 0 && Math.Floor((k + 1) * BoundFocus) > Math.Floor(k * BoundFocus);
 
     /// <summary>Trials before the surrogate takes over: uniform configurations first (the classic baseline's points), then random.</summary>
     internal static int InitialDesign(int budget, int dimensions) => Math.Clamp(budget / 4, 4, Math.Max(4, Math.Min(12, dimensions + 1)));
@@ -42,6 +53,15 @@ public sealed class BayesianSampler : ISampler
         int started = context.History.Count + context.Pending.Count;
         int initial = InitialDesign(context.Budget, problem.Space.Count);
         var proposals = new List<int[]>();
+        if (started < initial && BoundFocus > 0 && started is >= 1 and <= 2)
+        {
+            // Focused on the bound: the second and third design points are allocations shaped by cost on the budget surface
+            // (α = 1, then ½), so the surrogate sees early on what keeping cheap channels gains over uniform pruning.
+            for (int k = started; k <= 2 && proposals.Count < count; k++)
+                if (Samplers.CostShaped(problem, k == 1 ? 1.0 : 0.5) is { } shaped && seen.Add(SearchSpace.Key(shaped))) proposals.Add(shaped);
+            if (proposals.Count == count) return proposals;
+            started += proposals.Count;
+        }
         if (started < initial)
         {
             // Half the design on the uniform-pruning line (the classic baseline's points: usually good, and they span the
@@ -60,12 +80,18 @@ public sealed class BayesianSampler : ISampler
         }
         var model = new Surrogate(problem, evaluated, context.Seed);
         var candidates = Candidates(context, model, random, seen);
+        List<Candidate>? onBound = null;
         var pending = context.Pending.Concat(proposals).ToList();
-        while (proposals.Count < count && candidates.Count > 0)
+        while (proposals.Count < count)
         {
-            int best = model.SelectBest(candidates, pending, Samples, MonteCarloCandidates);
-            var pick = candidates[best].Kept;
-            candidates.RemoveAt(best);
+            bool focused = Focused(started + proposals.Count - initial);
+            if (focused) onBound ??= OnBound(problem, candidates, [.. context.Seen(), .. proposals.Select(SearchSpace.Key)]);
+            var pool = focused && onBound!.Count > 0 ? onBound : candidates;
+            if (pool.Count == 0) break;
+            int best = model.SelectBest(pool, pending, Samples, MonteCarloCandidates);
+            var pick = pool[best].Kept;
+            candidates.RemoveAll(c => c.Kept.SequenceEqual(pick));
+            onBound?.RemoveAll(c => c.Kept.SequenceEqual(pick));
             proposals.Add(pick);
             pending.Add(pick);
         }
@@ -99,6 +125,19 @@ public sealed class BayesianSampler : ISampler
             }
         }
         return list.Select(k => new Candidate(k, Surrogate.Features(problem, k), problem.Normalised.ToPoint(WithPlaceholders(problem, k)))).ToList();
+    }
+
+    /// <summary>The candidates moved onto the budget surface, without repeats or configurations seen before.</summary>
+    static List<Candidate> OnBound(SearchProblem problem, List<Candidate> candidates, HashSet<string> seen)
+    {
+        var moved = new List<Candidate>();
+        foreach (var c in candidates)
+        {
+            if (Samplers.OnBound(problem, c.Kept) is not { } kept) return [];
+            if (!seen.Add(SearchSpace.Key(kept))) continue; // tried, pending, or another candidate's image
+            moved.Add(new Candidate(kept, Surrogate.Features(problem, kept), problem.Normalised.ToPoint(WithPlaceholders(problem, kept))));
+        }
+        return moved;
     }
 
     /// <summary>The exact coordinates of a candidate; observed objectives get 0 until the surrogate fills them.</summary>

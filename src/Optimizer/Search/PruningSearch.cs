@@ -79,6 +79,21 @@ public sealed record PruningSearchOptions
     public int SpecialisationEpochs { get; init; } = 1;
 
     /// <summary>
+    /// Carry uniform pruning at the cost bound (the same fraction kept in every group, the largest that meets the bounds)
+    /// through every stage beside the sampler's picks, fine-tuned alike, so the result shows the margin per-layer allocation
+    /// gained over it on this model (<see cref="PruningSearchResult.UniformBaseline"/>) and the search's answer is never a
+    /// model that uniform pruning beats on validation. Costs one more final fine-tuning; nothing without a cost bound.
+    /// </summary>
+    public bool UniformBaseline { get; init; } = true;
+
+    /// <summary>
+    /// With a cost bound, the share (0–1) of the Bayesian optimiser's proposals after its initial design that are placed on
+    /// the budget surface (<see cref="BayesianSampler.BoundFocus"/>): spent where the answer a user deploys lies, rather
+    /// than spread along the cheaper part of the front. Fixed when the study is created.
+    /// </summary>
+    public double BoundFocus { get; init; }
+
+    /// <summary>
     /// A PostgreSQL server to keep the study on, shared by worker processes on any machines; null keeps it in
     /// <c>study.db</c> in <see cref="OutputDirectory"/> (one process). On a server the search creates the study
     /// <see cref="StudyName"/>, or joins it if it exists and asks the same question; <see cref="OutputDirectory"/> then holds
@@ -175,6 +190,8 @@ public sealed class PruningSearch
         options.Space.Validate();
         options.Fidelity.Validate();
         _ = Samplers.Create(options.Sampler);
+        if (options.BoundFocus is < 0 or > 1 || double.IsNaN(options.BoundFocus))
+            throw new ArgumentException($"the bound focus is a share of the proposals, from 0 to 1, not {options.BoundFocus}");
     }
 
     public const string StudyFile = "study.db";
@@ -221,6 +238,8 @@ public sealed class PruningSearch
             ScreeningThreads = options.ThreadsPer(options.Parallelism ?? options.Workers),
             FineTuneThreads = options.ThreadsPer(options.FineTuneWorkers),
             Quantize = options.Quantize,
+            UniformBaseline = options.UniformBaseline,
+            BoundFocus = options.BoundFocus,
             Kernels = kernels?.Mode,
             KernelsChannelsLastBlock = kernels?.ChannelsLastBlock ?? 0,
         };
@@ -277,8 +296,16 @@ public sealed class PruningSearch
             var problem = new SearchProblem(space, options.Objectives, options.Constraints, baselineValues, evaluator.Predicted,
                                             evaluator.Predict, data.Train.ClassNames.Count);
             CheckReachable(problem);
+            var sampler = Samplers.Create(options.Sampler);
+            if (sampler is BayesianSampler) sampler = new BayesianSampler { BoundFocus = store.Definition.BoundFocus };
+            if (sampler is GreedySampler)
+            {
+                GreedySampler.Check(problem);
+                if (store.Definition.Parallelism > 1)
+                    throw new ArgumentException("the greedy sampler chooses each iteration's incumbent from all of the previous iteration's results: use --parallel 1");
+            }
 
-            var loop = new SearchLoop(store, problem, evaluator, Samplers.Create(options.Sampler), options, progress, watch);
+            var loop = new SearchLoop(store, problem, evaluator, sampler, options, progress, watch);
             searching = true;
             bool completed = await loop.RunAsync(stop, abort);
             // A worker that stops leaves a shared study running while others work on it.
@@ -409,6 +436,10 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
     /// <summary>The trials of each fine-tuning round, chosen once, when the rounds before it are done: what a round is chosen
     /// from cannot change after that, so neither polling nor another worker's progress recomputes it.</summary>
     readonly List<int>?[] rounds = new List<int>?[3];
+
+    /// <summary>Uniform pruning at the bound, carried through every stage (<see cref="StudyDefinition.UniformBaseline"/>): the
+    /// study's setting, so a resumed or joined study carries it as it was created; null without a cost bound.</summary>
+    readonly int[]? uniformBaseline = store.Definition.UniformBaseline ? Samplers.UniformAtBound(problem) : null;
     int screeningHere, finishedHere, doneAtStart = -1;
     bool finished;
 
@@ -425,6 +456,7 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
     public async Task<bool> RunAsync(CancellationToken stop, CancellationToken abort)
     {
         backend.Register(me);
+        if (uniformBaseline is not null) backend.PutIfAbsent(PruningSearchResult.UniformBaselineKey, SearchSpace.Key(uniformBaseline));
         using var failed = CancellationTokenSource.CreateLinkedTokenSource(abort);
         // A thread of its own, not a pool timer: trainings fill the pool's threads, and a late beat would get this worker
         // taken for dead and its trials run twice.
@@ -540,11 +572,15 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
             }
             if (!ScreeningFinished())
             {
-                if (!mayScreen || trials.Count >= options.Trials) return new Work.Wait();
+                // Once the sampler's budget is spent, the uniform baseline joins as one more trial where the sampler did not
+                // propose it (the Bayesian optimiser's design opens with it).
+                bool spent = trials.Count >= options.Trials || backend.Get(ExhaustedKey) is not null;
+                if (!mayScreen || (spent && !UniformBaselineMissing(trials.Values))) return new Work.Wait();
                 var proposing = Stopwatch.StartNew();
                 bool exhausted = false;
                 var trial = backend.Propose(me.Id, all =>
                 {
+                    if (spent) return UniformBaselineMissing(all) ? new Proposal(UniformSampler.SamplerName, uniformBaseline!) : null;
                     var proposal = ProposeNext(all, out exhausted);
                     return proposal is null ? null : new Proposal(sampler.Name, proposal);
                 });
@@ -556,7 +592,11 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
             }
 
             var steps = new (SearchStage Stage, Func<List<Trial>> Select)[]
-                { (SearchStage.Promotion, SelectForPromotion), (SearchStage.Promotion, SecondPromotionRound), (SearchStage.Final, SelectForFinal) };
+            {
+                (SearchStage.Promotion, () => options.Fidelity.PromoteCount > 0 ? WithUniformBaseline(SelectForPromotion(), SearchStage.Screening) : []),
+                (SearchStage.Promotion, SecondPromotionRound),
+                (SearchStage.Final, () => options.Fidelity.FinalCount > 0 ? WithUniformBaseline(SelectForFinal(), FinalSource) : []),
+            };
             for (int round = 0; round < steps.Length; round++)
             {
                 var next = steps[round].Stage;
@@ -588,7 +628,21 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
     const string ExhaustedKey = "screening-exhausted";
 
     bool ScreeningFinished() =>
-        (trials.Count >= options.Trials || backend.Get(ExhaustedKey) is not null) && trials.Values.All(t => t.State != TrialState.Running);
+        (trials.Count >= options.Trials || backend.Get(ExhaustedKey) is not null) && !UniformBaselineMissing(trials.Values)
+        && trials.Values.All(t => t.State != TrialState.Running);
+
+    bool IsUniformBaseline(Trial trial) => uniformBaseline is not null && trial.Kept.SequenceEqual(uniformBaseline);
+
+    bool UniformBaselineMissing(IEnumerable<Trial> all) => uniformBaseline is not null && !all.Any(IsUniformBaseline);
+
+    /// <summary>A stage's picks, with the uniform baseline added where it has a result at <paramref name="source"/> and was
+    /// not picked: it is fine-tuned alike at every stage, whatever the sampler found.</summary>
+    List<Trial> WithUniformBaseline(List<Trial> picks, SearchStage source)
+    {
+        if (trials.Values.FirstOrDefault(IsUniformBaseline) is { } uniform && uniform.At(source) is not null && !picks.Any(t => t.Number == uniform.Number))
+            picks.Add(uniform);
+        return picks;
+    }
 
     /// <summary>
     /// The configuration of trial n = <paramref name="all"/>.Count, or null when it is not its turn: trials 0 … n − P must
@@ -650,7 +704,7 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
                                           .Where(p => p.Short is not null && p.Long is not null).Select(p => (p.Short!.Value, p.Long!.Value)).ToList());
         if (map is null) return [];
         var chosen = first.Select(t => t.Number).ToHashSet();
-        var rest = trials.Values.Where(t => !chosen.Contains(t.Number) && t.At(SearchStage.Screening) is { } r && Accuracy(r) is not null)
+        var rest = trials.Values.Where(t => !chosen.Contains(t.Number) && !IsUniformBaseline(t) && t.At(SearchStage.Screening) is { } r && Accuracy(r) is not null)
                                 .OrderBy(t => t.Number).ToList();
         var hard = problem.ScreeningConstraints;
         var predicted = rest.Select(t =>
@@ -695,10 +749,11 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
     /// front is one a user can choose from.</summary>
     List<Trial> SelectForFinal()
     {
-        var source = options.Fidelity.PromoteCount > 0 ? SearchStage.Promotion : SearchStage.Screening;
-        var promoted = trials.Values.Where(t => t.At(source) is not null).OrderBy(t => t.Number).ToList();
-        return Best(promoted, source, options.Fidelity.FinalCount);
+        var promoted = trials.Values.Where(t => t.At(FinalSource) is not null).OrderBy(t => t.Number).ToList();
+        return Best(promoted, FinalSource, options.Fidelity.FinalCount);
     }
+
+    SearchStage FinalSource => options.Fidelity.PromoteCount > 0 ? SearchStage.Promotion : SearchStage.Screening;
 
     /// <summary>
     /// The most accurate candidate meeting the constraints, then the <paramref name="count"/> − 1 whose values at

@@ -40,7 +40,7 @@ public sealed class PruningSearchResult
     readonly MLContext mlContext;
 
     PruningSearchResult(string directory, StudyDefinition definition, StageResult baseline, IReadOnlyList<Trial> trials, string status,
-                        IReadOnlyList<SearchDimension> dimensions, MLContext mlContext)
+                        IReadOnlyList<SearchDimension> dimensions, MLContext mlContext, string? uniformBaseline)
     {
         Dimensions = dimensions;
         RunDirectory = directory;
@@ -53,6 +53,9 @@ public sealed class PruningSearchResult
         var baselineValues = baseline.ToDictionary();
         Space = new ObjectiveSpace(definition.Objectives, baselineValues);
         Front = ComputeFront();
+        UniformBaseline = uniformBaseline is null ? null
+            : Trials.Where(t => SearchSpace.Key(t.Kept) == uniformBaseline && t.At(SearchStage.Final) is { ModelPath: not null })
+                    .Select(t => Candidate(t, t.At(SearchStage.Final)!, int8: false)).FirstOrDefault();
         ScreeningReference = SearchProblem.ScreeningReferenceFor(definition.Objectives, Constraints, baselineValues, definition.Classes);
         HypervolumeTrace = ComputeTrace();
         FidelityCorrelations = ComputeCorrelations();
@@ -79,6 +82,17 @@ public sealed class PruningSearchResult
 
     /// <summary>The non-dominated final-stage models; feasible ones first, infeasible ones only when no model meets the constraints.</summary>
     public IReadOnlyList<SearchCandidate> Front { get; }
+
+    /// <summary>The study-store key under which a search records its uniform baseline's configuration.</summary>
+    internal const string UniformBaselineKey = "uniform-baseline";
+
+    /// <summary>
+    /// Uniform pruning at the cost bound (the same fraction kept in every group), taken through the same stages and
+    /// fine-tuning as the search's own picks (<see cref="PruningSearchOptions.UniformBaseline"/>): what a user gets without
+    /// the search, to weigh its answer against. Null when the study did not carry it (no cost bound, turned off, or from
+    /// before it existed) or its final stage has not run; it may or may not be on <see cref="Front"/>.
+    /// </summary>
+    public SearchCandidate? UniformBaseline { get; }
 
     internal double[] ScreeningReference { get; }
 
@@ -116,7 +130,8 @@ public sealed class PruningSearchResult
                 AtomicFile.WriteAllBytes(path, bytes);
             }
         return new(directory, store.Definition, store.Baseline ?? throw new InvalidDataException($"{store.Location}: the study has no baseline yet"),
-            trials, store.LiveStatus, store.Dimensions ?? throw new InvalidDataException($"{store.Location}: the study has no search space yet"), mlContext);
+            trials, store.LiveStatus, store.Dimensions ?? throw new InvalidDataException($"{store.Location}: the study has no search space yet"), mlContext,
+            store.Backend.Get(UniformBaselineKey));
     }
 
     /// <summary>The most accurate front member that meets <paramref name="constraints"/> (the study's own by default); fewer MACs
@@ -182,12 +197,14 @@ public sealed class PruningSearchResult
         var violations = exported.Select(e => Violation(e.Result)).ToList();
         return NonDominatedSorting.FirstFront(points, violations)
             .Select(i => exported[i])
-            .Select(e => new SearchCandidate(e.Trial.Number, e.Trial.Kept, e.Result.Values, e.Result.TestAccuracy, Path.Combine(RunDirectory, e.Result.ModelPath!),
-                                             Violation(e.Result) == 0) { Int8 = e.Int8 })
+            .Select(e => Candidate(e.Trial, e.Result, e.Int8))
             .OrderByDescending(c => c.Values.FirstOrDefault(v => v.Kind == ObjectiveKind.Accuracy)?.Value ?? 0)
             .ThenBy(c => c.Int8)
             .ToList();
     }
+
+    SearchCandidate Candidate(Trial trial, StageResult result, bool int8) =>
+        new(trial.Number, trial.Kept, result.Values, result.TestAccuracy, Path.Combine(RunDirectory, result.ModelPath!), Violation(result) == 0) { Int8 = int8 };
 
     IReadOnlyList<FidelityCorrelation> ComputeCorrelations()
     {

@@ -50,7 +50,7 @@ public interface ISampler
 /// <summary>The samplers by command-line name.</summary>
 public static class Samplers
 {
-    public static IReadOnlyList<string> Names { get; } = ["bo", "random", "uniform", "nsga2"];
+    public static IReadOnlyList<string> Names { get; } = ["bo", "random", "uniform", "nsga2", "greedy"];
 
     public static ISampler Create(string name) => name.ToLowerInvariant() switch
     {
@@ -58,6 +58,7 @@ public static class Samplers
         "random" => new RandomSampler(),
         "uniform" => new UniformSampler(),
         "nsga2" or "nsga-ii" => new Nsga2Sampler(),
+        "greedy" or "netadapt" => new GreedySampler(),
         _ => throw new ArgumentException($"unknown sampler '{name}'; known: {string.Join(", ", Names)}"),
     };
 
@@ -112,6 +113,71 @@ public static class Samplers
         return (lo, hi);
     }
 
+    /// <summary>Uniform pruning at the bound: the largest kept fraction, the same in every group, whose configuration meets the
+    /// predicted constraints; null when no cost bound keeps uniform pruning below the full model.</summary>
+    public static int[]? UniformAtBound(SearchProblem problem)
+    {
+        var (_, hi) = FeasibleUniformRange(problem);
+        if (hi >= 1) return null;
+        var kept = problem.Space.Uniform(hi);
+        return problem.PredictedViolation(kept) > 0 || kept.SequenceEqual(problem.Space.Full) ? null : kept;
+    }
+
+    /// <summary>
+    /// A configuration moved onto the budget surface: every group's kept fraction scaled by one factor, the largest with
+    /// which the configuration still meets the predicted constraints, so the allocation's shape (which groups keep more than
+    /// others) is kept and its cost reaches the bound. Groups clamp at their minimum and at full width. Null when the
+    /// problem has no cost bound that keeps the full model out.
+    /// </summary>
+    public static int[]? OnBound(SearchProblem problem, IReadOnlyList<int> kept)
+    {
+        var space = problem.Space;
+        if (problem.PredictedViolation(space.Full) == 0) return null;
+        var unit = kept.Select((k, i) => k / (double)space.Dimensions[i].Size).ToArray();
+        int[] Scaled(double factor) => space.Dimensions.Select((d, i) => Math.Clamp((int)Math.Floor(d.Size * unit[i] * factor), d.MinKeep, d.Size)).ToArray();
+        double lo = 0, hi = 1 / unit.Where(u => u > 0).DefaultIfEmpty(1).Min();
+        if (problem.PredictedViolation(Scaled(lo)) > 0) return null;
+        for (int i = 0; i < 40; i++)
+        {
+            double mid = (lo + hi) / 2;
+            if (problem.PredictedViolation(Scaled(mid)) > 0) hi = mid; else lo = mid;
+        }
+        return Scaled(lo);
+    }
+
+    /// <summary>
+    /// An allocation shaped by cost, on the budget surface: each group keeps a share proportional to (the marginal cost of
+    /// one of its channels, relative to the cheapest group's)^−<paramref name="alpha"/>, then every share is scaled by one
+    /// factor onto the bound (<see cref="OnBound"/>). α = 0 is uniform pruning; α = 1 keeps the cheap channels (early
+    /// convolutions under a parameter bound, whose channels cost few weights) and cuts the expensive ones: a shape random
+    /// draws almost never hit. Under a bound that charges every group alike (MACs of a network whose stages cost the same)
+    /// it stays close to uniform. Null without a cost bound that keeps the full model out.
+    /// </summary>
+    public static int[]? CostShaped(SearchProblem problem, double alpha)
+    {
+        if (UniformAtBound(problem) is not { } at) return null;
+        var bounds = problem.ScreeningConstraints.Where(c => c.IsUpperBound && problem.Predicted.Contains(c.Objective))
+                                                 .Select(c => (c.Objective, Limit: c.Resolve(problem.Baseline))).Where(b => b.Limit > 0).ToList();
+        if (bounds.Count == 0) return null;
+        double Resource(int[] kept)
+        {
+            var values = problem.Predict(kept);
+            return bounds.Sum(b => values.TryGetValue(b.Objective, out double v) ? v / b.Limit : 0);
+        }
+        // Marginal costs at the uniform point, where the bound is met: one channel fewer in one group at a time.
+        double here = Resource(at);
+        var marginal = at.Select((k, i) =>
+        {
+            var fewer = (int[])at.Clone();
+            fewer[i] = Math.Max(problem.Space.Dimensions[i].MinKeep, k - 1);
+            return fewer[i] == k ? double.NaN : here - Resource(fewer);
+        }).ToArray();
+        double cheapest = marginal.Where(m => m > 0).DefaultIfEmpty(1).Min();
+        var shaped = problem.Space.Dimensions.Select((d, i) =>
+            (int)Math.Ceiling(d.Size * Math.Pow(Math.Max(marginal[i] is > 0 ? marginal[i] : cheapest, cheapest) / cheapest, -alpha))).ToArray();
+        return OnBound(problem, shaped);
+    }
+
     /// <summary>
     /// Uniform configurations, skipping seen ones, from position <paramref name="index"/> of a fixed order: when a cost bound
     /// keeps uniform pruning below the full model, the largest fraction that meets it comes first (the classic baseline's
@@ -147,7 +213,9 @@ public sealed class RandomSampler : ISampler
 /// The classic baseline of pruning papers; its first points also open the Bayesian optimiser's design.</summary>
 public sealed class UniformSampler : ISampler
 {
-    public string Name => "uniform";
+    internal const string SamplerName = "uniform";
+
+    public string Name => SamplerName;
 
     public IReadOnlyList<int[]> Propose(SamplerContext context, int count) =>
         Samplers.UniformSequence(context.Problem, context.Seen(), count);

@@ -48,6 +48,14 @@ public sealed record StudyDefinition(
     /// <summary>How the final front's models are also quantized to INT8 (<c>search --quantize</c>); null when they are not.</summary>
     public Quantization.QuantizationOptions? Quantize { get; init; }
 
+    /// <summary>Whether uniform pruning at the cost bound is carried through every stage (<see cref="PruningSearchOptions.UniformBaseline"/>);
+    /// false in studies from before it existed. The study's setting: a resumed or joined study keeps it.</summary>
+    public bool UniformBaseline { get; init; }
+
+    /// <summary>The share of the Bayesian optimiser's proposals placed on the budget surface (<see cref="PruningSearchOptions.BoundFocus"/>);
+    /// 0 in studies from before it existed. The study's setting: a resumed or joined study keeps it.</summary>
+    public double BoundFocus { get; init; }
+
     /// <summary>Differences that forbid resuming (the trial budget may grow, the parallelism is the study's, everything else must match).</summary>
     public IReadOnlyList<string> Differences(StudyDefinition other)
     {

@@ -7,6 +7,8 @@ using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Objectives.Onnx.Proto;
 using ParetoPrune.Objectives.Scoring;
 using ParetoPrune.Optimizer.Networks;
+using ParetoPrune.Optimizer.Pruning;
+using ParetoPrune.Optimizer.Reporting;
 using ParetoPrune.Optimizer.Search;
 using ParetoPrune.Optimizer.Training;
 
@@ -45,6 +47,59 @@ public sealed class PruningSearchTests : IDisposable
         Threads = 2,
         Fidelity = new FidelityOptions { RecalibrationBatches = 2, ScreeningSteps = 2, BatchSize = 32, PromoteCount = 2, PromotionSteps = 3, FinalCount = 2, FinalStepsPerEpoch = 4 },
     };
+
+    [Fact]
+    public async Task TheUniformBaselineJoinsEveryStageFineTunedAlikeAndTheReportGivesTheMargin()
+    {
+        var (model, data) = Setup.Value;
+        var options = Options("uniform", sampler: "random", trials: 3) with
+        {
+            Objectives = [ObjectiveKind.Accuracy, ObjectiveKind.Macs],
+            Constraints = ConstraintSet.Parse(["macs <= 0.5*baseline"]),
+            Fidelity = new FidelityOptions { RecalibrationBatches = 2, ScreeningSteps = 2, BatchSize = 32, PromoteCount = 1, PromotionSteps = 3, FinalCount = 1, FinalStepsPerEpoch = 4 },
+        };
+        var result = await new PruningSearch(new MLContext(seed: 0), options).RunAsync(model, data);
+
+        // Uniform pruning at the bound, found independently: the largest fraction, the same in every group, under the bound.
+        var space = new SearchSpace(ChannelGroups.Analyze(model), new WeightImportance(WeightImportance.Criterion.L1));
+        var expected = Enumerable.Range(1, 1000).Select(i => space.Uniform(1 - i / 1000.0)).First(k => space.Costs(k).Macs <= 0.5 * space.BaseMacs);
+        // The random sampler did not propose it: it joined as one more trial, after the sampler's three.
+        Assert.Equal(4, result.Trials.Count);
+        var uniform = result.Trials[3];
+        Assert.Equal("uniform", uniform.Sampler);
+        Assert.Equal(expected, uniform.Kept);
+        Assert.All(result.Trials.Take(3), t => Assert.Equal("random", t.Sampler));
+        // Promoted and fine-tuned with the stage's single pick (itself, or another trial beside it), with the same steps.
+        Assert.NotNull(uniform.At(SearchStage.Promotion));
+        Assert.NotNull(uniform.At(SearchStage.Final));
+        Assert.InRange(result.Trials.Count(t => t.At(SearchStage.Promotion) is not null), 1, 2);
+        var finals = result.Trials.Where(t => t.At(SearchStage.Final) is not null).ToList();
+        Assert.InRange(finals.Count, 1, 2);
+        Assert.All(finals, t => Assert.NotNull(t.At(SearchStage.Promotion)));
+        Assert.Single(finals.Select(t => t.At(SearchStage.Final)!.Values.Single(v => v.Kind == ObjectiveKind.Accuracy).Fidelity).Distinct());
+        Assert.Equal(3, result.UniformBaseline!.Trial);
+        Assert.Equal(uniform.At(SearchStage.Final)!.Value(ObjectiveKind.Accuracy), result.UniformBaseline.Value(ObjectiveKind.Accuracy));
+
+        // The recommendation weighs the answer against it: the search's answer is never one it beats on validation.
+        var best = result.Best()!;
+        Assert.True(best.Value(ObjectiveKind.Accuracy) >= result.UniformBaseline.Value(ObjectiveKind.Accuracy));
+        var comparison = Recommendation.For(result).Uniform!;
+        Assert.Equal(best.Value(ObjectiveKind.Accuracy) - result.UniformBaseline.Value(ObjectiveKind.Accuracy), comparison.ValidationMargin, 12);
+        Assert.Equal(best.TestAccuracy!.Value - result.UniformBaseline.TestAccuracy!.Value, comparison.TestMargin!.Value, 12);
+        Assert.Equal(best.Trial == 3, comparison.IsAnswer);
+        Assert.Equal(expected.Sum() / (double)space.Dimensions.Sum(d => d.Size), comparison.KeptFraction, 12);
+        string report = File.ReadAllText(Path.Combine(options.OutputDirectory, "report.html"));
+        Assert.Contains("uniform pruning at the same bound", report);
+        // Loaded again from the store (the report command): the same baseline.
+        Assert.Equal(3, PruningSearchResult.Load(options.OutputDirectory).UniformBaseline!.Trial);
+
+        // Turned off: the sampler's trials only, and nothing to compare with.
+        var off = await new PruningSearch(new MLContext(seed: 0), options with { OutputDirectory = Path.Combine(directory, "no-uniform"), UniformBaseline = false })
+            .RunAsync(model, data);
+        Assert.Equal(3, off.Trials.Count);
+        Assert.Null(off.UniformBaseline);
+        Assert.Null(Recommendation.For(off).Uniform);
+    }
 
     [Fact]
     public async Task ASearchScreensPromotesExportsAndReports()

@@ -45,7 +45,119 @@ public class SamplerTests
     static double FinalHypervolume(SearchProblem problem, List<Observation> history) =>
         Hypervolume.Compute(history.Select(h => problem.Normalised.ToPoint(h.Values!)).ToList(), problem.ScreeningReference);
 
-    public static IEnumerable<object[]> All() => Samplers.Names.Select(n => new object[] { n });
+    /// <summary>The samplers that propose only configurations meeting the bounds (the greedy one walks down to them: tested below).</summary>
+    public static IEnumerable<object[]> All() => Samplers.Names.Where(n => n != "greedy").Select(n => new object[] { n });
+
+    [Fact]
+    public void GreedyShrinksOneDimensionPerCandidateKeepsTheMostAccurateAndEndsOnTheBound()
+    {
+        var problem = Problem(ConstraintSet.Parse(["macs <= 0.3*baseline"]));
+        var sampler = new GreedySampler();
+        // 12 iterations: steps small enough that every group can reach a target alone, as NetAdapt's small resource steps
+        // assume (with 4, only the groups that carry most of the MACs can, and the greedy walk must cut those).
+        int dimensions = Space.Count, budget = 12 * dimensions;
+        Assert.Equal(12, GreedySampler.Iterations(budget, dimensions));
+        var history = new List<Observation>();
+        var incumbent = Space.Full;
+        double previous = Space.BaseMacs;
+        for (int iteration = 0; iteration < 12; iteration++)
+        {
+            // One iteration: candidates that each differ from the incumbent in one dimension, cut to the same target.
+            var round = new List<Observation>();
+            while (true)
+            {
+                var proposal = sampler.Propose(new SamplerContext(problem, history, [], 0, budget), 1);
+                if (proposal.Count == 0) break;
+                var kept = proposal[0];
+                var changed = Enumerable.Range(0, dimensions).Where(d => kept[d] != incumbent[d]).ToList();
+                // The next iteration began (from the new incumbent): more than one change, or a dimension cut twice.
+                if (changed.Count != 1 || round.Any(o => o.Kept[changed[0]] != incumbent[changed[0]])) break;
+                Assert.True(kept[changed[0]] < incumbent[changed[0]]);
+                var observation = new Observation(kept, new Dictionary<ObjectiveKind, double>(problem.Predict(kept)) { [ObjectiveKind.Accuracy] = SyntheticAccuracy(kept) });
+                history.Add(observation);
+                round.Add(observation);
+            }
+            Assert.NotEmpty(round);
+            double target = round.Max(o => o.Values![ObjectiveKind.Macs]);
+            Assert.True(target < previous, $"iteration {iteration}: MACs {target} did not fall below {previous}");
+            previous = target;
+            incumbent = round.OrderByDescending(o => o.Values![ObjectiveKind.Accuracy]).First().Kept;
+        }
+        // The last iteration's candidates meet the bound, and nothing is proposed after it.
+        Assert.True(Space.Costs(incumbent).Macs <= 0.3 * Space.BaseMacs);
+        Assert.Empty(sampler.Propose(new SamplerContext(problem, history, [], 0, budget), 1));
+        // Greedy by accuracy: the sensitive dimensions (every third) keep a larger share than the others.
+        double Share(Func<int, bool> which) => Enumerable.Range(0, dimensions).Where(which).Average(d => incumbent[d] / (double)Space.Dimensions[d].Size);
+        Assert.True(Share(d => d % 3 == 0) > Share(d => d % 3 != 0) + 0.2, $"sensitive {Share(d => d % 3 == 0):0.00}, others {Share(d => d % 3 != 0):0.00}");
+        // Stateless: replayed from the same history, the same proposals.
+        var partial = history.Take(dimensions + 3).ToList();
+        Assert.Equal(SearchSpace.Key(new GreedySampler().Propose(new SamplerContext(problem, partial, [], 0, budget), 1)[0]),
+                     SearchSpace.Key(sampler.Propose(new SamplerContext(problem, partial, [], 0, budget), 1)[0]));
+    }
+
+    static SearchProblem ParamsProblem(double budget) => new(
+        Space, [ObjectiveKind.Accuracy, ObjectiveKind.Params], ConstraintSet.Parse([$"params <= {budget}*baseline"]),
+        new Dictionary<ObjectiveKind, double> { [ObjectiveKind.Accuracy] = 0.9, [ObjectiveKind.Params] = Space.BaseParams },
+        new HashSet<ObjectiveKind> { ObjectiveKind.Params },
+        kept => new Dictionary<ObjectiveKind, double> { [ObjectiveKind.Params] = Space.Costs(kept).Params }, classes: 10);
+
+    [Fact]
+    public void OnTheBoundKeepsTheShapeAndReachesTheBudget()
+    {
+        var problem = ParamsProblem(0.3);
+        var shape = Space.Dimensions.Select((d, i) => i < 4 ? d.Size : d.Size / 2).ToArray(); // the first groups twice the rest's share
+        var moved = Samplers.OnBound(problem, shape)!;
+        long limit = (long)(0.3 * Space.BaseParams);
+        Assert.True(Space.Costs(moved).Params <= limit);
+        // On the surface: one more channel in every group that can grow breaks the bound.
+        var grown = moved.Select((k, i) => Math.Min(k + 1, Space.Dimensions[i].Size)).ToArray();
+        Assert.True(Space.Costs(grown).Params > limit);
+        // The shape survives the scaling: the first groups keep a larger share than the others.
+        double Share(int i) => moved[i] / (double)Space.Dimensions[i].Size;
+        Assert.True(Enumerable.Range(0, 4).Min(Share) > Enumerable.Range(4, Space.Count - 4).Max(Share));
+        Assert.Null(Samplers.OnBound(Problem(), shape)); // no bound, no surface
+    }
+
+    [Fact]
+    public void CostShapedAllocationsKeepCheapChannelsUnderAParameterBound()
+    {
+        var problem = ParamsProblem(0.25);
+        var uniform = Samplers.UniformAtBound(problem)!;
+        // α = 0 is uniform pruning on the surface.
+        var flat = Samplers.CostShaped(problem, 0)!;
+        Assert.All(flat.Select((k, i) => Math.Abs(k - uniform[i])), d => Assert.True(d <= 1));
+        // α = 1: ResNet-20's first stage (16 channels, few weights each) keeps a larger share than its last (64 channels).
+        var shaped = Samplers.CostShaped(problem, 1)!;
+        Assert.True(Space.Costs(shaped).Params <= 0.25 * Space.BaseParams);
+        double StageShare(int[] kept, int width) => Enumerable.Range(0, Space.Count).Where(i => Space.Dimensions[i].Size == width)
+                                                                .Average(i => kept[i] / (double)width);
+        Assert.True(StageShare(shaped, 16) > StageShare(shaped, 64) + 0.2, $"stage 1 {StageShare(shaped, 16):0.00}, stage 3 {StageShare(shaped, 64):0.00}");
+        Assert.True(StageShare(uniform, 16) < StageShare(uniform, 64) + 0.1);
+    }
+
+    [Fact]
+    public void GreedyNeedsACostBound()
+    {
+        var e = Assert.Throws<ArgumentException>(() => GreedySampler.Check(Problem()));
+        Assert.Contains("cost bound", e.Message);
+        Assert.Contains("--constraint", e.Message);
+    }
+
+    [Fact]
+    public void UniformAtTheBoundIsTheLargestUniformConfigurationThatMeetsIt()
+    {
+        var problem = Problem(ConstraintSet.Parse(["macs <= 0.4*baseline"]));
+        var kept = Samplers.UniformAtBound(problem)!;
+        Assert.True(Space.Costs(kept).Macs <= 0.4 * Space.BaseMacs);
+        var fractions = kept.Select((k, i) => k / (double)Space.Dimensions[i].Size).ToList();
+        Assert.True(fractions.Max() - fractions.Min() < 0.1);
+        // One more channel everywhere breaks the bound: it is the largest.
+        var bigger = kept.Select((k, i) => Math.Min(k + 1, Space.Dimensions[i].Size)).ToArray();
+        Assert.True(Space.Costs(bigger).Macs > 0.4 * Space.BaseMacs);
+        // It is the Bayesian optimiser's first design point, and there is none without a cost bound.
+        Assert.Equal(kept, new BayesianSampler().Propose(new SamplerContext(problem, [], [], 0, 20), 1)[0]);
+        Assert.Null(Samplers.UniformAtBound(Problem()));
+    }
 
     [Theory, MemberData(nameof(All))]
     public void ProposalsAreNewDistinctFeasibleAndDeterministic(string name)
