@@ -33,13 +33,19 @@ public sealed class SearchCommandTests : IDisposable
         Assert.True(search.ExitCode == 0, search.Error);
         var summary = JsonDocument.Parse(search.Output).RootElement;
         Assert.Equal("finished", summary.GetProperty("status").GetString());
-        Assert.Equal(4, summary.GetProperty("trials").GetInt32());
+        // The sampler's four trials, then uniform pruning at the MAC bound as a fifth, fine-tuned beside the final pick.
+        Assert.Equal(5, summary.GetProperty("trials").GetInt32());
         var front = summary.GetProperty("front").EnumerateArray().ToList();
-        Assert.Single(front);
-        int exported = front[0].GetProperty("trial").GetInt32();
+        var exportedTrials = front.Select(f => f.GetProperty("trial").GetInt32()).Order().ToList();
+        Assert.InRange(exportedTrials.Count, 1, 2);
+        int exported = summary.GetProperty("best").GetInt32();
         Assert.True(File.Exists(summary.GetProperty("report").GetString()));
         Assert.Contains(summary.GetProperty("plots").EnumerateArray(), p => p.GetString()!.EndsWith("front-accuracy-energy.svg"));
-        Assert.Contains("screening 4/4", search.Error); // progress goes to standard error with --json
+        Assert.Contains("screening 5/5", search.Error); // progress goes to standard error with --json
+        var uniform = summary.GetProperty("recommendation").GetProperty("uniformBaseline");
+        Assert.Equal(4, uniform.GetProperty("trial").GetInt32());
+        Assert.Equal(exported == 4, uniform.GetProperty("isAnswer").GetBoolean());
+        Assert.True(uniform.GetProperty("validationMargin").GetDouble() >= 0); // the answer is never one it beats on validation
 
         // The recommendation: the best model, its savings counted on the two files, and the Pi's figures (energy as the
         // study estimated it; latency, which the study did not track, estimated by the same profile from the model's counts).
@@ -73,6 +79,7 @@ public sealed class SearchCommandTests : IDisposable
         Assert.True(report.ExitCode == 0, report.Error);
         Assert.Contains("exported models", report.Output);
         Assert.Contains("estimated, not measured", report.Output);
+        Assert.Contains("uniform pruning at the same bound", report.Output);
 
         string chosen = Path.Combine(directory, "chosen.onnx");
         var export = await CliRunner.RunAsync("export", run, "--trial", exported.ToString(), "--out", chosen, "--json");
@@ -82,10 +89,11 @@ public sealed class SearchCommandTests : IDisposable
         Assert.Contains(exportJson.GetProperty("values").EnumerateArray(), v => v.GetProperty("kind").GetString() == "energy");
         MeasureCommandTests.AssertCamelCase(exportJson);
         Assert.Equal(File.ReadAllBytes(Path.Combine(run, "models", $"trial-{exported}.onnx")), File.ReadAllBytes(chosen));
-        int notExported = Enumerable.Range(0, 4).First(n => n != exported);
+        int notExported = Enumerable.Range(0, 5).First(n => !exportedTrials.Contains(n));
         var refused = await CliRunner.RunAsync("export", run, "--trial", notExported.ToString(), "--out", chosen);
         Assert.Equal(2, refused.ExitCode);
-        Assert.Contains($"exported trials: {exported}", refused.Error);
+        Assert.Contains("exported trials: ", refused.Error);
+        Assert.All(exportedTrials, t => Assert.Contains(t.ToString(), refused.Error[refused.Error.IndexOf("exported trials: ")..]));
 
         var list = await CliRunner.RunAsync("studies", "list", "--root", directory, "--json");
         Assert.True(list.ExitCode == 0, list.Error);

@@ -813,8 +813,10 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
         int failed = trials.Values.Count(t => t.State == TrialState.Failed);
         var (frontSize, hypervolume) = ScreeningFront();
         int fresh = finishedTrials - doneAtStart;
-        TimeSpan? remaining = fresh > 0 ? stageWatch.Elapsed / fresh * Math.Max(0, options.Trials - finishedTrials) : null;
-        progress?.Report(new SearchProgress(SearchStage.Screening, finishedTrials, options.Trials, failed, frontSize, hypervolume, watch.Elapsed, remaining, message));
+        // The uniform baseline is one more trial where the sampler's own trials do not include it.
+        int total = Math.Max(trials.Count, options.Trials + (uniformBaseline is not null && !trials.Values.Any(t => t.Number < options.Trials && IsUniformBaseline(t)) ? 1 : 0));
+        TimeSpan? remaining = fresh > 0 ? stageWatch.Elapsed / fresh * Math.Max(0, total - finishedTrials) : null;
+        progress?.Report(new SearchProgress(SearchStage.Screening, finishedTrials, total, failed, frontSize, hypervolume, watch.Elapsed, remaining, message));
     }
 
     /// <summary>Progress of a fine-tuning stage: its tasks done (by any worker) of those selected so far.</summary>

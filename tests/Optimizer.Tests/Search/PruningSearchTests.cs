@@ -270,7 +270,10 @@ public sealed class PruningSearchTests : IDisposable
             Fidelity = new FidelityOptions { RecalibrationBatches = 2, ScreeningSteps = 2, BatchSize = 32, PromoteCount = 6, PromotionSteps = 3, FinalCount = 2, FinalStepsPerEpoch = 3 },
         };
         var whole = await new PruningSearch(new MLContext(seed: 0), Two("promote-whole")).RunAsync(model, data);
-        Assert.Equal(6, whole.Trials.Count(t => t.At(SearchStage.Promotion) is not null));
+        // Six picks, and the uniform baseline beside them (one more trial, after the sampler's eight).
+        Assert.Equal(9, whole.Trials.Count);
+        Assert.Equal(6, whole.Trials.Count(t => t.At(SearchStage.Promotion) is not null && t.Number != 8));
+        Assert.NotNull(whole.Trials[8].At(SearchStage.Final));
 
         using var stop = new CancellationTokenSource();
         var options = Two("promote-parts");
@@ -350,7 +353,7 @@ public sealed class PruningSearchTests : IDisposable
         Assert.False(Directory.Exists(tooSmall.OutputDirectory));
         var corrected = tooSmall with { Constraints = ConstraintSet.Parse(["macs <= 0.5*baseline"]), Trials = 2, Fidelity = NoFineTuning };
         var result = await new PruningSearch(new MLContext(seed: 0), corrected).RunAsync(model, data);
-        Assert.Equal(2, result.Trials.Count);
+        Assert.Equal(2, result.Trials.Count(t => t.Sampler == "random"));
     }
 
     [Fact]
