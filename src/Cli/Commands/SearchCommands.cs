@@ -56,7 +56,13 @@ static class SearchCommands
         new("--token-file") { Description = "bearer token of the device agent, with an http:// device" },
         new("--meter") { Description = $"energy meter for a local device: {string.Join(", ", Devices.Meters.MeterSpec.AcceptedForms)}" },
         new("--trials", "-n") { Description = "configurations to screen", DefaultValueFactory = _ => 40 },
-        new("--sampler") { Description = $"{string.Join(", ", Samplers.Names)}", DefaultValueFactory = _ => "bo" },
+        new("--sampler")
+        {
+            Description = "bo (Bayesian optimisation), random, uniform, nsga2, or greedy (NetAdapt-style: one group shrunk at a time down to " +
+                          "the cost bound, keeping the most accurate; its walk takes trials ÷ search dimensions steps, so give it a few times " +
+                          "as many trials as dimensions)",
+            DefaultValueFactory = _ => "bo",
+        },
         new("--seed") { Description = "seed of the sampler and the validation split", DefaultValueFactory = _ => 0 },
         new("--workers") { Description = "candidates evaluated in parallel (cores are shared between them)", DefaultValueFactory = _ => 1 },
         new("--criterion") { Description = "which channels survive: l1, l2, fpgm, bn, random, taylor, apoz, mean-act, lrp, lrp-zplus", DefaultValueFactory = _ => "l1" },
@@ -572,7 +578,8 @@ static class SearchCommands
             var best = result.Best();
             foreach (var c in result.Front)
             {
-                var cells = new List<string> { (c == best ? "[green]★ " : "") + c.Label + (c == best ? "[/]" : "") + (c.Feasible ? "" : " [red](infeasible)[/]") };
+                var cells = new List<string> { (c == best ? "[green]★ " : "") + c.Label + (c == best ? "[/]" : "") + (c.Feasible ? "" : " [red](infeasible)[/]")
+                                               + (c.Trial == result.UniformBaseline?.Trial && !c.Int8 ? " [grey](uniform)[/]" : "") };
                 cells.AddRange(objectives.Select(o => o.Format(c.Value(o))));
                 cells.Add(c.TestAccuracy is { } t ? ObjectiveKind.Accuracy.Format(t.Value) : "");
                 cells.Add(Markup.Escape(Path.GetRelativePath(Environment.CurrentDirectory, c.ModelPath)));

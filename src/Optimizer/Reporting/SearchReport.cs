@@ -87,7 +87,8 @@ public static class SearchReport
         }
         // The two-objective front of this plot among the exported models (float, and INT8 where the study quantizes) that
         // meet every constraint.
-        var exported = finals.SelectMany(t => new[] { (t.At(SearchStage.Final)!, $"trial {t.Number}"), (t.At(SearchStage.Final)!.Int8, $"trial {t.Number} int8") })
+        string Name(Trial t) => $"trial {t.Number}" + (t.Number == result.UniformBaseline?.Trial ? " (uniform)" : "");
+        var exported = finals.SelectMany(t => new[] { (t.At(SearchStage.Final)!, Name(t)), (t.At(SearchStage.Final)!.Int8, $"{Name(t)} int8") })
                              .Where(e => e.Item1 is not null).ToList();
         var results = exported.Select(e => e.Item1!).ToList();
         var feasible = results.Select(r => result.Violation(r) == 0).ToArray();
@@ -231,7 +232,7 @@ public static class SearchReport
             var keys = new List<double?[]>();
             foreach (var c in result.Front)
             {
-                var row = new List<string> { c.Label, c.Feasible ? "yes" : "no" };
+                var row = new List<string> { c.Label + (c.Trial == result.UniformBaseline?.Trial && !c.Int8 ? " (uniform pruning)" : ""), c.Feasible ? "yes" : "no" };
                 row.AddRange(objectives.Select(o => Format(o, c.Value(o))));
                 row.Add(c.TestAccuracy is { } t ? Format(ObjectiveKind.Accuracy, t.Value) : "");
                 row.Add(Path.GetRelativePath(result.RunDirectory, c.ModelPath));

@@ -136,6 +136,35 @@ public class SamplerTests
     }
 
     [Fact]
+    public void BoundFocusOpensWithCostShapedDesignPointsAndPlacesItsShareOfProposalsOnTheBound()
+    {
+        var problem = ParamsProblem(0.3);
+        var sampler = new BayesianSampler { BoundFocus = 0.5, RandomCandidates = 300, MonteCarloCandidates = 24, Samples = 16 };
+        const int budget = 14;
+        var history = new List<Observation>();
+        while (history.Count < budget)
+        {
+            var kept = sampler.Propose(new SamplerContext(problem, history, [], 1, budget), 1).Single();
+            history.Add(new Observation(kept, new Dictionary<ObjectiveKind, double>(problem.Predict(kept)) { [ObjectiveKind.Accuracy] = SyntheticAccuracy(kept) }));
+        }
+        // The design: uniform pruning at the bound, then the cost-shaped allocations (α = 1, then ½).
+        Assert.Equal(Samplers.UniformAtBound(problem), history[0].Kept);
+        Assert.Equal(Samplers.CostShaped(problem, 1), history[1].Kept);
+        Assert.Equal(Samplers.CostShaped(problem, 0.5), history[2].Kept);
+        // After the design, every other proposal is on the budget surface: no channel can be added to every group.
+        bool OnSurface(int[] kept) =>
+            Space.Costs(kept.Select((k, i) => Math.Min(k + 1, Space.Dimensions[i].Size)).ToArray()).Params > 0.3 * Space.BaseParams;
+        int initial = BayesianSampler.InitialDesign(budget, Space.Count);
+        var after = history.Skip(initial).Select((h, k) => (h.Kept, k)).ToList();
+        Assert.All(after.Where(a => sampler.Focused(a.k)), a => Assert.True(OnSurface(a.Kept), $"focused proposal {a.k} is below the surface"));
+        Assert.Equal((after.Count + 1) / 2, after.Count(a => sampler.Focused(a.k)));
+        Assert.All(history, h => Assert.True(Space.Costs(h.Kept).Params <= 0.3 * Space.BaseParams));
+        // Without focus the design is the uniform line and random draws, as before.
+        var plain = new BayesianSampler().Propose(new SamplerContext(problem, history.Take(1).ToList(), [], 1, budget), 1).Single();
+        Assert.NotEqual(Samplers.CostShaped(problem, 1), plain);
+    }
+
+    [Fact]
     public void GreedyNeedsACostBound()
     {
         var e = Assert.Throws<ArgumentException>(() => GreedySampler.Check(Problem()));

@@ -1,0 +1,39 @@
+#!/usr/bin/env python3
+"""Markdown tables of the allocation matrix (bench/allocation/results.jsonl): one row per model, bound and arm (means over
+the seeds recorded), then each arm against uniform pruning on the seeds both have. Standard library only.
+usage: bench/allocation/summarise.py [RESULTS]"""
+import json, sys, statistics
+from collections import defaultdict
+
+path = sys.argv[1] if len(sys.argv) > 1 else "bench/allocation/results.jsonl"
+cells = [json.loads(l) for l in open(path) if l.strip()]
+order = ["uniform", "bo-v1", "bo", "bo-focus", "random", "greedy", "uniform+compute"]
+name = lambda m: m.split("/")[-1].replace(".onnx", "").replace("-fashion-mnist", "")
+groups = defaultdict(list)
+for c in cells:
+    groups[(name(c["Model"]), c["Bound"], c["Budget"], c["Arm"])].append(c)
+
+print("| model | bound | arm | seeds | mean test | min–max | bound kept | training steps | wall time |")
+print("| --- | --- | --- | ---: | ---: | --- | ---: | ---: | ---: |")
+keys = sorted(groups, key=lambda k: (k[0], k[1], k[2], order.index(k[3]) if k[3] in order else 99))
+for k in keys:
+    g = groups[k]
+    tests = [c["Test"] for c in g]
+    wall = statistics.mean(c["WallSeconds"] for c in g)
+    print(f"| {k[0]} | {k[1]} ≤ {k[2]:.0%} | {k[3]} | {len(g)} | {statistics.mean(tests):.2%} | {min(tests):.2%}–{max(tests):.2%} | "
+          f"{statistics.mean(c['BoundKept'] for c in g):.1%} | {statistics.mean(c['TrainingSteps'] for c in g):.0f} | {int(wall // 60)}:{int(wall % 60):02d} |")
+
+print()
+print("| model | bound | arm − uniform (same seeds) | seeds | uniform's seed spread |")
+print("| --- | --- | --- | ---: | ---: |")
+for (model, bound, budget) in sorted({k[:3] for k in groups}):
+    uniform = {c["Seed"]: c["Test"] for c in groups.get((model, bound, budget, "uniform"), [])}
+    spread = max(uniform.values()) - min(uniform.values()) if len(uniform) > 1 else None
+    for arm in order[1:]:
+        arm_cells = {c["Seed"]: c["Test"] for c in groups.get((model, bound, budget, arm), [])}
+        seeds = sorted(set(arm_cells) & set(uniform))
+        if not seeds:
+            continue
+        diff = statistics.mean(arm_cells[s] - uniform[s] for s in seeds)
+        print(f"| {model} | {bound} ≤ {budget:.0%} | {arm}: {100 * diff:+.2f} points | {len(seeds)} | "
+              f"{'' if spread is None else f'{100 * spread:.2f} points'} |")
