@@ -23,7 +23,7 @@ namespace ParetoPrune.Benchmarks;
 /// budget. Taken from the <c>bo</c> run's uniform baseline, which went through the same stages with the same trial seed; run
 /// alone (the <c>uniform</c> sampler, one trial) where no <c>bo</c> cell gave it.</item>
 /// <item><c>bo-focus</c>: the same, half its proposals after the initial design placed on the budget surface
-/// (<see cref="PruningSearchOptions.BoundFocus"/> ½).</item>
+/// (<see cref="PruningSearchOptions.BoundFocus"/> ½); <c>bo-focus1</c>, all of them (1).</item>
 /// <item><c>random</c> (seed 0 only): random search, TRIALS configurations.</item>
 /// <item><c>uniform+compute</c>: the uniform configuration, its final fine-tuning given every training step the search spent
 /// (screening, promotion and final): the user's real alternative, prune uniformly and train longer.</item>
@@ -44,7 +44,7 @@ static class AllocationBenchmark
                               string Date, string Kernels);
 
     /// <summary>Every arm, in the order a cell runs them.</summary>
-    public static readonly string[] DefaultArms = ["bo", "uniform", "random", "uniform+compute", "greedy", "bo-focus"];
+    public static readonly string[] DefaultArms = ["bo", "uniform", "random", "uniform+compute", "greedy", "bo-focus", "bo-focus1"];
 
     public static void Run(string results, string[] models, string[] bounds, int seeds, int trials, int finalSteps, double budget, string[] arms)
     {
@@ -117,11 +117,11 @@ static class AllocationBenchmark
             OutputDirectory = directory,
             Objectives = [ObjectiveKind.Accuracy, kind],
             Constraints = ConstraintSet.Parse([$"{kind.Name()} <= {budget.ToString(System.Globalization.CultureInfo.InvariantCulture)}*baseline"]),
-            Sampler = uniform ? "uniform" : arm == "bo-focus" ? "bo" : arm, Trials = screened, Seed = seed, Fidelity = fidelity,
+            Sampler = uniform ? "uniform" : arm.StartsWith("bo", StringComparison.Ordinal) ? "bo" : arm, Trials = screened, Seed = seed, Fidelity = fidelity,
             // The search carries uniform pruning to the final stage; random search and the greedy baseline are measured as
             // the methods they are.
             UniformBaseline = arm.StartsWith("bo", StringComparison.Ordinal),
-            BoundFocus = arm == "bo-focus" ? 0.5 : 0,
+            BoundFocus = arm switch { "bo-focus" => 0.5, "bo-focus1" => 1, _ => 0 },
         };
         var watch = Stopwatch.StartNew();
         try

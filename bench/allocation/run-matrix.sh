@@ -2,22 +2,27 @@
 # The allocation matrix of issue 28 (bench/RESULTS.md, "Where allocation beats uniform pruning"), in priority order.
 # Every finished cell is appended to bench/allocation/results.jsonl and skipped when this runs again: stop it at any
 # time and run it again (in this session or a later one) to continue. Runs from a copy of the build, so that building
-# the repository meanwhile cannot pull the assemblies from under it. Logs: bench/allocation/*.log.
+# the repository meanwhile cannot pull the assemblies from under it, and waits for an allocation run already going.
+# Logs: bench/allocation/*.log.
 #   usage: bench/allocation/run-matrix.sh      (from the repository root, after `dotnet build bench/Benchmarks -c Release`)
 set -euo pipefail
+while pgrep -f "paretoprune-bench.dll allocation" > /dev/null; do sleep 20; done
 bin=$(mktemp -d /tmp/pp-allocation-XXXX)
+trap 'rm -rf "$bin"' EXIT
 cp -r bench/Benchmarks/bin/Release/net10.0/. "$bin"
 results=bench/allocation/results.jsonl
 run() { # MODEL BOUND SEEDS ARMS LOG
   dotnet "$bin/paretoprune-bench.dll" allocation "$results" "models/$1.onnx" "$2" "$3" 16 843 0.25 "$4" >> "bench/allocation/$5.log" 2>&1
 }
-run vgg11-0.25-fashion-mnist params 3 bo,uniform,random,uniform+compute,greedy,bo-focus vgg-params
-run vgg11-0.25-fashion-mnist macs 3 bo-focus,bo,uniform,random,uniform+compute,greedy vgg-macs
-run resnet20-fashion-mnist params 2 bo-focus,greedy resnet20-params
-run mobilenetv2-fashion-mnist params 1 bo-focus,uniform,uniform+compute,greedy mobilenetv2-params
-run vgg11-0.25-fashion-mnist energy 3 bo-focus,bo,uniform,random,uniform+compute,greedy vgg-energy
-run resnet20-fashion-mnist params 3 bo-focus,bo,uniform,uniform+compute resnet20-params
-run mobilenetv2-fashion-mnist params 3 bo-focus,bo,uniform,random,uniform+compute mobilenetv2-params
-run resnet20-fashion-mnist macs 3 bo-focus,bo,uniform,random,uniform+compute,greedy resnet20-macs
-run resnet20-fashion-mnist energy 3 bo-focus,bo,uniform,random,uniform+compute,greedy resnet20-energy
-rm -rf "$bin"
+# Cheap first (VGG-11 at width 0.25: about 2 minutes a cell), then one seed of each costly model, then the rest.
+run vgg11-0.25-fashion-mnist params 3 bo,uniform,random,uniform+compute,greedy,bo-focus,bo-focus1 vgg-params
+run vgg11-0.25-fashion-mnist macs 3 bo,uniform,random,uniform+compute,greedy,bo-focus,bo-focus1 vgg-macs
+run mobilenetv2-fashion-mnist params 1 uniform,bo-focus1 mobilenetv2-params
+run resnet20-fashion-mnist params 1 bo-focus1,greedy resnet20-params
+run vgg11-0.25-fashion-mnist energy 3 bo,uniform,random,uniform+compute,greedy,bo-focus1 vgg-energy
+run resnet20-fashion-mnist params 2 bo-focus1 resnet20-params
+run mobilenetv2-fashion-mnist params 1 uniform+compute,greedy mobilenetv2-params
+run resnet20-fashion-mnist params 3 bo-focus1,uniform,uniform+compute resnet20-params
+run mobilenetv2-fashion-mnist params 3 bo-focus1,bo,uniform,random,uniform+compute mobilenetv2-params
+run resnet20-fashion-mnist macs 3 bo-focus1,bo,uniform,random,uniform+compute,greedy resnet20-macs
+run resnet20-fashion-mnist energy 3 bo-focus1,bo,uniform,random,uniform+compute,greedy resnet20-energy

@@ -43,7 +43,8 @@ public interface ISampler
     string Name { get; }
 
     /// <summary>Up to <paramref name="count"/> new configurations, distinct from each other, from the history and from the pending ones,
-    /// each meeting every constraint that can be checked before building it. Fewer when the space is exhausted.</summary>
+    /// each meeting every constraint that can be checked before building it (but for <see cref="GreedySampler"/>, whose walk
+    /// reaches the bound only in its last iteration). Fewer when the space is exhausted.</summary>
     IReadOnlyList<int[]> Propose(SamplerContext context, int count);
 }
 

@@ -192,7 +192,8 @@ public sealed class PruningSearchTests : IDisposable
         string svg = File.ReadAllText(Path.Combine(run, "plots/front-accuracy-macs.svg"));
         Assert.Contains("fine-tuned front", svg);
         Assert.Contains("screening (bn-recalibrated (2 batches), fine-tuned 2 steps)", svg);
-        foreach (var exported in result.Trials.Where(t => t.At(SearchStage.Final) is not null)) Assert.Matches($@">\s*trial {exported.Number}\s*<", svg); // every exported model named
+        foreach (var exported in result.Trials.Where(t => t.At(SearchStage.Final) is not null)) // every exported model named, uniform pruning as such
+            Assert.Matches($@">\s*trial {exported.Number}{(exported.Number == result.UniformBaseline?.Trial ? @" \(uniform\)" : "")}\s*<", svg);
         string energySvg = File.ReadAllText(Path.Combine(run, "plots/front-accuracy-energy.svg"));
         Assert.Contains("energy per inference (mJ), Raspberry Pi 4B, estimated", energySvg); // a short axis title with its unit
         Assert.Contains("energy: estimated, not measured: profile", energySvg);               // the whole provenance under the title
