@@ -23,11 +23,12 @@ namespace ParetoPrune.Benchmarks;
 /// budget. Taken from the <c>bo</c> run's uniform baseline, which went through the same stages with the same trial seed; run
 /// alone (the <c>uniform</c> sampler, one trial) where no <c>bo</c> cell gave it.</item>
 /// <item><c>bo-focus</c>: the same, half its proposals after the initial design placed on the budget surface
-/// (<see cref="PruningSearchOptions.BoundFocus"/> ½); <c>bo-focus1</c>, all of them (1).</item>
+/// (<see cref="PruningSearchOptions.BoundFocus"/> ½); <c>bo-focus1</c>, all of them (1); <c>bo-tied</c>, <c>bo-focus1</c>
+/// over one dimension per channel width (<c>--tie-groups</c>).</item>
 /// <item><c>random</c> (seed 0 only): random search, TRIALS configurations.</item>
 /// <item><c>uniform+compute</c>: the uniform configuration, its final fine-tuning given every training step the search spent
 /// (screening, promotion and final): the user's real alternative, prune uniformly and train longer.</item>
-/// <item><c>greedy</c> (seed 0 only): NetAdapt-style greedy allocation (<see cref="GreedySampler"/>), 4 iterations of one
+/// <item><c>greedy</c>: NetAdapt-style greedy allocation (<see cref="GreedySampler"/>), 4 iterations of one
 /// candidate per dimension, so it screens 4 × dimensions configurations: more compute than the search.</item>
 /// </list>
 /// The search's answer is its most accurate exported model under the bound by validation accuracy (what <c>export</c>
@@ -44,7 +45,7 @@ static class AllocationBenchmark
                               string Date, string Kernels);
 
     /// <summary>Every arm, in the order a cell runs them.</summary>
-    public static readonly string[] DefaultArms = ["bo", "uniform", "random", "uniform+compute", "greedy", "bo-focus", "bo-focus1"];
+    public static readonly string[] DefaultArms = ["bo", "uniform", "random", "uniform+compute", "greedy", "bo-focus", "bo-focus1", "bo-tied"];
 
     public static void Run(string results, string[] models, string[] bounds, int seeds, int trials, int finalSteps, double budget, string[] arms)
     {
@@ -63,7 +64,7 @@ static class AllocationBenchmark
                 for (int seed = 0; seed < seeds; seed++)
                     foreach (string arm in DefaultArms.Where(arms.Contains))
                     {
-                        if (arm is "random" or "greedy" && seed > 0) continue; // the controls, once
+                        if (arm == "random" && seed > 0) continue; // the control, once (list the greedy arm for the seeds it should run)
                         if (Recorded(recorded, model, bound, budget, seed, arm, trials, finalSteps)) continue;
                         Console.WriteLine($"running {Path.GetFileNameWithoutExtension(model)}, {bound} ≤ {budget:P0}, seed {seed}, {arm} ({DateTime.UtcNow:HH:mm} UTC)");
                         long? searchCompute = recorded.FirstOrDefault(c => c.Model == model && c.Bound == bound && c.Budget == budget && c.Seed == seed
@@ -121,7 +122,9 @@ static class AllocationBenchmark
             // The search carries uniform pruning to the final stage; random search and the greedy baseline are measured as
             // the methods they are.
             UniformBaseline = arm.StartsWith("bo", StringComparison.Ordinal),
-            BoundFocus = arm switch { "bo-focus" => 0.5, "bo-focus1" => 1, _ => 0 },
+            BoundFocus = arm switch { "bo-focus" => 0.5, "bo-focus1" or "bo-tied" => 1, _ => 0 },
+            // Fewer, structured dimensions: one per channel width (a ResNet's stages; a VGG's blocks of equal width).
+            Space = new SearchSpaceOptions { TieEqualSizedGroups = arm == "bo-tied" },
         };
         var watch = Stopwatch.StartNew();
         try

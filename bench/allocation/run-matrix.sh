@@ -15,10 +15,11 @@ run() { # MODEL BOUND SEEDS ARMS LOG
   dotnet "$bin/paretoprune-bench.dll" allocation "$results" "models/$1.onnx" "$2" "$3" 16 843 0.25 "$4" >> "bench/allocation/$5.log" 2>&1
 }
 # Cheap first (VGG-11 at width 0.25: about 2 minutes a cell), then one seed of each costly model, then the rest.
-run vgg11-0.25-fashion-mnist params 3 bo,uniform,random,uniform+compute,greedy,bo-focus,bo-focus1 vgg-params
+run vgg11-0.25-fashion-mnist params 3 bo,uniform,random,uniform+compute,greedy,bo-focus,bo-focus1,bo-tied vgg-params
 run vgg11-0.25-fashion-mnist macs 3 bo,uniform,random,uniform+compute,greedy,bo-focus,bo-focus1 vgg-macs
+run resnet20-fashion-mnist params 1 bo-focus1 resnet20-params
 run mobilenetv2-fashion-mnist params 1 uniform,bo-focus1 mobilenetv2-params
-run resnet20-fashion-mnist params 1 bo-focus1,greedy resnet20-params
+run resnet20-fashion-mnist params 1 greedy resnet20-params
 run vgg11-0.25-fashion-mnist energy 3 bo,uniform,random,uniform+compute,greedy,bo-focus1 vgg-energy
 run resnet20-fashion-mnist params 2 bo-focus1 resnet20-params
 run mobilenetv2-fashion-mnist params 1 uniform+compute,greedy mobilenetv2-params

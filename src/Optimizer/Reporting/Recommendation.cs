@@ -145,11 +145,11 @@ public sealed record UniformComparison(SearchCandidate Uniform, double KeptFract
     {
         string accuracy(double v) => ObjectiveKind.Accuracy.Format(v);
         string points(double d) => $"{d * 100:+0.00;−0.00} points";
-        string where = $"uniform pruning at the same bound (every group at about {KeptFraction:P0} of its channels, trial {Uniform.Label}, fine-tuned alike)";
         string test = Uniform.TestAccuracy is { } t ? $", test {accuracy(t.Value)}" : "";
-        if (IsAnswer)
-            return $"The answer is {where}: no per-layer allocation the search found beat it on validation ({accuracy(Uniform.Value(ObjectiveKind.Accuracy))}{test}).";
-        return $"Against {where}: validation {points(ValidationMargin)} ({accuracy(Uniform.Value(ObjectiveKind.Accuracy))}{test}" +
-               (TestMargin is { } m ? $"; the recommended model's test margin {points(m)}" : "") + ").";
+        string where = $"uniform pruning at the same bound (every group at about {KeptFraction:P0} of its channels, trial {Uniform.Label}, " +
+                       $"fine-tuned alike: validation {accuracy(Uniform.Value(ObjectiveKind.Accuracy))}{test})";
+        if (IsAnswer) return $"The answer is {where}: no per-layer allocation the search found beat it on validation.";
+        return $"Per-layer allocation gained {points(ValidationMargin)} on validation" + (TestMargin is { } m ? $" and {points(m)} on test" : "") +
+               $" over {where}.";
     }
 }
