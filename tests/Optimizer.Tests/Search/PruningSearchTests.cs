@@ -102,6 +102,40 @@ public sealed class PruningSearchTests : IDisposable
     }
 
     [Fact]
+    public async Task AGreedySearchWalksDownToTheBoundAndRefusesWhatItCannotDo()
+    {
+        var (model, data) = Setup.Value;
+        int dimensions = new SearchSpace(ChannelGroups.Analyze(model), new WeightImportance(WeightImportance.Criterion.L1)).Count;
+        var options = Options("greedy", sampler: "greedy", trials: 3 * dimensions) with
+        {
+            Objectives = [ObjectiveKind.Accuracy, ObjectiveKind.Params],
+            Constraints = ConstraintSet.Parse(["params <= 0.4*baseline"]),
+            UniformBaseline = false,
+            Fidelity = new FidelityOptions { RecalibrationBatches = 2, ScreeningSteps = 2, BatchSize = 32, PromoteCount = 2, PromotionSteps = 2, FinalCount = 1, FinalStepsPerEpoch = 2 },
+        };
+        var result = await new PruningSearch(new MLContext(seed: 0), options).RunAsync(model, data);
+        Assert.Equal("finished", result.Status);
+        Assert.All(result.Trials, t => Assert.Equal("greedy", t.Sampler));
+        // Each trial shrinks one group of an earlier configuration (the incumbent) or of the full model.
+        var full = result.Dimensions.Select(d => d.Size).ToArray();
+        foreach (var t in result.Trials)
+            Assert.Contains(result.Trials.Where(o => o.Number < t.Number).Select(o => o.Kept).Prepend(full),
+                            before => before.Zip(t.Kept).Count(p => p.First != p.Second) == 1 && before.Zip(t.Kept).All(p => p.Second <= p.First));
+        // The walk ends on the bound: the answer meets it, and params only fell from one iteration's targets to the next.
+        var best = result.Best()!;
+        Assert.True(best.Value(ObjectiveKind.Params) <= 0.4 * result.Baseline.Value(ObjectiveKind.Params));
+
+        // No cost bound to walk to, or trials screened in parallel: refused before the first trial, with the reason.
+        var unbounded = options with { OutputDirectory = Path.Combine(directory, "greedy-unbounded"), Constraints = ConstraintSet.Parse(["accuracy >= baseline - 0.5"]) };
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => new PruningSearch(new MLContext(seed: 0), unbounded).RunAsync(model, data));
+        Assert.Contains("cost bound", e.Message);
+        Assert.False(Directory.Exists(unbounded.OutputDirectory));
+        var parallel = options with { OutputDirectory = Path.Combine(directory, "greedy-parallel"), Parallelism = 2 };
+        e = await Assert.ThrowsAsync<ArgumentException>(() => new PruningSearch(new MLContext(seed: 0), parallel).RunAsync(model, data));
+        Assert.Contains("--parallel 1", e.Message);
+    }
+
+    [Fact]
     public async Task ASearchScreensPromotesExportsAndReports()
     {
         var (model, data) = Setup.Value;
