@@ -7,7 +7,7 @@ from collections import defaultdict
 
 path = sys.argv[1] if len(sys.argv) > 1 else "bench/allocation/results.jsonl"
 cells = [json.loads(l) for l in open(path) if l.strip()]
-order = ["uniform", "bo-v1", "bo", "bo-focus", "random", "greedy", "uniform+compute"]
+order = ["uniform", "bo-v1", "bo", "bo-focus", "bo-focus1", "bo-tied", "random", "greedy", "uniform+compute"]
 name = lambda m: m.split("/")[-1].replace(".onnx", "").replace("-fashion-mnist", "")
 groups = defaultdict(list)
 for c in cells:

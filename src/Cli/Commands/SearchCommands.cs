@@ -600,6 +600,7 @@ static class SearchCommands
                     .Select(c => $"{c.Kind.Info().Label}{(c.Where is { } w ? $" on {w}" : "")} {c.Kind.Format(c.Model)} ({Recommendation.Describe(c)}" +
                                  $"{(c.Provenance.Kind == ProvenanceKind.Estimated ? ", estimated" : "")})"))));
                 if (card.Uniform is { } uniform) console.MarkupLine("  " + Markup.Escape(uniform.Describe()));
+                else if (card.UniformAbsence is { } absence) console.MarkupLine($"  [grey]{Markup.Escape(absence)}[/]");
                 console.MarkupLine($"  take it out with: {Markup.Escape(card.ExportCommand)}");
             }
             else console.MarkupLine("[yellow]no exported model meets every constraint[/]");

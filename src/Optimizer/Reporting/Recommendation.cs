@@ -33,6 +33,9 @@ public sealed record Recommendation(SearchCandidate? Model, string? Why, Baselin
     /// carried no uniform baseline (<see cref="PruningSearchResult.UniformBaseline"/>).</summary>
     public UniformComparison? Uniform { get; init; }
 
+    /// <summary>Why there is no <see cref="Uniform"/> comparison where the study asked for one (<see cref="PruningSearchResult.UniformBaselineAbsence"/>).</summary>
+    public string? UniformAbsence { get; init; }
+
     /// <summary>The profile the card estimates a Pi with when the study has no figure of a target device.</summary>
     static readonly DeviceProfile FallbackProfile = DeviceProfile.RaspberryPi4B;
 
@@ -93,6 +96,7 @@ public sealed record Recommendation(SearchCandidate? Model, string? Why, Baselin
         return new Recommendation(best, null, accuracy, best.TestAccuracy?.Value, savings, device, hostNote, export, CSharpSnippet)
         {
             Uniform = UniformComparison.Of(result, best),
+            UniformAbsence = result.UniformBaselineAbsence,
         };
     }
 

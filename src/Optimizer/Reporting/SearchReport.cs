@@ -49,6 +49,7 @@ public static class SearchReport
                        $"({(accuracy.Model - accuracy.Baseline) * 100:+0.0;−0.0} points)" +
                        (r.TestAccuracy is { } test ? $"; test accuracy {Format(ObjectiveKind.Accuracy, test)}." : "."));
         if (r.Uniform is { } uniform) card.Paragraph(uniform.Describe());
+        else if (r.UniformAbsence is { } absence) card.Paragraph(char.ToUpperInvariant(absence[0]) + absence[1..] + ".");
         var rows = r.Savings.Concat(r.Device).Select(c => (IReadOnlyList<string>)[
             c.Kind.Info().Label, c.Where ?? "the model", Format(c.Kind, c.Baseline), Format(c.Kind, c.Model), Recommendation.Describe(c), c.Provenance.ToString()]).ToList();
         card.Table("Against the baseline", ["figure", "on", "baseline", "recommended", "saving", "how obtained"], rows,

@@ -94,6 +94,15 @@ public sealed class PruningSearchResult
     /// </summary>
     public SearchCandidate? UniformBaseline { get; }
 
+    /// <summary>Why <see cref="UniformBaseline"/> is null in a study that asked for it (null otherwise): what a reader of the
+    /// report should know about the margin it cannot show.</summary>
+    public string? UniformBaselineAbsence =>
+        UniformBaseline is not null || !Definition.UniformBaseline ? null
+        : !Constraints.Any(c => c.IsUpperBound && c.Objective != ObjectiveKind.Accuracy)
+            ? "no cost bound, so no uniform pruning to weigh the answer against: give one (e.g. --constraint \"params<=0.25*baseline\") " +
+              "to see what per-layer allocation gains on this model"
+            : Status == "finished" ? "uniform pruning at the bound did not reach the final stage (its trial failed)" : null;
+
     internal double[] ScreeningReference { get; }
 
     /// <summary>Hypervolume of the feasible screening front after each trial, in trial order (the sampler's progress).</summary>

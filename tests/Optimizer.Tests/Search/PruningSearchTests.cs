@@ -99,6 +99,16 @@ public sealed class PruningSearchTests : IDisposable
         Assert.Equal(3, off.Trials.Count);
         Assert.Null(off.UniformBaseline);
         Assert.Null(Recommendation.For(off).Uniform);
+        Assert.Null(Recommendation.For(off).UniformAbsence);
+
+        // Without a cost bound there is no uniform pruning "at the bound": no extra trial, and the card says why.
+        var unbounded = await new PruningSearch(new MLContext(seed: 0), options with
+        {
+            OutputDirectory = Path.Combine(directory, "unbounded"), Trials = 2, Constraints = ConstraintSet.Parse(["accuracy >= baseline - 0.5"]),
+        }).RunAsync(model, data);
+        Assert.Equal(2, unbounded.Trials.Count);
+        Assert.Null(unbounded.UniformBaseline);
+        Assert.Contains("no cost bound", Recommendation.For(unbounded).UniformAbsence);
     }
 
     [Fact]
