@@ -30,6 +30,10 @@ namespace ParetoPrune.Benchmarks;
 /// (screening, promotion and final): the user's real alternative, prune uniformly and train longer.</item>
 /// <item><c>greedy</c>: NetAdapt-style greedy allocation (<see cref="GreedySampler"/>), 4 iterations of one
 /// candidate per dimension, so it screens 4 × dimensions configurations: more compute than the search.</item>
+/// <item><c>bo-front</c> and <c>uniform-front</c>: the fine-tuned front, not one answer: the search as shipped and a sweep
+/// of uniform fractions over the feasible range (the <c>uniform</c> sampler), each exporting the search's default number
+/// of final models (every one promoted first); the cell records the hypervolume of their test accuracy against the
+/// bounded cost.</item>
 /// </list>
 /// The search's answer is its most accurate exported model under the bound by validation accuracy (what <c>export</c>
 /// picks); every arm is reported on the test set, which no arm looks at. Each finished cell is appended to RESULTS (JSON
@@ -40,12 +44,15 @@ static class AllocationBenchmark
 {
     const int StepsPerEpoch = 843; // 53,9xx training images of Fashion-MNIST in batches of 64
 
+    /// <param name="FrontHypervolume">The front arms only: hypervolume of the exported models' (test accuracy, bounded cost),
+    /// normalised by the baseline, against the search's final reference (baseline accuracy − 10 points, the bound).</param>
+    /// <param name="FrontSize">The front arms only: the exported models the hypervolume is of.</param>
     public sealed record Cell(string Model, string Bound, double Budget, int Seed, string Arm, int Trials, int FinalSteps,
                               int[] Kept, double BoundKept, double Validation, double Test, double WallSeconds, long TrainingSteps,
-                              string Date, string Kernels);
+                              string Date, string Kernels, double? FrontHypervolume = null, int? FrontSize = null);
 
     /// <summary>Every arm, in the order a cell runs them.</summary>
-    public static readonly string[] DefaultArms = ["bo", "uniform", "random", "uniform+compute", "greedy", "bo-focus", "bo-focus1", "bo-tied"];
+    public static readonly string[] DefaultArms = ["bo", "uniform", "random", "uniform+compute", "greedy", "bo-focus", "bo-focus1", "bo-tied", "bo-front", "uniform-front"];
 
     public static void Run(string results, string[] models, string[] bounds, int seeds, int trials, int finalSteps, double budget, string[] arms)
     {
@@ -97,7 +104,11 @@ static class AllocationBenchmark
             FinalEpochs = 1, FinalStepsPerEpoch = finalSteps,
         };
         bool uniform = arm.StartsWith("uniform", StringComparison.Ordinal);
-        if (uniform)
+        // The front arms: as many exported models as the search's default final stage, from the search as shipped or from
+        // a sweep of uniform fractions over the feasible range (the uniform sampler), every one promoted first.
+        bool front = arm.EndsWith("-front", StringComparison.Ordinal);
+        if (front) fidelity = fidelity with { PromoteCount = FrontModels, FinalCount = FrontModels };
+        if (uniform && !front)
         {
             fidelity = fidelity with { PromoteCount = 1, FinalCount = 1 };
             if (arm == "uniform+compute")
@@ -111,7 +122,7 @@ static class AllocationBenchmark
             }
         }
         // The greedy baseline gets as many trials as its iterations need: one candidate per dimension each (its cell records them).
-        int screened = arm == "greedy" ? GreedyIterations * Dimensions(model, data) : uniform ? 1 : trials;
+        int screened = arm == "greedy" ? GreedyIterations * Dimensions(model, data) : arm == "uniform-front" ? FrontModels : uniform ? 1 : trials;
         string directory = Path.Combine(Path.GetTempPath(), $"paretoprune-allocation-{Environment.ProcessId}-{Guid.NewGuid():N}");
         var options = new PruningSearchOptions
         {
@@ -121,8 +132,8 @@ static class AllocationBenchmark
             Sampler = uniform ? "uniform" : arm.StartsWith("bo", StringComparison.Ordinal) ? "bo" : arm, Trials = screened, Seed = seed, Fidelity = fidelity,
             // The search carries uniform pruning to the final stage; random search and the greedy baseline are measured as
             // the methods they are.
-            UniformBaseline = arm.StartsWith("bo", StringComparison.Ordinal),
-            BoundFocus = arm switch { "bo-focus" => 0.5, "bo-focus1" or "bo-tied" => 1, _ => 0 },
+            UniformBaseline = arm.StartsWith("bo", StringComparison.Ordinal) && !front,
+            BoundFocus = arm switch { "bo-focus" => 0.5, "bo-focus1" or "bo-tied" or "bo-front" => 1, _ => 0 },
             // Fewer, structured dimensions: one per channel width (a ResNet's stages; a VGG's blocks of equal width).
             Space = new SearchSpaceOptions { TieEqualSizedGroups = arm == "bo-tied" },
         };
@@ -139,6 +150,17 @@ static class AllocationBenchmark
                 new(model, bound, budget, seed, name, arm == "greedy" ? screened : trials, finalSteps, [.. c.Kept], c.Value(kind) / result.Baseline.Value(kind),
                     c.Value(ObjectiveKind.Accuracy), c.TestAccuracy!.Value, seconds, steps, date, kernels);
             var cells = new List<Cell> { Of(arm, best, watch.Elapsed.TotalSeconds, Steps(result.Trials)) };
+            if (front)
+            {
+                // Test accuracy against the bounded cost, both normalised by the baseline (accuracy negated: minimised).
+                var baseline = result.Baseline;
+                double accuracy = baseline.Value(ObjectiveKind.Accuracy), cost = baseline.Value(kind);
+                var exported = result.Front.Where(c => c.Feasible && !c.Int8).ToList();
+                var points = exported.Select(c => new[] { -c.TestAccuracy!.Value / accuracy, c.Value(kind) / cost }).ToList();
+                double[] reference = [-(accuracy - 0.1) / accuracy, budget];
+                cells[0] = cells[0] with { FrontHypervolume = Objectives.Pareto.Hypervolume.Compute(points, reference), FrontSize = exported.Count };
+                return [.. cells];
+            }
             // The search's uniform baseline went through the same stages as the uniform arm: it is that arm's cell, at no cost.
             if (result.UniformBaseline is { } u)
             {
@@ -153,6 +175,9 @@ static class AllocationBenchmark
             if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
         }
     }
+
+    /// <summary>Exported models of the front arms: the search's default final count.</summary>
+    static readonly int FrontModels = new FidelityOptions().FinalCount;
 
     /// <summary>NetAdapt-style iterations of the greedy arm (each screens one candidate per dimension).</summary>
     const int GreedyIterations = 4;

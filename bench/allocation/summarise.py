@@ -7,7 +7,7 @@ from collections import defaultdict
 
 path = sys.argv[1] if len(sys.argv) > 1 else "bench/allocation/results.jsonl"
 cells = [json.loads(l) for l in open(path) if l.strip()]
-order = ["uniform", "bo-v1", "bo", "bo-focus", "bo-focus1", "bo-tied", "random", "greedy", "uniform+compute"]
+order = ["uniform", "bo-v1", "bo", "bo-focus", "bo-focus1", "bo-tied", "random", "greedy", "uniform+compute", "bo-front", "uniform-front"]
 name = lambda m: m.split("/")[-1].replace(".onnx", "").replace("-fashion-mnist", "")
 groups = defaultdict(list)
 for c in cells:
@@ -27,9 +27,11 @@ print()
 print("| model | bound | arm − uniform (same seeds) | seeds | uniform's seed spread |")
 print("| --- | --- | --- | ---: | ---: |")
 for (model, bound, budget) in sorted({k[:3] for k in groups}):
+    if not groups.get((model, bound, budget, "uniform")):
+        continue
     uniform = {c["Seed"]: c["Test"] for c in groups.get((model, bound, budget, "uniform"), [])}
     spread = max(uniform.values()) - min(uniform.values()) if len(uniform) > 1 else None
-    for arm in order[1:]:
+    for arm in order[1:-2]:
         arm_cells = {c["Seed"]: c["Test"] for c in groups.get((model, bound, budget, arm), [])}
         seeds = sorted(set(arm_cells) & set(uniform))
         if not seeds:
@@ -37,3 +39,15 @@ for (model, bound, budget) in sorted({k[:3] for k in groups}):
         diff = statistics.mean(arm_cells[s] - uniform[s] for s in seeds)
         print(f"| {model} | {bound} ≤ {budget:.0%} | {arm}: {100 * diff:+.2f} points | {len(seeds)} | "
               f"{'' if spread is None else f'{100 * spread:.2f} points'} |")
+
+fronts = [k for k in keys if k[3].endswith("-front")]
+if fronts:
+    print()
+    print("| model | bound | front of | seeds | exported models | hypervolume (test accuracy × bounded cost, normalised) | per seed |")
+    print("| --- | --- | --- | ---: | ---: | ---: | --- |")
+    for k in fronts:
+        g = sorted(groups[k], key=lambda c: c["Seed"])
+        volumes = [c["FrontHypervolume"] for c in g]
+        per_seed = ", ".join(f"{v:.4f}" for v in volumes)
+        print(f"| {k[0]} | {k[1]} ≤ {k[2]:.0%} | {k[3]} | {len(g)} | {statistics.mean(c['FrontSize'] for c in g):.1f} | "
+              f"{statistics.mean(volumes):.4f} | {per_seed} |")

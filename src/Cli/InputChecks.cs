@@ -1,3 +1,4 @@
+using System.CommandLine;
 using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Objectives.Onnx.Proto;
 
@@ -8,8 +9,15 @@ static class InputChecks
 {
     /// <summary>That <paramref name="file"/> can be written: not a folder, in a folder that exists (created if its parent
     /// does) and takes new files.</summary>
-    public static void WritableFile(FileInfo file, string option)
+    public static void WritableFile(FileInfo file, string option) => WritableFile(file, option, input: null, overwrite: false);
+
+    /// <summary>As <see cref="WritableFile(FileInfo, string)"/>, and not the <paramref name="input"/> the command reads (the
+    /// same path, or a link to it) unless <paramref name="overwrite"/>: replacing the model being pruned, quantized or
+    /// fine-tuned is almost always a typo, and the original would be gone.</summary>
+    public static void WritableFile(FileInfo file, string option, FileInfo? input, bool overwrite)
     {
+        if (input is not null && !overwrite && SameFile(file, input))
+            throw new UserInputException($"{option} {file.FullName} is the input model, which this would replace: write elsewhere, or give --overwrite to replace it");
         string path = file.FullName;
         if (Directory.Exists(path))
             throw new UserInputException($"{option} {path} is a folder; give a file name, e.g. {Path.Combine(path, "model.onnx")}");
@@ -25,6 +33,15 @@ static class InputChecks
             throw new UserInputException($"{option} {path} cannot be written: {e.Message}");
         }
     }
+
+    static bool SameFile(FileInfo a, FileInfo b)
+    {
+        static string Resolved(FileInfo f) => f.Exists && f.ResolveLinkTarget(returnFinalTarget: true) is { } target ? target.FullName : f.FullName;
+        return string.Equals(Resolved(a), Resolved(b), StringComparison.Ordinal);
+    }
+
+    /// <summary>The option that lets a command replace its own input model.</summary>
+    public static Option<bool> OverwriteOption() => new("--overwrite") { Description = "allow --out to be the input model, which is then replaced (atomically)" };
 
     /// <summary>That every float weight is a number: a NaN or infinite weight makes every output NaN, which scoring would
     /// report as 0 % accuracy rather than as the broken file it is.</summary>

@@ -52,6 +52,50 @@ public sealed class PruneCommandTests : IDisposable
         Assert.Equal(Math.Round(0.8 * total), zeros);
     }
 
+    [Fact]
+    public async Task SparsityMeansZeroedWeightsNotRemovedChannels()
+    {
+        string sparse = Path.Combine(directory, "sparsity.onnx"), reference = Path.Combine(directory, "unstructured.onnx");
+        var (code, stdout, error) = await CliRunner.RunAsync("prune", CliRunner.Fixture("mobilenet_tiny.onnx"), "--sparsity", "0.5", "--json", "--out", sparse);
+        Assert.True(code == 0, error);
+        var json = JsonDocument.Parse(stdout).RootElement;
+        // Every channel stays (the same MACs and parameter count); half the weights are zero, as --unstructured --amount gives.
+        Assert.Equal(json.GetProperty("before").GetProperty("macs").GetInt64(), json.GetProperty("after").GetProperty("macs").GetInt64());
+        Assert.Equal(json.GetProperty("before").GetProperty("params").GetInt64(), json.GetProperty("after").GetProperty("params").GetInt64());
+        long total = json.GetProperty("details").EnumerateArray().Sum(l => l.GetProperty("elements").GetInt64());
+        Assert.Equal(Math.Round(0.5 * total), json.GetProperty("details").EnumerateArray().Sum(l => l.GetProperty("zeros").GetInt64()));
+        Assert.Equal(0, (await CliRunner.RunAsync("prune", CliRunner.Fixture("mobilenet_tiny.onnx"), "--unstructured", "--amount", "0.5", "--out", reference)).ExitCode);
+        Assert.Equal(File.ReadAllBytes(reference), File.ReadAllBytes(sparse));
+
+        var both = await CliRunner.RunAsync("prune", CliRunner.Fixture("mobilenet_tiny.onnx"), "--sparsity", "0.5", "--amount", "0.5", "--out", sparse);
+        Assert.Equal(2, both.ExitCode);
+        Assert.Contains("give one", both.Error);
+        var withKeep = await CliRunner.RunAsync("prune", CliRunner.Fixture("resnet_tiny.onnx"), "--sparsity", "0.5", "--keep", "g1=4", "--out", sparse);
+        Assert.Equal(2, withKeep.ExitCode);
+        Assert.Contains("use --amount", withKeep.Error);
+    }
+
+    [Fact]
+    public async Task AnOutputThatIsTheInputIsRefusedUnlessOverwriteIsGiven()
+    {
+        string model = Path.Combine(directory, "model.onnx"), link = Path.Combine(directory, "link.onnx");
+        File.Copy(CliRunner.Fixture("resnet_tiny.onnx"), model);
+        File.CreateSymbolicLink(link, model);
+        byte[] original = File.ReadAllBytes(model);
+        foreach (string output in new[] { model, link })
+            foreach (var command in new[] { new[] { "prune", model, "--amount", "0.5" }, ["quantize", model, "--data", "fashion-mnist-sample"],
+                                            ["finetune", model, "--data", "fashion-mnist-sample", "--epochs", "1"] })
+            {
+                var (code, _, error) = await CliRunner.RunAsync([.. command, "--out", output]);
+                Assert.True(code == 2, $"{command[0]} --out {output}: exit {code}: {error}");
+                Assert.Contains("is the input model", error);
+                Assert.Equal(original, File.ReadAllBytes(model)); // nothing written
+            }
+        var replaced = await CliRunner.RunAsync("prune", model, "--amount", "0.5", "--out", model, "--overwrite", "--json");
+        Assert.True(replaced.ExitCode == 0, replaced.Error);
+        Assert.True(ModelCost.Analyze(OnnxModel.Load(model)).Macs < 874_656 / 2);
+    }
+
     [Theory]
     [InlineData("--amount", "1.5", "must be in [0, 1)")]
     [InlineData("--keep", "g99=3", "no channel group named 'g99'")]

@@ -24,7 +24,9 @@ static class PruneCommand
         };
         var data = new Option<string?>("--data", "-d") { Description = "dataset for data-driven criteria (training images only): fashion-mnist, fashion-mnist-sample or a directory" };
         var batches = new Option<int>("--importance-batches", "--batches") { Description = "batches of 64 images measured by data-driven criteria", DefaultValueFactory = _ => 8 };
-        var amount = new Option<double?>("--amount", "-a", "--sparsity") { Description = "fraction removed, in [0, 1): of the channels of each prunable group, or with --unstructured of the weights" };
+        var amount = new Option<double?>("--amount", "-a") { Description = "fraction removed, in [0, 1): of the channels of each prunable group, or with --unstructured of the weights" };
+        // Its own option, not an alias of --amount: a sparsity is a share of zeroed weights, so it means unstructured pruning.
+        var sparsity = new Option<double?>("--sparsity") { Description = "fraction of the weights to zero, in [0, 1): unstructured pruning (the same as --unstructured --amount)" };
         var global = new Option<bool>("--global") { Description = "rank channels across all groups instead of removing the same fraction from each" };
         var roundTo = new Option<int>("--round-to") { Description = "round kept channel counts to a multiple (8 suits SIMD runtimes)", DefaultValueFactory = _ => 1 };
         var keep = new Option<string[]>("--keep") { Description = "GROUP=COUNT: keep COUNT channels of a group (name or gN); repeatable", AllowMultipleArgumentsPerToken = true };
@@ -33,22 +35,28 @@ static class PruneCommand
         var skipEnds = new Option<bool>("--skip-first-and-last") { Description = "with --unstructured: leave the first conv and the classifier dense" };
         var seed = new Option<int>("--seed") { Description = "seed for --criterion random", DefaultValueFactory = _ => 0 };
         var json = new Option<bool>("--json") { Description = "print JSON for scripts" };
+        var overwrite = InputChecks.OverwriteOption();
         var command = new Command("prune", "Prune a model once: remove channels (structured) or zero weights (unstructured).")
         {
-            model, output, criterion, data, batches, amount, global, roundTo, keep, unstructured, perLayer, skipEnds, seed, json,
+            model, output, criterion, data, batches, amount, sparsity, global, roundTo, keep, unstructured, perLayer, skipEnds, seed, json, overwrite,
         };
         command.SetAction(parse =>
         {
             var file = parse.GetRequiredValue(model);
             var outFile = parse.GetRequiredValue(output);
-            InputChecks.WritableFile(outFile, "--out");
+            InputChecks.WritableFile(outFile, "--out", file, parse.GetValue(overwrite));
+            if (parse.GetValue(sparsity) is not null && parse.GetValue(amount) is not null)
+                throw new UserInputException("--sparsity is the fraction of weights to zero and --amount the fraction removed: give one");
+            if (parse.GetValue(sparsity) is not null && (parse.GetValue(keep) is { Length: > 0 } || parse.GetValue(global)))
+                throw new UserInputException("--sparsity zeroes weights (unstructured pruning); --keep and --global remove channels: use --amount with them");
             var original = OnnxModel.Load(file.FullName);
             InputChecks.FiniteWeights(original, file.FullName);
             var before = ModelCost.Analyze(original);
 
-            if (parse.GetValue(unstructured))
+            if (parse.GetValue(unstructured) || parse.GetValue(sparsity) is not null)
             {
-                double s = parse.GetValue(amount) ?? throw new UserInputException("--unstructured needs --amount, the fraction of weights to zero (e.g. --amount 0.8)");
+                double s = parse.GetValue(sparsity) ?? parse.GetValue(amount)
+                    ?? throw new UserInputException("--unstructured needs --amount, the fraction of weights to zero (e.g. --amount 0.8)");
                 var (pruned, layers) = UnstructuredPruner.Prune(original, s, parse.GetValue(perLayer) ? SparsityScope.PerLayer : SparsityScope.Global,
                                                                  parse.GetValue(skipEnds));
                 OnnxModel.Save(pruned, outFile.FullName);

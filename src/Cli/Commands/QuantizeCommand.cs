@@ -38,16 +38,17 @@ static class QuantizeCommand
         var measureBudget = new Option<double>("--measure-budget") { Description = "seconds of timed runs per model on a measuring device", DefaultValueFactory = _ => 3 };
         var seed = new Option<int>("--seed") { Description = "seed of the calibration sample", DefaultValueFactory = _ => 0 };
         var json = new Option<bool>("--json") { Description = "print JSON for scripts" };
+        var overwrite = InputChecks.OverwriteOption();
         var command = new Command("quantize",
             "Quantize a model to INT8 (static, QDQ: per-channel weights, calibrated activations) and compare it with the float model: accuracy, size, latency, energy.")
         {
-            model, output, data, calibration, percentile, images, keepEnds, device, latencyDevice, tokenFile, meter, measureBudget, seed, json,
+            model, output, data, calibration, percentile, images, keepEnds, device, latencyDevice, tokenFile, meter, measureBudget, seed, json, overwrite,
         };
         command.SetAction(async (parse, ct) =>
         {
             var file = parse.GetRequiredValue(model);
             var outFile = parse.GetRequiredValue(output);
-            InputChecks.WritableFile(outFile, "--out");
+            InputChecks.WritableFile(outFile, "--out", file, parse.GetValue(overwrite));
             var original = OnnxModel.Load(file.FullName);
             InputChecks.FiniteWeights(original, file.FullName);
             var sets = TrainingRunner.LoadData(parse.GetValue(data)!, ModelInterface.Read(original));

@@ -108,11 +108,13 @@ static class TrainCommands
         var teacher = new Option<FileInfo?>("--teacher") { Description = "distil from this model (usually the unpruned one)" };
         var temperature = new Option<double>("--temperature") { Description = "distillation temperature", DefaultValueFactory = _ => 4 };
         var alpha = new Option<double>("--distill-weight") { Description = "share of the loss given to distillation", DefaultValueFactory = _ => 0.7 };
-        var command = new Command("finetune", "Fine-tune a model (typically pruned) on a dataset, optionally distilling from a teacher.") { model, teacher, temperature, alpha };
+        var overwrite = InputChecks.OverwriteOption();
+        var command = new Command("finetune", "Fine-tune a model (typically pruned) on a dataset, optionally distilling from a teacher.") { model, teacher, temperature, alpha, overwrite };
         AddTo(command, c);
         command.SetAction((parse, cancellation) =>
         {
             var file = parse.GetRequiredValue(model);
+            InputChecks.WritableFile(parse.GetRequiredValue(c.Out), "--out", file, parse.GetValue(overwrite));
             var student = OnnxModel.Load(file.FullName);
             InputChecks.FiniteWeights(student, file.FullName);
             var teacherFile = parse.GetValue(teacher);
