@@ -47,13 +47,22 @@ static class InputChecks
     /// report as 0 % accuracy rather than as the broken file it is.</summary>
     public static void FiniteWeights(ModelProto model, string path)
     {
+        if (NonFiniteWeights(model).FirstOrDefault() is { } bad)
+            throw new UserInputException($"{path}: initializer '{bad.Initializer}' holds {bad.Value} at index {bad.Index}; the model's weights must be finite numbers");
+    }
+
+    /// <summary>A non-finite value of a float initializer: which one, where, and what.</summary>
+    public sealed record NonFiniteWeight(string Initializer, int Index, float Value, int Count);
+
+    /// <summary>Every float initializer holding a NaN or an infinity, with its first such value and how many it holds.</summary>
+    public static IEnumerable<NonFiniteWeight> NonFiniteWeights(ModelProto model)
+    {
         foreach (var tensor in model.Graph.Initializer)
         {
             if (tensor.DataType != (int)TensorProto.Types.DataType.Float) continue;
             var values = OnnxTensors.ReadFloats(tensor);
             int bad = Array.FindIndex(values, v => !float.IsFinite(v));
-            if (bad >= 0)
-                throw new UserInputException($"{path}: initializer '{tensor.Name}' holds {values[bad]} at index {bad}; the model's weights must be finite numbers");
+            if (bad >= 0) yield return new NonFiniteWeight(tensor.Name, bad, values[bad], values.Count(v => !float.IsFinite(v)));
         }
     }
 }

@@ -59,6 +59,19 @@ public class ExitCodeTests
             Assert.Contains($"initializer '{weight.Name}' holds NaN at index 5", pruned.Error);
             Assert.False(File.Exists(Path.Combine(folder, "pruned.onnx")));
 
+            // measure refuses it too; inspect counts it (its shapes are sound) and warns, in text and in JSON.
+            var measured = await CliRunner.RunAsync("measure", nan, "--device", "pi4-estimate");
+            Assert.Equal(2, measured.ExitCode);
+            Assert.Contains($"initializer '{weight.Name}' holds NaN at index 5", measured.Error);
+            var inspected = await CliRunner.RunAsync("inspect", nan);
+            Assert.Equal(0, inspected.ExitCode);
+            Assert.Contains($"warning: initializer '{weight.Name}' holds 1 non-finite value(s) (NaN at index 5)", System.Text.RegularExpressions.Regex.Replace(inspected.Output, @"\s+", " "));
+            var inspectedJson = await CliRunner.RunAsync("inspect", nan, "--json");
+            var bad = System.Text.Json.JsonDocument.Parse(inspectedJson.Output).RootElement.GetProperty("nonFiniteWeights").EnumerateArray().Single();
+            Assert.Equal((weight.Name, 1, 5), (bad.GetProperty("initializer").GetString(), bad.GetProperty("count").GetInt32(), bad.GetProperty("firstIndex").GetInt32()));
+            var clean = await CliRunner.RunAsync("inspect", CliRunner.Fixture("resnet_tiny.onnx"), "--json");
+            Assert.Empty(System.Text.Json.JsonDocument.Parse(clean.Output).RootElement.GetProperty("nonFiniteWeights").EnumerateArray());
+
             // fine-tuning checks where it will write before it trains
             var finetune = await CliRunner.RunAsync("finetune", CliRunner.Fixture("resnet_tiny.onnx"), "--data", "fashion-mnist-sample", "--out", folder);
             Assert.Equal(2, finetune.ExitCode);

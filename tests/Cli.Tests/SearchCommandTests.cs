@@ -108,6 +108,11 @@ public sealed class SearchCommandTests : IDisposable
         Assert.True(resumed.ExitCode == 0, resumed.Error);
         Assert.Equal(6, JsonDocument.Parse(resumed.Output).RootElement.GetProperty("trials").GetInt32());
 
+        // Fewer trials than the study holds: nothing to screen, and it says so.
+        var fewer = await CliRunner.RunAsync(["search", "--config", config, "--trials", "3", "--resume", "--json", .. Budget]);
+        Assert.True(fewer.ExitCode == 0, fewer.Error);
+        Assert.Contains("the study already holds 6 trials, more than the 3 asked for", System.Text.RegularExpressions.Regex.Replace(fewer.Error, @"\s+", " "));
+
         var changed = await CliRunner.RunAsync(["search", "--config", config, "--sampler", "bo", "--resume", .. Budget]);
         Assert.Equal(2, changed.ExitCode);
         Assert.Contains("sampler", changed.Error);
@@ -126,6 +131,12 @@ public sealed class SearchCommandTests : IDisposable
         var badField = await CliRunner.RunAsync("search", "--config", config);
         Assert.Equal(2, badField.ExitCode);
         Assert.Contains("unknown field 'trails'", badField.Error);
+
+        string[] finalOverPromoteBudget = [.. Budget.Select((a, i) => i > 0 && Budget[i - 1] == "--promote" ? "1" : i > 0 && Budget[i - 1] == "--final" ? "5" : a)];
+        var finalOverPromote = await CliRunner.RunAsync(["search", "--model", model, "--out", Path.Combine(directory, "f"), .. finalOverPromoteBudget]);
+        Assert.Equal(2, finalOverPromote.ExitCode);
+        Assert.Contains("5 final (--final) cannot exceed 1 promoted (--promote)", finalOverPromote.Error);
+        Assert.False(Directory.Exists(Path.Combine(directory, "f")));
 
         var badSampler = await CliRunner.RunAsync(["search", "--model", model, "--out", Path.Combine(directory, "b"), "--sampler", "tpe", .. Budget]);
         Assert.Equal(2, badSampler.ExitCode);

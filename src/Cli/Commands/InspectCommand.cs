@@ -44,9 +44,13 @@ static class InspectCommand
         return command;
     }
 
-    /// <summary>What the loader rewrote in the exporter's graph (the counts are of the rewritten graph).</summary>
+    /// <summary>What the loader rewrote in the exporter's graph (the counts are of the rewritten graph), and weights that are
+    /// not numbers (the counts stand, but every output of such a model is NaN: the other commands refuse it).</summary>
     static void WriteNormalization(IAnsiConsole console, Normalization normalization, ModelProto model)
     {
+        foreach (var bad in InputChecks.NonFiniteWeights(model))
+            console.MarkupLine($"[red]warning: initializer '{Markup.Escape(bad.Initializer)}' holds {bad.Count:N0} non-finite value(s) ({bad.Value} at index {bad.Index}): " +
+                               "the model's outputs are not numbers; evaluate, measure, prune and search refuse it[/]");
         if (normalization.Changed) console.MarkupLine($"[grey]normalised on load: {Markup.Escape(normalization.ToString())}[/]");
         if (OpsWithoutRules(model) is { Count: > 0 } ops)
             console.MarkupLine($"[yellow]ops without rules: {Markup.Escape(string.Join(", ", ops))}[/] [grey](their shapes from ONNX Runtime; " +
@@ -113,6 +117,7 @@ static class InspectCommand
             provenance = "computed from the ONNX graph",
             normalization = normalization.Changed ? normalization.ToString() : null,
             opsWithoutRules = OpsWithoutRules(model),
+            nonFiniteWeights = InputChecks.NonFiniteWeights(model).Select(w => new { initializer = w.Initializer, count = w.Count, firstIndex = w.Index, firstValue = w.Value.ToString() }),
             nodes = cost.Nodes.Select(n => new { name = n.Name, op = n.OpType, outputShape = n.OutputShape, macs = n.Macs, @params = n.Params }),
         };
         Json.Write(output, document);

@@ -35,6 +35,7 @@ static class MeasureCommand
         {
             var file = parse.GetRequiredValue(model);
             var onnx = OnnxModel.Load(file.FullName);
+            InputChecks.FiniteWeights(onnx, file.FullName); // a model whose outputs are NaN has no latency worth reporting
             var cost = ModelCost.Analyze(onnx);
             int[] inputShape = cost.InputShape.Skip(1).Select(d => (int)d).ToArray();
             var plan = new MeasurementPlan

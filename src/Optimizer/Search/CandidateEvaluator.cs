@@ -54,6 +54,9 @@ public sealed record FidelityOptions
         if (RecalibrationBatches < 0) throw new ArgumentException($"recalibration batches cannot be negative ({RecalibrationBatches})");
         if (BatchSize < 1) throw new ArgumentException($"the batch size must be at least 1 ({BatchSize})");
         if (PromoteCount < 0 || FinalCount < 0) throw new ArgumentException("promotion and final counts cannot be negative");
+        if (PromoteCount > 0 && FinalCount > PromoteCount)
+            throw new ArgumentException($"the final stage fine-tunes promoted candidates only: {FinalCount} final (--final) cannot exceed {PromoteCount} promoted " +
+                                        "(--promote); raise --promote, or lower --final");
         if (PromotionSteps < 1 || FinalEpochs < 1) throw new ArgumentException("promotion needs at least one step and the final stage one epoch");
         if (FinalStepsPerEpoch is < 1) throw new ArgumentException("final steps per epoch must be at least 1");
         if (!(LearningRate > 0)) throw new ArgumentException($"the learning rate must be positive ({LearningRate})");

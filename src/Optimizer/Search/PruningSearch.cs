@@ -268,6 +268,9 @@ public sealed class PruningSearch
                 throw new ArgumentException($"{store.Location} was created with parallelism {store.Definition.Parallelism}, not {asked}: it is part of " +
                                             "the study (its trials depend on it); leave it out to use the study's");
             if (store.Definition.Trials != options.Trials) store.UpdateTrialBudget(options.Trials);
+            if (store.Trials().Count is var held && held > options.Trials)
+                progress?.Report(new SearchProgress(SearchStage.Screening, held, held, 0, 0, 0, watch.Elapsed, null,
+                    $"the study already holds {held} trials, more than the {options.Trials} asked for: no trial is screened, and its later stages go on"));
             if (store.Definition.Kernels is { } studyKernels) TorchRuntime.UseKernels(studyKernels, store.Definition.KernelsChannelsLastBlock, model);
             if (options.Invocation is { } invocation) store.Invocation = invocation;
             if (store.Backend.IsShared && store.Backend.GetArtifact(BaseModelArtifact) is null) store.Backend.PutArtifact(BaseModelArtifact, modelBytes);
