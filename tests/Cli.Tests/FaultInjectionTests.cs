@@ -173,6 +173,35 @@ public sealed class FaultInjectionTests(Xunit.Abstractions.ITestOutputHelper log
         Assert.False(File.Exists(Path.Combine(directory, "x.onnx")));
     }
 
+    [Fact]
+    public async Task ReadersLeaveAnEmptyOrAFinishedStoreByteForByte()
+    {
+        // An empty study.db (a copy that failed, a `touch`): refused by name, and still empty.
+        string empty = Path.Combine(directory, "empty"), emptyPath = Path.Combine(empty, "study.db");
+        Directory.CreateDirectory(empty);
+        File.WriteAllBytes(emptyPath, []);
+        var listed = await CliRunner.RunAsync("studies", "list", "--root", directory);
+        Assert.Equal(0, listed.ExitCode);
+        Assert.Contains($"skipped {emptyPath}", listed.Error);
+        var report = await CliRunner.RunAsync("report", empty);
+        Assert.Equal(2, report.ExitCode);
+        Assert.Contains("is empty", report.Error);
+        Assert.Equal(0, new FileInfo(emptyPath).Length);
+
+        // A finished study, closed by its writer: reading it changes no byte of any file in its folder.
+        string run = Path.Combine(directory, "closed"), path = Path.Combine(run, "study.db");
+        var definition = new StudyDefinition("closed", "/m.onnx", "abc", "data", [Objectives.ObjectiveKind.Accuracy], [], "random", 0, 4, "l1",
+                                             new SearchSpaceOptions(), new FidelityOptions(), "latency: none", 10);
+        using (var store = StudyStore.Create(path, definition)) store.Save(new Trial(0, "random", [1, 2, 3], TrialState.Running, [], null, DateTimeOffset.UtcNow));
+        Dictionary<string, byte[]> Files() => Directory.GetFiles(run).ToDictionary(f => Path.GetFileName(f), File.ReadAllBytes);
+        var before = Files();
+        Assert.Equal(0, (await CliRunner.RunAsync("studies", "list", "--root", run, "--json")).ExitCode);
+        await CliRunner.RunAsync("report", run);
+        var after = Files();
+        Assert.Equal(before.Keys.Order(), after.Keys.Order());
+        Assert.All(before, f => Assert.True(f.Value.AsSpan().SequenceEqual(after[f.Key]), $"{f.Key} changed"));
+    }
+
     public static TheoryData<string[], string> BadInputs => new()
     {
         { ["inspect", "{dir}/missing.onnx"], "missing.onnx" },

@@ -23,7 +23,10 @@ sealed class RunStoreFile : IDisposable
         try
         {
             connection.Open();
-            Run(c => c.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;", c => c.ExecuteNonQuery());
+            // Only a writer sets the journal mode (it is stored in the file, so readers find it): setting it writes, and a
+            // reader (studies list, report, the dashboard) must leave every file as it found it.
+            Run(c => c.CommandText = writer is null ? "PRAGMA busy_timeout=10000;" : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;",
+                c => c.ExecuteNonQuery());
         }
         catch
         {
@@ -65,6 +68,7 @@ sealed class RunStoreFile : IDisposable
     {
         path = System.IO.Path.GetFullPath(path);
         if (!File.Exists(path)) throw new FileNotFoundException($"no {kind} at {path}", path);
+        if (new FileInfo(path).Length == 0) throw new InvalidDataException($"{path} is empty: not a {kind} store (left as it is)");
         var writer = write ? WriterLock.Acquire(path, () => Holder(path, kind, table)) : null;
         try
         {
