@@ -26,6 +26,32 @@ public class InspectCommandTests
     }
 
     [Fact]
+    public async Task ADynamicSizeLeadsToTheCommandThatTakesAShape()
+    {
+        string folder = Directory.CreateTempSubdirectory("dynamic-").FullName;
+        try
+        {
+            var model = Objectives.Onnx.OnnxModel.Load(CliRunner.Fixture("resnet_tiny.onnx"));
+            model.Graph.Input[0].Type.TensorType.Shape.Dim[2] = new Objectives.Onnx.Proto.TensorShapeProto.Types.Dimension { DimParam = "height" };
+            string path = Path.Combine(folder, "dynamic.onnx");
+            Objectives.Onnx.OnnxModel.Save(model, path);
+            foreach (var args in new[] { new[] { "prune", path, "--amount", "0.5", "--out", Path.Combine(folder, "p.onnx") }, ["measure", path], ["inspect", path] })
+            {
+                var (code, _, error) = await CliRunner.RunAsync(args);
+                Assert.True(code == 2, $"{args[0]}: exit {code}: {error}");
+                Assert.Contains("paretoprune inspect MODEL --input-shape", System.Text.RegularExpressions.Regex.Replace(error, @"\s+", " "));
+            }
+            // The hint's command works.
+            var inspected = await CliRunner.RunAsync("inspect", path, "--input-shape", "1x3x32x32", "--json");
+            Assert.True(inspected.ExitCode == 0, inspected.Error);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task TheTableListsLayersAndTotalsWithProvenance()
     {
         var (code, output, _) = await CliRunner.RunAsync("inspect", CliRunner.Fixture("resnet_tiny.onnx"));

@@ -146,7 +146,7 @@ public static class ShapeInference
                 throw new OnnxModelException($"input '{input.Name}' has {declared[1].DimValue} channels at axis 1, but the given shape says {given[1]}");
             return new TensorInfo(given, tensorType.ElemType);
         }
-        if (declared is null) throw new OnnxModelException($"input '{input.Name}' declares no shape; give one (e.g. --input-shape 1x3x32x32)");
+        if (declared is null) throw new OnnxModelException($"input '{input.Name}' declares no shape; {GiveAShape}");
         var shape = new long[declared.Count];
         for (int d = 0; d < shape.Length; d++)
         {
@@ -156,9 +156,15 @@ public static class ShapeInference
             else
             {
                 string what = dim.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimParam ? $"symbolic dimension '{dim.DimParam}'" : "unknown dimension";
-                throw new OnnxModelException($"input '{input.Name}' has a {what} at axis {d}; give the shape (e.g. --input-shape 1x3x32x32)");
+                throw new OnnxModelException($"input '{input.Name}' has a {what} at axis {d}; {GiveAShape}");
             }
         }
         return new TensorInfo(shape, tensorType.ElemType);
     }
+
+    /// <summary>Where to go from a model whose input size is not fixed: the one command that takes a shape, and the way to
+    /// make the others work (they train, prune and measure at the file's own size).</summary>
+    const string GiveAShape = "`paretoprune inspect MODEL --input-shape 1x3x32x32` counts it at a shape you give; to prune, evaluate, " +
+                              "measure, fine-tune or search it, export the model with a fixed input height and width (e.g. torch.onnx.export " +
+                              "without dynamic_axes on them)";
 }

@@ -137,7 +137,8 @@ public class ShapeAndCostTests
         model.Graph.Input[0].Type.TensorType.Shape.Dim[2] = new TensorShapeProto.Types.Dimension { DimParam = "height" };
         var error = Assert.Throws<OnnxModelException>(() => ModelCost.Analyze(model));
         Assert.Contains("symbolic dimension 'height' at axis 2", error.Message);
-        Assert.Contains("--input-shape", error.Message);
+        Assert.Contains("`paretoprune inspect MODEL --input-shape 1x3x32x32`", error.Message); // the one command that takes a shape
+        Assert.Contains("export the model with a fixed input height and width", error.Message);
         Assert.Equal([1L, 3, 5, 8], ModelCost.Analyze(model, [1, 3, 5, 8]).InputShape);
 
         var mismatch = Assert.Throws<OnnxModelException>(() => ModelCost.Analyze(model, [1, 4, 5, 8]));
