@@ -76,6 +76,29 @@ public sealed class PruneCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task AModelWithNothingToPruneNamesItsUnsupportedOpsBeforeAnyOption()
+    {
+        // An LSTM over 8 features, 16 hidden units: no op with a pruning rule.
+        var b = new OnnxModelBuilder("lstm", opset: 17);
+        string x = b.Input("x", 4, 1, 8);
+        var random = new Random(1);
+        float[] Weights(int n) => [.. Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() - 0.5))];
+        string w = b.Initializer("W", [1, 64, 8], Weights(64 * 8)), r = b.Initializer("R", [1, 64, 16], Weights(64 * 16));
+        var outputs = b.NodeWithOutputs("LSTM", [x, w, r], 3, "lstm", ("hidden_size", 16L));
+        b.Output(outputs[1], 1, 1, 16);
+        string path = Path.Combine(directory, "lstm.onnx");
+        OnnxModel.Save(b.Build(), path);
+        foreach (var options in new[] { new[] { "--amount", "0.5" }, ["--keep", "g0=4"], ["--amount", "0.5", "--global"] })
+        {
+            var (code, _, error) = await CliRunner.RunAsync(["prune", path, .. options, "--out", Path.Combine(directory, "lstm-pruned.onnx")]);
+            Assert.Equal(2, code);
+            string message = System.Text.RegularExpressions.Regex.Replace(error, @"\s+", " ");
+            Assert.Contains("no channel of this model can be removed; unsupported ops: LSTM", message);
+            Assert.DoesNotContain("say how much to prune", message);
+        }
+    }
+
+    [Fact]
     public async Task AnOutputThatIsTheInputIsRefusedUnlessOverwriteIsGiven()
     {
         string model = Path.Combine(directory, "model.onnx"), link = Path.Combine(directory, "link.onnx");

@@ -57,7 +57,8 @@ static class InspectCommand
                                "their MACs not counted; the channels through them are not pruned; training cannot run them)[/]");
     }
 
-    static List<string> OpsWithoutRules(ModelProto model) =>
+    /// <summary>The ops the pruning analysis has no rule for, by name (with their domain where it is not ONNX's).</summary>
+    internal static List<string> OpsWithoutRules(ModelProto model) =>
         model.Graph.Node.Where(n => OpRegistry.Find(n) is null).Select(n => n.Domain.Length > 0 ? $"{n.Domain}.{n.OpType}" : n.OpType).Distinct().Order().ToList();
 
     static void WriteTable(IAnsiConsole console, string name, ModelCost cost, Normalization normalization, ModelProto model)

@@ -69,6 +69,7 @@ static class PruneCommand
             }
 
             var groups = ChannelGroups.Analyze(original);
+            if (!groups.Prunable.Any()) throw new UserInputException(NothingPrunable(file.FullName, original, groups));
             string criterionName = parse.GetValue(criterion)!;
             Objectives.Data.Dataset? images = null;
             if (ActivationImportance.IsDataDriven(criterionName))
@@ -115,6 +116,18 @@ static class PruneCommand
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    /// <summary>Why no channel can be removed, naming the ops that have no pruning rule first (an LSTM, a custom op): what the
+    /// user must know before any option matters.</summary>
+    static string NothingPrunable(string path, ModelProto model, ChannelGroups groups)
+    {
+        var unsupported = InspectCommand.OpsWithoutRules(model);
+        var reasons = groups.Groups.Select(g => g.Reason).OfType<string>().Distinct().Take(3).ToList();
+        return $"{path}: no channel of this model can be removed" +
+               (unsupported.Count > 0 ? $"; unsupported ops: {string.Join(", ", unsupported)} (no pruning rule: the channels through them are left as they are)" : "") +
+               (reasons.Count > 0 ? $"; {string.Join("; ", reasons)}" : groups.Groups.Count == 0 ? "; it has no convolution or linear layer" : "") +
+               ". `paretoprune inspect --groups` lists its channel groups; `prune --unstructured` zeroes weights of any layer";
     }
 
     static void Report<T>(CliContext context, bool json, ModelCost before, ModelProto original, ModelCost after, ModelProto pruned,
