@@ -60,14 +60,13 @@ public sealed class BayesianSampler : ISampler
             for (int k = started; k <= 2 && proposals.Count < count; k++)
                 if (Samplers.CostShaped(problem, k == 1 ? 1.0 : 0.5) is { } shaped && seen.Add(SearchSpace.Key(shaped))) proposals.Add(shaped);
             if (proposals.Count == count) return proposals;
-            started += proposals.Count;
         }
-        if (started < initial)
+        if (started + proposals.Count < initial)
         {
             // Half the design on the uniform-pruning line (the classic baseline's points: usually good, and they span the
             // cost range), half random configurations around it, so the surrogate sees both the line and departures from it.
-            int uniform = (initial + 1) / 2 - started;
-            if (uniform > 0) proposals.AddRange(Samplers.UniformSequence(problem, seen, Math.Min(uniform, count)));
+            int uniform = Math.Min((initial + 1) / 2 - (started + proposals.Count), count - proposals.Count);
+            if (uniform > 0) proposals.AddRange(Samplers.UniformSequence(problem, seen, uniform));
             int rest = Math.Min(count, initial - started) - proposals.Count;
             if (rest > 0) proposals.AddRange(Samplers.RandomFeasible(problem, random, rest, seen, maxSpread: 0.25));
             if (proposals.Count == count) return proposals;
