@@ -19,8 +19,8 @@ run vgg11-0.25-fashion-mnist params 3 bo,uniform,random,uniform+compute,greedy,b
 run vgg11-0.25-fashion-mnist macs 3 bo,uniform,random,uniform+compute,greedy,bo-focus,bo-focus1 vgg-macs
 run resnet20-fashion-mnist params 1 bo-focus1 resnet20-params
 run mobilenetv2-fashion-mnist params 1 uniform,bo-focus1 mobilenetv2-params
-bin=$(mktemp -d /tmp/pp-allocation-XXXX); cp -r bench/Benchmarks/bin/Release/net10.0/. "$bin" # the front arms came later
 run vgg11-0.25-fashion-mnist params 3 bo-front,uniform-front vgg-params
+run mobilenetv2-fashion-mnist params 3 uniform,bo-focus1 mobilenetv2-params
 run resnet20-fashion-mnist params 1 bo-tied resnet20-params
 run resnet20-fashion-mnist params 1 greedy resnet20-params
 run vgg11-0.25-fashion-mnist energy 3 bo,uniform,random,uniform+compute,greedy,bo-focus1,bo-tied vgg-energy
