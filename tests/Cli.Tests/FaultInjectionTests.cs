@@ -80,14 +80,15 @@ public sealed class FaultInjectionTests(Xunit.Abstractions.ITestOutputHelper log
     public async Task ASecondProcessOnAStudyIsRefusedNamingTheFirst()
     {
         string model = CliRunner.TinyModel(directory), run = Path.Combine(directory, "run");
-        using (var first = CliRunner.Start(Search(model, run, 8)))
+        // 40 trials: the first process must still be searching after the three commands below (a few seconds on a busy host).
+        using (var first = CliRunner.Start(Search(model, run, 40)))
         {
             CliRunner.WaitFor(first, "screening 1/");
             var second = await CliRunner.RunAsync("search", "--resume", "--out", run);
             Assert.Equal(2, second.ExitCode);
             Assert.Contains("is being written by another process", second.Error);
             Assert.Contains($"process {first.Id} on {Environment.MachineName}", second.Error);
-            var fresh = await CliRunner.RunAsync(Search(model, run, 8));
+            var fresh = await CliRunner.RunAsync(Search(model, run, 40));
             Assert.Equal(2, fresh.ExitCode);
 
             var listed = await CliRunner.RunAsync("studies", "list", "--root", directory, "--json");
@@ -106,7 +107,7 @@ public sealed class FaultInjectionTests(Xunit.Abstractions.ITestOutputHelper log
         Assert.All(stored, t => Assert.Null(t.Error));
         var resumed = await CliRunner.RunAsync("search", "--resume", "--out", run, "--json");
         Assert.True(resumed.ExitCode == 0, resumed.Error);
-        Assert.Equal(8, Trials(run).Count);
+        Assert.Equal(40, Trials(run).Count);
     }
 
     [FactWhenATmpfsCanBeMounted]
