@@ -15,7 +15,7 @@ namespace ParetoPrune.Optimizer.Search;
 /// pipeline re-prunes every configuration from the base, and a per-iteration fine-tuned chain would give this baseline
 /// more training than its screening budget says. The sampler is stateless like the others: the incumbent chain is replayed
 /// from the history, whose trials it proposed in order (it needs <c>--parallel 1</c>, so the history is complete).
-/// The "resource" is the largest ratio of a predicted cost to its upper bound (1 = on the bound).
+/// The "resource" is <see cref="SearchProblem.BoundedResource"/> (1 = on the bound).
 /// </remarks>
 public sealed class GreedySampler : ISampler
 {
@@ -28,18 +28,18 @@ public sealed class GreedySampler : ISampler
     public IReadOnlyList<int[]> Propose(SamplerContext context, int count)
     {
         var problem = context.Problem;
-        var bounds = Bounds(problem);
+        Check(problem);
         int iterations = Iterations(context.Budget, problem.Space.Count);
-        double start = Resource(problem, bounds, problem.Space.Full);
+        double start = problem.BoundedResource(problem.Space.Full);
         var incumbent = problem.Space.Full;
         var seen = new HashSet<string> { SearchSpace.Key(incumbent) };
         int position = 0;
         for (int iteration = 0; iteration < iterations; iteration++)
         {
-            if (Resource(problem, bounds, incumbent) <= 1) return []; // on the bound: done
+            if (problem.BoundedResource(incumbent) <= 1) return []; // on the bound: done
             // Geometric targets, the last one the bound itself.
             double target = iteration == iterations - 1 ? 1 : Math.Pow(start, 1 - (iteration + 1) / (double)iterations);
-            var candidates = Shrunk(problem, bounds, incumbent, target).Where(k => seen.Add(SearchSpace.Key(k))).ToList();
+            var candidates = Shrunk(problem, incumbent, target).Where(k => seen.Add(SearchSpace.Key(k))).ToList();
             if (candidates.Count == 0) return [];
             if (position + candidates.Count > context.History.Count)
                 return candidates.Skip(context.History.Count - position).Take(count).ToList();
@@ -54,28 +54,16 @@ public sealed class GreedySampler : ISampler
     }
 
     /// <summary>Refuses a problem the sampler cannot work on (no cost bound it can compute before training), with the reason.</summary>
-    public static void Check(SearchProblem problem) => _ = Bounds(problem);
-
-    /// <summary>The upper bounds on predicted costs that the allocation must meet.</summary>
-    static IReadOnlyList<(Constraint Constraint, double Limit)> Bounds(SearchProblem problem)
+    public static void Check(SearchProblem problem)
     {
-        var bounds = problem.ScreeningConstraints.Where(c => c.IsUpperBound && problem.Predicted.Contains(c.Objective))
-                                                 .Select(c => (c, c.Resolve(problem.Baseline))).Where(b => b.Item2 > 0).ToList();
-        if (bounds.Count == 0)
+        if (problem.CostBounds.Count == 0)
             throw new ArgumentException("the greedy sampler shrinks the model to a cost bound: give one it can compute before training, " +
                                         "e.g. --constraint \"params <= 0.25*baseline\" (macs, params, bytes, or energy or latency from a profile)");
-        return bounds;
-    }
-
-    static double Resource(SearchProblem problem, IReadOnlyList<(Constraint Constraint, double Limit)> bounds, IReadOnlyList<int> kept)
-    {
-        var values = problem.Predict(kept);
-        return bounds.Max(b => values.TryGetValue(b.Constraint.Objective, out double v) ? v / b.Limit : 0);
     }
 
     /// <summary>For each dimension, the incumbent with that dimension at the largest count that brings the resource to the
     /// target (dimensions that cannot reach it alone propose nothing).</summary>
-    static IEnumerable<int[]> Shrunk(SearchProblem problem, IReadOnlyList<(Constraint Constraint, double Limit)> bounds, int[] incumbent, double target)
+    static IEnumerable<int[]> Shrunk(SearchProblem problem, int[] incumbent, double target)
     {
         var dimensions = problem.Space.Dimensions;
         int roundTo = problem.Space.Options.RoundTo;
@@ -84,14 +72,14 @@ public sealed class GreedySampler : ISampler
             int min = dimensions[d].MinKeep, current = incumbent[d];
             var candidate = (int[])incumbent.Clone();
             candidate[d] = min;
-            if (current <= min || Resource(problem, bounds, candidate) > target) continue;
+            if (current <= min || problem.BoundedResource(candidate) > target) continue;
             // Costs grow with the count: the largest count at or under the target, below the current one.
             int lo = min, hi = current - 1;
             while (lo < hi)
             {
                 int mid = (lo + hi + 1) / 2;
                 candidate[d] = mid;
-                if (Resource(problem, bounds, candidate) <= target) lo = mid; else hi = mid - 1;
+                if (problem.BoundedResource(candidate) <= target) lo = mid; else hi = mid - 1;
             }
             candidate[d] = Snap(lo, min, roundTo);
             yield return candidate;

@@ -156,22 +156,14 @@ public static class Samplers
     /// </summary>
     public static int[]? CostShaped(SearchProblem problem, double alpha)
     {
-        if (UniformAtBound(problem) is not { } at) return null;
-        var bounds = problem.ScreeningConstraints.Where(c => c.IsUpperBound && problem.Predicted.Contains(c.Objective))
-                                                 .Select(c => (c.Objective, Limit: c.Resolve(problem.Baseline))).Where(b => b.Limit > 0).ToList();
-        if (bounds.Count == 0) return null;
-        double Resource(int[] kept)
-        {
-            var values = problem.Predict(kept);
-            return bounds.Sum(b => values.TryGetValue(b.Objective, out double v) ? v / b.Limit : 0);
-        }
+        if (problem.CostBounds.Count == 0 || UniformAtBound(problem) is not { } at) return null;
         // Marginal costs at the uniform point, where the bound is met: one channel fewer in one group at a time.
-        double here = Resource(at);
+        double here = problem.BoundedResource(at);
         var marginal = at.Select((k, i) =>
         {
             var fewer = (int[])at.Clone();
             fewer[i] = Math.Max(problem.Space.Dimensions[i].MinKeep, k - 1);
-            return fewer[i] == k ? double.NaN : here - Resource(fewer);
+            return fewer[i] == k ? double.NaN : here - problem.BoundedResource(fewer);
         }).ToArray();
         double cheapest = marginal.Where(m => m > 0).DefaultIfEmpty(1).Min();
         var shaped = problem.Space.Dimensions.Select((d, i) =>

@@ -33,6 +33,8 @@ public sealed class SearchProblem
         ScreeningConstraints = new ConstraintSet(constraints.Where(c => !IsFidelityDependent(c.Objective)));
         ScreeningReference = ScreeningReferenceFor(objectives, constraints, baseline, classes);
         FinalReference = Normalised.ToPoint(ReferencePoint.FromBaseline(objectives, baseline, constraints));
+        CostBounds = ScreeningConstraints.Where(c => c.IsUpperBound && predicted.Contains(c.Objective))
+                                         .Select(c => (c.Objective, Limit: c.Resolve(baseline))).Where(b => b.Limit > 0).ToArray();
     }
 
     /// <summary>
@@ -84,6 +86,21 @@ public sealed class SearchProblem
         foreach (var c in ScreeningConstraints)
             if (values.TryGetValue(c.Objective, out double v)) total += c.Violation(v, Baseline);
         return total;
+    }
+
+    /// <summary>The upper bounds on costs known before training (MACs, parameters, bytes; energy and latency from a profile),
+    /// resolved against the baseline: the budget that allocation samplers spend.</summary>
+    public IReadOnlyList<(ObjectiveKind Objective, double Limit)> CostBounds { get; }
+
+    /// <summary>
+    /// How much of the budget a configuration spends: the largest ratio of a predicted cost to its upper bound (1 = on the
+    /// bound, above 1 = over it), so with several bounds the binding one counts. 0 without <see cref="CostBounds"/>.
+    /// </summary>
+    public double BoundedResource(IReadOnlyList<int> kept)
+    {
+        if (CostBounds.Count == 0) return 0;
+        var values = Predict(kept);
+        return CostBounds.Max(b => values.TryGetValue(b.Objective, out double v) ? v / b.Limit : 0);
     }
 
     /// <summary>The constraints that need an evaluated candidate (measured latency, say), by stage.</summary>

@@ -119,6 +119,27 @@ public class SamplerTests
     }
 
     [Fact]
+    public void TheBoundedResourceIsTheBindingBoundsShare()
+    {
+        var problem = new SearchProblem(
+            Space, [ObjectiveKind.Accuracy, ObjectiveKind.Params], ConstraintSet.Parse(["params <= 0.25*baseline", "macs <= 0.5*baseline", "accuracy >= 0.8"]),
+            new Dictionary<ObjectiveKind, double> { [ObjectiveKind.Accuracy] = 0.9, [ObjectiveKind.Params] = Space.BaseParams, [ObjectiveKind.Macs] = Space.BaseMacs },
+            new HashSet<ObjectiveKind> { ObjectiveKind.Params, ObjectiveKind.Macs },
+            kept => new Dictionary<ObjectiveKind, double> { [ObjectiveKind.Params] = Space.Costs(kept).Params, [ObjectiveKind.Macs] = Space.Costs(kept).Macs }, classes: 10);
+        // The accuracy bound is not a cost: two bounds, resolved against the baseline.
+        Assert.Equal([ObjectiveKind.Params, ObjectiveKind.Macs], problem.CostBounds.Select(b => b.Objective));
+        Assert.Equal(0.25 * Space.BaseParams, problem.CostBounds[0].Limit, 6);
+        foreach (var kept in new[] { Space.Full, Space.Uniform(0.5), Space.Uniform(0.3) })
+        {
+            var costs = Space.Costs(kept);
+            double expected = Math.Max(costs.Params / (0.25 * Space.BaseParams), costs.Macs / (0.5 * Space.BaseMacs));
+            Assert.Equal(expected, problem.BoundedResource(kept), 9);
+        }
+        Assert.Equal(4, problem.BoundedResource(Space.Full), 6); // the full model spends four times the parameter budget
+        Assert.Equal(0, Problem().BoundedResource(Space.Full)); // no bound, nothing spent
+    }
+
+    [Fact]
     public void CostShapedAllocationsKeepCheapChannelsUnderAParameterBound()
     {
         var problem = ParamsProblem(0.25);
