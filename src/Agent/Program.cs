@@ -4,7 +4,7 @@ using ParetoPrune.Devices.Energy;
 
 // paretoprune-agent: the device agent alone, for the Pi (see Agent.csproj). The same command as `paretoprune agent`,
 // as the root of its own program (which gives it --help and --version).
-var agent = AgentCommandLine.Create("paretoprune-agent", Console.Out, Console.Error);
+var agent = AgentCommandLine.Create("paretoprune-agent", Console.Out, Console.Error, []);
 var root = new RootCommand(agent.Description!) { Action = agent.Action };
 foreach (var option in agent.Options) root.Add(option);
 try

@@ -68,6 +68,8 @@ public sealed class HostDevice : IDevice
         for (int i = 0; i < data.Length; i++) data[i] = (float)(random.NextDouble() * 2 - 1);
         using var input = OrtValue.CreateTensorValueFromMemory(data, shape);
         using var runOptions = new RunOptions();
+        // A long run (a large model on a Pi) stops between nodes when the caller cancels, not only between runs.
+        using var terminate = ct.Register(() => runOptions.Terminate = true);
         string[] inputNames = [inputName];
         OrtValue[] inputs = [input];
         string[] outputNames = [.. session.OutputNames];
@@ -77,6 +79,10 @@ public sealed class HostDevice : IDevice
             try
             {
                 using var outputs = session.Run(runOptions, inputNames, inputs, outputNames);
+            }
+            catch (OnnxRuntimeException) when (ct.IsCancellationRequested)
+            {
+                throw new OperationCanceledException(ct); // the terminate flag, not the model
             }
             catch (OnnxRuntimeException e)
             {

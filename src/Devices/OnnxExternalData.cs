@@ -44,48 +44,17 @@ public static class OnnxExternalData
         if (depth > 64) throw new FormatException("nested too deeply");
         string name = "";
         bool external = false;
-        int at = 0;
-        while (at < data.Length)
+        var reader = new ProtoReader(data);
+        while (reader.Next())
         {
-            ulong key = Varint(data, ref at);
-            int field = (int)(key >> 3), wire = (int)(key & 7);
-            switch (wire)
+            if (message != Message.Tensor)
             {
-                case 0:
-                    ulong value = Varint(data, ref at);
-                    if (message == Message.Tensor && field == TensorDataLocation && value == External) external = true;
-                    break;
-                case 1: at = Skip(data, at, 8); break;
-                case 5: at = Skip(data, at, 4); break;
-                case 2:
-                    ulong length = Varint(data, ref at);
-                    if (length > (ulong)(data.Length - at)) throw new FormatException("length past the end");
-                    var payload = data.Slice(at, (int)length);
-                    at += (int)length;
-                    if (message == Message.Tensor && field == TensorName) name = System.Text.Encoding.UTF8.GetString(payload);
-                    else if (message == Message.Tensor && field == TensorExternalData) external = true;
-                    else if (Nested.TryGetValue((message, field), out var inner) && Find(payload, inner, depth + 1) is { } found) return found;
-                    break;
-                default:
-                    throw new FormatException($"wire type {wire}");
+                if (reader.Wire == 2 && Nested.TryGetValue((message, reader.Field), out var inner) && Find(reader.Bytes, inner, depth + 1) is { } found) return found;
             }
+            else if (reader.Wire == 0 && reader.Field == TensorDataLocation && reader.Value == External) external = true;
+            else if (reader.Wire == 2 && reader.Field == TensorName) name = System.Text.Encoding.UTF8.GetString(reader.Bytes);
+            else if (reader.Wire == 2 && reader.Field == TensorExternalData) external = true;
         }
         return external ? name : null;
-    }
-
-    static int Skip(ReadOnlySpan<byte> data, int at, int bytes) =>
-        at + bytes <= data.Length ? at + bytes : throw new FormatException("field past the end");
-
-    static ulong Varint(ReadOnlySpan<byte> data, ref int at)
-    {
-        ulong result = 0;
-        for (int shift = 0; shift < 64; shift += 7)
-        {
-            if (at >= data.Length) throw new FormatException("varint past the end");
-            byte b = data[at++];
-            result |= (ulong)(b & 0x7F) << shift;
-            if (b < 0x80) return result;
-        }
-        throw new FormatException("varint too long");
     }
 }

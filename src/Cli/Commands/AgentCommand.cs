@@ -7,5 +7,5 @@ namespace ParetoPrune.Cli.Commands;
 /// <c>paretoprune-agent</c> that runs on the Pi.</summary>
 static class AgentCommand
 {
-    public static Command Create(CliContext context) => AgentCommandLine.Create("agent", context.Output, context.Error);
+    public static Command Create(CliContext context) => AgentCommandLine.Create("agent", context.Output, context.Error, ["agent"]);
 }

@@ -27,13 +27,29 @@ public sealed record AgentOptions(string Listen, string Token, IDevice Device)
     /// <summary>What one request may make the agent allocate and spend; the defaults fit a 1 GB Raspberry Pi.</summary>
     public AgentLimits Limits { get; init; } = new();
 
+    /// <summary>
+    /// The most memory one measurement may need, estimated before ONNX Runtime sees the model (<see cref="ModelMemory"/>:
+    /// the file, its weights and the intermediate tensors at the peak, at the requested input); a model above it is answered
+    /// 422 with the node that makes the largest tensor. Default: half of this machine's memory, so that a hostile or
+    /// mistaken model cannot take a 1–8 GB board down.
+    /// </summary>
+    public long MaxMemoryBytes { get; init; } = DefaultMaxMemoryBytes;
+
+    /// <summary>Runs each model once in a watched child process before it is measured, killed past
+    /// <see cref="MaxMemoryBytes"/> (the second line, for what the estimate misses); null measures in-process only.
+    /// The command line sets it; a library host that cannot start itself again leaves it null.</summary>
+    public MemoryProbe? MemoryProbe { get; init; }
+
+    /// <summary>Half of the memory this process may use (the machine's, or its container's limit).</summary>
+    public static long DefaultMaxMemoryBytes => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2;
+
     /// <summary>The Retry-After sent with a 503 when the queue is full (whole seconds, at least 1).</summary>
     public TimeSpan RetryAfter { get; init; } = TimeSpan.FromSeconds(5);
 
     // A record prints every property: keep the token out of logs.
     public override string ToString() =>
         $"AgentOptions {{ Listen = {Listen}, Token = (hidden), Device = {Device?.Name}, Meter = {Meter?.Name ?? "none"}, " +
-        $"MaxUploadBytes = {MaxUploadBytes}, QueueLimit = {QueueLimit}, WorkDirectory = {WorkDirectory}, RetryAfter = {RetryAfter}, Limits = {Limits} }}";
+        $"MaxUploadBytes = {MaxUploadBytes}, QueueLimit = {QueueLimit}, MaxMemoryBytes = {MaxMemoryBytes}, MemoryProbe = {(MemoryProbe is null ? "off" : "on")}, WorkDirectory = {WorkDirectory}, RetryAfter = {RetryAfter}, Limits = {Limits} }}";
 }
 
 /// <summary>Bounds on a measurement request; a request beyond any of them is answered 400 with the limit it broke.</summary>

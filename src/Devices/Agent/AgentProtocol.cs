@@ -35,5 +35,7 @@ internal static class AgentJson
     {
         Converters = { new JsonStringEnumConverter() },
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        // Messages stay readable with curl ('make_big', 32768 × 32768): the JSON is never embedded in HTML.
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 }

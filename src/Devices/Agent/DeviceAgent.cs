@@ -30,7 +30,7 @@ namespace ParetoPrune.Devices.Agent;
 /// <item><c>POST /v1/idle?seconds=N</c> → <see cref="IdlePower"/> over N seconds (422 without a meter).</item>
 /// </list>
 /// Errors are <c>{"error": "...", "status": N}</c>: 400 malformed request or shape, 401 token, 413 model too large,
-/// 422 model or meter rejected, 503 queue full (with Retry-After).
+/// 422 model or meter rejected (or the model would need more memory than <see cref="AgentOptions.MaxMemoryBytes"/>), 503 queue full or agent stopping (with Retry-After: both are worth a retry).
 /// </summary>
 public sealed class DeviceAgent : IAsyncDisposable
 {
@@ -53,6 +53,7 @@ public sealed class DeviceAgent : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(options.Device);
         if (options.MaxUploadBytes < 1) throw new ArgumentException($"the upload limit must be positive (got {options.MaxUploadBytes})");
+        if (options.MaxMemoryBytes < 1) throw new ArgumentException($"the memory budget must be positive (got {options.MaxMemoryBytes})");
         if (options.QueueLimit < 0) throw new ArgumentException($"the queue limit must be 0 or more (got {options.QueueLimit})");
         if (string.IsNullOrWhiteSpace(options.WorkDirectory)) throw new ArgumentException("the agent needs a work directory for uploads");
         // Hashes have one length: comparing them leaks nothing, not even the token's length.
@@ -197,6 +198,8 @@ public sealed class DeviceAgent : IAsyncDisposable
             {
                 // Read only now: queued uploads wait on disk.
                 byte[] model = await File.ReadAllBytesAsync(path, ct);
+                var estimate = CheckMemory(model, request);
+                if (options.MemoryProbe is { } probe) await Probe(probe, path, request, estimate, ct);
                 var measurement = await options.Device.MeasureAsync(model, request.InputShape, request.Plan, ct);
                 Interlocked.Increment(ref measurements);
                 await WriteJson(ctx, StatusCodes.Status200OK, measurement);
@@ -218,7 +221,7 @@ public sealed class DeviceAgent : IAsyncDisposable
         }
         catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested || stopping.IsCancellationRequested)
         {
-            // The client went away or the agent is stopping: nobody to answer.
+            await AnswerStopping(ctx);
         }
         catch (Exception e)
         {
@@ -275,6 +278,7 @@ public sealed class DeviceAgent : IAsyncDisposable
         }
         catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested || stopping.IsCancellationRequested)
         {
+            await AnswerStopping(ctx);
         }
         catch (Exception e)
         {
@@ -285,6 +289,58 @@ public sealed class DeviceAgent : IAsyncDisposable
         {
             Interlocked.Decrement(ref admitted);
         }
+    }
+
+    /// <summary>
+    /// Refuses (422) a model whose estimated peak memory at the requested input is above the budget, before ONNX Runtime
+    /// allocates anything: a 211-byte ConstantOfShape can ask for gigabytes.
+    /// </summary>
+    MemoryEstimate? CheckMemory(byte[] model, MeasureRequest request)
+    {
+        long[] shape = [request.Plan.BatchSize, .. request.InputShape.Select(d => (long)d)];
+        MemoryEstimate estimate;
+        try
+        {
+            estimate = ModelMemory.Estimate(model, shape);
+        }
+        catch (FormatException)
+        {
+            return null; // not an ONNX model: ONNX Runtime rejects it with its own words
+        }
+        if (estimate.PeakBytes <= options.MaxMemoryBytes) return estimate;
+        throw new AgentRequestException(StatusCodes.Status422UnprocessableEntity,
+            $"the model would need about {ModelMemory.Format(estimate.PeakBytes)} at an input of [{string.Join(", ", shape)}] " +
+            $"({ModelMemory.Format(estimate.FileBytes)} file, {ModelMemory.Format(estimate.WeightBytes)} weights, " +
+            $"{ModelMemory.Format(estimate.ActivationBytes)} of tensors alive at the peak), above this agent's memory budget of " +
+            $"{ModelMemory.Format(options.MaxMemoryBytes)} (--max-memory-mb); its largest tensor: {estimate.DescribeLargest()}");
+    }
+
+    /// <summary>Runs the model once in a watched child process (<see cref="MemoryProbe"/>); 422 when it grew past the budget.</summary>
+    async Task Probe(MemoryProbe probe, string path, MeasureRequest request, MemoryEstimate? estimate, CancellationToken ct)
+    {
+        var result = await probe.RunAsync(path, request.InputShape, request.Plan, options.MaxMemoryBytes, ct);
+        if (result.Completed) return; // a run that failed is measured below, where ONNX Runtime's error is reported with the model's
+        string missed = estimate is null ? "" : $"; the estimate before it ran was {ModelMemory.Format(estimate.PeakBytes)}" +
+            (estimate.Complete ? "" : $", without what follows from {string.Join(", ", estimate.Unresolved.Take(3))} (ops it cannot size)");
+        throw new AgentRequestException(StatusCodes.Status422UnprocessableEntity,
+            $"the model grew past this agent's memory budget of {ModelMemory.Format(options.MaxMemoryBytes)} (--max-memory-mb) when run once " +
+            $"in a watched process at an input of [{string.Join(", ", new[] { request.Plan.BatchSize }.Concat(request.InputShape))}], and was stopped at " +
+            $"{ModelMemory.Format(result.PeakBytes)}{missed}");
+    }
+
+    /// <summary>
+    /// A request cut short: when the client left there is nobody to answer; when the agent is stopping (SIGTERM from
+    /// systemd), the work in flight was cancelled, and the client is told to retry (503, Retry-After) rather than left
+    /// with an empty answer. The server drains answers like this one before it stops.
+    /// </summary>
+    Task AnswerStopping(HttpContext ctx)
+    {
+        if (ctx.RequestAborted.IsCancellationRequested || !stopping.IsCancellationRequested) return Task.CompletedTask;
+        int seconds = Math.Max(1, (int)Math.Ceiling(options.RetryAfter.TotalSeconds));
+        ctx.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+        ctx.Response.Headers.Connection = "close";
+        return WriteError(ctx, StatusCodes.Status503ServiceUnavailable,
+            "agent stopping: the measurement was cancelled before it finished; retry when the agent is back, or on another device");
     }
 
     /// <summary>Counts the request into the queue; answers 503 and returns false when the queue is full.

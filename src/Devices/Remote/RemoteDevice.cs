@@ -189,7 +189,7 @@ public sealed class RemoteDevice : IDevice, IDisposable
                         when request.Method == HttpMethod.Post && request.RequestUri!.AbsolutePath.EndsWith("/measure", StringComparison.Ordinal)
                         => new ArgumentException($"the device agent at {Agent} rejected the request: {message}"),
                     HttpStatusCode.ServiceUnavailable => new DeviceAgentException(
-                        $"the device agent at {Agent} stayed busy after {attempt} attempts: {message}", status),
+                        $"the device agent at {Agent} was unavailable for {attempt} attempts: {message}", status),
                     _ => new DeviceAgentException($"the device agent at {Agent} answered {status} {response.ReasonPhrase}: {message}", status),
                 };
             }

@@ -356,6 +356,63 @@ public class DeviceAgentTests
     }
 
     [Fact]
+    public async Task AModelAboveTheMemoryBudgetIsAnswered422NamingItsLargestTensor()
+    {
+        await using var agent = await RunningAgent.StartAsync(new HostDevice(name: "pi-1gb"), o => o with { MaxMemoryBytes = 512L << 20 });
+        using var http = agent.Http();
+        var answer = await http.PostAsync("v1/measure", RunningAgent.MeasureContent(ModelMemoryTests.ConstantOfShapeBomb(), RequestJson([4], LatencyPlan)));
+        var (status, error, bodyStatus) = await ErrorOf(answer);
+        Assert.Equal((HttpStatusCode.UnprocessableEntity, 422), (status, bodyStatus));
+        Assert.Contains("'make_big' (ConstantOfShape) makes a tensor of [32768 × 32768] float, 4.0 GiB", error);
+        Assert.Contains("memory budget of 512.0 MiB", error);
+        Assert.Empty(agent.Uploads);
+
+        // The same agent measures a model within its budget, and keeps serving.
+        using var remote = agent.Remote();
+        var m = await remote.MeasureAsync(Model, Shape, LatencyPlan);
+        Assert.Equal("pi-1gb", m.Provenance.Device);
+        var refused = await Assert.ThrowsAsync<ArgumentException>(() => remote.MeasureAsync(ModelMemoryTests.ConstantOfShapeBomb(16384), [4], LatencyPlan));
+        Assert.Contains("ConstantOfShape", refused.Message);
+        Assert.Contains("1.0 GiB", refused.Message);
+    }
+
+    [Fact]
+    public async Task StoppingMidMeasurementAnswers503AndTheClientRetriesOnTheAgentThatComesBack()
+    {
+        int port = RunningAgent.FreePort();
+        // The raw answer: never 200 with an empty body, but 503 with the reason and when to retry.
+        var gated = new GatedDevice(new HostDevice(name: "pi-stopping"));
+        var stopping = await RunningAgent.StartAsync(gated, port: port);
+        using (var http = stopping.Http())
+        {
+            var pending = http.PostAsync("v1/measure", RunningAgent.MeasureContent(Model, RequestJson(Shape, LatencyPlan)));
+            await gated.Entered.WaitAsync(Patience);
+            await stopping.DisposeAsync(); // what SIGTERM does: stop, cancelling the measurement in flight
+            var answer = await pending.WaitAsync(Patience);
+            Assert.Equal(TimeSpan.FromSeconds(1), answer.Headers.RetryAfter?.Delta);
+            var (status, error, bodyStatus) = await ErrorOf(answer);
+            Assert.Equal((HttpStatusCode.ServiceUnavailable, 503), (status, bodyStatus));
+            Assert.Contains("agent stopping", error);
+            Assert.Contains("retry", error);
+        }
+
+        // The client treats it as retryable: stopped mid-measurement, it measures on the agent that comes back.
+        var again = new GatedDevice(new HostDevice(name: "pi-restarted"));
+        var first = await RunningAgent.StartAsync(again, port: port);
+        using var recorder = new StatusRecorder();
+        using var remote = first.Remote(handler: recorder);
+        var measuring = remote.MeasureAsync(Model, Shape, LatencyPlan);
+        await again.Entered.WaitAsync(Patience);
+        await first.DisposeAsync();
+        await recorder.SawBusy.WaitAsync(Patience);
+        await using var second = await RunningAgent.StartAsync(new HostDevice(name: "pi-restarted"), port: port);
+        var m = await measuring.WaitAsync(Patience);
+        Assert.Equal("pi-restarted", m.Provenance.Device);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, recorder.Seen[0]);
+        Assert.Equal(HttpStatusCode.OK, recorder.Seen[^1]);
+    }
+
+    [Fact]
     public async Task TheClientRetriesUntilTheAgentIsUp()
     {
         int port = RunningAgent.FreePort();
