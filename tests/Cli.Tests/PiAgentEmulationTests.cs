@@ -57,7 +57,10 @@ public sealed class PiAgentEmulationTests : IDisposable
         var start = new ProcessStartInfo("unshare") { RedirectStandardOutput = true, RedirectStandardError = true };
         // The Pi 4's core: with qemu's default CPU model (every feature it emulates) the agent's token check failed.
         foreach (string arg in new[] { "-m", "sh", "-c", "mount --bind \"$0\" /proc/cpuinfo && exec qemu-aarch64-static -cpu cortex-a72 \"$@\"", cpuinfo,
-                                       agent, "--listen", $"127.0.0.1:{port}", "--token-file", token, "--meter", $"ina2xx:ina260@{hwmon}" })
+                                       agent, "--listen", $"127.0.0.1:{port}", "--token-file", token, "--meter", $"ina2xx:ina260@{hwmon}",
+                                       // The memory probe starts the agent again: an arm64 program this host runs only
+                                       // through qemu by hand (no binfmt here); a real Pi runs it natively.
+                                       "--no-memory-probe" })
             start.ArgumentList.Add(arg);
         // The agent is a program of its own: none of the test host's runtime settings.
         foreach (string name in start.Environment.Keys.Where(k => k.StartsWith("DOTNET_", StringComparison.Ordinal) || k.StartsWith("COMPlus_", StringComparison.Ordinal)).ToList())

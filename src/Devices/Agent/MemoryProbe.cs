@@ -41,7 +41,7 @@ public sealed record MemoryProbe(string FileName, IReadOnlyList<string> Argument
         foreach (string argument in Arguments) start.ArgumentList.Add(argument);
         start.ArgumentList.Add("--memory-probe");
         start.ArgumentList.Add(request);
-        using var child = Process.Start(start) ?? throw new InvalidOperationException($"could not start {FileName}");
+        using var child = Start(start);
         var errors = child.StandardError.ReadToEndAsync(ct);
         try
         {
@@ -78,6 +78,19 @@ public sealed record MemoryProbe(string FileName, IReadOnlyList<string> Argument
                 try { child.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
             }
             File.Delete(request);
+        }
+    }
+
+    Process Start(ProcessStartInfo start)
+    {
+        try
+        {
+            return Process.Start(start) ?? throw new InvalidOperationException($"the memory probe could not start {FileName}");
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new InvalidOperationException($"the memory probe could not start this program again ({FileName}: {e.Message}); " +
+                                                "start the agent with --no-memory-probe to measure without it", e);
         }
     }
 
