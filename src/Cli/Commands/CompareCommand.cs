@@ -34,7 +34,7 @@ static class CompareCommand
             DefaultValueFactory = _ => "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9",
         };
         var epochs = new Option<int>("--finetune-epochs") { Description = "fine-tuning epochs after pruning, the same for every method (0: none)", DefaultValueFactory = _ => 1 };
-        var steps = new Option<int?>("--max-steps-per-epoch", "--finetune-steps") { Description = "at most this many steps per fine-tuning epoch (a time budget)" };
+        var steps = new Option<int?>("--max-steps-per-epoch", "--finetune-steps") { Description = "at most this many steps in each fine-tuning epoch, not in all of them (a time budget; the total with --finetune-epochs 1, the default)" };
         var learningRate = new Option<double>("--lr") { Description = "peak learning rate of fine-tuning", DefaultValueFactory = _ => 0.01 };
         var batchSize = new Option<int>("--batch-size") { Description = "images per batch of fine-tuning and recalibration", DefaultValueFactory = _ => 64 };
         var recalibration = new Option<int>("--recalibration-batches") { Description = "BN recalibration batches of a structured point before fine-tuning", DefaultValueFactory = _ => 20 };
