@@ -23,12 +23,14 @@ run vgg11-0.25-fashion-mnist params 3 bo-front,uniform-front vgg-params
 run mobilenetv2-fashion-mnist params 2 uniform,bo-focus1 mobilenetv2-params
 run vgg11-0.25-fashion-mnist macs 3 bo-tied vgg-macs
 run resnet20-fashion-mnist params 1 bo-tied resnet20-params
+run vgg11-0.25-fashion-mnist energy 3 bo-focus1 vgg-energy
 run mobilenetv2-fashion-mnist params 3 uniform,bo-focus1 mobilenetv2-params
+run vgg11-0.25-fashion-mnist energy 3 bo,uniform+compute,greedy,bo-tied vgg-energy
 run resnet20-fashion-mnist params 1 greedy resnet20-params
 run mobilenetv2-fashion-mnist params 1 bo-tied mobilenetv2-params
-run vgg11-0.25-fashion-mnist energy 3 bo,uniform,random,uniform+compute,greedy,bo-focus1,bo-tied vgg-energy
+run vgg11-0.25-fashion-mnist energy 1 random vgg-energy
 run resnet20-fashion-mnist params 2 bo-focus1 resnet20-params
-run mobilenetv2-fashion-mnist params 1 uniform+compute,greedy,bo-tied mobilenetv2-params
+run mobilenetv2-fashion-mnist params 1 uniform+compute,greedy mobilenetv2-params
 run resnet20-fashion-mnist params 3 bo-focus1,uniform,uniform+compute resnet20-params
 run mobilenetv2-fashion-mnist params 3 bo-focus1,bo,uniform,random,uniform+compute mobilenetv2-params
 run resnet20-fashion-mnist macs 3 bo-focus1,bo,uniform,random,uniform+compute,greedy resnet20-macs

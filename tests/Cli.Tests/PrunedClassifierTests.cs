@@ -94,17 +94,19 @@ public sealed class PrunedClassifierTests : IDisposable
     {
         string feed = Path.Combine(directory, "feed");
         string mlnet = Path.Combine(Repository.Root, "src", "MLNet", "MLNet.csproj");
-        var pack = Run("dotnet", directory, "pack", mlnet, "-c", "Release", "-o", feed, "-p:PackageVersion=0.0.1-test");
+        // A version of its own: restore caches a package by id and version, so a fixed one would restore an earlier run's.
+        string version = $"0.0.1-test.{DateTime.UtcNow:yyyyMMddHHmmss}.{Environment.ProcessId}";
+        var pack = Run("dotnet", directory, "pack", mlnet, "-c", "Release", "-o", feed, $"-p:PackageVersion={version}");
         Assert.True(pack.Code == 0, pack.Output);
-        Assert.Single(Directory.GetFiles(feed, "ParetoPrune.MLNet.0.0.1-test.nupkg"));
+        Assert.Single(Directory.GetFiles(feed, $"ParetoPrune.MLNet.{version}.nupkg"));
 
         // A console app outside the repository (none of its build settings), restoring the package from the folder.
         string app = Directory.CreateDirectory(Path.Combine(directory, "app")).FullName;
-        File.WriteAllText(Path.Combine(app, "app.csproj"), """
+        File.WriteAllText(Path.Combine(app, "app.csproj"), $$"""
             <Project Sdk="Microsoft.NET.Sdk">
               <PropertyGroup><OutputType>Exe</OutputType><TargetFramework>net10.0</TargetFramework><ImplicitUsings>enable</ImplicitUsings>
                 <NoWarn>NU1603;NU1608</NoWarn></PropertyGroup>
-              <ItemGroup><PackageReference Include="ParetoPrune.MLNet" Version="0.0.1-test" /></ItemGroup>
+              <ItemGroup><PackageReference Include="ParetoPrune.MLNet" Version="{{version}}" /></ItemGroup>
             </Project>
             """);
         File.WriteAllText(Path.Combine(app, "Program.cs"), """
@@ -120,6 +122,9 @@ public sealed class PrunedClassifierTests : IDisposable
         var run = Run("dotnet", app, "run", "-c", "Release", "--", Shipped(), image);
         Assert.True(run.Code == 0, run.Output);
         Assert.EndsWith("Trouser 1.000", run.Output.Trim());
+        string cache = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
+                       ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        if (Directory.Exists(Path.Combine(cache, "paretoprune.mlnet", version))) Directory.Delete(Path.Combine(cache, "paretoprune.mlnet", version), true);
     }
 
     static (int Code, string Output) Run(string file, string workingDirectory, params string[] args)

@@ -163,7 +163,14 @@ public static class TorchRuntime
     static bool Initialize()
     {
         _ = Override; // an invalid override fails before anything loads
-        zeros(1).Dispose(); // loads libtorch through TorchSharp's own resolver
+        try
+        {
+            zeros(1).Dispose(); // loads libtorch through TorchSharp's own resolver
+        }
+        catch (Exception e) when (e is TypeInitializationException or DllNotFoundException or NotSupportedException)
+        {
+            throw new InvalidOperationException(ExplainLoadFailure(e.InnerException?.Message ?? e.Message, LoaderError()), e);
+        }
         if (OperatingSystem.IsLinux())
         {
             SetUserEnabledMkldnn(GlobalContext(), false);
@@ -172,6 +179,44 @@ public static class TorchRuntime
             SetUserEnabledNnpack(GlobalContext(), false);
         }
         return true;
+    }
+
+    /// <summary>
+    /// Why TorchSharp could not load libtorch, in words that name the cause. TorchSharp's own message blames a missing
+    /// libtorch-cpu package reference; on Debian 12 the real cause is the dynamic loader refusing libLibTorchSharp.so,
+    /// which asks for a newer libstdc++ (GLIBCXX_3.4.32) than the system's.
+    /// </summary>
+    /// <param name="failure">TorchSharp's message.</param>
+    /// <param name="loader">The dynamic loader's own error for libLibTorchSharp.so, or null when it loads or is not found.</param>
+    internal static string ExplainLoadFailure(string failure, string? loader)
+    {
+        if (loader is not null && loader.Contains("GLIBCXX_", StringComparison.Ordinal))
+            // .NET's message wraps the loader's (dlerror) after advice on strace: keep the loader's line.
+            return $"TorchSharp's native library needs a newer C++ runtime than this system's ({loader.Split('\n').Last(l => l.Contains("GLIBCXX_", StringComparison.Ordinal)).Trim()}). " +
+                   "Build the program from the ParetoPrune.Optimizer package or inside this repository: their build step marks that " +
+                   "requirement weak in the copy in the output folder (build/TorchSharpGlibcxx.targets), which is safe for this " +
+                   "library. Or install the libstdc++ of gcc 13 or newer.";
+        return $"TorchSharp could not load libtorch: {failure}" + (loader is null ? "" : $" (the dynamic loader says: {loader.Trim()})");
+    }
+
+    /// <summary>The dynamic loader's error for the libLibTorchSharp.so beside the program, or null.</summary>
+    static string? LoaderError()
+    {
+        try
+        {
+            string? library = Directory.EnumerateFiles(AppContext.BaseDirectory, "libLibTorchSharp.so", SearchOption.AllDirectories).FirstOrDefault();
+            if (library is null) return null;
+            NativeLibrary.Free(NativeLibrary.Load(library));
+            return null;
+        }
+        catch (DllNotFoundException e)
+        {
+            return e.Message;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or BadImageFormatException)
+        {
+            return null;
+        }
     }
 
     [DllImport("libc", EntryPoint = "setenv")]

@@ -102,6 +102,51 @@ public class TorchSharpLoadTests
     }
 
     /// <summary>
+    /// A program built without the fix (the NuGet cache's unpatched libLibTorchSharp.so beside the same libtorch) is told
+    /// the real cause, from the dynamic loader's own error, not TorchSharp's "no reference to libtorch-cpu".
+    /// </summary>
+    [Fact]
+    public void AnUnpatchedLibraryIsExplainedByTheLoadersOwnError()
+    {
+        string nugetRoot = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
+            ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        string original = Path.Combine(nugetRoot, "torchsharp", "0.107.0", "runtimes", "linux-x64", "native", "libLibTorchSharp.so");
+        Assert.True(File.Exists(original), $"{original}: the restore put TorchSharp elsewhere");
+        string folder = Directory.CreateTempSubdirectory("unpatched-").FullName;
+        try
+        {
+            // The unpatched library, with libtorch's own libraries beside it (its RUNPATH is $ORIGIN).
+            File.Copy(original, Path.Combine(folder, "libLibTorchSharp.so"));
+            foreach (string library in Directory.GetFiles(AppContext.BaseDirectory, "lib*.so*").Where(f => Path.GetFileName(f) != "libLibTorchSharp.so"))
+                File.CreateSymbolicLink(Path.Combine(folder, Path.GetFileName(library)), library);
+            string? loader = null;
+            try { System.Runtime.InteropServices.NativeLibrary.Free(System.Runtime.InteropServices.NativeLibrary.Load(Path.Combine(folder, "libLibTorchSharp.so"))); }
+            catch (DllNotFoundException e) { loader = e.Message; }
+
+            bool systemHasVersion = new[] { "/usr/lib/x86_64-linux-gnu/libstdc++.so.6", "/lib64/libstdc++.so.6" }
+                .Where(File.Exists).Any(p => System.Text.Encoding.ASCII.GetString(File.ReadAllBytes(p)).Contains("GLIBCXX_3.4.32\0"));
+            if (systemHasVersion)
+            {
+                Assert.Null(loader); // nothing to explain: the original loads
+                return;
+            }
+            Assert.NotNull(loader);
+            string message = TorchRuntime.ExplainLoadFailure("The type initializer for 'TorchSharp.torch' threw an exception.", loader);
+            Assert.Contains("GLIBCXX_3.4.32", message);
+            Assert.Contains("ParetoPrune.Optimizer package", message);
+            Assert.Contains("gcc 13", message);
+            Assert.DoesNotContain("strace", message); // the loader's own line, not .NET's advice around it
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+        // Any other failure keeps TorchSharp's words and adds the loader's.
+        Assert.Equal("TorchSharp could not load libtorch: boom (the dynamic loader says: libtorch_cpu.so: cannot open shared object file)",
+                     TorchRuntime.ExplainLoadFailure("boom", "libtorch_cpu.so: cannot open shared object file"));
+    }
+
+    /// <summary>
     /// The flags of the GLIBCXX_3.4.32 requirement, read from the ELF file's version-needs section (Elf64 little-endian:
     /// section headers → SHT_GNU_verneed → its Vernaux entries, names in the linked string table), and cross-checked with
     /// readelf where binutils is installed (the base image lacks it, and the README's test command must pass there).

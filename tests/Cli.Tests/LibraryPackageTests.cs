@@ -1,0 +1,93 @@
+using System.Diagnostics;
+using ParetoPrune.Optimizer.Search;
+using ParetoPrune.Tests.Shared;
+
+namespace ParetoPrune.Cli.Tests;
+
+/// <summary>
+/// A .NET developer's first program: a console app outside the repository (none of its build settings, no project
+/// references) that restores the packed ParetoPrune.Optimizer from a folder and runs a 2-trial search with TorchSharp
+/// fine-tuning. On Debian 12 this trains only if the libtorch fix travels with the package.
+/// </summary>
+public sealed class LibraryPackageTests : IDisposable
+{
+    readonly string directory = Directory.CreateTempSubdirectory("library-package-").FullName;
+
+    /// <summary>A version of its own: restore caches a package by id and version, so a fixed one would restore the
+    /// package an earlier run packed, not this one.</summary>
+    readonly string version = $"0.0.1-test.{DateTime.UtcNow:yyyyMMddHHmmss}.{Environment.ProcessId}";
+
+    public void Dispose()
+    {
+        Directory.Delete(directory, true);
+        string cache = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
+                       ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        foreach (string id in new[] { "paretoprune.objectives", "paretoprune.devices", "paretoprune.optimizer" })
+            if (Directory.Exists(Path.Combine(cache, id, version))) Directory.Delete(Path.Combine(cache, id, version), true);
+    }
+
+    [Fact]
+    public void APackedOptimizerRestoresIntoAFreshConsoleAppThatRunsASearch()
+    {
+        string feed = Path.Combine(directory, "feed");
+        foreach (string project in new[] { "Objectives", "Devices", "Optimizer" })
+        {
+            var pack = Run("dotnet", directory, "pack", Path.Combine(Repository.Root, "src", project, $"{project}.csproj"), "-c", "Release", "-o", feed,
+                           $"-p:PackageVersion={version}");
+            Assert.True(pack.Code == 0, pack.Output);
+        }
+        using (var package = System.IO.Compression.ZipFile.OpenRead(Path.Combine(feed, $"ParetoPrune.Optimizer.{version}.nupkg")))
+        {
+            var entries = package.Entries.Select(e => e.FullName).ToList();
+            Assert.Contains("build/ParetoPrune.Optimizer.targets", entries);
+            Assert.Contains("buildTransitive/ParetoPrune.Optimizer.targets", entries);
+        }
+
+        string app = Directory.CreateDirectory(Path.Combine(directory, "app")).FullName;
+        File.WriteAllText(Path.Combine(app, "app.csproj"), $$"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup><OutputType>Exe</OutputType><TargetFramework>net10.0</TargetFramework><ImplicitUsings>enable</ImplicitUsings>
+                <Nullable>enable</Nullable><RuntimeIdentifier>linux-x64</RuntimeIdentifier><SelfContained>false</SelfContained>
+                <NoWarn>NU1603;NU1608</NoWarn></PropertyGroup>
+              <ItemGroup><PackageReference Include="ParetoPrune.Optimizer" Version="{{version}}" /></ItemGroup>
+            </Project>
+            """);
+        File.WriteAllText(Path.Combine(app, "Program.cs"), """
+            using Microsoft.ML;
+            using ParetoPrune.Objectives;
+            using ParetoPrune.Objectives.Data;
+            using ParetoPrune.Optimizer.Search;
+
+            var options = new PruningSearchOptions
+            {
+                OutputDirectory = args[1],
+                Objectives = [ObjectiveKind.Accuracy, ObjectiveKind.Macs],
+                Trials = 2,
+                Fidelity = new FidelityOptions { RecalibrationBatches = 2, BatchSize = 32, ScreeningSteps = 5, PromoteCount = 1, PromotionSteps = 5,
+                                                 FinalCount = 1, FinalEpochs = 1, FinalStepsPerEpoch = 5 },
+            };
+            var data = SearchData.From(DatasetCatalog.LoadEmbeddedSample(), validationLimit: 200);
+            var result = await new PruningSearch(new MLContext(seed: 0), options).RunAsync(args[0], data);
+            Console.WriteLine($"search {result.Status}: {result.Trials.Count} trials, {result.Front.Count} on the front");
+            """);
+        File.WriteAllText(Path.Combine(app, "nuget.config"), $"""
+            <configuration><packageSources><add key="local" value="{feed}" /></packageSources></configuration>
+            """);
+        string model = CliRunner.TinyModel(directory);
+        var run = Run("dotnet", app, "run", "-c", "Release", "--", model, Path.Combine(directory, "run"));
+        Assert.True(run.Code == 0, run.Output);
+        Assert.Contains("search finished: 2 trials", run.Output);
+        Assert.True(File.Exists(Path.Combine(directory, "run", PruningSearch.StudyFile)));
+    }
+
+    static (int Code, string Output) Run(string file, string workingDirectory, params string[] args)
+    {
+        var start = new ProcessStartInfo(file) { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string arg in args) start.ArgumentList.Add(arg);
+        using var process = Process.Start(start)!;
+        var error = process.StandardError.ReadToEndAsync();
+        string output = process.StandardOutput.ReadToEnd();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(8))) { process.Kill(true); return (-1, output + "\n(timed out)"); }
+        return (process.ExitCode, output + error.Result);
+    }
+}
