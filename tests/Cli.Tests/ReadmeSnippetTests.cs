@@ -45,7 +45,7 @@ public sealed partial class ReadmeSnippetTests : IDisposable
             foreach (string u in usings.Where(u => u.Trim().Length > 0)) source.AppendLine(u);
             source.AppendLine($"static class Snippet{i}").AppendLine("{").AppendLine("    static async Task Run()").AppendLine("    {");
             string path = Path.Combine(root, document);
-            source.AppendLine($"#line {line - 1} \"{path}\"").AppendLine(prelude);
+            source.AppendLine($"#line {line - 2} \"{path}\"").AppendLine(prelude); // the hidden line above the block
             source.AppendLine($"#line {line + usings.Count} \"{path}\"");
             foreach (string body in lines.Skip(usings.Count)) source.AppendLine(body);
             source.AppendLine("#line default").AppendLine("    }").AppendLine("}");
