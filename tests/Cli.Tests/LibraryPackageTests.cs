@@ -66,8 +66,10 @@ public sealed class LibraryPackageTests : IDisposable
                 Fidelity = new FidelityOptions { RecalibrationBatches = 2, BatchSize = 32, ScreeningSteps = 5, PromoteCount = 1, PromotionSteps = 5,
                                                  FinalCount = 1, FinalEpochs = 1, FinalStepsPerEpoch = 5 },
             };
+            var mlContext = new MLContext(seed: 0);
+            mlContext.Log += (_, e) => { if (e.Source.StartsWith("ParetoPrune")) Console.WriteLine(e.Message); };
             var data = SearchData.From(DatasetCatalog.LoadEmbeddedSample(), validationLimit: 200);
-            var result = await new PruningSearch(new MLContext(seed: 0), options).RunAsync(args[0], data);
+            var result = await new PruningSearch(mlContext, options).RunAsync(args[0], data);
             Console.WriteLine($"search {result.Status}: {result.Trials.Count} trials, {result.Front.Count} on the front");
             """);
         File.WriteAllText(Path.Combine(app, "nuget.config"), $"""
@@ -77,6 +79,7 @@ public sealed class LibraryPackageTests : IDisposable
         var run = Run("dotnet", app, "run", "-c", "Release", "--", model, Path.Combine(directory, "run"));
         Assert.True(run.Code == 0, run.Output);
         Assert.Contains("search finished: 2 trials", run.Output);
+        Assert.Contains("[Source=ParetoPrune.Search, Kind=Info] screening 2/2", run.Output); // progress, with one line of code
         Assert.True(File.Exists(Path.Combine(directory, "run", PruningSearch.StudyFile)));
     }
 

@@ -52,9 +52,13 @@ public sealed class MethodComparison
 
     static string Hash(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
 
-    async Task<ComparisonResult> RunAsync(ModelProto model, string modelPath, string hash, SearchData data, IProgress<ComparisonProgress>? progress,
+    async Task<ComparisonResult> RunAsync(ModelProto model, string modelPath, string hash, SearchData data, IProgress<ComparisonProgress>? reporter,
                                           CancellationToken stop, CancellationToken abort)
     {
+        using var log = new ProgressLog<ComparisonProgress>(mlContext, "ParetoPrune.Compare", reporter, p =>
+            $"{p.Task} {p.Completed}/{p.Total}" + (p.Failed > 0 ? $", {p.Failed} failed" : "") + $", {p.Elapsed:hh\\:mm\\:ss}" +
+            (p.Message.Length > 0 ? $": {p.Message}" : ""));
+        IProgress<ComparisonProgress> progress = log;
         if (options.Classes is { } classes) CandidatePipeline.CheckClasses(classes, data.Train.ClassNames.Count);
         string directory = Path.GetFullPath(options.OutputDirectory);
         string storePath = Path.Combine(directory, StoreFile);

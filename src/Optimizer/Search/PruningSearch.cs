@@ -168,6 +168,7 @@ public sealed record SearchProgress(SearchStage Stage, int Completed, int Total,
 
 /// <summary>
 /// The search, ML.NET style: <c>var search = new PruningSearch(mlContext, options); var result = await search.RunAsync(model, data);</c>.
+/// Progress goes to <c>mlContext.Log</c> (source "ParetoPrune.Search") and to the <see cref="IProgress{T}"/> given, if any.
 /// Screens <see cref="PruningSearchOptions.Trials"/> configurations proposed by the sampler, fine-tunes the most promising
 /// briefly, fine-tunes the front of those with the final budget and exports them; every trial is stored as it ends,
 /// so a killed search resumes where it stopped.
@@ -217,9 +218,13 @@ public sealed class PruningSearch
     /// <summary>The base model as given, kept in a shared study so that workers on other machines search the same file.</summary>
     public const string BaseModelArtifact = "model.onnx";
 
-    async Task<PruningSearchResult> RunAsync(ModelProto model, string modelPath, byte[] modelBytes, SearchData data, IProgress<SearchProgress>? progress,
+    async Task<PruningSearchResult> RunAsync(ModelProto model, string modelPath, byte[] modelBytes, SearchData data, IProgress<SearchProgress>? reporter,
                                              CancellationToken stop, CancellationToken abort)
     {
+        using var log = new ProgressLog<SearchProgress>(mlContext, "ParetoPrune.Search", reporter, p =>
+            $"{p.Stage.ToString().ToLowerInvariant()} {p.Completed}/{p.Total}" + (p.Failed > 0 ? $", {p.Failed} failed" : "") +
+            $", front {p.FrontSize}, {p.Elapsed:hh\\:mm\\:ss}" + (p.Message.Length > 0 ? $": {p.Message}" : ""));
+        IProgress<SearchProgress> progress = log;
         string hash = Convert.ToHexStringLower(SHA256.HashData(modelBytes));
         var watch = Stopwatch.StartNew();
         string directory = Path.GetFullPath(options.OutputDirectory);

@@ -122,7 +122,12 @@ public sealed class MethodComparisonTests : IDisposable
         var (model, data) = Setup.Value;
         var options = Options("families", "magnitude-global", "magnitude-layer", "l1") with { SaveModels = true };
         var progress = new List<ComparisonProgress>();
-        var result = await new MethodComparison(new MLContext(seed: 0), options).RunAsync(model, data, new SynchronousProgress<ComparisonProgress>(progress.Add));
+        var mlContext = new MLContext(seed: 0);
+        var logged = new List<string>();
+        mlContext.Log += (_, e) => { if (e.Source == "ParetoPrune.Compare") lock (logged) logged.Add(e.Message); };
+        var result = await new MethodComparison(mlContext, options).RunAsync(model, data, new SynchronousProgress<ComparisonProgress>(progress.Add));
+        // Every report reached the caller's IProgress and ML.NET's log event alike.
+        Assert.Equal(progress.Count, logged.Count(m => m.Contains("[Source=ParetoPrune.Compare, Kind=Info]")));
 
         Assert.Equal("finished", result.Status);
         Assert.Equal([ComparisonTasks.All], result.Tasks);

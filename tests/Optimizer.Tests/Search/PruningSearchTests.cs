@@ -58,7 +58,14 @@ public sealed class PruningSearchTests : IDisposable
             Constraints = ConstraintSet.Parse(["macs <= 0.5*baseline"]),
             Fidelity = new FidelityOptions { RecalibrationBatches = 2, ScreeningSteps = 2, BatchSize = 32, PromoteCount = 1, PromotionSteps = 3, FinalCount = 1, FinalStepsPerEpoch = 4 },
         };
-        var result = await new PruningSearch(new MLContext(seed: 0), options).RunAsync(model, data);
+        // With no IProgress given, progress goes to ML.NET's own log event, as ML.NET's trainers' does.
+        var mlContext = new MLContext(seed: 0);
+        var logged = new List<string>();
+        mlContext.Log += (_, e) => { if (e.Source == "ParetoPrune.Search") lock (logged) logged.Add(e.Message); };
+        var result = await new PruningSearch(mlContext, options).RunAsync(model, data);
+        Assert.Contains(logged, m => m.Contains("evaluating the unpruned model"));
+        Assert.Contains(logged, m => m.Contains("screening 4/4"));
+        Assert.Contains(logged, m => m.Contains("final 1/1"));
 
         // Uniform pruning at the bound, found independently: the largest fraction, the same in every group, under the bound.
         var space = new SearchSpace(ChannelGroups.Analyze(model), new WeightImportance(WeightImportance.Criterion.L1));
