@@ -55,7 +55,11 @@ public static class CliApp
             {
                 // One line and a hint, not the whole help text.
                 string command = parse.CommandResult.Command == root ? "" : parse.CommandResult.Command.Name + " ";
-                error.WriteLine($"error: {string.Join("; ", parse.Errors.Select(e => Readable(e.Message)).Distinct().Take(3))}");
+                var messages = parse.Errors.Select(e => Readable(e.Message)).Distinct().ToList();
+                // "paretoprune frobnicate": the unknown word is the error, not the missing command it stands in for.
+                if (messages.Any(m => m.StartsWith("Unrecognized command", StringComparison.Ordinal)))
+                    messages.RemoveAll(m => m.StartsWith("Required command was not provided", StringComparison.Ordinal));
+                error.WriteLine($"error: {string.Join("; ", messages.Take(3))}");
                 error.WriteLine($"see: paretoprune {command}--help");
                 return ExitCodes.BadInput;
             }

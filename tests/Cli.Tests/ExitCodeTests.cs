@@ -20,6 +20,7 @@ public class ExitCodeTests
         var unknown = await CliRunner.RunAsync("prunee");
         Assert.Equal(2, unknown.ExitCode);
         Assert.Contains("'prunee'", unknown.Error);
+        Assert.DoesNotContain("Required command", unknown.Error); // the unknown word is the error
     }
 
     [Fact]

@@ -41,6 +41,8 @@ public sealed class LibraryPackageTests : IDisposable
             var entries = package.Entries.Select(e => e.FullName).ToList();
             Assert.Contains("build/ParetoPrune.Optimizer.targets", entries);
             Assert.Contains("buildTransitive/ParetoPrune.Optimizer.targets", entries);
+            using var nuspec = new StreamReader(package.GetEntry("ParetoPrune.Optimizer.nuspec")!.Open());
+            Assert.Contains("<license type=\"expression\">MIT</license>", nuspec.ReadToEnd());
         }
 
         string app = Directory.CreateDirectory(Path.Combine(directory, "app")).FullName;

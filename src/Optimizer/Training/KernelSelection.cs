@@ -27,11 +27,14 @@ public sealed record KernelCheck(string Mode, double MaxRelativeError, double Im
 public sealed record KernelDecision(string Mode, string Reason, string Key, IReadOnlyList<KernelCheck> Checks, bool FromCache,
                                     int ChannelsLastBlock = 0, double CheckSeconds = 0)
 {
+    /// <summary>Parts of a reason joined with "; ", the empty ones (and stray separators) left out.</summary>
+    internal static string Join(params string[] parts) =>
+        string.Join("; ", parts.Select(p => p.Trim().Trim(';').Trim()).Where(p => p.Length > 0));
+
     public override string ToString()
     {
         string checks = string.Join(", ", Checks.Select(c => $"{c.Mode}: error {c.MaxRelativeError:0.0e+0}, {c.ImagesPerSecond:0} img/s ({c.UnalignedImagesPerSecond:0} unaligned)"));
-        string evidence = string.Join("; ", new[] { Reason, checks, Checks.Count > 0 ? $"checked in {CheckSeconds:0.0} s" + (FromCache ? ", cached" : "") : "" }
-                                                 .Where(p => p.Length > 0));
+        string evidence = Join(Reason, checks, Checks.Count > 0 ? $"checked in {CheckSeconds:0.0} s" + (FromCache ? ", cached" : "") : "");
         return $"oneDNN {Mode}{(Mode == TorchRuntime.ChannelsLast && ChannelsLastBlock > 0 ? $" where every layer's channels are multiples of {ChannelsLastBlock}, native elsewhere" : "")}" +
                (evidence.Length > 0 ? $" ({evidence})" : "");
     }

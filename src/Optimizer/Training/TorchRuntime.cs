@@ -101,8 +101,8 @@ public static class TorchRuntime
                 : mode != Off && !local.Checks.Any(c => c.Mode == mode && c.Correct) ? $"{mode} was not found correct on this machine"
                 : null;
             if (why is not null)
-                return Decision = local with { Reason = local.Reason + $"; not the study's {mode}: {why} (results may differ from other workers' in the last digits)" };
-            var chosen = Cap(local with { Mode = mode, ChannelsLastBlock = channelsLastBlock, Reason = $"the study's kernels, checked correct here (this machine alone would choose {local.Mode}: {local.Reason})" });
+                return Decision = local with { Reason = KernelDecision.Join(local.Reason, $"not the study's {mode}: {why} (results may differ from other workers' in the last digits)") };
+            var chosen = Cap(local with { Mode = mode, ChannelsLastBlock = channelsLastBlock, Reason = $"the study's kernels, checked correct here (this machine alone would choose {local.Mode}{(local.Reason.Length > 0 ? $": {local.Reason}" : "")})" });
             MkldnnEnabled = chosen.Mode != Off;
             return Decision = chosen;
         }
@@ -122,12 +122,12 @@ public static class TorchRuntime
         if (!Caps.TryGetValue(decision.Mode, out string? isa)) return decision;
         string? set = Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA");
         if (set is not null && !set.Equals(isa, StringComparison.OrdinalIgnoreCase))
-            return decision with { Mode = Off, Reason = decision.Reason + $"; ATen instead: ONEDNN_MAX_CPU_ISA={set} is set, not {isa}" };
+            return decision with { Mode = Off, Reason = KernelDecision.Join(decision.Reason, $"ATen instead: ONEDNN_MAX_CPU_ISA={set} is set, not {isa}") };
         if (set is null && oneDnnStarted)
-            return decision with { Mode = Off, Reason = decision.Reason + $"; ATen in this process: oneDNN already ran uncapped here, so {decision.Mode} applies from the next one" };
+            return decision with { Mode = Off, Reason = KernelDecision.Join(decision.Reason, $"ATen in this process: oneDNN already ran uncapped here, so {decision.Mode} applies from the next one") };
         if (set is null)
         {
-            if (!OperatingSystem.IsLinux()) return decision with { Mode = Off, Reason = decision.Reason + "; ATen instead: the cap is set on Linux only" };
+            if (!OperatingSystem.IsLinux()) return decision with { Mode = Off, Reason = KernelDecision.Join(decision.Reason, "ATen instead: the cap is set on Linux only") };
             SetEnv("ONEDNN_MAX_CPU_ISA", isa, 1);
         }
         return decision;

@@ -16,6 +16,14 @@ public sealed class KernelSelectionTests : IDisposable
     public void Dispose() => Directory.Delete(directory, recursive: true);
 
     [Fact]
+    public void TheKernelLineLeavesOutEmptyPartsAndStraySeparators()
+    {
+        Assert.Equal("oneDNN off", new KernelDecision(TorchRuntime.Off, "", "key", [], FromCache: false).ToString());
+        Assert.Equal("oneDNN off (PARETOPRUNE_ONEDNN=off)", new KernelDecision(TorchRuntime.Off, "PARETOPRUNE_ONEDNN=off; ", "key", [], false).ToString());
+        Assert.Equal("a; b", KernelDecision.Join("", "a;", " ", "; b"));
+    }
+
+    [Fact]
     public void AModeThatFailsTheCheckIsNeverChosenAndACorrectFasterOneAlwaysIs()
     {
         var off = new KernelCheck(TorchRuntime.Off, 0, 100, true);
