@@ -135,9 +135,17 @@ static class SearchCommands
                 if (parse.GetValue(o.Model) is null) args.AddRange(["--model", positional.Value]);
                 (parse, o) = ParseSearch(args) ?? throw new UserInputException("the search command line does not parse without its model");
             }
+            if (parse.GetValue(o.Resume) && parse.GetValue(o.Storage) is { } url)
+            {
+                // A shared study continues from its own settings on the server, as a worker joins it, and this process may
+                // propose trials up to the budget (a larger --trials grows it) as the search that created it did.
+                string name = parse.GetValue(o.Study) ?? throw new UserInputException("--resume --storage needs the study's name: --study NAME");
+                int? budget = parse.GetResult(o.Trials) is { Implicit: false } ? parse.GetValue(o.Trials) : null;
+                string? data = parse.GetResult(o.Data) is { Implicit: false } ? parse.GetValue(o.Data) : null; // this machine's copy, if given
+                return FromServer(context, url, name, (parse.GetValue(o.Out) ?? new DirectoryInfo(name)).FullName, data,
+                                  parse.GetValue(o.Workers), budget, parse.GetValue(o.Json), joinOnly: false);
+            }
             var output = parse.GetValue(o.Out) ?? throw new UserInputException("--out is required (or give it in --config)");
-            if (parse.GetValue(o.Resume) && parse.GetValue(o.Storage) is not null)
-                throw new UserInputException("--resume is for a study in --out; a study on --storage is joined by running the same search again, or `paretoprune worker`");
             if (parse.GetValue(o.Resume)) (parse, o) = FromStudy(parse, o, output.FullName);
             var model = parse.GetValue(o.Model) ?? throw new UserInputException("give the model: paretoprune search MODEL … (or \"model\" in --config)");
             return RunSearchAsync(context, parse, o, model.FullName, output.FullName);
@@ -331,47 +339,54 @@ static class SearchCommands
         };
         command.SetAction((parse, _) =>
         {
-            string url = parse.GetValue(storage)!, name = parse.GetValue(study)!;
-            string directory = (parse.GetValue(output) ?? new DirectoryInfo($"{name}-worker")).FullName;
-            IReadOnlyDictionary<string, string[]> stored;
-            StudyDefinition definition;
-            byte[]? model;
-            using (var store = StudyStore.Join(ParseStorage(url), name))
-            {
-                stored = store.Invocation ?? throw new UserInputException($"{store.Location} stores no search settings to join it with; run the whole `search` command line there instead");
-                definition = store.Definition;
-                model = store.Backend.GetArtifact(PruningSearch.BaseModelArtifact);
-            }
-            var settings = stored.ToDictionary(kv => kv.Key, kv => kv.Value);
-            string? modelPath = settings.GetValueOrDefault("--model")?.FirstOrDefault();
-            if (modelPath is null || !File.Exists(modelPath) || Sha256(modelPath) != definition.ModelSha256)
-            {
-                if (model is null) throw new UserInputException($"the study's model {modelPath} is not on this machine, and the study does not hold a copy");
-                Directory.CreateDirectory(directory);
-                modelPath = Path.Combine(directory, PruningSearch.BaseModelArtifact);
-                File.WriteAllBytes(modelPath, model);
-                settings["--model"] = [modelPath];
-            }
-            if (parse.GetValue(data) is { } local) settings["--data"] = [Directory.Exists(local) || File.Exists(local) ? Path.GetFullPath(local) : local];
-
-            var args = CommandLine(settings);
-            args.AddRange(["--trials", definition.Trials.ToString(CultureInfo.InvariantCulture), "--out", directory, "--storage", url, "--study", name,
-                           "--workers", parse.GetValue(workers).ToString(CultureInfo.InvariantCulture)]);
-            if (parse.GetValue(json)) args.Add("--json");
-            var (inner, o) = ParseSearch(args) ?? throw new UserInputException($"the settings stored with study '{name}' no longer parse; join it with the whole `search` command line");
-            context.Console.MarkupLine($"[grey]joining study '{Markup.Escape(name)}' at {Markup.Escape(ParseStorage(url).Location)}[/]");
-            return RunSearchAsync(context, inner, o, modelPath, directory, joinOnly: true);
+            string name = parse.GetValue(study)!;
+            return FromServer(context, parse.GetValue(storage)!, name, (parse.GetValue(output) ?? new DirectoryInfo($"{name}-worker")).FullName,
+                              parse.GetValue(data), parse.GetValue(workers), budget: null, parse.GetValue(json), joinOnly: true);
         });
         return command;
     }
 
+    /// <summary>
+    /// Runs the search of study <paramref name="name"/> on a server with the settings it stores (the first machine's
+    /// command line), this machine's folder <paramref name="directory"/> for models and the report, and the base model from
+    /// the study where this machine lacks it. A worker only joins (<paramref name="joinOnly"/>); <c>search --resume</c> may
+    /// also propose trials, up to <paramref name="budget"/> (default: the study's).
+    /// </summary>
+    static Task<int> FromServer(CliContext context, string url, string name, string directory, string? data, int workers, int? budget, bool json, bool joinOnly)
+    {
+        IReadOnlyDictionary<string, string[]> stored;
+        StudyDefinition definition;
+        byte[]? model;
+        using (var store = StudyStore.Join(StudyAddress.ParseStorage(url), name))
+        {
+            stored = store.Invocation ?? throw new UserInputException($"{store.Location} stores no search settings to join it with; run the whole `search` command line there instead");
+            definition = store.Definition;
+            model = store.Backend.GetArtifact(PruningSearch.BaseModelArtifact);
+        }
+        var settings = stored.ToDictionary(kv => kv.Key, kv => kv.Value);
+        string? modelPath = settings.GetValueOrDefault("--model")?.FirstOrDefault();
+        if (modelPath is null || !File.Exists(modelPath) || Sha256(modelPath) != definition.ModelSha256)
+        {
+            if (model is null) throw new UserInputException($"the study's model {modelPath} is not on this machine, and the study does not hold a copy");
+            Directory.CreateDirectory(directory);
+            modelPath = Path.Combine(directory, PruningSearch.BaseModelArtifact);
+            File.WriteAllBytes(modelPath, model);
+            settings["--model"] = [modelPath];
+        }
+        if (data is { } local) settings["--data"] = [Directory.Exists(local) || File.Exists(local) ? Path.GetFullPath(local) : local];
+
+        var args = CommandLine(settings);
+        args.AddRange(["--trials", (budget ?? definition.Trials).ToString(CultureInfo.InvariantCulture), "--out", directory, "--storage", url, "--study", name,
+                       "--workers", workers.ToString(CultureInfo.InvariantCulture)]);
+        if (!joinOnly) args.Add("--resume");
+        if (json) args.Add("--json");
+        var (inner, o) = ParseSearch(args) ?? throw new UserInputException($"the settings stored with study '{name}' no longer parse; join it with the whole `search` command line");
+        context.Console.MarkupLine($"[grey]{(joinOnly ? "joining" : "continuing")} study '{Markup.Escape(name)}' at {Markup.Escape(StudyAddress.ParseStorage(url).Location)}[/]");
+        return RunSearchAsync(context, inner, o, modelPath, directory, joinOnly);
+    }
+
     static string Sha256(string path) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(path)));
 
-    static StudyStorage ParseStorage(string url)
-    {
-        try { return StudyStorage.Parse(url); }
-        catch (ArgumentException e) { throw new UserInputException(e.Message); }
-    }
 
     static async Task<int> RunSearchAsync(CliContext cli, ParseResult parse, Options o, string modelPath, string outputDirectory, bool joinOnly = false)
     {
@@ -426,7 +441,7 @@ static class SearchCommands
             Invocation = Invocation(parse, o),
             Classes = parse.GetValue(o.Classes) is { } list ? ClassSubset.Resolve(list.Split(','), searchData.Train.ClassNames) : null,
             SpecialisationEpochs = parse.GetValue(o.SpecialisationEpochs),
-            Storage = parse.GetValue(o.Storage) is { } url ? ParseStorage(url) : null,
+            Storage = parse.GetValue(o.Storage) is { } url ? StudyAddress.ParseStorage(url) : null,
             StudyName = parse.GetValue(o.Study),
             JoinOnly = joinOnly,
             Parallelism = parse.GetValue(o.Parallel),
@@ -619,13 +634,17 @@ static class SearchCommands
 
     public static Command Report(CliContext context)
     {
-        var run = new Argument<DirectoryInfo>("run") { Description = "run directory of a search" };
+        var study = new StudyAddress();
+        var output = new Option<DirectoryInfo?>("--out", "-o") { Description = "for a study on --storage: the folder for its models, CSVs, plots and report.html (default: ./STUDY)" };
         var json = new Option<bool>("--json") { Description = "print a JSON summary for scripts" };
-        var command = new Command("report", "Rewrite a search's CSVs, plots and report.html from its study, and summarise it.") { run, json };
+        var command = new Command("report", "Rewrite a search's CSVs, plots and report.html from its study, and summarise it.") { output, json };
+        study.AddTo(command);
         command.SetAction(parse =>
         {
-            var directory = parse.GetRequiredValue(run);
-            var result = PruningSearchResult.Load(directory.FullName);
+            if (study.Directory(parse) is not null && parse.GetValue(output) is not null)
+                throw new UserInputException("--out is for a study on --storage; a run directory's report is written into it");
+            string? folder = study.Server(parse) is { } server ? (parse.GetValue(output) ?? new DirectoryInfo(server.Name)).FullName : null;
+            var result = study.Load(parse, folder);
             Optimizer.Reporting.SearchReport.Write(result);
             return Summarise(context, context.ForProgress(parse.GetValue(json)), result, parse.GetValue(json));
         });
@@ -634,101 +653,144 @@ static class SearchCommands
 
     public static Command Export(CliContext context)
     {
-        var run = new Argument<DirectoryInfo>("run") { Description = "run directory of a search" };
+        var study = new StudyAddress();
         var trial = new Option<int?>("--trial") { Description = "the trial to export (default: the best under the study's constraints)" };
         var int8 = new Option<bool>("--int8") { Description = "the trial's INT8 variant (a study run with --quantize; default with no --trial: whichever variant is best)" };
         var output = new Option<FileInfo>("--out", "-o") { Description = "where to write the ONNX model", Required = true };
         var json = new Option<bool>("--json") { Description = "print JSON for scripts" };
-        var command = new Command("export", "Copy an exported model of a search (fine-tuned, BN folded, normalisation inside) to a file.") { run, trial, int8, output, json };
+        var command = new Command("export", "Copy an exported model of a search (fine-tuned, BN folded, normalisation inside) to a file.") { trial, int8, output, json };
+        study.AddTo(command);
         command.SetAction(parse =>
         {
-            var result = PruningSearchResult.Load(parse.GetRequiredValue(run).FullName);
-            var finals = result.Trials.Where(t => t.At(SearchStage.Final)?.ModelPath is not null).Select(t => t.Number).ToList();
-            int number = parse.GetValue(trial) ?? result.Best()?.Trial
-                ?? throw new UserInputException("no exported model meets the study's constraints; name one with --trial " +
-                                                (finals.Count > 0 ? $"({string.Join(", ", finals)})" : "(none was exported yet)"));
-            bool quantized = parse.GetValue(int8) || (parse.GetValue(trial) is null && result.Best()?.Int8 == true);
-            var found = result.Trials.FirstOrDefault(t => t.Number == number) ?? throw new UserInputException($"the study has no trial {number}");
-            var final = found.At(SearchStage.Final);
-            if (final?.ModelPath is null)
-                throw new UserInputException($"trial {number} was not fine-tuned to the final stage, so it has no model to export; exported trials: " +
-                                             (finals.Count > 0 ? string.Join(", ", finals) : "none yet"));
-            if (quantized)
-                final = final.Int8 ?? throw new UserInputException($"trial {number} has no INT8 variant: the study was not run with --quantize");
             var destination = parse.GetRequiredValue(output);
             InputChecks.WritableFile(destination, "--out");
-            if (result.Unfinished is { } unfinished)
-                context.Error.WriteLine($"warning: {unfinished}; trial {number} is the best so far, not the search's answer");
-            File.Copy(Path.Combine(result.RunDirectory, final.ModelPath!), destination.FullName, overwrite: true);
-            if (parse.GetValue(json))
+            // A study on a server: its models are read out of the store into a scratch folder, and the one asked for copied.
+            string? scratch = study.Server(parse) is null ? null : Directory.CreateTempSubdirectory("paretoprune-export-").FullName;
+            try
             {
-                Json.Write(context.Output, new
-                {
-                    trial = number, int8 = quantized, model = destination.FullName, values = final.Values, testAccuracy = final.TestAccuracy,
-                    provisional = result.Unfinished is not null,
-                });
-                return ExitCodes.Success;
+                return Export(context, study.Load(parse, scratch), parse.GetValue(trial), parse.GetValue(int8), destination, parse.GetValue(json));
             }
-            context.Console.MarkupLine($"trial {number}{(quantized ? " (INT8)" : "")} → {Markup.Escape(destination.FullName)}: " +
-                string.Join(", ", final.Values.Select(v => $"{v.Kind.Name()} {v.Kind.Format(v.Value)}")) +
-                (final.TestAccuracy is { } t ? $", test accuracy {ObjectiveKind.Accuracy.Format(t.Value)}" : ""));
-            return ExitCodes.Success;
+            finally
+            {
+                if (scratch is not null) Directory.Delete(scratch, recursive: true);
+            }
         });
         return command;
+    }
+
+    static int Export(CliContext context, PruningSearchResult result, int? trial, bool int8, FileInfo destination, bool json)
+    {
+        var finals = result.Trials.Where(t => t.At(SearchStage.Final)?.ModelPath is not null).Select(t => t.Number).ToList();
+        int number = trial ?? result.Best()?.Trial
+            ?? throw new UserInputException("no exported model meets the study's constraints; name one with --trial " +
+                                            (finals.Count > 0 ? $"({string.Join(", ", finals)})" : "(none was exported yet)"));
+        bool quantized = int8 || (trial is null && result.Best()?.Int8 == true);
+        var found = result.Trials.FirstOrDefault(t => t.Number == number) ?? throw new UserInputException($"the study has no trial {number}");
+        var final = found.At(SearchStage.Final);
+        if (final?.ModelPath is null)
+            throw new UserInputException($"trial {number} was not fine-tuned to the final stage, so it has no model to export; exported trials: " +
+                                         (finals.Count > 0 ? string.Join(", ", finals) : "none yet"));
+        if (quantized)
+            final = final.Int8 ?? throw new UserInputException($"trial {number} has no INT8 variant: the study was not run with --quantize");
+        if (result.Unfinished is { } unfinished)
+            context.Error.WriteLine($"warning: {unfinished}; trial {number} is the best so far, not the search's answer");
+        string source = Path.Combine(result.RunDirectory, final.ModelPath!);
+        if (!File.Exists(source)) throw new UserInputException($"trial {number}'s model {final.ModelPath} is neither in {result.RunDirectory} nor in the study");
+        File.Copy(source, destination.FullName, overwrite: true);
+        if (json)
+        {
+            Json.Write(context.Output, new
+            {
+                trial = number, int8 = quantized, model = destination.FullName, values = final.Values, testAccuracy = final.TestAccuracy,
+                provisional = result.Unfinished is not null,
+            });
+            return ExitCodes.Success;
+        }
+        context.Console.MarkupLine($"trial {number}{(quantized ? " (INT8)" : "")} → {Markup.Escape(destination.FullName)}: " +
+            string.Join(", ", final.Values.Select(v => $"{v.Kind.Name()} {v.Kind.Format(v.Value)}")) +
+            (final.TestAccuracy is { } t ? $", test accuracy {ObjectiveKind.Accuracy.Format(t.Value)}" : ""));
+        return ExitCodes.Success;
     }
 
     public static Command Studies(CliContext context)
     {
         var root = new Option<DirectoryInfo>("--root") { Description = "where to look for run directories (three levels deep)", DefaultValueFactory = _ => new DirectoryInfo(".") };
+        var storage = new Option<string?>("--storage") { Description = "list the studies on a PostgreSQL server instead: postgresql://USER@HOST[:PORT]/DATABASE" };
         var json = new Option<bool>("--json") { Description = "print JSON for scripts" };
-        var list = new Command("list", "List the studies (run directories with a study.db) under a directory.") { root, json };
+        var list = new Command("list", "List the studies: run directories with a study.db under a directory, or the studies on a server.") { root, storage, json };
         list.SetAction(parse =>
         {
             var rows = new List<(string Directory, StudyDefinition Definition, int Trials, int Failed, int Exported, string Status, DateTimeOffset Created, string? Writer)>();
             var problems = new List<string>();
-            foreach (var file in FindStudies(parse.GetValue(root)!.FullName, depth: 3))
+            string? url = parse.GetValue(storage);
+            if (url is not null && parse.GetResult(root) is { Implicit: false })
+                throw new UserInputException("--root looks for run directories on this machine, --storage lists a server's studies: give one");
+            void Add(StudyStore store, string where)
             {
-                try
+                var trials = store.Trials();
+                rows.Add((where, store.Definition, trials.Count, trials.Count(t => t.State == TrialState.Failed),
+                          trials.Count(t => t.At(SearchStage.Final) is not null), store.LiveStatus, store.Created, store.Writer));
+            }
+            if (url is not null)
+            {
+                var server = StudyAddress.ParseStorage(url);
+                foreach (string name in StudyStore.Names(server))
                 {
-                    using var store = StudyStore.Open(file);
-                    var trials = store.Trials();
-                    rows.Add((Path.GetDirectoryName(file)!, store.Definition, trials.Count, trials.Count(t => t.State == TrialState.Failed),
-                              trials.Count(t => t.At(SearchStage.Final) is not null), store.LiveStatus, store.Created, store.Writer));
-                }
-                catch (Exception e) when (e is InvalidDataException or Microsoft.Data.Sqlite.SqliteException or JsonException)
-                {
-                    problems.Add($"{file}: {e.Message}");
+                    try
+                    {
+                        using var store = StudyStore.Join(server, name);
+                        Add(store, name);
+                    }
+                    catch (Exception e) when (e is InvalidDataException or JsonException or StudyNotFoundException)
+                    {
+                        problems.Add($"{name}: {e.Message}");
+                    }
                 }
             }
+            else
+                foreach (var file in FindStudies(parse.GetValue(root)!.FullName, depth: 3))
+                {
+                    try
+                    {
+                        using var store = StudyStore.Open(file);
+                        Add(store, Path.GetDirectoryName(file)!);
+                    }
+                    catch (Exception e) when (e is InvalidDataException or Microsoft.Data.Sqlite.SqliteException or JsonException)
+                    {
+                        problems.Add($"{file}: {e.Message}");
+                    }
+                }
+            string Resume(string where) => url is null ? ResumeCommand(where) : $"paretoprune search --resume --storage {StudyAddress.ParseStorage(url).Location} --study {where}";
+            string Shown(string where) => url is null ? Path.GetRelativePath(Environment.CurrentDirectory, where) : where;
             if (parse.GetValue(json))
             {
                 Json.Write(context.Output, rows.Select(r => new
                 {
-                    directory = r.Directory, sampler = r.Definition.Sampler, objectives = r.Definition.Objectives.Select(o => o.Name()),
+                    directory = url is null ? r.Directory : null, study = url is null ? null : r.Directory, storage = url is null ? null : StudyAddress.ParseStorage(url).Location,
+                    sampler = r.Definition.Sampler, objectives = r.Definition.Objectives.Select(o => o.Name()),
                     constraints = r.Definition.Constraints, trials = r.Trials, budget = r.Definition.Trials, failed = r.Failed, exported = r.Exported,
-                    status = r.Status, created = r.Created, writer = r.Status == "running" ? r.Writer : null, resume = r.Status is "finished" or "running" ? null : ResumeCommand(r.Directory),
+                    status = r.Status, created = r.Created, writer = r.Status == "running" ? r.Writer : null, resume = r.Status is "finished" or "running" ? null : Resume(r.Directory),
                 }));
                 return ExitCodes.Success;
             }
             if (rows.Count == 0) context.Console.MarkupLine("no studies found");
             else
             {
-                var table = new Table().Border(TableBorder.Rounded).AddColumns("run directory", "sampler", "objectives", "trials", "exported", "status", "created");
+                var table = new Table().Border(TableBorder.Rounded).AddColumns(url is null ? "run directory" : "study", "sampler", "objectives", "trials", "exported", "status", "created");
                 foreach (var r in rows.OrderBy(r => r.Created))
-                    table.AddRow(Markup.Escape(Path.GetRelativePath(Environment.CurrentDirectory, r.Directory)), r.Definition.Sampler,
+                    table.AddRow(Markup.Escape(Shown(r.Directory)), r.Definition.Sampler,
                         string.Join(",", r.Definition.Objectives.Select(o => o.Name())), $"{r.Trials}/{r.Definition.Trials}" + (r.Failed > 0 ? $" ({r.Failed} failed)" : ""),
                         r.Exported.ToString(CultureInfo.InvariantCulture),
                         r.Status switch { "stopped" or "killed" => $"{r.Status} (incomplete)", "running" => $"running ({r.Writer})", var s => s },
                         r.Created.ToLocalTime().ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture));
                 context.Console.Write(table);
                 foreach (var r in rows.Where(r => r.Status is not ("finished" or "running")).OrderBy(r => r.Created))
-                    context.Console.MarkupLine($"[grey]continue {Markup.Escape(Path.GetRelativePath(Environment.CurrentDirectory, r.Directory))}: " +
-                                               $"{Markup.Escape(ResumeCommand(r.Directory))}[/]");
+                    context.Console.MarkupLine($"[grey]continue {Markup.Escape(Shown(r.Directory))}: {Markup.Escape(Resume(r.Directory))}[/]");
             }
             foreach (var p in problems) context.Error.WriteLine($"skipped {p}");
             return ExitCodes.Success;
         });
-        return new Command("studies", "Studies (search runs) on this machine.") { list };
+        return new Command("studies", "Studies (search runs) on this machine or on a PostgreSQL server.") { list };
     }
 
     /// <summary>The command that continues the study in <paramref name="directory"/>, as the user can paste it here.</summary>

@@ -10,12 +10,13 @@ using Microsoft.Extensions.Logging;
 namespace ParetoPrune.Cli.Dashboard;
 
 /// <summary>
-/// <c>paretoprune dashboard RUN…</c>: a page on loopback that follows searches while they run. The page polls
-/// <c>/api/studies</c> (every run's <see cref="StudySnapshot"/>, read fresh from its study.db) and draws each study side
+/// <c>paretoprune dashboard RUN… [--storage URL --study NAME…]</c>: a page on loopback that follows searches while they
+/// run, local and shared side by side. The page polls <c>/api/studies</c> (every study's <see cref="StudySnapshot"/>,
+/// read fresh from its store) and draws each study side
 /// by side: its stage progress, the accuracy/cost points by stage with the exported front, the hypervolume so far and
 /// the trials table. Read-only: it never writes a study, so it runs beside the search that does.
 /// </summary>
-public sealed class DashboardServer(IReadOnlyList<string> runs, IPEndPoint endpoint) : IAsyncDisposable
+public sealed class DashboardServer(IReadOnlyList<DashboardStudy> studies, IPEndPoint endpoint) : IAsyncDisposable
 {
     WebApplication? app;
 
@@ -29,7 +30,7 @@ public sealed class DashboardServer(IReadOnlyList<string> runs, IPEndPoint endpo
         builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning).AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
         var web = builder.Build();
         web.MapGet("/", () => Results.Content(DashboardPage.Html, "text/html; charset=utf-8"));
-        web.MapGet("/api/studies", () => Results.Json(runs.Select(StudySnapshot.Read).ToList(), Json.Options));
+        web.MapGet("/api/studies", () => Results.Json(studies.Select(StudySnapshot.Read).ToList(), Json.Options));
         await web.StartAsync(ct);
         app = web;
         Address = new Uri(web.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());

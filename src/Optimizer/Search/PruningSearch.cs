@@ -256,7 +256,8 @@ public sealed class PruningSearch
         bool created;
         if (options.Storage is { } storage)
         {
-            (store, created) = StudyStore.CreateOrJoin(storage, options.StudyName ?? Path.GetFileName(directory), definition, mayCreate: !options.JoinOnly);
+            // A worker and a resumed search continue a study that exists; only a new search creates one.
+            (store, created) = StudyStore.CreateOrJoin(storage, options.StudyName ?? Path.GetFileName(directory), definition, mayCreate: !options.JoinOnly && !options.Resume);
             Directory.CreateDirectory(directory);
         }
         else
@@ -297,8 +298,13 @@ public sealed class PruningSearch
             };
             store.Dimensions ??= space.Dimensions;
             store.Status = "running";
-            progress?.Report(new SearchProgress(SearchStage.Screening, 0, options.Trials, 0, 0, 0, watch.Elapsed, null, "evaluating the unpruned model"));
-            var baseline = store.Baseline ?? store.SetBaselineOnce(await evaluator.BaselineAsync(baselineFidelity, abort));
+            var stored = store.Baseline;
+            // A worker joining a running study does not evaluate the unpruned model again: it says what it does instead.
+            progress?.Report(new SearchProgress(SearchStage.Screening, 0, options.Trials, 0, 0, 0, watch.Elapsed, null,
+                stored is null ? "evaluating the unpruned model"
+                : store.Backend.IsShared ? $"joined {store.Location} (the unpruned model's figures are the study's); claiming trials"
+                : "the unpruned model's figures are the study's; continuing"));
+            var baseline = stored ?? store.SetBaselineOnce(await evaluator.BaselineAsync(baselineFidelity, abort));
             var baselineValues = baseline.ToDictionary();
 
             var problems = options.Constraints.Validate(baselineValues);

@@ -127,8 +127,10 @@ public sealed class PruningSearchResult
 
     /// <summary>The search in an open study, its models in <paramref name="directory"/>. The models of a study on a server are
     /// written there from the store where missing (they were exported on whichever machine ran their final stage).</summary>
-    internal static PruningSearchResult Load(StudyStore store, string directory, MLContext mlContext)
+    public static PruningSearchResult Load(StudyStore store, string directory, MLContext? mlContext = null)
     {
+        directory = Path.GetFullPath(directory);
+        mlContext ??= new MLContext(seed: 0);
         var trials = store.Trials();
         if (store.Backend.IsShared)
             foreach (string model in trials.SelectMany(t => t.At(SearchStage.Final)?.ModelPaths ?? []))

@@ -173,6 +173,9 @@ public sealed class StudyStore : IDisposable
         }
     }
 
+    /// <summary>The names of the studies on a server, oldest first (none when it holds no study yet).</summary>
+    public static IReadOnlyList<string> Names(StudyStorage storage) => PostgresStudyStore.StudyNames(storage);
+
     /// <summary>Whether a process is writing the study file at <paramref name="path"/> now (a killed one is not).</summary>
     public static bool IsBeingWritten(string path) => WriterLock.IsHeld(System.IO.Path.GetFullPath(path));
 
