@@ -60,6 +60,9 @@ public sealed class WorkerTests(Xunit.Abstractions.ITestOutputHelper log) : IDis
             log.WriteLine(await output);
             Assert.Equal(0, process.ExitCode);
         }
+        // A joining worker says what it does, not that it evaluates the unpruned model the creator already did.
+        Assert.Contains("claiming trials", await outputs[1]);
+        Assert.DoesNotContain("evaluating the unpruned model", await outputs[1]);
 
         using var shared = StudyStore.Join(storage, "shared");
         var trials = shared.Trials();

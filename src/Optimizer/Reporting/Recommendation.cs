@@ -117,7 +117,10 @@ public sealed record Recommendation(SearchCandidate? Model, string? Why, Baselin
     static string Quote(string path) => path.Contains(' ') ? $"\"{path}\"" : path;
 
     const string CSharpSnippet = """
-        // dotnet add package ParetoPrune.MLNet
+        // Not on nuget.org yet: make the package from a ParetoPrune checkout, then add it to the app:
+        //   dotnet pack src/MLNet -c Release -o ~/paretoprune-packages
+        //   dotnet nuget add source ~/paretoprune-packages --name paretoprune
+        //   dotnet add package ParetoPrune.MLNet --version 0.1.0
         using Microsoft.ML;
         using ParetoPrune.MLNet;
 
