@@ -39,7 +39,9 @@ static class DashboardCommand
                 if (url is not null)
                 {
                     var server = StudyAddress.ParseStorage(url);
-                    shown.AddRange(names.Select(n => DashboardStudy.Shared(server, n, Path.Combine(scratch!, string.Concat(n.Select(c => char.IsLetterOrDigit(c) ? c : '_'))))));
+                    // A folder per study, numbered: two names that differ only in punctuation must not share one.
+                    shown.AddRange(names.Select((n, i) => DashboardStudy.Shared(server, n,
+                        Path.Combine(scratch!, $"{i}-{string.Concat(n.Select(c => char.IsLetterOrDigit(c) ? c : '_'))}"))));
                 }
                 return await Serve(context, shown, parse.GetValue(listen)!, stop.Token);
             }
