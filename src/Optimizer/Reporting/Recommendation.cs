@@ -120,7 +120,7 @@ public sealed record Recommendation(SearchCandidate? Model, string? Why, Baselin
         // Not on nuget.org yet: make the package from a ParetoPrune checkout, then add it to the app:
         //   dotnet pack src/MLNet -c Release -o ~/paretoprune-packages
         //   dotnet nuget add source ~/paretoprune-packages --name paretoprune
-        //   dotnet add package ParetoPrune.MLNet --version 0.1.0
+        //   dotnet add package ParetoPrune.MLNet --version 0.1.0   (once on nuget.org, this line alone)
         using Microsoft.ML;
         using ParetoPrune.MLNet;
 
