@@ -30,6 +30,8 @@ namespace ParetoPrune.Benchmarks;
 /// (screening, promotion and final): the user's real alternative, prune uniformly and train longer.</item>
 /// <item><c>greedy</c>: NetAdapt-style greedy allocation (<see cref="GreedySampler"/>), 4 iterations of one
 /// candidate per dimension, so it screens 4 × dimensions configurations: more compute than the search.</item>
+/// <item><c>bo-long</c>: <c>bo-focus1</c> with a final stage three times as long (deploy fidelity), recording the uniform
+/// baseline it carried, fine-tuned as long, as <c>uniform-long</c>: the margin at the accuracy users deploy.</item>
 /// <item><c>bo-front</c> and <c>uniform-front</c>: the fine-tuned front, not one answer: the search as shipped and a sweep
 /// of uniform fractions over the feasible range (the <c>uniform</c> sampler), each exporting the search's default number
 /// of final models (every one promoted first); the cell records the hypervolume of their test accuracy against the
@@ -52,7 +54,10 @@ static class AllocationBenchmark
                               string Date, string Kernels, double? FrontHypervolume = null, int? FrontSize = null);
 
     /// <summary>Every arm, in the order a cell runs them.</summary>
-    public static readonly string[] DefaultArms = ["bo", "uniform", "random", "uniform+compute", "greedy", "bo-focus", "bo-focus1", "bo-tied", "bo-front", "uniform-front"];
+    public static readonly string[] DefaultArms = ["bo", "uniform", "random", "uniform+compute", "greedy", "bo-focus", "bo-focus1", "bo-tied", "bo-front", "uniform-front", "bo-long"];
+
+    /// <summary>The final stage of the <c>bo-long</c> arm, in epochs: about what <c>uniform+compute</c> gives its one model.</summary>
+    const int LongFinalEpochs = 3;
 
     public static void Run(string results, string[] models, string[] bounds, int seeds, int trials, int finalSteps, double budget, string[] arms)
     {
@@ -108,6 +113,9 @@ static class AllocationBenchmark
         // a sweep of uniform fractions over the feasible range (the uniform sampler), every one promoted first.
         bool front = arm.EndsWith("-front", StringComparison.Ordinal);
         if (front) fidelity = fidelity with { PromoteCount = FrontModels, FinalCount = FrontModels };
+        // Deploy fidelity: the search as shipped, its exported models and the uniform baseline beside them fine-tuned three
+        // times as long, as a user fine-tunes the model they deploy. Does the allocation's margin survive longer training?
+        if (arm == "bo-long") fidelity = fidelity with { FinalEpochs = LongFinalEpochs };
         if (uniform && !front)
         {
             fidelity = fidelity with { PromoteCount = 1, FinalCount = 1 };
@@ -133,7 +141,7 @@ static class AllocationBenchmark
             // The search carries uniform pruning to the final stage; random search and the greedy baseline are measured as
             // the methods they are.
             UniformBaseline = arm.StartsWith("bo", StringComparison.Ordinal) && !front,
-            BoundFocus = arm switch { "bo-focus" => 0.5, "bo-focus1" or "bo-tied" or "bo-front" => 1, _ => 0 },
+            BoundFocus = arm switch { "bo-focus" => 0.5, "bo-focus1" or "bo-tied" or "bo-front" or "bo-long" => 1, _ => 0 },
             // Fewer, structured dimensions: one per channel width (a ResNet's stages; a VGG's blocks of equal width).
             Space = new SearchSpaceOptions { TieEqualSizedGroups = arm == "bo-tied" },
         };
@@ -166,7 +174,7 @@ static class AllocationBenchmark
             {
                 var trial = result.Trials.Single(t => t.Number == u.Trial);
                 double seconds = new[] { SearchStage.Screening, SearchStage.Promotion, SearchStage.Final }.Sum(s => trial.At(s)?.TotalSeconds ?? 0);
-                cells.Add(Of("uniform", u, seconds, Steps([trial])));
+                cells.Add(Of(arm == "bo-long" ? "uniform-long" : "uniform", u, seconds, Steps([trial])));
             }
             return [.. cells];
         }
