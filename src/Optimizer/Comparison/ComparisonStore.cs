@@ -10,6 +10,10 @@ namespace ParetoPrune.Optimizer.Comparison;
 /// written in one statement as soon as it is evaluated, so a killed run loses at most the point in flight. WAL mode lets
 /// a reader open it while a run writes. Follows <see cref="Search.StudyStore"/>.
 /// </summary>
+/// <remarks>
+/// Not an <see cref="Search.IStudyStore"/>: a comparison is a fixed grid (method × amount) run by one process, with no
+/// proposals, claims, workers or heartbeats to share, so the study contract would be all of it unused.
+/// </remarks>
 public sealed class ComparisonStore : IDisposable
 {
     internal static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = false };

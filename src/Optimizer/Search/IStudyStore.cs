@@ -31,6 +31,21 @@ public interface IStudyStore : IDisposable
 
     DateTimeOffset Created { get; }
 
+    /// <summary>Whether this instance may write the study: a server study always; an SQLite file while this instance holds
+    /// its writer lock (a reader beside a running search does not).</summary>
+    bool IsWriter { get; }
+
+    /// <summary>
+    /// Who works on the study now, in words, or null when no process does (a stopped or killed search). An SQLite file:
+    /// the process holding its writer lock. A server study: its workers that are not retired and sent a heartbeat within
+    /// <paramref name="heartbeatTimeout"/>.
+    /// </summary>
+    string? LiveWriter(TimeSpan heartbeatTimeout);
+
+    /// <summary>Removes the study and everything stored with it (a study rejected before its first trial). Only a writer
+    /// may; the store is closed afterwards.</summary>
+    void Delete();
+
     string? Get(string key);
     void Put(string key, string value);
 

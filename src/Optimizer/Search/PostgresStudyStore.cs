@@ -48,6 +48,12 @@ sealed class PostgresStudyStore : IStudyStore
 
     public string Location { get; }
     public bool IsShared => true;
+
+    public bool IsWriter => true;
+
+    public string? LiveWriter(TimeSpan heartbeatTimeout) =>
+        Workers().Where(w => !w.Retired && DateTimeOffset.UtcNow - w.Heartbeat < heartbeatTimeout).Select(w => w.Description).ToList() is { Count: > 0 } live
+            ? string.Join("; ", live) : null;
     public DateTimeOffset Created { get; }
 
     /// <summary>Opens the study <paramref name="name"/> on the server, creating it (and the tables) when <paramref name="create"/>.</summary>
@@ -300,7 +306,11 @@ sealed class PostgresStudyStore : IStudyStore
         p => p.AddWithValue("n", name), c => c.ExecuteScalar() as byte[]);
 
     /// <summary>Removes the study and everything stored with it (one that was rejected before its first trial).</summary>
-    public void DeleteStudy() => Run("DELETE FROM paretoprune_studies WHERE id = @study", _ => { }, c => c.ExecuteNonQuery());
+    public void Delete()
+    {
+        Run("DELETE FROM paretoprune_studies WHERE id = @study", _ => { }, c => c.ExecuteNonQuery());
+        Dispose();
+    }
 
     public void Dispose() => source.Dispose();
 

@@ -336,7 +336,7 @@ public sealed class PruningSearch
         {
             // Rejected before its first trial (an impossible constraint, a model the analysis refuses, …): leave nothing
             // behind, so that the corrected command runs as a new study rather than meeting this one.
-            if (store.Backend is PostgresStudyStore server) server.DeleteStudy();
+            store.Backend.Delete();
             store.Dispose();
             RemoveRejectedStudy(directory, existed);
             if (Storage.IsFull(e)) throw Storage.Full(directory, "the search could not start; nothing was kept", e);

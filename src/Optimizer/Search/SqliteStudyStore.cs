@@ -78,6 +78,18 @@ sealed class SqliteStudyStore : IStudyStore
     public DateTimeOffset Created => file.Created;
     public bool IsWriter => file.IsWriter;
 
+    public string? LiveWriter(TimeSpan heartbeatTimeout) =>
+        IsWriter || WriterLock.IsHeld(System.IO.Path.GetFullPath(Location)) ? Get("writer") ?? "a process on this machine" : null;
+
+    public void Delete()
+    {
+        if (!IsWriter) throw new InvalidOperationException($"{Location} is open for reading: only its writer may delete it");
+        string path = Location;
+        file.Dispose(); // closes the connections and releases the writer lock
+        foreach (string leftover in new[] { path, path + "-wal", path + "-shm", WriterLock.PathFor(path) })
+            if (File.Exists(leftover)) File.Delete(leftover);
+    }
+
     public string? Get(string key) => file.Get(key);
     public void Put(string key, string value) => file.Put(key, value);
 

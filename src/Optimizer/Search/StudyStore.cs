@@ -105,11 +105,11 @@ public sealed class StudyStore : IDisposable
     public string Location => Backend.Location;
 
     /// <summary>The SQLite file; null for a study on a server.</summary>
-    public string? FilePath => Backend is SqliteStudyStore ? Backend.Location : null;
+    public string? FilePath => Backend.IsShared ? null : Backend.Location;
 
     /// <summary>Whether this instance may write: a server study always, an SQLite one while holding the file's writer lock
     /// (<see cref="Create"/>, <see cref="OpenForWriting"/>).</summary>
-    public bool IsWriter => Backend is not SqliteStudyStore sqlite || sqlite.IsWriter;
+    public bool IsWriter => Backend.IsWriter;
 
     /// <summary>Creates a new study file (the directory too) and holds its writer lock. Refuses to overwrite an existing study.</summary>
     /// <exception cref="StoreInUseException">Another process is creating or writing a study there.</exception>
@@ -204,10 +204,10 @@ public sealed class StudyStore : IDisposable
 
     public DateTimeOffset Created => Backend.Created;
 
-    /// <summary>Who writes the study, in words: the process that last opened the file (<see cref="WriterLock.Describe"/>), or a
-    /// server study's live workers.</summary>
-    public string? Writer => Backend is SqliteStudyStore ? Backend.Get("writer")
-        : LiveWorkers() is { Count: > 0 } live ? string.Join("; ", live.Select(w => w.Description)) : null;
+    /// <summary>Who works on the study now, in words (<see cref="IStudyStore.LiveWriter"/>: the process holding the file's
+    /// writer lock, described as <see cref="WriterLock.Describe"/> recorded it, or a server study's live workers); null when
+    /// none does.</summary>
+    public string? Writer => Backend.LiveWriter(new WorkerOptions().HeartbeatTimeout);
 
     /// <summary>The workers that are not retired and sent a heartbeat within <paramref name="timeout"/> (default: the
     /// search's, <see cref="WorkerOptions.HeartbeatTimeout"/>).</summary>
@@ -254,9 +254,7 @@ public sealed class StudyStore : IDisposable
     }
 
     /// <summary><see cref="Status"/>, with a "running" study that no process works on any more told as "killed".</summary>
-    public string LiveStatus => Status != "running" ? Status
-        : Backend is SqliteStudyStore sqlite ? (sqlite.IsWriter || IsBeingWritten(sqlite.Location) ? "running" : "killed")
-        : LiveWorkers().Count > 0 ? "running" : "killed";
+    public string LiveStatus => Status != "running" ? Status : Writer is not null ? "running" : "killed";
 
     /// <summary>Stores a new running trial under the next free number, allocated by the store in the same transaction.</summary>
     public Trial NewTrial(string sampler, int[] kept) => Backend.Propose(WorkerIdentity.Anonymous, _ => new Proposal(sampler, kept))!;

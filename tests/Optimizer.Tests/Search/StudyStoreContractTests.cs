@@ -52,6 +52,48 @@ public sealed class StudyStoreContractTests : IDisposable
         [new ObjectiveValue(ObjectiveKind.Accuracy, accuracy, Provenance.Scored("data", "validation"), "screened")], new Dictionary<string, double>()));
 
     [Theory, InlineData("sqlite"), PostgresBackend]
+    public void LivenessIsTheWritersAndDeletionLeavesNothing(string backend)
+    {
+        var storage = backend == "sqlite" ? null : StudyStorage.Parse(PostgresServer.Shared.NewDatabase());
+        IStudyStore store;
+        if (storage is null) store = Open(backend).First;
+        else
+        {
+            var (created, _) = StudyStore.CreateOrJoin(storage, "contract", Definition);
+            opened.Add(created);
+            store = created.Backend;
+        }
+        Assert.True(store.IsWriter);
+        if (backend == "sqlite")
+        {
+            // The writer's process is the live writer while it holds the file; a reader beside it sees it, and none after.
+            string path = store.Location;
+            Assert.NotNull(store.LiveWriter(Long));
+            using (var reader = StudyStore.Open(path))
+            {
+                Assert.False(reader.Backend.IsWriter);
+                Assert.Equal(store.LiveWriter(Long), reader.Backend.LiveWriter(Long));
+                Assert.Throws<InvalidOperationException>(() => reader.Backend.Delete());
+            }
+            store.Delete();
+            Assert.All(new[] { path, path + "-wal", path + "-shm", path + ".lock" }, f => Assert.False(File.Exists(f), $"{f} is left"));
+            Assert.Throws<FileNotFoundException>(() => StudyStore.Open(path));
+            return;
+        }
+        // A server study: its live workers, by heartbeat; none once retired or silent.
+        Assert.Null(store.LiveWriter(Long));
+        store.Register(Worker("a"));
+        Assert.Equal("worker a", store.LiveWriter(Long));
+        Assert.Null(store.LiveWriter(TimeSpan.Zero));
+        store.Retire("a");
+        Assert.Null(store.LiveWriter(Long));
+        Assert.Contains("contract", StudyStore.Names(storage!));
+        store.Delete();
+        Assert.DoesNotContain("contract", StudyStore.Names(storage!));
+        Assert.Throws<StudyNotFoundException>(() => StudyStore.Join(storage!, "contract"));
+    }
+
+    [Theory, InlineData("sqlite"), PostgresBackend]
     public void ConcurrentProposersGetNumbersFromTheStoreWithoutGapsOrRepeats(string backend)
     {
         var (_, another) = Open(backend);
