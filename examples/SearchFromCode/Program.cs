@@ -48,7 +48,7 @@ var watch = Stopwatch.StartNew();
 var progress = new ConsoleProgress(p => Console.WriteLine(
     $"[{p.Elapsed:mm\\:ss}] {p.Stage.ToString().ToLowerInvariant()} {p.Completed}/{p.Total} · front {p.FrontSize} · {p.Message}"));
 var result = await new PruningSearch(mlContext, options).RunAsync(modelPath, data, progress);
-Console.WriteLine($"search {result.Status} in {watch.Elapsed.TotalSeconds:0} s; run directory {result.RunDirectory} (report.html, plots, models/)");
+Console.WriteLine($"search {result.Status.Name()} in {watch.Elapsed.TotalSeconds:0} s; run directory {result.RunDirectory} (report.html, plots, models/)");
 
 // The front: every value says how it was obtained (scored on which split, computed on the graph, estimated by which profile).
 Console.WriteLine();

@@ -72,7 +72,7 @@ public sealed class LibraryPackageTests : IDisposable
             mlContext.Log += (_, e) => { if (e.Source.StartsWith("ParetoPrune")) Console.WriteLine(e.Message); };
             var data = SearchData.From(DatasetCatalog.LoadEmbeddedSample(), validationLimit: 200);
             var result = await new PruningSearch(mlContext, options).RunAsync(args[0], data);
-            Console.WriteLine($"search {result.Status}: {result.Trials.Count} trials, {result.Front.Count} on the front");
+            Console.WriteLine($"search {result.Status.Name()}: {result.Trials.Count} trials, {result.Front.Count} on the front");
             """);
         File.WriteAllText(Path.Combine(app, "nuget.config"), $"""
             <configuration><packageSources><add key="local" value="{feed}" /></packageSources></configuration>

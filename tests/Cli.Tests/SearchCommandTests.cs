@@ -178,7 +178,7 @@ public sealed class SearchCommandTests : IDisposable
         Assert.Contains("stopping after the trials in flight", errors);
         Assert.Contains($"continue with: paretoprune search --resume --out {run}", System.Text.RegularExpressions.Regex.Replace(rest, @"\s+", " "));
         var store = StudyStore.Open(Path.Combine(run, "study.db"));
-        Assert.Equal("stopped", store.Status);
+        Assert.Equal(StudyStatus.Stopped, store.Status);
         var trials = store.Trials();
         store.Dispose();
         Assert.InRange(trials.Count, 2, 59); // 60 trials: far more than finish while the test reacts (a busy test host can take seconds)

@@ -64,7 +64,7 @@ public sealed class SharedStudyCommandsTests : IDisposable
         using (var store = StudyStore.Join(storage, "s2"))
         {
             Assert.Equal(4, store.Trials().Count);
-            Assert.Equal("finished", store.Status);
+            Assert.Equal(StudyStatus.Finished, store.Status);
         }
 
         // The dashboard shows the shared study beside a local one, through the same snapshot.

@@ -77,7 +77,7 @@ public sealed class WorkerTests(Xunit.Abstractions.ITestOutputHelper log) : IDis
         Assert.All(tasks, t => Assert.False(t.CompletedBy!.StartsWith(victimPrefix, StringComparison.Ordinal), "the killed worker completed a task"));
         Assert.True(tasks.Select(t => t.CompletedBy).Distinct().Count() >= 2, "the work was not shared between the surviving workers");
         Assert.True(shared.Backend.Workers().Single(w => w.Id.StartsWith(victimPrefix, StringComparison.Ordinal)).Retired);
-        Assert.Equal("finished", shared.Status);
+        Assert.Equal(StudyStatus.Finished, shared.Status);
 
         // Every worker trained with the study's kernels.
         string kernels = shared.Definition.Kernels!;

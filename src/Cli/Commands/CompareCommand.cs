@@ -189,7 +189,7 @@ static class CompareCommand
     internal static string? NothingCompared(ComparisonResult result)
     {
         var points = result.Points.Where(p => !p.IsBaseline).ToList();
-        if (result.Status != "finished" || points.Count == 0 || points.Any(p => !p.Failed)) return null;
+        if (result.Status != StudyStatus.Finished || points.Count == 0 || points.Any(p => !p.Failed)) return null;
         return FailureReasons.Summarise(points.Select(p => p.Error!).ToList(), points.Count, "points") +
                FailureReasons.NextStep(Path.Combine(result.RunDirectory, "points.csv"));
     }
@@ -212,7 +212,7 @@ static class CompareCommand
             Json.Write(cli.Output, new
             {
                 runDirectory = result.RunDirectory,
-                status = result.Status,
+                status = result.Status.Name(),
                 points = result.Points.Count(p => !p.IsBaseline),
                 failed = result.Points.Count(p => p.Failed),
                 baselines = result.Tasks.Select(t => new { task = t, values = result.Baseline(t)?.Values }),
@@ -232,7 +232,7 @@ static class CompareCommand
             return ExitCodes.Success;
         }
         var console = context.Console;
-        if (result.Status != "finished")
+        if (result.Status != StudyStatus.Finished)
             console.MarkupLine($"[yellow]stopped; continue with --resume --out {Markup.Escape(result.RunDirectory)}[/]");
         foreach (string task in result.Tasks)
         {

@@ -510,7 +510,7 @@ static class SearchCommands
     /// models or has not finished.</summary>
     internal static string? NothingExported(PruningSearchResult result)
     {
-        if (result.Status != "finished" || result.Front.Count > 0) return null;
+        if (result.Status != StudyStatus.Finished || result.Front.Count > 0) return null;
         var failed = result.Trials.Where(t => t.State == TrialState.Failed).Select(t => t.Error ?? "no reason recorded").ToList();
         // --final 0 asks for no exported model: only a search whose every trial failed produced nothing then.
         if (result.Definition.Fidelity.FinalCount == 0 && failed.Count < result.Trials.Count) return null;
@@ -541,7 +541,7 @@ static class SearchCommands
             Json.Write(cli.Output, new
             {
                 runDirectory = result.RunDirectory,
-                status = result.Status,
+                status = result.Status.Name(),
                 trials = result.Trials.Count,
                 failed = result.Trials.Count(t => t.State == TrialState.Failed),
                 hypervolume = result.HypervolumeTrace.LastOrDefault(),
@@ -582,7 +582,7 @@ static class SearchCommands
                                $"{Markup.Escape(ResumeCommand(result.RunDirectory))}[/]");
         if (result.Front.Count == 0)
         {
-            if (result.Status != "finished") // a finished one says why on standard error (Summarise)
+            if (result.Status != StudyStatus.Finished) // a finished one says why on standard error (Summarise)
                 console.MarkupLine($"[yellow]stopped before the final stage; continue with: {Markup.Escape(ResumeCommand(result.RunDirectory))}[/]");
         }
         else
@@ -609,7 +609,7 @@ static class SearchCommands
                 console.MarkupLine($"[grey]{Markup.Escape(v.Kind.Name())}: {Markup.Escape(v.Provenance.ToString())}[/]");
             if (best is not null)
             {
-                console.MarkupLine($"best under the constraints{(result.Status == "finished" ? "" : " so far")}: trial {best.Label} → {Markup.Escape(best.ModelPath)}");
+                console.MarkupLine($"best under the constraints{(result.Status == StudyStatus.Finished ? "" : " so far")}: trial {best.Label} → {Markup.Escape(best.ModelPath)}");
                 var card = Recommendation.For(result);
                 console.MarkupLine("  " + Markup.Escape(string.Join("; ", card.Savings.Concat(card.Device).Where(c => c.Kind != ObjectiveKind.Params)
                     .Select(c => $"{c.Kind.Info().Label}{(c.Where is { } w ? $" on {w}" : "")} {c.Kind.Format(c.Model)} ({Recommendation.Describe(c)}" +
@@ -720,7 +720,7 @@ static class SearchCommands
         var list = new Command("list", "List the studies: run directories with a study.db under a directory, or the studies on a server.") { root, storage, json };
         list.SetAction(parse =>
         {
-            var rows = new List<(string Directory, StudyDefinition Definition, int Trials, int Failed, int Exported, string Status, DateTimeOffset Created, string? Writer)>();
+            var rows = new List<(string Directory, StudyDefinition Definition, int Trials, int Failed, int Exported, StudyStatus Status, DateTimeOffset Created, string? Writer)>();
             var problems = new List<string>();
             string? url = parse.GetValue(storage);
             if (url is not null && parse.GetResult(root) is { Implicit: false })
@@ -769,7 +769,7 @@ static class SearchCommands
                     directory = url is null ? r.Directory : null, study = url is null ? null : r.Directory, storage = url is null ? null : StudyAddress.ParseStorage(url).Location,
                     sampler = r.Definition.Sampler, objectives = r.Definition.Objectives.Select(o => o.Name()),
                     constraints = r.Definition.Constraints, trials = r.Trials, budget = r.Definition.Trials, failed = r.Failed, exported = r.Exported,
-                    status = r.Status, created = r.Created, writer = r.Status == "running" ? r.Writer : null, resume = r.Status is "finished" or "running" ? null : Resume(r.Directory),
+                    status = r.Status.Name(), created = r.Created, writer = r.Status == StudyStatus.Running ? r.Writer : null, resume = r.Status is StudyStatus.Finished or StudyStatus.Running ? null : Resume(r.Directory),
                 }));
                 return ExitCodes.Success;
             }
@@ -781,10 +781,10 @@ static class SearchCommands
                     table.AddRow(Markup.Escape(Shown(r.Directory)), r.Definition.Sampler,
                         string.Join(",", r.Definition.Objectives.Select(o => o.Name())), $"{r.Trials}/{r.Definition.Trials}" + (r.Failed > 0 ? $" ({r.Failed} failed)" : ""),
                         r.Exported.ToString(CultureInfo.InvariantCulture),
-                        r.Status switch { "stopped" or "killed" => $"{r.Status} (incomplete)", "running" => $"running ({r.Writer})", var s => s },
+                        r.Status switch { StudyStatus.Stopped or StudyStatus.Killed => $"{r.Status.Name()} (incomplete)", StudyStatus.Running => $"running ({r.Writer})", var s => s.Name() },
                         r.Created.ToLocalTime().ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture));
                 context.Console.Write(table);
-                foreach (var r in rows.Where(r => r.Status is not ("finished" or "running")).OrderBy(r => r.Created))
+                foreach (var r in rows.Where(r => r.Status is not (StudyStatus.Finished or StudyStatus.Running)).OrderBy(r => r.Created))
                     context.Console.MarkupLine($"[grey]continue {Markup.Escape(Shown(r.Directory))}: {Markup.Escape(Resume(r.Directory))}[/]");
             }
             foreach (var p in problems) context.Error.WriteLine($"skipped {p}");

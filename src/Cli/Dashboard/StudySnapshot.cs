@@ -32,7 +32,7 @@ public sealed record StudySnapshot(
             var d = result?.Definition ?? store.Definition;
             var trials = result?.Trials ?? store.Trials();
             var baseline = result?.Baseline;
-            string status = result?.Status ?? store.LiveStatus;
+            string status = (result?.Status ?? store.LiveStatus).Name();
             var cost = d.Objectives.FirstOrDefault(o => o != ObjectiveKind.Accuracy);
             var front = result?.Front.Select(c => c.Trial).ToHashSet() ?? [];
             var points = trials.Select(t =>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using ParetoPrune.Objectives;
+using ParetoPrune.Optimizer.Search;
 
 namespace ParetoPrune.Optimizer.Comparison;
 
@@ -32,7 +33,7 @@ public sealed class ComparisonResult
     /// <summary>Cost budgets of the "best method" table, as fractions of the baseline's cost.</summary>
     public static readonly IReadOnlyList<double> BudgetFractions = [0.75, 0.5, 0.25, 0.1];
 
-    ComparisonResult(string directory, ComparisonDefinition definition, string status, IReadOnlyList<ComparisonPoint> points)
+    ComparisonResult(string directory, ComparisonDefinition definition, StudyStatus status, IReadOnlyList<ComparisonPoint> points)
     {
         RunDirectory = directory;
         Definition = definition;
@@ -46,8 +47,8 @@ public sealed class ComparisonResult
     public string RunDirectory { get; }
     public ComparisonDefinition Definition { get; }
 
-    /// <summary>"finished", "stopped" (resume to continue) or "running".</summary>
-    public string Status { get; }
+    /// <summary>Finished, stopped (resume to continue) or running.</summary>
+    public StudyStatus Status { get; }
 
     /// <summary>Every stored point, baselines included, in the order they were evaluated.</summary>
     public IReadOnlyList<ComparisonPoint> Points { get; }

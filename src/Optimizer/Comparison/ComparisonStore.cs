@@ -71,11 +71,11 @@ public sealed class ComparisonStore : IDisposable
         set => file.Put("definition", JsonSerializer.Serialize(value, JsonOptions));
     }
 
-    /// <summary>"running", "stopped" or "finished".</summary>
-    public string Status
+    /// <summary>Running, stopped or finished.</summary>
+    public StudyStatus Status
     {
-        get => file.Get("status") ?? "created";
-        set => file.Put("status", value);
+        get => StudyStatuses.Parse(file.Get("status"));
+        set => file.Put("status", value.Name());
     }
 
     /// <summary>The base model a task's points were pruned from (the specialised model of a class subset), as ONNX bytes.</summary>

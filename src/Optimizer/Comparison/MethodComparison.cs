@@ -77,12 +77,12 @@ public sealed class MethodComparison
 
         using (store)
         {
-            store.Status = "running";
+            store.Status = StudyStatus.Running;
             var run = new ComparisonRun(store, options, mlContext, directory, progress);
             try
             {
                 bool completed = await run.RunAsync(model, data, stop, abort);
-                store.Status = completed ? "finished" : "stopped";
+                store.Status = completed ? StudyStatus.Finished : StudyStatus.Stopped;
                 var result = ComparisonResult.Load(store, directory);
                 ComparisonReport.Write(result);
                 return result;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using ParetoPrune.Objectives;
 using ParetoPrune.Optimizer.Comparison;
+using ParetoPrune.Optimizer.Search;
 
 namespace ParetoPrune.Optimizer.Reporting;
 
@@ -167,7 +168,7 @@ public static class ComparisonReport
                 ("unstructured", "that fraction of the Conv, Gemm and MatMul weights zeroed by magnitude; the zeros are kept through fine-tuning"),
                 ("fine-tuning", fineTuning + " (the same for every method)"),
                 ("devices", d.Devices),
-                ("points", $"{pruned.Count} ({pruned.Count(p => p.Failed)} failed); status {result.Status}"),
+                ("points", $"{pruned.Count} ({pruned.Count(p => p.Failed)} failed); status {result.Status.Name()}"),
             ]);
 
         report.Heading("How each figure was obtained");

@@ -211,7 +211,7 @@ public static class SearchReport
                 ("model", d.ModelPath), ("data", d.Data), ("objectives", string.Join(", ", objectives.Select(o => o.Name()))),
                 ("constraints", d.Constraints.Count == 0 ? "none" : string.Join("; ", d.Constraints)),
                 ("sampler", $"{d.Sampler} (seed {d.Seed}), channel criterion {d.Criterion}"),
-                ("trials", $"{result.Trials.Count} of {d.Trials} ({failed} failed); status {result.Status}"),
+                ("trials", $"{result.Trials.Count} of {d.Trials} ({failed} failed); status {result.Status.Name()}"),
                 ("fidelity", $"screening: {d.Fidelity.FidelityOf(SearchStage.Screening)}; promotion: {d.Fidelity.PromoteCount} × {d.Fidelity.FidelityOf(SearchStage.Promotion)}; " +
                              $"final: up to {d.Fidelity.FinalCount} × {d.Fidelity.FidelityOf(SearchStage.Final)}"),
                 ("devices", d.Devices),
@@ -222,7 +222,7 @@ public static class SearchReport
 
         report.Heading("Exported models (final front)");
         if (result.Front.Count == 0)
-            report.Paragraph(result.Status == "finished" ? "No model reached the final stage." : "The search has not reached the final stage yet: resume it to export models.");
+            report.Paragraph(result.Status == StudyStatus.Finished ? "No model reached the final stage." : "The search has not reached the final stage yet: resume it to export models.");
         else
         {
             if (result.Front.All(c => !c.Feasible)) report.Paragraph("No exported model meets every constraint; the least violating ones are shown.");

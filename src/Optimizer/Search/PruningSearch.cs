@@ -297,7 +297,7 @@ public sealed class PruningSearch
                 Quantize = store.Definition.Quantize,
             };
             store.Dimensions ??= space.Dimensions;
-            store.Status = "running";
+            store.Status = StudyStatus.Running;
             var stored = store.Baseline;
             // A worker joining a running study does not evaluate the unpruned model again: it says what it does instead.
             progress?.Report(new SearchProgress(SearchStage.Screening, 0, options.Trials, 0, 0, 0, watch.Elapsed, null,
@@ -325,8 +325,8 @@ public sealed class PruningSearch
             searching = true;
             bool completed = await loop.RunAsync(stop, abort);
             // A worker that stops leaves a shared study running while others work on it.
-            if (completed) store.Status = "finished";
-            else if (store.LiveWorkers(options.Coordination.HeartbeatTimeout).Count == 0) store.Status = "stopped";
+            if (completed) store.Status = StudyStatus.Finished;
+            else if (store.LiveWorkers(options.Coordination.HeartbeatTimeout).Count == 0) store.Status = StudyStatus.Stopped;
             evaluator.Cleanup();
             var result = PruningSearchResult.Load(store, directory, mlContext);
             SearchReport.Write(result);

@@ -39,7 +39,7 @@ public sealed class PruningSearchResult
 {
     readonly MLContext mlContext;
 
-    PruningSearchResult(string directory, StudyDefinition definition, StageResult baseline, IReadOnlyList<Trial> trials, string status,
+    PruningSearchResult(string directory, StudyDefinition definition, StageResult baseline, IReadOnlyList<Trial> trials, StudyStatus status,
                         IReadOnlyList<SearchDimension> dimensions, MLContext mlContext, string? uniformBaseline)
     {
         Dimensions = dimensions;
@@ -70,12 +70,12 @@ public sealed class PruningSearchResult
     public IReadOnlyList<Trial> Trials { get; }
     public ConstraintSet Constraints { get; }
 
-    /// <summary>"finished"; "stopped" (by the user) or "killed" (its process ended without stopping it): resume to continue;
-    /// or "running" (a search is writing it now).</summary>
-    public string Status { get; }
+    /// <summary>Finished; stopped (by the user) or killed (its process ended without stopping it): resume to continue;
+    /// or running (a search is writing it now).</summary>
+    public StudyStatus Status { get; }
 
     /// <summary>What to tell a reader of an unfinished study's results (null when finished): its front and best model are provisional.</summary>
-    public string? Unfinished => Status == "finished" ? null : $"this study has not finished (status: {Status})";
+    public string? Unfinished => Status == StudyStatus.Finished ? null : $"this study has not finished (status: {Status.Name()})";
 
     /// <summary>Objectives in the canonical minimised space, normalised by the baseline (what hypervolumes are computed in).</summary>
     public ObjectiveSpace Space { get; }
@@ -101,7 +101,7 @@ public sealed class PruningSearchResult
         : !Constraints.Any(c => c.IsUpperBound && c.Objective != ObjectiveKind.Accuracy)
             ? "no cost bound, so no uniform pruning to weigh the answer against: give one (e.g. --constraint \"params<=0.25*baseline\") " +
               "to see what per-layer allocation gains on this model"
-            : Status == "finished" ? "uniform pruning at the bound did not reach the final stage (its trial failed)" : null;
+            : Status == StudyStatus.Finished ? "uniform pruning at the bound did not reach the final stage (its trial failed)" : null;
 
     internal double[] ScreeningReference { get; }
 

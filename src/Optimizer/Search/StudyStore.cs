@@ -246,15 +246,15 @@ public sealed class StudyStore : IDisposable
         set => Backend.PutIfAbsent("invocation", JsonSerializer.Serialize(value ?? throw new ArgumentNullException(nameof(value)), JsonOptions));
     }
 
-    /// <summary>As the search last wrote it: "running", "stopped", "finished" (see <see cref="LiveStatus"/>).</summary>
-    public string Status
+    /// <summary>As the search last wrote it: running, stopped or finished (see <see cref="LiveStatus"/>).</summary>
+    public StudyStatus Status
     {
-        get => Backend.Get("status") ?? "created";
-        set => Backend.Put("status", value);
+        get => StudyStatuses.Parse(Backend.Get("status"));
+        set => Backend.Put("status", value.Name());
     }
 
-    /// <summary><see cref="Status"/>, with a "running" study that no process works on any more told as "killed".</summary>
-    public string LiveStatus => Status != "running" ? Status : Writer is not null ? "running" : "killed";
+    /// <summary><see cref="Status"/>, with a running study that no process works on any more told as killed.</summary>
+    public StudyStatus LiveStatus => Status != StudyStatus.Running ? Status : Writer is not null ? StudyStatus.Running : StudyStatus.Killed;
 
     /// <summary>Stores a new running trial under the next free number, allocated by the store in the same transaction.</summary>
     public Trial NewTrial(string sampler, int[] kept) => Backend.Propose(WorkerIdentity.Anonymous, _ => new Proposal(sampler, kept))!;

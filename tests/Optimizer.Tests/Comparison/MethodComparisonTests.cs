@@ -129,7 +129,7 @@ public sealed class MethodComparisonTests : IDisposable
         // Every report reached the caller's IProgress and ML.NET's log event alike.
         Assert.Equal(progress.Count, logged.Count(m => m.Contains("[Source=ParetoPrune.Compare, Kind=Info]")));
 
-        Assert.Equal("finished", result.Status);
+        Assert.Equal(StudyStatus.Finished, result.Status);
         Assert.Equal([ComparisonTasks.All], result.Tasks);
         var baseline = result.Baseline(ComparisonTasks.All)!;
         var points = result.PointsOf(ComparisonTasks.All);
@@ -242,7 +242,7 @@ public sealed class MethodComparisonTests : IDisposable
         using var stop = new CancellationTokenSource();
         var first = await new MethodComparison(new MLContext(seed: 0), options)
             .RunAsync(model, data, new SynchronousProgress<ComparisonProgress>(p => { if (p.Completed == 3) stop.Cancel(); }), stop.Token);
-        Assert.Equal("stopped", first.Status);
+        Assert.Equal(StudyStatus.Stopped, first.Status);
         Assert.Equal(3, first.Points.Count); // the baseline and two points
 
         var mismatch = await Assert.ThrowsAsync<ArgumentException>(() =>
@@ -255,7 +255,7 @@ public sealed class MethodComparisonTests : IDisposable
         var evaluated = new List<ComparisonPoint>();
         var resumed = await new MethodComparison(new MLContext(seed: 0), options with { Resume = true, Amounts = [0.3, 0.6, 0.8] })
             .RunAsync(model, data, new SynchronousProgress<ComparisonProgress>(p => { if (p.Point is not null) evaluated.Add(p.Point); }));
-        Assert.Equal("finished", resumed.Status);
+        Assert.Equal(StudyStatus.Finished, resumed.Status);
         Assert.Equal(4, evaluated.Count);
         Assert.DoesNotContain(evaluated, p => first.Points.Any(f => f.Method == p.Method && f.Amount == p.Amount));
         Assert.Equal(7, resumed.Points.Count);
@@ -301,7 +301,7 @@ public sealed class MethodComparisonTests : IDisposable
         var folded = ModelSurgery.FoldBatchNorm(model); // no BatchNormalization left: the bn criterion has nothing to rank by
         var options = Options("failing", "bn", "l1") with { FineTuneEpochs = 0, Amounts = [0.5] };
         var result = await new MethodComparison(new MLContext(seed: 0), options).RunAsync(folded, data);
-        Assert.Equal("finished", result.Status);
+        Assert.Equal(StudyStatus.Finished, result.Status);
         var failed = Assert.Single(result.Points, p => p.Failed);
         Assert.Equal("bn", failed.Method);
         Assert.Contains("has no BatchNormalization", failed.Error);

@@ -73,7 +73,7 @@ public sealed class PruningCatalogTests : IDisposable
         };
         var result = await mlContext.Pruning().SearchAsync(model, Keyed(0, 600), Keyed(600, 200), options, validationLimit: 100);
 
-        Assert.Equal("finished", result.Status);
+        Assert.Equal(StudyStatus.Finished, result.Status);
         Assert.Equal(3, result.Trials.Count);
         Assert.Contains("IDataView (600 training / 200 test images)", result.Definition.Data);
         var best = Assert.Single(result.Front);

@@ -131,7 +131,7 @@ public sealed class PruningSearchTests : IDisposable
             Fidelity = new FidelityOptions { RecalibrationBatches = 2, ScreeningSteps = 2, BatchSize = 32, PromoteCount = 2, PromotionSteps = 2, FinalCount = 1, FinalStepsPerEpoch = 2 },
         };
         var result = await new PruningSearch(new MLContext(seed: 0), options).RunAsync(model, data);
-        Assert.Equal("finished", result.Status);
+        Assert.Equal(StudyStatus.Finished, result.Status);
         Assert.All(result.Trials, t => Assert.Equal("greedy", t.Sampler));
         // Each trial shrinks one group of an earlier configuration (the incumbent) or of the full model.
         var full = result.Dimensions.Select(d => d.Size).ToArray();
@@ -160,7 +160,7 @@ public sealed class PruningSearchTests : IDisposable
         var options = Options("run", sampler: "bo", trials: 7);
         var result = await new PruningSearch(new MLContext(seed: 0), options).RunAsync(model, data, new SynchronousProgress<SearchProgress>(progress.Add));
 
-        Assert.Equal("finished", result.Status);
+        Assert.Equal(StudyStatus.Finished, result.Status);
         Assert.Equal(7, result.Trials.Count); // the optimiser's first design point is uniform pruning at the bound: no extra trial
         Assert.All(result.Trials, t => Assert.Equal(TrialState.Complete, t.State));
         // Two picks per stage, and the uniform baseline (trial 0) beside them where they do not include it.
@@ -307,7 +307,7 @@ public sealed class PruningSearchTests : IDisposable
         var options = Options("parts", "bo", trials: 6) with { Fidelity = NoFineTuning };
         var first = await new PruningSearch(new MLContext(seed: 0), options)
             .RunAsync(model, data, new SynchronousProgress<SearchProgress>(p => { if (p.Completed == 3) stop.Cancel(); }), stop.Token);
-        Assert.Equal("stopped", first.Status);
+        Assert.Equal(StudyStatus.Stopped, first.Status);
         Assert.Equal(3, first.Trials.Count);
 
         var mismatch = await Assert.ThrowsAsync<ArgumentException>(() =>
@@ -315,7 +315,7 @@ public sealed class PruningSearchTests : IDisposable
         Assert.Contains("sampler", mismatch.Message);
 
         var resumed = await new PruningSearch(new MLContext(seed: 0), options with { Resume = true }).RunAsync(model, data);
-        Assert.Equal("finished", resumed.Status);
+        Assert.Equal(StudyStatus.Finished, resumed.Status);
         Assert.Equal(uninterrupted.Trials.Select(t => SearchSpace.Key(t.Kept)), resumed.Trials.Select(t => SearchSpace.Key(t.Kept)));
     }
 
@@ -338,7 +338,7 @@ public sealed class PruningSearchTests : IDisposable
         var options = Two("promote-parts");
         var first = await new PruningSearch(new MLContext(seed: 0), options)
             .RunAsync(model, data, new SynchronousProgress<SearchProgress>(p => { if (p.Stage == SearchStage.Promotion && p.Completed == 2) stop.Cancel(); }), stop.Token);
-        Assert.Equal("stopped", first.Status);
+        Assert.Equal(StudyStatus.Stopped, first.Status);
         var resumed = await new PruningSearch(new MLContext(seed: 0), options with { Resume = true }).RunAsync(model, data);
 
         int[] Numbers(PruningSearchResult r, SearchStage stage) => r.Trials.Where(t => t.At(stage) is not null).Select(t => t.Number).Order().ToArray();

@@ -30,13 +30,13 @@ public sealed class StudyStoreTests : IDisposable
             store.Save(Sample(1).With(screening).With(final)); // an update replaces the row
             store.Save(Sample(2));
             store.Baseline = screening;
-            store.Status = "stopped";
+            store.Status = StudyStatus.Stopped;
         }
         using var reopened = StudyStore.Open(path);
         Assert.Empty(Definition().Differences(reopened.Definition));
         Assert.Equal(10, reopened.Definition.Trials);
         Assert.Equal(["accuracy", "energy"], reopened.Definition.Objectives.Select(o => o.Name()));
-        Assert.Equal("stopped", reopened.Status);
+        Assert.Equal(StudyStatus.Stopped, reopened.Status);
         var trials = reopened.Trials();
         Assert.Equal([0, 1, 2], trials.Select(t => t.Number));
         Assert.Equal("device unreachable", trials[0].Error);
@@ -111,7 +111,7 @@ public sealed class StudyStoreTests : IDisposable
         string path = Path.Combine(directory, "study.db");
         using (var writer = StudyStore.Create(path, Definition()))
         {
-            writer.Status = "running";
+            writer.Status = StudyStatus.Running;
             Assert.True(writer.IsWriter);
             Assert.True(StudyStore.IsBeingWritten(path));
             var refused = Assert.Throws<StoreInUseException>(() => StudyStore.OpenForWriting(path));
@@ -122,15 +122,15 @@ public sealed class StudyStoreTests : IDisposable
             // Readers (report, studies list) open it beside the writer, see it as running, and cannot change it.
             using var reader = StudyStore.Open(path);
             Assert.False(reader.IsWriter);
-            Assert.Equal("running", reader.LiveStatus);
+            Assert.Equal(StudyStatus.Running, reader.LiveStatus);
             Assert.Throws<InvalidOperationException>(() => reader.Save(Sample(0)));
-            Assert.Throws<InvalidOperationException>(() => reader.Status = "finished");
+            Assert.Throws<InvalidOperationException>(() => reader.Status = StudyStatus.Finished);
         }
         // The lock went with its holder: the study reads as killed while "running", and a new writer may continue it.
         Assert.False(StudyStore.IsBeingWritten(path));
-        using (var reader = StudyStore.Open(path)) Assert.Equal("killed", reader.LiveStatus);
+        using (var reader = StudyStore.Open(path)) Assert.Equal(StudyStatus.Killed, reader.LiveStatus);
         using var next = StudyStore.OpenForWriting(path);
-        Assert.Equal("running", next.LiveStatus);
+        Assert.Equal(StudyStatus.Running, next.LiveStatus);
     }
 
     [Fact]
