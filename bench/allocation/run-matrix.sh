@@ -25,9 +25,9 @@ run mobilenetv2-fashion-mnist params 2 uniform,bo-focus1 mobilenetv2-params
 run vgg11-0.25-fashion-mnist params 3 bo-front,uniform-front vgg-params
 run vgg11-0.25-fashion-mnist params 3 bo-long vgg-params
 run vgg11-0.25-fashion-mnist energy 3 bo-focus1 vgg-energy 0.5
+run vgg11-0.25-fashion-mnist energy 3 bo,uniform+compute,greedy,bo-tied vgg-energy 0.5
 run mobilenetv2-fashion-mnist params 3 uniform,bo-focus1 mobilenetv2-params
 run mobilenetv2-fashion-mnist params 2 bo-long mobilenetv2-params
-run vgg11-0.25-fashion-mnist energy 3 bo,uniform+compute,greedy,bo-tied vgg-energy 0.5
 run resnet20-fashion-mnist params 1 greedy,bo-long resnet20-params
 run mobilenetv2-fashion-mnist params 1 bo-tied mobilenetv2-params
 run vgg11-0.25-fashion-mnist energy 1 random vgg-energy 0.5
