@@ -40,6 +40,9 @@ public static class ModelMemory
     /// <summary>Small integer tensors (shapes, axes, repeats) are followed by value up to this many elements.</summary>
     const int MaxFollowedValues = 64;
 
+    /// <summary>No ONNX Runtime kernel takes more dimensions; a file claiming more is not a model.</summary>
+    const int MaxRank = 64;
+
     /// <param name="model">The ONNX file.</param>
     /// <param name="inputShape">The input's whole shape, batch first.</param>
     /// <exception cref="FormatException">The bytes are not an ONNX model.</exception>
@@ -57,11 +60,12 @@ public static class ModelMemory
     {
         var graph = Graph.Read(model);
         var known = new Dictionary<string, Info>();
+        bool overflow = false;
         long weights = 0;
         foreach (var t in graph.Initializers)
         {
             known[t.Name] = t.Info;
-            weights += t.Info.Bytes;
+            weights = Sum(weights, t.Info.Bytes, ref overflow);
         }
         long input = 0;
         foreach (var (name, elemType) in graph.Inputs)
@@ -69,7 +73,7 @@ public static class ModelMemory
             if (known.ContainsKey(name)) continue; // an initializer listed as an input (IR < 4)
             var info = new Info([.. inputShape], ElementBytes(elemType), elemType, null);
             known[name] = info;
-            input += info.Bytes;
+            input = Sum(input, info.Bytes, ref overflow);
         }
 
         // Liveness: an intermediate tensor lives from its node to its last consumer; graph outputs to the end.
@@ -96,8 +100,9 @@ public static class ModelMemory
                 {
                     outputs = Infer(node, inputs, graph.Opset);
                 }
-                catch (Exception e) when (e is InvalidOperationException or IndexOutOfRangeException or ArgumentException or OverflowException or FormatException)
+                catch (Exception e) when (e is not OutOfMemoryException)
                 {
+                    // A node whose attributes make no sense (a stride of 0, a Split into nothing): not followed, named below.
                     outputs = [];
                 }
                 if (outputs.Length == 0 || outputs.Any(o => ReferenceEquals(o, Info.Unknown)))
@@ -115,30 +120,37 @@ public static class ModelMemory
                 if (node.Op == "Constant")
                 {
                     // A constant lives as long as the session, like a weight.
-                    weights += info.Bytes;
+                    weights = Sum(weights, info.Bytes, ref overflow);
                     persistent.Add(node.Outputs[k]);
                     continue;
                 }
-                live += info.Bytes;
+                live = Sum(live, info.Bytes, ref overflow);
                 if (largest is null || info.Bytes > largest.Bytes)
                     largest = new LargestTensor(node.Display, node.Op, info.Shape!, TypeName(info.ElemType), info.Bytes);
             }
             peak = Math.Max(peak, live);
+            if (overflow) break; // beyond any budget: the rest cannot change the answer
             foreach (string name in node.Inputs.Distinct())
                 if (lastUse.GetValueOrDefault(name) == i && !persistent.Contains(name) && known.TryGetValue(name, out var used))
                     live -= used.Bytes;
+            // Outputs nothing reads (a Split's unused parts, MaxPool's indices) are freed at once.
+            foreach (string name in node.Outputs.Distinct())
+                if (name.Length > 0 && !lastUse.ContainsKey(name) && !persistent.Contains(name) && known.TryGetValue(name, out var unused))
+                    live -= unused.Bytes;
         }
         if (shapes is not null)
             foreach (var (name, info) in known)
                 if (info.Shape is { } shape && !ReferenceEquals(info, Info.Absent)) shapes[name] = shape;
-        return new MemoryEstimate(Saturating(model.Length, weights, peak), model.Length, weights, peak, largest, unresolved);
+        long total = overflow ? long.MaxValue : Sum(Sum(model.Length, weights, ref overflow), peak, ref overflow);
+        return new MemoryEstimate(overflow ? long.MaxValue : total, model.Length, weights, peak, largest, unresolved);
     }
 
-    static long Saturating(params long[] parts)
+    /// <summary>A sum of sizes that notes when it passes <see cref="long.MaxValue"/> (a tensor of absurd shape): the estimate is then
+    /// "more than anything", not a wrapped negative number that would let the model through.</summary>
+    static long Sum(long total, long bytes, ref bool overflow)
     {
-        long total = 0;
-        foreach (long p in parts) total = total > long.MaxValue - p ? long.MaxValue : total + p;
-        return total;
+        if (bytes == long.MaxValue || total > long.MaxValue - bytes) overflow = true;
+        return overflow ? long.MaxValue : total + bytes;
     }
 
     /// <summary>Bytes in binary units: "512 B", "3.1 MiB", "4.0 GiB".</summary>
@@ -294,7 +306,8 @@ public static class ModelMemory
                     long rest = target.Where((_, k) => k != inferred).Aggregate(1L, (p, d) => p * d);
                     target[inferred] = rest == 0 ? 0 : s.Aggregate(1L, (p, d) => p * d) / rest;
                 }
-                return [new Info(target, X(0).ElemBytes, X(0).ElemType, X(0).Values)];
+                long[]? kept = X(0).Values is { } v && target.Aggregate(1L, (p, d) => p * d) == v.Length ? v : null;
+                return [new Info(target, X(0).ElemBytes, X(0).ElemType, kept)];
             }
             case "Transpose":
             {
@@ -646,11 +659,12 @@ public static class ModelMemory
                     case (2, 0): type = (int)reader.Value; break;
                     case (4, 5): floats.Add(BinaryPrimitives.ReadSingleLittleEndian(reader.Bytes)); break;
                     case (4, 2): for (int k = 0; k + 4 <= reader.Bytes.Length && floats.Count <= MaxFollowedValues; k += 4) floats.Add(BinaryPrimitives.ReadSingleLittleEndian(reader.Bytes[k..])); break;
-                    case (5, 0) or (5, 2) or (7, 0) or (7, 2): if (ints.Count <= MaxFollowedValues) reader.AddVarints(ints); break;
+                    case (5, 0) or (5, 2) or (7, 0) or (7, 2): reader.AddVarints(ints, MaxFollowedValues + 1); break;
                     case (8, 2): name = Encoding.UTF8.GetString(reader.Bytes); break;
                     case (9, 2): rawSpan = reader.Bytes; break;
                 }
             }
+            if (dims.Count > MaxRank) throw new FormatException($"tensor '{name}' has rank {dims.Count}");
             long count = dims.Aggregate(1L, (p, d) => d <= 0 ? 0 : p > long.MaxValue / d ? long.MaxValue : p * d);
             long[]? values = null;
             double[]? floatValues = null;

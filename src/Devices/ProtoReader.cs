@@ -62,11 +62,12 @@ internal ref struct ProtoReader(ReadOnlySpan<byte> data)
         throw new FormatException("varint too long");
     }
 
-    /// <summary>A repeated varint field's values, packed (one payload) or not (this field's value).</summary>
-    public readonly void AddVarints(List<long> into)
+    /// <summary>A repeated varint field's values, packed (one payload) or not (this field's value), up to
+    /// <paramref name="limit"/> in all: a hostile file's millions of values are not kept.</summary>
+    public readonly void AddVarints(List<long> into, int limit = 1024)
     {
-        if (Wire == 0) { into.Add((long)Value); return; }
+        if (Wire == 0) { if (into.Count < limit) into.Add((long)Value); return; }
         int i = 0;
-        while (i < Bytes.Length) into.Add((long)Varint(Bytes, ref i));
+        while (i < Bytes.Length && into.Count < limit) into.Add((long)Varint(Bytes, ref i));
     }
 }

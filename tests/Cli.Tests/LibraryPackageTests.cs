@@ -9,6 +9,7 @@ namespace ParetoPrune.Cli.Tests;
 /// references) that restores the packed ParetoPrune.Optimizer from a folder and runs a 2-trial search with TorchSharp
 /// fine-tuning. On Debian 12 this trains only if the libtorch fix travels with the package.
 /// </summary>
+[Collection(nameof(SourceBuildCollection))]
 public sealed class LibraryPackageTests : IDisposable
 {
     readonly string directory = Directory.CreateTempSubdirectory("library-package-").FullName;
@@ -32,7 +33,7 @@ public sealed class LibraryPackageTests : IDisposable
         string feed = Path.Combine(directory, "feed");
         foreach (string project in new[] { "Objectives", "Devices", "Optimizer" })
         {
-            var pack = Run("dotnet", directory, "pack", Path.Combine(Repository.Root, "src", project, $"{project}.csproj"), "-c", "Release", "-o", feed,
+            var pack = Run("dotnet", directory, "pack", "--disable-build-servers", Path.Combine(Repository.Root, "src", project, $"{project}.csproj"), "-c", "Release", "-o", feed,
                            $"-p:PackageVersion={version}");
             Assert.True(pack.Code == 0, pack.Output);
         }
@@ -78,7 +79,7 @@ public sealed class LibraryPackageTests : IDisposable
             <configuration><packageSources><add key="local" value="{feed}" /></packageSources></configuration>
             """);
         string model = CliRunner.TinyModel(directory);
-        var run = Run("dotnet", app, "run", "-c", "Release", "--", model, Path.Combine(directory, "run"));
+        var run = Run("dotnet", app, "run", "--disable-build-servers", "-c", "Release", "--", model, Path.Combine(directory, "run"));
         Assert.True(run.Code == 0, run.Output);
         Assert.Contains("search finished: 2 trials", run.Output);
         Assert.Contains("[Source=ParetoPrune.Search, Kind=Info] screening 2/2", run.Output); // progress, with one line of code

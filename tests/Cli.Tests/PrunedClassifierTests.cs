@@ -13,6 +13,7 @@ using ParetoPrune.Tests.Shared;
 namespace ParetoPrune.Cli.Tests;
 
 /// <summary>The consumer package: an exported model as an ML.NET transformer, checked against ONNX Runtime run directly.</summary>
+[Collection(nameof(SourceBuildCollection))]
 public sealed class PrunedClassifierTests : IDisposable
 {
     readonly string directory = Directory.CreateTempSubdirectory("pruned-classifier-").FullName;
@@ -96,7 +97,7 @@ public sealed class PrunedClassifierTests : IDisposable
         string mlnet = Path.Combine(Repository.Root, "src", "MLNet", "MLNet.csproj");
         // A version of its own: restore caches a package by id and version, so a fixed one would restore an earlier run's.
         string version = $"0.0.1-test.{DateTime.UtcNow:yyyyMMddHHmmss}.{Environment.ProcessId}";
-        var pack = Run("dotnet", directory, "pack", mlnet, "-c", "Release", "-o", feed, $"-p:PackageVersion={version}");
+        var pack = Run("dotnet", directory, "pack", "--disable-build-servers", mlnet, "-c", "Release", "-o", feed, $"-p:PackageVersion={version}");
         Assert.True(pack.Code == 0, pack.Output);
         Assert.Single(Directory.GetFiles(feed, $"ParetoPrune.MLNet.{version}.nupkg"));
 
@@ -119,7 +120,7 @@ public sealed class PrunedClassifierTests : IDisposable
             <configuration><packageSources><add key="local" value="{feed}" /></packageSources></configuration>
             """);
         string image = Path.Combine(Repository.Root, "examples", "MlNetConsumer", "images", "trouser.png");
-        var run = Run("dotnet", app, "run", "-c", "Release", "--", Shipped(), image);
+        var run = Run("dotnet", app, "run", "--disable-build-servers", "-c", "Release", "--", Shipped(), image);
         Assert.True(run.Code == 0, run.Output);
         Assert.EndsWith("Trouser 1.000", run.Output.Trim());
         string cache = Environment.GetEnvironmentVariable("NUGET_PACKAGES")

@@ -11,6 +11,7 @@ namespace ParetoPrune.Cli.Tests;
 /// <c>IDataView</c> the reader already has) declares them in a hidden line above it,
 /// <c>&lt;!-- snippet-prelude: IDataView trainData = null!; --&gt;</c>. Errors point at the README's own lines.
 /// </summary>
+[Collection(nameof(SourceBuildCollection))]
 public sealed partial class ReadmeSnippetTests : IDisposable
 {
     readonly string directory = Directory.CreateTempSubdirectory("readme-snippets-").FullName;
@@ -52,7 +53,7 @@ public sealed partial class ReadmeSnippetTests : IDisposable
             File.WriteAllText(Path.Combine(directory, $"Snippet{i}.cs"), source.ToString());
         }
 
-        var (code2, output) = Run("dotnet", directory, "build", "-c", "Release", "-nologo", "-v", "quiet");
+        var (code2, output) = Run("dotnet", directory, "build", "--disable-build-servers", "-c", "Release", "-nologo", "-v", "quiet");
         Assert.True(code2 == 0, string.Join('\n', output.Split('\n').Where(l => l.Contains("error", StringComparison.Ordinal)).Distinct().Take(20)));
     }
 

@@ -86,6 +86,25 @@ public class ModelMemoryTests
     }
 
     [Fact]
+    public void AbsurdNodesAreSizedAsEnormousOrNamedNeverThrown()
+    {
+        // Dims whose product passes long.MaxValue (in a node nothing reads), and a convolution with a stride of 0.
+        var b = new OnnxModelBuilder("absurd", 13);
+        string x = b.Input("input", 1, 1, 8, 8);
+        b.Node("ConstantOfShape", [b.Int64Initializer("shape", [3], [1L << 40, 1L << 40, 1L << 40])], "too_big");
+        string y = b.Node("Conv", [x, b.Initializer("w", [1, 1, 3, 3], new float[9])], "zero_stride", ("strides", new long[] { 0, 0 }));
+        b.Output(y, 1, 1, 8, 8);
+        var estimate = ModelMemory.Estimate(OnnxModel.ToBytes(b.Build()), [1, 1, 8, 8]);
+        Assert.Equal(long.MaxValue, estimate.PeakBytes); // "more than any budget", not a sum wrapped to a small number
+        Assert.Equal("too_big", estimate.Largest!.Node);
+
+        var conv = new OnnxModelBuilder("conv", 13);
+        string input = conv.Input("input", 1, 1, 8, 8);
+        conv.Output(conv.Node("Conv", [input, conv.Initializer("w", [1, 1, 3, 3], new float[9])], "zero_stride", ("strides", new long[] { 0, 0 })), 1, 1, 8, 8);
+        Assert.Equal(["zero_stride (Conv)"], ModelMemory.Estimate(OnnxModel.ToBytes(conv.Build()), [1, 1, 8, 8]).Unresolved);
+    }
+
+    [Fact]
     public void NotAnOnnxFileIsAFormatError()
     {
         Assert.Throws<FormatException>(() => ModelMemory.Estimate("not a model at all"u8, [1]));

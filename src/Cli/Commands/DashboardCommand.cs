@@ -14,7 +14,7 @@ static class DashboardCommand
     {
         var runs = new Argument<DirectoryInfo[]>("runs") { Description = "run directories of searches (running, finished or not started yet)", Arity = ArgumentArity.ZeroOrMore };
         var storage = new Option<string?>("--storage") { Description = "a PostgreSQL server whose studies (--study) to show beside the run directories: postgresql://USER@HOST[:PORT]/DATABASE" };
-        var studies = new Option<string[]>("--study") { Description = "a study on --storage to show (repeat for several)", AllowMultipleArgumentsPerToken = true };
+        var studies = new Option<string[]>("--study") { Description = "a study on --storage to show (repeat --study for several)" };
         var listen = new Option<string>("--listen") { Description = "address and port (loopback by default: the page shows your studies to whoever reaches it)", DefaultValueFactory = _ => "127.0.0.1:8650" };
         var command = new Command("dashboard", "Serve a page that follows searches while they run: stage progress, the fronts, the hypervolume, every trial; several studies side by side.")
         {

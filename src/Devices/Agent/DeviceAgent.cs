@@ -147,7 +147,8 @@ public sealed class DeviceAgent : IAsyncDisposable
                 throw new IOException($"the agent's work folder {path} belongs to another user; remove it or choose another folder");
             }
         }
-        foreach (string stale in Directory.EnumerateFiles(path, "upload-*.onnx")) File.Delete(stale);
+        foreach (string stale in Directory.EnumerateFiles(path, "upload-*.onnx").Concat(Directory.EnumerateFiles(path, "upload-*.probe.json")))
+            File.Delete(stale);
     }
 
     /// <summary>Unknown paths and wrong methods answer JSON like every other error, not an empty body.</summary>
@@ -307,6 +308,12 @@ public sealed class DeviceAgent : IAsyncDisposable
         {
             return null; // not an ONNX model: ONNX Runtime rejects it with its own words
         }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A flaw of the estimate must not fail the request: the watched run (if on) still guards the board.
+            app?.Logger.LogWarning("the memory estimate failed ({Type}: {Message}); the model goes on to the watched run", e.GetType().Name, e.Message);
+            return null;
+        }
         if (estimate.PeakBytes <= options.MaxMemoryBytes) return estimate;
         throw new AgentRequestException(StatusCodes.Status422UnprocessableEntity,
             $"the model would need about {ModelMemory.Format(estimate.PeakBytes)} at an input of [{string.Join(", ", shape)}] " +
@@ -318,8 +325,12 @@ public sealed class DeviceAgent : IAsyncDisposable
     /// <summary>Runs the model once in a watched child process (<see cref="MemoryProbe"/>); 422 when it grew past the budget.</summary>
     async Task Probe(MemoryProbe probe, string path, MeasureRequest request, MemoryEstimate? estimate, CancellationToken ct)
     {
-        var result = await probe.RunAsync(path, request.InputShape, request.Plan, options.MaxMemoryBytes, ct);
-        if (result.Completed) return; // a run that failed is measured below, where ONNX Runtime's error is reported with the model's
+        var result = await probe.RunAsync(path, request.InputShape, request.Plan, options.MaxMemoryBytes,
+                                          TimeSpan.FromSeconds(options.Limits.MaxSeconds) + TimeSpan.FromMinutes(1), ct);
+        if (result.Completed && result.Crashed is null) return; // a run ONNX Runtime refused is measured below, where its error is reported with the model's
+        if (result.Crashed is { } crash)
+            throw new AgentRequestException(StatusCodes.Status422UnprocessableEntity,
+                $"the model crashed the watched process it was first run in ({crash}); it is not run in the agent itself");
         string missed = estimate is null ? "" : $"; the estimate before it ran was {ModelMemory.Format(estimate.PeakBytes)}" +
             (estimate.Complete ? "" : $", without what follows from {string.Join(", ", estimate.Unresolved.Take(3))} (ops it cannot size)");
         throw new AgentRequestException(StatusCodes.Status422UnprocessableEntity,
@@ -335,7 +346,7 @@ public sealed class DeviceAgent : IAsyncDisposable
     /// </summary>
     Task AnswerStopping(HttpContext ctx)
     {
-        if (ctx.RequestAborted.IsCancellationRequested || !stopping.IsCancellationRequested) return Task.CompletedTask;
+        if (ctx.RequestAborted.IsCancellationRequested || !stopping.IsCancellationRequested || ctx.Response.HasStarted) return Task.CompletedTask;
         int seconds = Math.Max(1, (int)Math.Ceiling(options.RetryAfter.TotalSeconds));
         ctx.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
         ctx.Response.Headers.Connection = "close";

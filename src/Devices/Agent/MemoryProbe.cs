@@ -30,10 +30,25 @@ public sealed record MemoryProbe(string FileName, IReadOnlyList<string> Argument
     /// <summary>Runs <paramref name="modelPath"/> once at <paramref name="inputShape"/> (one sample) with the plan's batch,
     /// threads and graph optimisation in a child process, stopped if it grows by more than <paramref name="budgetBytes"/>
     /// over its size before it loaded the model.</summary>
-    public async Task<MemoryProbeResult> RunAsync(string modelPath, int[] inputShape, MeasurementPlan plan, long budgetBytes, CancellationToken ct)
+    /// <param name="timeout">The longest the run may take (it is killed after, and reported as crashed).</param>
+    public async Task<MemoryProbeResult> RunAsync(string modelPath, int[] inputShape, MeasurementPlan plan, long budgetBytes, TimeSpan timeout,
+                                                  CancellationToken ct)
     {
+        // Beside the upload, named after it: the agent's start-up clean-up removes what a killed agent left.
         string request = Path.Combine(Path.GetDirectoryName(modelPath)!, Path.GetFileNameWithoutExtension(modelPath) + ".probe.json");
-        await File.WriteAllTextAsync(request, JsonSerializer.Serialize(new ProbeRequest(modelPath, inputShape, plan), AgentJson.Options), ct);
+        try
+        {
+            await File.WriteAllTextAsync(request, JsonSerializer.Serialize(new ProbeRequest(modelPath, inputShape, plan), AgentJson.Options), ct);
+            return await RunChildAsync(request, budgetBytes, timeout, ct);
+        }
+        finally
+        {
+            File.Delete(request);
+        }
+    }
+
+    async Task<MemoryProbeResult> RunChildAsync(string request, long budgetBytes, TimeSpan timeout, CancellationToken ct)
+    {
         var start = new ProcessStartInfo(FileName)
         {
             RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
@@ -53,23 +68,32 @@ public sealed record MemoryProbe(string FileName, IReadOnlyList<string> Argument
                 throw new InvalidOperationException($"the memory probe ({FileName}) did not start: {(await errors).Trim()}");
             }
             long baseline = ResidentBytes(child), peak = 0;
+            _ = child.StandardOutput.ReadToEndAsync(ct); // drained: a child that writes cannot block on a full pipe
             await child.StandardInput.WriteLineAsync(GoLine.AsMemory(), ct);
             await child.StandardInput.FlushAsync(ct);
+            var clock = Stopwatch.StartNew();
             while (!child.HasExited)
             {
                 long grown = ResidentBytes(child) - baseline;
                 peak = Math.Max(peak, grown);
-                if (grown > budgetBytes)
+                if (grown > budgetBytes || clock.Elapsed > timeout)
                 {
                     child.Kill(entireProcessTree: true);
                     await child.WaitForExitAsync(CancellationToken.None);
-                    return new MemoryProbeResult(false, peak, null);
+                    return grown > budgetBytes ? new MemoryProbeResult(false, peak, null)
+                        : new MemoryProbeResult(false, peak, null, $"it ran for more than {timeout.TotalSeconds:0} s");
                 }
                 await Task.Delay(PollInterval, ct);
             }
             await child.WaitForExitAsync(ct);
             string error = (await errors).Trim();
-            return new MemoryProbeResult(true, peak, child.ExitCode == 0 ? null : error.Length > 0 ? error : $"exit code {child.ExitCode}");
+            return child.ExitCode switch
+            {
+                0 => new MemoryProbeResult(true, peak, null),
+                RejectedExitCode => new MemoryProbeResult(true, peak, error),
+                // Killed by a signal (the kernel's out-of-memory killer: 137) or a native crash: not safe to run in the agent.
+                var code => new MemoryProbeResult(false, peak, null, $"exit code {code}" + (error.Length > 0 ? $": {error}" : "")),
+            };
         }
         finally
         {
@@ -77,7 +101,6 @@ public sealed record MemoryProbe(string FileName, IReadOnlyList<string> Argument
             {
                 try { child.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
             }
-            File.Delete(request);
         }
     }
 
@@ -95,6 +118,9 @@ public sealed record MemoryProbe(string FileName, IReadOnlyList<string> Argument
     }
 
     const string ReadyLine = "memory-probe ready", GoLine = "go";
+
+    /// <summary>The child's exit code when ONNX Runtime refused the model (its message on standard error).</summary>
+    const int RejectedExitCode = 3;
 
     /// <summary>The child's side: reads the request, says it is ready, waits for the go, loads the model and runs it once
     /// with <see cref="HostDevice"/>, as the measurement will. Returns the exit code (0, or 3 with ONNX Runtime's error on
@@ -119,7 +145,7 @@ public sealed record MemoryProbe(string FileName, IReadOnlyList<string> Argument
         catch (ArgumentException e)
         {
             error.WriteLine(e.Message);
-            return 3;
+            return RejectedExitCode;
         }
     }
 
@@ -139,7 +165,9 @@ public sealed record MemoryProbe(string FileName, IReadOnlyList<string> Argument
     sealed record ProbeRequest(string ModelPath, int[] InputShape, MeasurementPlan Plan);
 }
 
-/// <param name="Completed">False when the child was killed for growing past the budget.</param>
+/// <param name="Completed">False when the child was killed for growing past the budget, or ended otherwise than by
+/// finishing or by ONNX Runtime refusing the model (<paramref name="Crashed"/> says how).</param>
 /// <param name="PeakBytes">The most the child grew by over its baseline, as sampled.</param>
-/// <param name="Error">Why the run failed (ONNX Runtime's message), when it did; the measurement then reports it itself.</param>
-public sealed record MemoryProbeResult(bool Completed, long PeakBytes, string? Error);
+/// <param name="Error">ONNX Runtime's message when it refused the model; the measurement then reports it itself.</param>
+/// <param name="Crashed">How the child ended when it neither finished nor was stopped for memory: a signal, a native crash, the time limit.</param>
+public sealed record MemoryProbeResult(bool Completed, long PeakBytes, string? Error, string? Crashed = null);

@@ -135,7 +135,9 @@ public sealed class PruningSearchResult
         if (store.Backend.IsShared)
             foreach (string model in trials.SelectMany(t => t.At(SearchStage.Final)?.ModelPaths ?? []))
             {
-                string path = Path.Combine(directory, model);
+                string path = Path.GetFullPath(Path.Combine(directory, model));
+                // A path the store gives is relative to the run directory: one that leads out of it is not written.
+                if (!path.StartsWith(directory + Path.DirectorySeparatorChar, StringComparison.Ordinal)) continue;
                 if (File.Exists(path) || store.Backend.GetArtifact(model.Replace('\\', '/')) is not { } bytes) continue;
                 Directory.CreateDirectory(Path.GetDirectoryName(path)!);
                 AtomicFile.WriteAllBytes(path, bytes);

@@ -223,8 +223,12 @@ public sealed class SamplingTests : IDisposable
         using var sampler = new PowerSampler(Sensor(), TimeSpan.FromMilliseconds(2), capacity: 8);
         sampler.Start();
         var start = Stopwatch.GetTimestamp();
-        Thread.Sleep(200);
-        Assert.InRange(sampler.Count, 1, 8); // the oldest went first
+        // The oldest go first: once the sampler has read more than its capacity since `start`, none from before is held.
+        // Waited for, not slept on: a starved sampling thread (a busy machine) takes longer than 200 ms to get there.
+        var deadline = Stopwatch.StartNew();
+        while ((sampler.Snapshot().Timestamps is var held && (held.Count == 0 || held[0] <= start)) && deadline.Elapsed < TimeSpan.FromSeconds(10))
+            Thread.Sleep(20);
+        Assert.InRange(sampler.Count, 1, 8);
         Assert.True(sampler.Snapshot().Timestamps[0] > start);
     }
 
