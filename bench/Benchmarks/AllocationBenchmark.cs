@@ -81,7 +81,19 @@ static class AllocationBenchmark
                         Console.WriteLine($"running {Path.GetFileNameWithoutExtension(model)}, {bound} ≤ {budget:P0}, seed {seed}, {arm} ({DateTime.UtcNow:HH:mm} UTC)");
                         long? searchCompute = recorded.FirstOrDefault(c => c.Model == model && c.Bound == bound && c.Budget == budget && c.Seed == seed
                                                                            && c.Arm == "bo" && c.Trials == trials && c.FinalSteps == finalSteps)?.TrainingSteps;
-                        foreach (var cell in RunCell(model, bound, budget, seed, arm, trials, finalSteps, Split(seed), searchCompute))
+                        Cell[] ran;
+                        try
+                        {
+                            ran = RunCell(model, bound, budget, seed, arm, trials, finalSteps, Split(seed), searchCompute);
+                        }
+                        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+                        {
+                            // One arm that cannot meet the bound (greedy under a 50 % energy bound) is a result to report,
+                            // not a reason to skip the rest of the line.
+                            Console.WriteLine($"  {arm}: FAILED: {e.Message}");
+                            continue;
+                        }
+                        foreach (var cell in ran)
                         {
                             if (Recorded(recorded, cell.Model, cell.Bound, cell.Budget, cell.Seed, cell.Arm, trials, finalSteps)) continue;
                             recorded.Add(cell);
