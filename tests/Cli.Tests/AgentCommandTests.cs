@@ -30,6 +30,13 @@ public sealed class AgentCommandTests(Xunit.Abstractions.ITestOutputHelper log) 
         return (agent, port, tokenFile);
     }
 
+    static void Stop(Process agent)
+    {
+        if (!agent.HasExited) agent.Kill(true);
+        agent.WaitForExit(10_000);
+        agent.Dispose();
+    }
+
     static async Task<(HttpStatusCode Status, string Body, TimeSpan? RetryAfter)> PostMeasure(int port, byte[] model, string request)
     {
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromMinutes(3) };
@@ -116,9 +123,7 @@ public sealed class AgentCommandTests(Xunit.Abstractions.ITestOutputHelper log) 
         }
         finally
         {
-            if (!agent.HasExited) agent.Kill(true);
-            agent.WaitForExit(10_000);
-            agent.Dispose();
+            Stop(agent);
         }
     }
 
@@ -152,30 +157,16 @@ public sealed class AgentCommandTests(Xunit.Abstractions.ITestOutputHelper log) 
         }
         finally
         {
-            if (!agent.HasExited) agent.Kill(true);
-            agent.WaitForExit(10_000);
-            agent.Dispose();
+            Stop(agent);
         }
     }
 
     [Fact]
     public async Task MeasureThroughTheAgentProcess()
     {
-        string tokenFile = Path.Combine(directory, "token");
-        await File.WriteAllTextAsync(tokenFile, "0123456789abcdef0123456789abcdef\n");
-        int port;
-        using (var probe = new TcpListener(IPAddress.Loopback, 0)) { probe.Start(); port = ((IPEndPoint)probe.LocalEndpoint).Port; }
-
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string arg in new[] { Path.Combine(AppContext.BaseDirectory, "paretoprune.dll"), "agent", "--listen", $"127.0.0.1:{port}", "--token-file", tokenFile,
-                                       "--max-batch", "4" })
-            start.ArgumentList.Add(arg);
-        using var agent = Process.Start(start)!;
+        var (agent, port, tokenFile) = await StartAgentAsync("--max-batch", "4");
         try
         {
-            string? ready = await agent.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
-            Assert.Contains("agent listening", ready);
-
             var (code, output, error) = await CliRunner.RunAsync("measure", CliRunner.Fixture("resnet_tiny.onnx"), "--device", $"http://127.0.0.1:{port}",
                                                                  "--token-file", tokenFile, "--measure-budget", "0.5", "--json");
             Assert.True(code == 0, error);
@@ -198,8 +189,7 @@ public sealed class AgentCommandTests(Xunit.Abstractions.ITestOutputHelper log) 
         }
         finally
         {
-            if (!agent.HasExited) agent.Kill(true);
-            agent.WaitForExit(10_000);
+            Stop(agent);
         }
     }
 }

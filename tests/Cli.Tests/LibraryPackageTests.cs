@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using ParetoPrune.Optimizer.Search;
 using ParetoPrune.Tests.Shared;
 
@@ -18,13 +17,12 @@ public sealed class LibraryPackageTests : IDisposable
     /// package an earlier run packed, not this one.</summary>
     readonly string version = $"0.0.1-test.{DateTime.UtcNow:yyyyMMddHHmmss}.{Environment.ProcessId}";
 
+    static readonly TimeSpan Patience = TimeSpan.FromMinutes(8);
+
     public void Dispose()
     {
         Directory.Delete(directory, true);
-        string cache = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
-                       ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
-        foreach (string id in new[] { "paretoprune.objectives", "paretoprune.devices", "paretoprune.optimizer" })
-            if (Directory.Exists(Path.Combine(cache, id, version))) Directory.Delete(Path.Combine(cache, id, version), true);
+        foreach (string id in new[] { "ParetoPrune.Objectives", "ParetoPrune.Devices", "ParetoPrune.Optimizer" }) DotnetTool.ForgetPackage(id, version);
     }
 
     [Fact]
@@ -33,7 +31,7 @@ public sealed class LibraryPackageTests : IDisposable
         string feed = Path.Combine(directory, "feed");
         foreach (string project in new[] { "Objectives", "Devices", "Optimizer" })
         {
-            var pack = Run("dotnet", directory, "pack", "--disable-build-servers", Path.Combine(Repository.Root, "src", project, $"{project}.csproj"), "-c", "Release", "-o", feed,
+            var pack = DotnetTool.Run("dotnet", directory, Patience, "pack", "--disable-build-servers", Path.Combine(Repository.Root, "src", project, $"{project}.csproj"), "-c", "Release", "-o", feed,
                            $"-p:PackageVersion={version}");
             Assert.True(pack.Code == 0, pack.Output);
         }
@@ -79,21 +77,11 @@ public sealed class LibraryPackageTests : IDisposable
             <configuration><packageSources><add key="local" value="{feed}" /></packageSources></configuration>
             """);
         string model = CliRunner.TinyModel(directory);
-        var run = Run("dotnet", app, "run", "--disable-build-servers", "-c", "Release", "--", model, Path.Combine(directory, "run"));
+        var run = DotnetTool.Run("dotnet", app, Patience, "run", "--disable-build-servers", "-c", "Release", "--", model, Path.Combine(directory, "run"));
         Assert.True(run.Code == 0, run.Output);
         Assert.Contains("search finished: 2 trials", run.Output);
         Assert.Contains("[Source=ParetoPrune.Search, Kind=Info] screening 2/2", run.Output); // progress, with one line of code
         Assert.True(File.Exists(Path.Combine(directory, "run", PruningSearch.StudyFile)));
     }
 
-    static (int Code, string Output) Run(string file, string workingDirectory, params string[] args)
-    {
-        var start = new ProcessStartInfo(file) { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string arg in args) start.ArgumentList.Add(arg);
-        using var process = Process.Start(start)!;
-        var error = process.StandardError.ReadToEndAsync();
-        string output = process.StandardOutput.ReadToEnd();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(8))) { process.Kill(true); return (-1, output + "\n(timed out)"); }
-        return (process.ExitCode, output + error.Result);
-    }
 }

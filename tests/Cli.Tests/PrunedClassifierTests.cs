@@ -97,7 +97,7 @@ public sealed class PrunedClassifierTests : IDisposable
         string mlnet = Path.Combine(Repository.Root, "src", "MLNet", "MLNet.csproj");
         // A version of its own: restore caches a package by id and version, so a fixed one would restore an earlier run's.
         string version = $"0.0.1-test.{DateTime.UtcNow:yyyyMMddHHmmss}.{Environment.ProcessId}";
-        var pack = Run("dotnet", directory, "pack", "--disable-build-servers", mlnet, "-c", "Release", "-o", feed, $"-p:PackageVersion={version}");
+        var pack = DotnetTool.Run("dotnet", directory, TimeSpan.FromMinutes(5), "pack", "--disable-build-servers", mlnet, "-c", "Release", "-o", feed, $"-p:PackageVersion={version}");
         Assert.True(pack.Code == 0, pack.Output);
         Assert.Single(Directory.GetFiles(feed, $"ParetoPrune.MLNet.{version}.nupkg"));
 
@@ -120,22 +120,10 @@ public sealed class PrunedClassifierTests : IDisposable
             <configuration><packageSources><add key="local" value="{feed}" /></packageSources></configuration>
             """);
         string image = Path.Combine(Repository.Root, "examples", "MlNetConsumer", "images", "trouser.png");
-        var run = Run("dotnet", app, "run", "--disable-build-servers", "-c", "Release", "--", Shipped(), image);
+        var run = DotnetTool.Run("dotnet", app, TimeSpan.FromMinutes(5), "run", "--disable-build-servers", "-c", "Release", "--", Shipped(), image);
         Assert.True(run.Code == 0, run.Output);
         Assert.EndsWith("Trouser 1.000", run.Output.Trim());
-        string cache = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
-                       ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
-        if (Directory.Exists(Path.Combine(cache, "paretoprune.mlnet", version))) Directory.Delete(Path.Combine(cache, "paretoprune.mlnet", version), true);
+        DotnetTool.ForgetPackage("ParetoPrune.MLNet", version);
     }
 
-    static (int Code, string Output) Run(string file, string workingDirectory, params string[] args)
-    {
-        var start = new ProcessStartInfo(file) { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string arg in args) start.ArgumentList.Add(arg);
-        using var process = Process.Start(start)!;
-        var error = process.StandardError.ReadToEndAsync();
-        string output = process.StandardOutput.ReadToEnd();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(5))) { process.Kill(true); return (-1, output + "\n(timed out)"); }
-        return (process.ExitCode, output + error.Result);
-    }
 }

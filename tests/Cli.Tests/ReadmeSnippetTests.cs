@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using System.Text.RegularExpressions;
 using ParetoPrune.Tests.Shared;
@@ -53,7 +52,7 @@ public sealed partial class ReadmeSnippetTests : IDisposable
             File.WriteAllText(Path.Combine(directory, $"Snippet{i}.cs"), source.ToString());
         }
 
-        var (code2, output) = Run("dotnet", directory, "build", "--disable-build-servers", "-c", "Release", "-nologo", "-v", "quiet");
+        var (code2, output) = DotnetTool.Run("dotnet", directory, TimeSpan.FromMinutes(8), "build", "--disable-build-servers", "-c", "Release", "-nologo", "-v", "quiet");
         Assert.True(code2 == 0, string.Join('\n', output.Split('\n').Where(l => l.Contains("error", StringComparison.Ordinal)).Distinct().Take(20)));
     }
 
@@ -75,14 +74,4 @@ public sealed partial class ReadmeSnippetTests : IDisposable
         }
     }
 
-    static (int Code, string Output) Run(string file, string workingDirectory, params string[] args)
-    {
-        var start = new ProcessStartInfo(file) { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string arg in args) start.ArgumentList.Add(arg);
-        using var process = Process.Start(start)!;
-        var error = process.StandardError.ReadToEndAsync();
-        string output = process.StandardOutput.ReadToEnd();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(8))) { process.Kill(true); return (-1, output + "\n(timed out)"); }
-        return (process.ExitCode, output + error.Result);
-    }
 }

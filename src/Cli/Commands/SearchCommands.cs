@@ -357,7 +357,8 @@ static class SearchCommands
         IReadOnlyDictionary<string, string[]> stored;
         StudyDefinition definition;
         byte[]? model;
-        using (var store = StudyStore.Join(StudyAddress.ParseStorage(url), name))
+        var server = StudyAddress.ParseStorage(url);
+        using (var store = StudyStore.Join(server, name))
         {
             stored = store.Invocation ?? throw new UserInputException($"{store.Location} stores no search settings to join it with; run the whole `search` command line there instead");
             definition = store.Definition;
@@ -381,7 +382,7 @@ static class SearchCommands
         if (!joinOnly) args.Add("--resume");
         if (json) args.Add("--json");
         var (inner, o) = ParseSearch(args) ?? throw new UserInputException($"the settings stored with study '{name}' no longer parse; join it with the whole `search` command line");
-        context.Console.MarkupLine($"[grey]{(joinOnly ? "joining" : "continuing")} study '{Markup.Escape(name)}' at {Markup.Escape(StudyAddress.ParseStorage(url).Location)}[/]");
+        context.Console.MarkupLine($"[grey]{(joinOnly ? "joining" : "continuing")} study '{Markup.Escape(name)}' at {Markup.Escape(server.Location)}[/]");
         return RunSearchAsync(context, inner, o, modelPath, directory, joinOnly);
     }
 
@@ -731,9 +732,9 @@ static class SearchCommands
                 rows.Add((where, store.Definition, trials.Count, trials.Count(t => t.State == TrialState.Failed),
                           trials.Count(t => t.At(SearchStage.Final) is not null), store.LiveStatus, store.Created, store.Writer));
             }
-            if (url is not null)
+            var server = url is null ? null : StudyAddress.ParseStorage(url);
+            if (server is not null)
             {
-                var server = StudyAddress.ParseStorage(url);
                 foreach (string name in StudyStore.Names(server))
                 {
                     try
@@ -760,13 +761,13 @@ static class SearchCommands
                         problems.Add($"{file}: {e.Message}");
                     }
                 }
-            string Resume(string where) => url is null ? ResumeCommand(where) : $"paretoprune search --resume --storage {StudyAddress.ParseStorage(url).Location} --study {where}";
+            string Resume(string where) => server is null ? ResumeCommand(where) : $"paretoprune search --resume --storage {server.Location} --study {where}";
             string Shown(string where) => url is null ? Path.GetRelativePath(Environment.CurrentDirectory, where) : where;
             if (parse.GetValue(json))
             {
                 Json.Write(context.Output, rows.Select(r => new
                 {
-                    directory = url is null ? r.Directory : null, study = url is null ? null : r.Directory, storage = url is null ? null : StudyAddress.ParseStorage(url).Location,
+                    directory = url is null ? r.Directory : null, study = url is null ? null : r.Directory, storage = server?.Location,
                     sampler = r.Definition.Sampler, objectives = r.Definition.Objectives.Select(o => o.Name()),
                     constraints = r.Definition.Constraints, trials = r.Trials, budget = r.Definition.Trials, failed = r.Failed, exported = r.Exported,
                     status = r.Status.Name(), created = r.Created, writer = r.Status == StudyStatus.Running ? r.Writer : null, resume = r.Status is StudyStatus.Finished or StudyStatus.Running ? null : Resume(r.Directory),

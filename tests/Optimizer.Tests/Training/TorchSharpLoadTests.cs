@@ -1,3 +1,4 @@
+using ParetoPrune.Tests.Shared;
 using ParetoPrune.Optimizer.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -91,9 +92,7 @@ public class TorchSharpLoadTests
     {
         string patched = Path.Combine(AppContext.BaseDirectory, "libLibTorchSharp.so");
         Assert.True(File.Exists(patched), $"libLibTorchSharp.so not found in {AppContext.BaseDirectory}");
-        string nugetRoot = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
-            ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
-        string original = Path.Combine(nugetRoot, "torchsharp", "0.107.0", "runtimes", "linux-x64", "native", "libLibTorchSharp.so");
+        string original = Path.Combine(DotnetTool.PackageCache, "torchsharp", "0.107.0", "runtimes", "linux-x64", "native", "libLibTorchSharp.so");
 
         bool systemHasVersion = new[] { "/usr/lib/x86_64-linux-gnu/libstdc++.so.6", "/lib64/libstdc++.so.6" }
             .Where(File.Exists).Any(p => System.Text.Encoding.ASCII.GetString(File.ReadAllBytes(p)).Contains("GLIBCXX_3.4.32\0"));
@@ -108,9 +107,7 @@ public class TorchSharpLoadTests
     [Fact]
     public void AnUnpatchedLibraryIsExplainedByTheLoadersOwnError()
     {
-        string nugetRoot = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
-            ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
-        string original = Path.Combine(nugetRoot, "torchsharp", "0.107.0", "runtimes", "linux-x64", "native", "libLibTorchSharp.so");
+        string original = Path.Combine(DotnetTool.PackageCache, "torchsharp", "0.107.0", "runtimes", "linux-x64", "native", "libLibTorchSharp.so");
         Assert.True(File.Exists(original), $"{original}: the restore put TorchSharp elsewhere");
         string folder = Directory.CreateTempSubdirectory("unpatched-").FullName;
         try
