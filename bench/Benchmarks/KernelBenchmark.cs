@@ -182,7 +182,7 @@ static class KernelBenchmark
     {
         module.train();
         var parameters = module.parameters().ToList();
-        using var optimizer = optim.SGD(parameters, 0.01, 0.9);
+        using var optimizer = ParameterUpdate.For(parameters, new TrainingOptions { LearningRate = 0.01, Nesterov = false, WeightDecay = 0 });
         manual_seed(1);
         using var x = randn(Batch, 1, 28, 28);
         using var y = randint(0, 10, [Batch]);
@@ -190,9 +190,9 @@ static class KernelBenchmark
         for (int i = 0; i < steps; i++)
         {
             using var scope = NewDisposeScope();
-            optimizer.zero_grad();
+            optimizer.ZeroGrad();
             nn.functional.cross_entropy(module.forward(x), y).backward();
-            optimizer.step();
+            optimizer.Step();
         }
         return watch.Elapsed.TotalSeconds;
     }

@@ -52,14 +52,14 @@ static class TrainingBenchmark
     internal static double Steps(nn.Module<Tensor, Tensor> module, Tensor x, Tensor y, int steps)
     {
         module.train();
-        using var optimizer = optim.SGD(module.parameters(), 0.01, 0.9);
+        using var optimizer = ParameterUpdate.For(module.parameters().ToList(), new TrainingOptions { LearningRate = 0.01, Nesterov = false, WeightDecay = 0 });
         var watch = Stopwatch.StartNew();
         for (int i = 0; i < steps; i++)
         {
             using var scope = NewDisposeScope();
-            optimizer.zero_grad();
+            optimizer.ZeroGrad();
             F.cross_entropy(module.forward(x), y).backward();
-            optimizer.step();
+            optimizer.Step();
         }
         return watch.Elapsed.TotalSeconds;
     }

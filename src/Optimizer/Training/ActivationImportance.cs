@@ -158,7 +158,7 @@ public sealed class ActivationImportance : IImportance
             Tensor perImage = criterion switch
             {
                 Criterion.Taylor => PerImage(a * gradients![i]).abs(),
-                Criterion.Apoz => PerImage((a > 0).to_type(ScalarType.Float32)), // 1 − APoZ: the share of non-zero outputs
+                Criterion.Apoz => PerImage(a.Above(0).to_type(ScalarType.Float32)), // 1 − APoZ: the share of non-zero outputs
                 _ => PerImage(a.abs()),
             };
             // Summed over the batch here, divided by the number of images at the end.
@@ -220,13 +220,13 @@ public sealed class ActivationImportance : IImportance
             }
             if (criterion == Criterion.LrpZPlus && rule.FilterWeight(node.Node) is var (weightInput, _) && inputs.Length > weightInput && inputs[weightInput] is { } w)
             {
-                inputs[weightInput] = w.clamp(min: 0);
+                inputs[weightInput] = w.Clamp(0, null);
                 if (inputs.Length > 2) inputs[2] = null; // no bias
             }
             using var enableGrad = enable_grad();
             var z = node.Run(inputs, context)[0];
             if (!z.requires_grad) continue; // does not depend on an activation (libtorch aborts the process on grad of such a tensor)
-            var stabilised = z + epsilon * torch.where(z >= 0, torch.ones_like(z), -torch.ones_like(z));
+            var stabilised = z.Plus(torch.where(z.AtLeast(0), torch.ones_like(z), -torch.ones_like(z)).Times(epsilon));
             var s = (r / stabilised).detach();
             var gradients = torch.autograd.grad([z], leaves.Select(l => l.Leaf).ToList(), [s], allow_unused: true);
             for (int i = 0; i < leaves.Count; i++)
@@ -235,7 +235,7 @@ public sealed class ActivationImportance : IImportance
     }
 
     static void AddRelevance(Tensor?[] relevance, int slot, Tensor value) =>
-        relevance[slot] = relevance[slot] is { } existing ? existing + value : value;
+        relevance[slot] = relevance[slot] is { } existing ? existing.Plus(value) : value;
 
     static void Add(double[] sum, Tensor perPosition)
     {

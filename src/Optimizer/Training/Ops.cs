@@ -51,8 +51,8 @@ internal static class Ops
         ["Relu"] = _ => (x, _) => [F.relu(x[0]!)],
         ["LeakyRelu"] = op =>
         {
-            double alpha = op.Node.GetFloat("alpha", 0.01f);
-            return (x, _) => [F.leaky_relu(x[0]!, alpha)];
+            var alpha = HeldScalars.Hold(op.Node.GetFloat("alpha", 0.01f));
+            return (x, _) => [x[0]!.leaky_relu(alpha)];
         },
         ["Clip"] = op =>
         {
@@ -60,7 +60,8 @@ internal static class Ops
             float? max = op.Opset < 11 ? op.Node.GetFloat("max", float.MaxValue) : op.ConstantFloats(2)?[0];
             if (op.Opset >= 11 && (op.Has(1) && min is null || op.Has(2) && max is null))
                 throw op.Unsupported("Clip bounds computed at run time are not supported");
-            return (x, _) => [x[0]!.clamp(min is { } lo ? (Scalar)lo : null, max is { } hi ? (Scalar)hi : null)];
+            Scalar? low = min is { } lo ? HeldScalars.Hold(lo) : null, high = max is { } hi ? HeldScalars.Hold(hi) : null;
+            return (x, _) => [x[0]!.clamp(low, high)];
         },
         ["Sigmoid"] = _ => (x, _) => [x[0]!.sigmoid()],
         ["Tanh"] = _ => (x, _) => [x[0]!.tanh()],
@@ -73,17 +74,22 @@ internal static class Ops
         },
         ["HardSigmoid"] = op =>
         {
-            double alpha = op.Node.GetFloat("alpha", 0.2f), beta = op.Node.GetFloat("beta", 0.5f);
-            return (x, _) => [(x[0]! * alpha + beta).clamp(0, 1)];
+            var (alpha, beta) = (HeldScalars.Hold(op.Node.GetFloat("alpha", 0.2f)), HeldScalars.Hold(op.Node.GetFloat("beta", 0.5f)));
+            var (zero, one) = (HeldScalars.Hold(0), HeldScalars.Hold(1));
+            return (x, _) => [x[0]!.mul(alpha).Plus(beta).clamp(zero, one)];
         },
-        ["HardSwish"] = _ => (x, _) => [x[0]! * (x[0]! / 6.0 + 0.5).clamp(0, 1)],
-        ["Add"] = _ => (x, _) => [x[0]! + x[1]!],
+        ["HardSwish"] = _ =>
+        {
+            var (sixth, half, zero, one) = (HeldScalars.Hold(1.0 / 6), HeldScalars.Hold(0.5), HeldScalars.Hold(0), HeldScalars.Hold(1));
+            return (x, _) => [x[0]! * x[0]!.mul(sixth).Plus(half).clamp(zero, one)];
+        },
+        ["Add"] = _ => (x, _) => [x[0]!.Plus(x[1]!)],
         ["Sub"] = _ => (x, _) => [x[0]! - x[1]!],
         ["Mul"] = _ => (x, _) => [x[0]! * x[1]!],
         // ONNX divides integers (shape arithmetic) with truncation; PyTorch's / would give floats.
         ["Div"] = _ => (x, _) => [x[0]!.is_floating_point() || x[1]!.is_floating_point() ? x[0]! / x[1]! : x[0]!.div(x[1]!, RoundingMode.trunc)],
-        ["Sum"] = _ => (x, _) => [Present(x).Aggregate((a, b) => a + b)],
-        ["Mean"] = _ => (x, _) => [Present(x).Aggregate((a, b) => a + b) / Present(x).Length],
+        ["Sum"] = _ => (x, _) => [Present(x).Aggregate(HeldScalars.Plus)],
+        ["Mean"] = _ => (x, _) => [Present(x).Aggregate(HeldScalars.Plus).DividedBy(Present(x).Length)],
         ["Max"] = _ => (x, _) => [Present(x).Aggregate(torch.maximum)],
         ["Min"] = _ => (x, _) => [Present(x).Aggregate(torch.minimum)],
         ["MaxPool"] = Pool,
@@ -125,12 +131,13 @@ internal static class Ops
             double alpha = op.Node.GetFloat("alpha", 1f), beta = op.Node.GetFloat("beta", 1f);
             bool transA = op.Node.GetInt("transA", 0) != 0, transB = op.Node.GetInt("transB", 0) != 0;
             if (transB && !transA && alpha == 1 && beta == 1) return (x, _) => [F.linear(x[0]!, x[1]!, x.Length > 2 ? x[2] : null)];
+            var (alphaScalar, betaScalar) = (HeldScalars.Hold(alpha), HeldScalars.Hold(beta));
             return (x, _) =>
             {
                 var a = transA ? x[0]!.t() : x[0]!;
                 var b = transB ? x[1]!.t() : x[1]!;
-                var y = a.mm(b) * alpha;
-                return [x.Length > 2 && x[2] is { } bias ? y + bias * beta : y];
+                var y = a.mm(b).mul(alphaScalar);
+                return [x.Length > 2 && x[2] is { } bias ? y.Plus(bias.mul(betaScalar)) : y];
             };
         },
         ["MatMul"] = _ => (x, _) => [x[0]!.matmul(x[1]!)],
@@ -154,8 +161,8 @@ internal static class Ops
                 if (!c.Training || c.RecalibrationStep >= 0 || ratio == 0) return [input, torch.ones_like(input, ScalarType.Bool)];
                 if (ratio >= 1) return [torch.zeros_like(input), torch.zeros_like(input, ScalarType.Bool)];
                 // The mask from the module's generator, drawn in logical (NCHW) order whatever the tensor's layout.
-                var keep = torch.rand(input.shape, generator: random) >= ratio;
-                return [input * keep / (1 - ratio), keep];
+                var keep = torch.rand(input.shape, generator: random).AtLeast(ratio);
+                return [(input * keep).DividedBy(1 - ratio), keep];
             };
         },
         ["Identity"] = _ => (x, _) => [x[0]!],
@@ -188,13 +195,14 @@ internal static class Ops
         ["Gather"] = op =>
         {
             long axis = op.Node.GetInt("axis", 0);
+            var zero = HeldScalars.Hold(0);
             return (x, _) =>
             {
                 var data = x[0]!;
                 long a = axis < 0 ? axis + data.dim() : axis;
                 var indices = x[1]!;
                 var flat = indices.reshape(-1);
-                flat = torch.where(flat < 0, flat + data.shape[a], flat);
+                flat = torch.where(flat.lt(zero), flat.Plus(data.shape[a]), flat);
                 var picked = data.index_select(a, flat);
                 long[] shape = [.. data.shape.Take((int)a), .. indices.shape, .. data.shape.Skip((int)a + 1)];
                 return [picked.reshape(shape)];

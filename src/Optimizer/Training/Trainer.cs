@@ -102,9 +102,7 @@ public static class Trainer
         using var teacher = options.Distillation is { } d ? new OnnxModule(d.Teacher) : null;
         teacher?.eval();
         var parameters = module.parameters().ToList();
-        using optim.Optimizer optimizer = options.Optimizer == OptimizerKind.Sgd
-            ? optim.SGD(parameters, options.LearningRate, options.Momentum, 0, options.WeightDecay, options.Nesterov && options.Momentum > 0)
-            : optim.AdamW(parameters, options.LearningRate, 0.9, 0.999, 1e-8, options.WeightDecay);
+        using var optimizer = ParameterUpdate.For(parameters, options);
 
         var zeroMasks = ZeroMasks(module, options.SparseWeights);
         int stepsPerEpoch = (train.Count + options.BatchSize - 1) / options.BatchSize;
@@ -142,7 +140,7 @@ public static class Trainer
                     if (step == stepsPerEpoch) break;
                     if (cancellation.IsCancellationRequested) { cancelled = true; break; }
                     rate = LearningRate(options, (epoch - 1) * (long)stepsPerEpoch + step, stepsPerEpoch, totalSteps);
-                    foreach (var group in optimizer.ParamGroups) group.LearningRate = rate;
+                    optimizer.LearningRate = rate;
 
                     using var scope = NewDisposeScope();
                     var (x, y) = ToTensors(batch, train);
@@ -151,14 +149,14 @@ public static class Trainer
                         : options.Augmentation is null ? CachedTeacherLogits(teacher, options.Distillation!, train, batch, x)
                         : TeacherLogits(teacher, x);
                     teaching += Lap();
-                    optimizer.zero_grad();
+                    optimizer.ZeroGrad();
                     stepping += Lap();
                     var logits = module.forward(x);
                     var loss = Loss(logits, y, teacherLogits, options);
                     forward += Lap();
                     loss.backward();
                     backward += Lap();
-                    optimizer.step();
+                    optimizer.Step();
                     KeepZeros(zeroMasks);
                     stepping += Lap();
 
@@ -292,9 +290,9 @@ public static class Trainer
         if (teacherLogits is null || options.Distillation is not { } distillation) return crossEntropy;
         double t = distillation.Temperature;
         // Hinton et al. 2015: KL(teacher ‖ student) on softened outputs, scaled by T² to keep gradients comparable.
-        var kl = nn.functional.kl_div((logits / t).log_softmax(1), (teacherLogits / t).log_softmax(1), log_target: true,
-                                      reduction: nn.Reduction.Sum) * (t * t / logits.shape[0]); // "batchmean"
-        return kl * distillation.Weight + crossEntropy * (1 - distillation.Weight);
+        var kl = nn.functional.kl_div(logits.DividedBy(t).log_softmax(1), teacherLogits.DividedBy(t).log_softmax(1), log_target: true,
+                                      reduction: nn.Reduction.Sum).Times(t * t / logits.shape[0]); // "batchmean"
+        return kl.Times(distillation.Weight).Plus(crossEntropy.Times(1 - distillation.Weight));
     }
 
     internal static double LearningRate(TrainingOptions options, long step, int stepsPerEpoch, long totalSteps)
@@ -322,7 +320,7 @@ public static class Trainer
             if (!module.NamedParameters.TryGetValue(name, out var parameter))
                 throw new ArgumentException($"'{name}' is not a trainable parameter of the model, so its sparsity cannot be kept");
             using var noGrad = no_grad();
-            masks.Add((parameter, parameter.eq(0).DetachFromDisposeScope()));
+            masks.Add((parameter, parameter.EqualTo(0).DetachFromDisposeScope()));
         }
         return masks;
     }
@@ -332,7 +330,7 @@ public static class Trainer
     {
         if (masks.Count == 0) return;
         using var noGrad = no_grad();
-        foreach (var (parameter, zeros) in masks) parameter.masked_fill_(zeros, 0f);
+        foreach (var (parameter, zeros) in masks) parameter.ZeroWhere(zeros);
     }
 
     static void DisposeAll(Dictionary<string, Tensor>? tensors)

@@ -17,6 +17,10 @@ public class OnnxModuleTests
 
     internal static ModelProto Load(string name) => TestModels.Load(name);
 
+    /// <summary>Plain SGD with momentum 0.9 (no Nesterov, no weight decay).</summary>
+    static ParameterUpdate Sgd(OnnxModule module) =>
+        ParameterUpdate.For(module.parameters().ToList(), new TrainingOptions { LearningRate = 0.05, Nesterov = false, WeightDecay = 0 });
+
     static float[] Evaluate(OnnxModule module, float[] input, long[] shape)
     {
         module.eval();
@@ -90,14 +94,14 @@ public class OnnxModuleTests
         {
             using var module = new OnnxModule(model, channelsLast);
             manual_seed(3);
-            using var optimizer = optim.SGD(module.parameters(), 0.05, momentum: 0.9);
+            using var optimizer = Sgd(module);
             module.train();
             for (int step = 0; step < 2; step++)
             {
                 using var scope = NewDisposeScope();
-                optimizer.zero_grad();
+                optimizer.ZeroGrad();
                 nn.functional.cross_entropy(module.forward(randn(16, 1, 16, 16)), randint(0, 10, [16])).backward();
-                optimizer.step();
+                optimizer.Step();
             }
             written.Add(module.WriteBack());
         }
@@ -127,16 +131,16 @@ public class OnnxModuleTests
         var model = Load("resnet20");
         using var module = new OnnxModule(model);
         var shape = new long[] { 8, 3, 16, 16 };
-        var optimizer = optim.SGD(module.parameters(), 0.05, momentum: 0.9);
+        using var optimizer = Sgd(module);
         module.train();
         for (int step = 0; step < 3; step++)
         {
             using var scope = NewDisposeScope();
             var x = randn(shape);
             var y = randint(0, 10, [8]);
-            optimizer.zero_grad();
+            optimizer.ZeroGrad();
             nn.functional.cross_entropy(module.forward(x), y).backward();
-            optimizer.step();
+            optimizer.Step();
         }
         var written = module.WriteBack();
         // Parameters and BN statistics changed, and the written model computes what the module computes.

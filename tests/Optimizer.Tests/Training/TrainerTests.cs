@@ -20,7 +20,7 @@ public class TrainerTests
 
     internal static ModelProto TinyCnn(int seed = 1) => Architectures.SimpleCnn(1, 28, 10, [8, 8, 16, 16], seed);
 
-    static readonly TrainingOptions Quick = new()
+    internal static readonly TrainingOptions Quick = new()
     {
         Epochs = 3, BatchSize = 50, LearningRate = 0.05, Seed = 3, Threads = 2, WeightDecay = 0,
     };
@@ -61,23 +61,6 @@ public class TrainerTests
     {
         model.MetadataProps.Clear();
         return model;
-    }
-
-    [Fact]
-    public void TrainingLearnsAndIsDeterministic()
-    {
-        var train = Images(600);
-        var validation = Images(200, offset: 3);
-        using var first = new OnnxModule(TinyCnn());
-        double before = Trainer.Evaluate(first, validation).Accuracy;
-        var result = Trainer.Train(first, train, validation, Quick);
-        Assert.Equal(3, result.Epochs.Count);
-        Assert.True(result.Epochs[^1].TrainLoss < result.Epochs[0].TrainLoss, $"loss {result.Epochs[0].TrainLoss} → {result.Epochs[^1].TrainLoss}");
-        Assert.True(result.BestValidationAccuracy > Math.Max(0.5, before + 0.3), $"validation accuracy {before} → {result.BestValidationAccuracy}");
-
-        using var second = new OnnxModule(TinyCnn());
-        Trainer.Train(second, train, validation, Quick);
-        Assert.Equal(OnnxModel.ToBytes(first.WriteBack()), OnnxModel.ToBytes(second.WriteBack()));
     }
 
     [Fact]
@@ -187,11 +170,35 @@ public class TrainerTests
     }
 }
 
-/// <summary>Runs alone: resident memory is a process-wide figure that tests running in parallel would disturb.</summary>
-[CollectionDefinition("Memory", DisableParallelization = true)]
-public sealed class MemoryCollection;
+/// <summary>
+/// Runs alone: resident memory and libtorch's intra-op thread count are process-wide, and a test running in parallel
+/// would disturb them (a training with another thread count sums in another order, so its bytes differ).
+/// </summary>
+[CollectionDefinition("ProcessWide", DisableParallelization = true)]
+public sealed class ProcessWideCollection;
 
-[Collection("Memory")]
+[Collection("ProcessWide")]
+public class TrainingDeterminismTests
+{
+    [Fact]
+    public void TrainingLearnsAndIsDeterministic()
+    {
+        var train = TrainerTests.Images(600);
+        var validation = TrainerTests.Images(200, offset: 3);
+        using var first = new OnnxModule(TrainerTests.TinyCnn());
+        double before = Trainer.Evaluate(first, validation).Accuracy;
+        var result = Trainer.Train(first, train, validation, TrainerTests.Quick);
+        Assert.Equal(3, result.Epochs.Count);
+        Assert.True(result.Epochs[^1].TrainLoss < result.Epochs[0].TrainLoss, $"loss {result.Epochs[0].TrainLoss} → {result.Epochs[^1].TrainLoss}");
+        Assert.True(result.BestValidationAccuracy > Math.Max(0.5, before + 0.3), $"validation accuracy {before} → {result.BestValidationAccuracy}");
+
+        using var second = new OnnxModule(TrainerTests.TinyCnn());
+        Trainer.Train(second, train, validation, TrainerTests.Quick);
+        Assert.Equal(OnnxModel.ToBytes(first.WriteBack()), OnnxModel.ToBytes(second.WriteBack()));
+    }
+}
+
+[Collection("ProcessWide")]
 public class TrainingMemoryTests
 {
     [Fact]
