@@ -54,7 +54,11 @@ static class AllocationBenchmark
                               string Date, string Kernels, double? FrontHypervolume = null, int? FrontSize = null);
 
     /// <summary>Every arm, in the order a cell runs them.</summary>
-    public static readonly string[] DefaultArms = ["bo", "uniform", "random", "uniform+compute", "greedy", "bo-focus", "bo-focus1", "bo-tied", "bo-front", "uniform-front", "bo-long"];
+    public static readonly string[] DefaultArms = ["bo", "uniform", "random", "uniform+compute", "greedy", "bo-focus", "bo-focus1", "bo-tied", "bo-front", "uniform-front", "bo-long", "uniform+search"];
+
+    /// <summary>The arm whose recorded training steps an equal-compute uniform arm gets: <c>uniform+compute</c> matches the
+    /// unfocused search (<c>bo</c>, the first default), <c>uniform+search</c> the search as shipped (bound focus 1).</summary>
+    static string? ComputeOf(string arm) => arm switch { "uniform+compute" => "bo", "uniform+search" => "bo-focus1", _ => null };
 
     /// <summary>The final stage of the <c>bo-long</c> arm, in epochs: about what <c>uniform+compute</c> gives its one model.</summary>
     const int LongFinalEpochs = 3;
@@ -64,6 +68,11 @@ static class AllocationBenchmark
         if (arms.FirstOrDefault(a => !DefaultArms.Contains(a)) is { } unknown) throw new ArgumentException($"arm '{unknown}': {string.Join(", ", DefaultArms)}");
         var recorded = Read(results);
         var data = DatasetCatalog.LoadFashionMnist();
+        // The recorded cells are on the full set (its 10,000 test images decide the verdict); the embedded sample's 9,000
+        // training images would train other models, and a matrix that mixed the two would compare nothing.
+        if (data.Test.Count != 10_000)
+            throw new InvalidOperationException($"the allocation matrix runs on the full Fashion-MNIST, and only {data.Description} was found: " +
+                                                $"install it (tools/install-debian-packages.sh: dataset-fashion-mnist, in {DatasetCatalog.DebianFashionMnistDirectory})");
         // The seed draws the validation split too: a trial's training seed is its number, so with one split every seed's
         // uniform arm would train the same model on the same batches, and uniform pruning would show no seed spread.
         SearchData Split(int seed) => SearchData.From(data, 0.1, seed, validationLimit: 1000);
@@ -80,7 +89,12 @@ static class AllocationBenchmark
                         if (Recorded(recorded, model, bound, budget, seed, arm, trials, finalSteps)) continue;
                         Console.WriteLine($"running {Path.GetFileNameWithoutExtension(model)}, {bound} ≤ {budget:P0}, seed {seed}, {arm} ({DateTime.UtcNow:HH:mm} UTC)");
                         long? searchCompute = recorded.FirstOrDefault(c => c.Model == model && c.Bound == bound && c.Budget == budget && c.Seed == seed
-                                                                           && c.Arm == "bo" && c.Trials == trials && c.FinalSteps == finalSteps)?.TrainingSteps;
+                                                                           && c.Arm == ComputeOf(arm) && c.Trials == trials && c.FinalSteps == finalSteps)?.TrainingSteps;
+                        if (arm == "uniform+search" && searchCompute is null)
+                        {
+                            Console.WriteLine($"  {arm}: FAILED: run bo-focus1 for this seed first: this arm gets the training steps it recorded");
+                            continue;
+                        }
                         Cell[] ran;
                         try
                         {
@@ -131,7 +145,7 @@ static class AllocationBenchmark
         if (uniform && !front)
         {
             fidelity = fidelity with { PromoteCount = 1, FinalCount = 1 };
-            if (arm == "uniform+compute")
+            if (ComputeOf(arm) is not null)
             {
                 // Every step the search spent (its recorded cell, or what its stages allow at most), in the final
                 // fine-tuning, less the screening and promotion steps this arm still takes.

@@ -18,6 +18,14 @@ run() { # MODEL BOUND SEEDS ARMS LOG [BUDGET]: a cell that fails is logged and t
 # Cheap first (VGG-11 at width 0.25: about 2 minutes a cell), then one seed of each costly model, then the rest. Energy
 # bounds are at 50 %: the Raspberry Pi 4B profile's fixed cost per inference puts the smallest VGG-11 at 34 % of its
 # energy, so 25 % cannot be met.
+# Session of 2026-12-07 (late): the greedy baseline that now reaches an energy bound no single layer reaches alone, and
+# uniform pruning given the shipped search's own training steps (uniform+search), before the costly rows.
+run vgg11-0.25-fashion-mnist energy 3 greedy vgg-energy 0.5
+run vgg11-0.25-fashion-mnist params 3 uniform+search vgg-params
+run vgg11-0.25-fashion-mnist energy 3 uniform+search vgg-energy 0.5
+run vgg11-0.25-fashion-mnist macs 3 uniform+search vgg-macs
+run resnet20-fashion-mnist params 3 bo-focus1,uniform,uniform+search resnet20-params
+run mobilenetv2-fashion-mnist params 3 uniform+search mobilenetv2-params
 run vgg11-0.25-fashion-mnist params 3 bo,uniform,random,uniform+compute,greedy,bo-focus,bo-focus1,bo-tied vgg-params
 run vgg11-0.25-fashion-mnist macs 3 bo,uniform,random,uniform+compute,greedy,bo-focus,bo-focus1,bo-tied vgg-macs
 run resnet20-fashion-mnist params 1 bo-focus1,bo-tied resnet20-params

@@ -7,9 +7,12 @@ from collections import defaultdict
 
 path = sys.argv[1] if len(sys.argv) > 1 else "bench/allocation/results.jsonl"
 cells = [json.loads(l) for l in open(path) if l.strip()]
-order = ["uniform", "bo-v1", "bo", "bo-focus", "bo-focus1", "bo-tied", "random", "greedy", "uniform+compute", "uniform-long", "bo-long", "bo-front", "uniform-front"]
-# An arm against the uniform baseline fine-tuned as it was (bo-long's final stage is three times as long).
-reference = lambda arm: "uniform-long" if arm == "bo-long" else "uniform"
+order = ["uniform", "bo-v1", "bo", "bo-focus", "bo-focus1", "bo-tied", "random", "greedy", "uniform+compute", "uniform+search", "uniform-long", "bo-long", "bo-front", "uniform-front"]
+# An arm against the uniform baseline fine-tuned as it was (bo-long's final stage is three times as long), or the search
+# as shipped against uniform pruning given the same training steps (the user's real alternative).
+equal_compute = "bo-focus1 at equal compute"
+reference = lambda arm: {"bo-long": "uniform-long", equal_compute: "uniform+search"}.get(arm, "uniform")
+arm_of = lambda arm: "bo-focus1" if arm == equal_compute else arm
 name = lambda m: m.split("/")[-1].replace(".onnx", "").replace("-fashion-mnist", "")
 groups = defaultdict(list)
 for c in cells:
@@ -33,9 +36,9 @@ for (model, bound, budget) in sorted({k[:3] for k in groups}):
         continue
     uniform = {c["Seed"]: c["Test"] for c in groups.get((model, bound, budget, "uniform"), [])}
     spread = max(uniform.values()) - min(uniform.values()) if len(uniform) > 1 else None
-    for arm in [a for a in order[1:-2] if a != "uniform-long"]:
+    for arm in [a for a in order[1:-2] if a not in ("uniform-long", "uniform+search")] + [equal_compute]:
         base = {c["Seed"]: c["Test"] for c in groups.get((model, bound, budget, reference(arm)), [])}
-        arm_cells = {c["Seed"]: c["Test"] for c in groups.get((model, bound, budget, arm), [])}
+        arm_cells = {c["Seed"]: c["Test"] for c in groups.get((model, bound, budget, arm_of(arm)), [])}
         seeds = sorted(set(arm_cells) & set(base))
         if not seeds:
             continue

@@ -5,7 +5,8 @@ namespace ParetoPrune.Optimizer.Search;
 /// <summary>
 /// NetAdapt-style greedy allocation (Yang et al. 2018), the published automatic baseline the search is measured against:
 /// starting from the full model, each iteration proposes one candidate per dimension, the incumbent with only that
-/// dimension shrunk just enough to bring the bounded cost down to the iteration's target; every candidate is pruned and
+/// dimension shrunk just enough to bring the bounded cost down to the iteration's target (or, when no dimension can reach
+/// it alone, cut to its minimum with the rest of the cut spread over the others); every candidate is pruned and
 /// briefly fine-tuned (the screening stage), and the most accurate becomes the incumbent. The targets fall geometrically
 /// from the full model's cost to the bound over <see cref="Iterations"/> iterations, so the last iteration's candidates all
 /// meet it, and the study's promotion and final stages then fine-tune the best of them like any other sampler's.
@@ -61,9 +62,53 @@ public sealed class GreedySampler : ISampler
                                         "e.g. --constraint \"params <= 0.25*baseline\" (macs, params, bytes, or energy or latency from a profile)");
     }
 
-    /// <summary>For each dimension, the incumbent with that dimension at the largest count that brings the resource to the
-    /// target (dimensions that cannot reach it alone propose nothing).</summary>
+    /// <summary>
+    /// For each dimension, the incumbent with that dimension at the largest count that brings the resource to the target;
+    /// dimensions that cannot reach it alone propose nothing. When none can (a step larger than any one layer's share, as
+    /// under an energy bound whose fixed cost per inference no layer carries), each dimension is cut to its minimum and the
+    /// rest of the shortfall is spread over the others alike (<see cref="CutThenSpread"/>), so the walk still reaches the bound.
+    /// </summary>
     static IEnumerable<int[]> Shrunk(SearchProblem problem, int[] incumbent, double target)
+    {
+        var alone = ShrunkAlone(problem, incumbent, target).ToList();
+        if (alone.Count > 0) return alone;
+        return Enumerable.Range(0, incumbent.Length).Select(d => CutThenSpread(problem, incumbent, d, target)).OfType<int[]>();
+    }
+
+    /// <summary>The incumbent with dimension <paramref name="d"/> at its minimum and every other dimension cut alike, as
+    /// little as brings the resource to the target; null if even all the others at their minimum do not.</summary>
+    static int[]? CutThenSpread(SearchProblem problem, int[] incumbent, int d, double target)
+    {
+        var dimensions = problem.Space.Dimensions;
+        int roundTo = problem.Space.Options.RoundTo;
+        if (incumbent[d] <= dimensions[d].MinKeep) return null;
+        int[] Scaled(double factor) => incumbent.Select((k, i) => i == d ? dimensions[i].MinKeep
+                                                                  : Math.Clamp(Snap((int)Math.Floor(k * factor), dimensions[i].MinKeep, roundTo), dimensions[i].MinKeep, k)).ToArray();
+        if (problem.BoundedResource(Scaled(0)) > target) return null;
+        double lo = 0, hi = 1;
+        for (int i = 0; i < 40; i++)
+        {
+            double mid = (lo + hi) / 2;
+            if (problem.BoundedResource(Scaled(mid)) <= target) lo = mid; else hi = mid;
+        }
+        // One factor moves every group at once, and a step of the narrow groups can jump far past the target: give
+        // channels back one group and one step at a time, round robin, while the target holds.
+        var kept = Scaled(lo);
+        int step = Math.Max(1, roundTo);
+        for (bool grew = true; grew;)
+        {
+            grew = false;
+            for (int i = 0; i < kept.Length; i++)
+            {
+                if (i == d || kept[i] + step > incumbent[i]) continue;
+                kept[i] += step;
+                if (problem.BoundedResource(kept) <= target) grew = true; else kept[i] -= step;
+            }
+        }
+        return kept;
+    }
+
+    static IEnumerable<int[]> ShrunkAlone(SearchProblem problem, int[] incumbent, double target)
     {
         var dimensions = problem.Space.Dimensions;
         int roundTo = problem.Space.Options.RoundTo;

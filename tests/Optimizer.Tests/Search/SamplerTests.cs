@@ -95,6 +95,38 @@ public class SamplerTests
                      SearchSpace.Key(sampler.Propose(new SamplerContext(problem, partial, [], 0, budget), 1)[0]));
     }
 
+    [Fact]
+    public void GreedyReachesABoundThatNoSingleDimensionReachesAlone()
+    {
+        int dimensions = Space.Count;
+        // A bound under what any one group at its minimum reaches, and one iteration, whose target is the bound itself.
+        double alone = Enumerable.Range(0, dimensions).Min(d =>
+        {
+            var kept = Space.Full;
+            kept[d] = Space.Dimensions[d].MinKeep;
+            return Space.Costs(kept).Macs / (double)Space.BaseMacs;
+        });
+        double fraction = Math.Round(0.9 * alone, 3);
+        var problem = Problem(ConstraintSet.Parse([$"macs <= {fraction.ToString(System.Globalization.CultureInfo.InvariantCulture)}*baseline"]));
+        double limit = fraction * Space.BaseMacs;
+        var history = new List<Observation>();
+        while (sampler() is [var kept])
+            history.Add(new Observation(kept, new Dictionary<ObjectiveKind, double>(problem.Predict(kept)) { [ObjectiveKind.Accuracy] = SyntheticAccuracy(kept) }));
+        IReadOnlyList<int[]> sampler() => new GreedySampler().Propose(new SamplerContext(problem, history, [], 0, dimensions), 1);
+
+        // One candidate per dimension: that dimension at its minimum, the others cut alike, together just on the bound.
+        Assert.Equal(dimensions, history.Count);
+        for (int d = 0; d < dimensions; d++)
+        {
+            var kept = history[d].Kept;
+            Assert.Equal(Space.Dimensions[d].MinKeep, kept[d]);
+            Assert.True(Space.Costs(kept).Macs <= limit, $"candidate {d}: {Space.Costs(kept).Macs / (double)Space.BaseMacs:P1}");
+            Assert.True(Space.Costs(kept).Macs > 0.9 * limit, $"candidate {d}: {Space.Costs(kept).Macs / (double)Space.BaseMacs:P1} of the MACs, far under the bound; kept {string.Join(",", kept)} of {string.Join(",", Space.Full)}, min {string.Join(",", Space.Dimensions.Select(x => x.MinKeep))}");
+            var others = Enumerable.Range(0, dimensions).Where(i => i != d && kept[i] > Space.Dimensions[i].MinKeep).Select(i => kept[i] / (double)Space.Dimensions[i].Size).ToList();
+            Assert.True(others.Max() - others.Min() < 0.15, $"candidate {d}: the others keep {others.Min():P0} to {others.Max():P0}, not alike");
+        }
+    }
+
     static SearchProblem ParamsProblem(double budget) => new(
         Space, [ObjectiveKind.Accuracy, ObjectiveKind.Params], ConstraintSet.Parse([$"params <= {budget}*baseline"]),
         new Dictionary<ObjectiveKind, double> { [ObjectiveKind.Accuracy] = 0.9, [ObjectiveKind.Params] = Space.BaseParams },
