@@ -95,6 +95,10 @@ public sealed record PruningSearchOptions
     /// </summary>
     public double BoundFocus { get; init; } = 1;
 
+    /// <summary>The allocation benchmark's trust-region lever (<see cref="BayesianSampler.TrustRegion"/>); not kept with
+    /// the study, so a resumed search runs without it.</summary>
+    internal bool TrustRegion { get; init; }
+
     /// <summary>
     /// A PostgreSQL server to keep the study on, shared by worker processes on any machines; null keeps it in
     /// <c>study.db</c> in <see cref="OutputDirectory"/> (one process). On a server the search creates the study
@@ -313,7 +317,7 @@ public sealed class PruningSearch
                                             evaluator.Predict, data.Train.ClassNames.Count);
             CheckReachable(problem);
             var sampler = Samplers.Create(options.Sampler);
-            if (sampler is BayesianSampler) sampler = new BayesianSampler { BoundFocus = store.Definition.BoundFocus };
+            if (sampler is BayesianSampler) sampler = new BayesianSampler { BoundFocus = store.Definition.BoundFocus, TrustRegion = options.TrustRegion };
             if (sampler is GreedySampler)
             {
                 GreedySampler.Check(problem);

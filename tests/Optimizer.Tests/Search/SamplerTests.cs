@@ -218,6 +218,35 @@ public class SamplerTests
     }
 
     [Fact]
+    public void TheTrustRegionRefinesTheIncumbentOnTheBound()
+    {
+        var problem = ParamsProblem(0.3);
+        const int trials = 12;
+        int initial = BayesianSampler.InitialDesign(trials, Space.Count);
+        // How far each proposal after the initial design lies from the incumbent on the bound it was made from.
+        List<double> Distances(BayesianSampler sampler)
+        {
+            var history = Run(sampler, problem, trials, seed: 4);
+            var distances = new List<double>();
+            for (int k = initial; k < history.Count; k++)
+            {
+                Assert.True(problem.BoundedResource(history[k].Kept) >= 0.9, $"proposal {k} keeps {problem.BoundedResource(history[k].Kept):0.000} of the bound ({(sampler.TrustRegion ? "trust region" : "anywhere")})");
+                var (incumbent, radius) = BayesianSampler.TrustRegionState(problem, history.Take(k).ToList(), initial);
+                Assert.NotNull(incumbent);
+                Assert.InRange(radius, BayesianSampler.InitialRadius / 8, BayesianSampler.InitialRadius);
+                var (x, y) = (Space.Encode(incumbent), Space.Encode(history[k].Kept));
+                distances.Add(Enumerable.Range(0, x.Length).Max(i => Math.Abs(x[i] - y[i])));
+            }
+            return distances;
+        }
+        // Fewer candidates than the defaults keep this quick; the comparison needs no more.
+        var local = Distances(new BayesianSampler { BoundFocus = 1, TrustRegion = true, RandomCandidates = 300, MonteCarloCandidates = 24, Samples = 16 });
+        var anywhere = Distances(new BayesianSampler { BoundFocus = 1, RandomCandidates = 300, MonteCarloCandidates = 24, Samples = 16 });
+        Assert.True(local.Average() < anywhere.Average() / 2, $"trust region {local.Average():0.000} vs anywhere {anywhere.Average():0.000}");
+        Assert.True(local.Max() < 2 * BayesianSampler.InitialRadius, $"a move of {local.Max():0.000}");
+    }
+
+    [Fact]
     public void GreedyNeedsACostBound()
     {
         var e = Assert.Throws<ArgumentException>(() => GreedySampler.Check(Problem()));
