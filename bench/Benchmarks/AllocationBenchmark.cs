@@ -163,7 +163,7 @@ static class AllocationBenchmark
             OutputDirectory = directory,
             Objectives = [ObjectiveKind.Accuracy, kind],
             Constraints = ConstraintSet.Parse([$"{kind.Name()} <= {budget.ToString(System.Globalization.CultureInfo.InvariantCulture)}*baseline"]),
-            Sampler = uniform ? "uniform" : arm.StartsWith("bo", StringComparison.Ordinal) ? "bo" : arm, Trials = screened, Seed = seed, Fidelity = fidelity,
+            Sampler = uniform ? SamplerKind.Uniform : arm.StartsWith("bo", StringComparison.Ordinal) ? SamplerKind.Bayesian : Samplers.Parse(arm), Trials = screened, Seed = seed, Fidelity = fidelity,
             // The search carries uniform pruning to the final stage; random search and the greedy baseline are measured as
             // the methods they are.
             UniformBaseline = arm.StartsWith("bo", StringComparison.Ordinal) && !front,

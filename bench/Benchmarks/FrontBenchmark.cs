@@ -48,7 +48,7 @@ static class FrontBenchmark
                         OutputDirectory = Path.Combine(root, $"{sampler}-{budget}-{seed}"),
                         Objectives = [ObjectiveKind.Accuracy, ObjectiveKind.Macs],
                         Constraints = ConstraintSet.Parse([$"macs <= {budget}*baseline"]),
-                        Sampler = sampler, Trials = trials, Seed = seed, Fidelity = fidelity,
+                        Sampler = Samplers.Parse(sampler), Trials = trials, Seed = seed, Fidelity = fidelity,
                     };
                     var result = new PruningSearch(new MLContext(seed: seed), options).RunAsync(modelPath, searchData).GetAwaiter().GetResult();
                     var best = result.Best() ?? throw new InvalidOperationException($"{sampler} at {budget}: no exported model meets the budget");

@@ -40,7 +40,7 @@ static class SearchBenchmark
                 {
                     OutputDirectory = Path.Combine(root, $"{sampler}-{seed}"),
                     Objectives = [ObjectiveKind.Accuracy, ObjectiveKind.Macs],
-                    Sampler = sampler,
+                    Sampler = Samplers.Parse(sampler),
                     Trials = trials,
                     Seed = seed,
                     Fidelity = new FidelityOptions { RecalibrationBatches = 10, BatchSize = 64, PromoteCount = 0, FinalCount = 0 },

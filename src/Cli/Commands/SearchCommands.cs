@@ -423,7 +423,7 @@ static class SearchCommands
             OutputDirectory = outputDirectory,
             Objectives = objectives,
             Constraints = constraints,
-            Sampler = parse.GetValue(o.Sampler)!,
+            Sampler = Samplers.Parse(parse.GetValue(o.Sampler)!),
             Trials = parse.GetValue(o.Trials),
             Seed = parse.GetValue(o.Seed),
             Workers = parse.GetValue(o.Workers),

@@ -23,8 +23,8 @@ public sealed record PruningSearchOptions
     public IReadOnlyList<ObjectiveKind> Objectives { get; init; } = [ObjectiveKind.Accuracy, ObjectiveKind.Macs];
     public ConstraintSet Constraints { get; init; } = ConstraintSet.Empty;
 
-    /// <summary>bo, random, uniform or nsga2 (<see cref="Samplers.Names"/>).</summary>
-    public string Sampler { get; init; } = "bo";
+    /// <summary>How configurations are proposed; Bayesian optimisation by default.</summary>
+    public SamplerKind Sampler { get; init; } = SamplerKind.Bayesian;
 
     /// <summary>Configurations screened (the budget of the search stage).</summary>
     public int Trials { get; init; } = 40;
@@ -196,7 +196,6 @@ public sealed class PruningSearch
             throw new ArgumentException("the search needs accuracy as an objective or a constraint: without it, pruning everything would be best");
         options.Space.Validate();
         options.Fidelity.Validate();
-        _ = Samplers.Create(options.Sampler);
         if (options.BoundFocus is < 0 or > 1 || double.IsNaN(options.BoundFocus))
             throw new ArgumentException($"the bound focus is a share of the proposals, from 0 to 1, not {options.BoundFocus}");
     }
@@ -241,7 +240,7 @@ public sealed class PruningSearch
         // resumed search reads them back), so that a worker does not time kernels it will not use.
         var kernels = options.JoinOnly || options.Resume ? null : TorchRuntime.UseKernelsFor(model, Environment.ProcessorCount);
         var definition = new StudyDefinition(Path.GetFileName(directory), modelPath, hash, searched.Description, options.Objectives,
-            options.Constraints.Select(c => c.ToString()).ToArray(), Samplers.Create(options.Sampler).Name, options.Seed, options.Trials,
+            options.Constraints.Select(c => c.ToString()).ToArray(), options.Sampler.Name(), options.Seed, options.Trials,
             options.Criterion.ToLowerInvariant(), options.Space, options.Fidelity, options.Devices.Description, searched.Train.ClassNames.Count, classes)
         {
             ValidationCaveat = searched.Caveat,

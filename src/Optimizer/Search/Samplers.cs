@@ -48,19 +48,58 @@ public interface ISampler
     IReadOnlyList<int[]> Propose(SamplerContext context, int count);
 }
 
-/// <summary>The samplers by command-line name.</summary>
+/// <summary>The samplers a search can use; stored with a study and given on the command line by name (<see cref="Samplers.Name"/>).</summary>
+public enum SamplerKind
+{
+    /// <summary>Bayesian optimisation ("bo", <see cref="BayesianSampler"/>), the default.</summary>
+    Bayesian,
+    /// <summary>Random feasible configurations ("random").</summary>
+    Random,
+    /// <summary>The same fraction kept in every group, over the feasible range ("uniform").</summary>
+    Uniform,
+    /// <summary>NSGA-II ("nsga2").</summary>
+    Nsga2,
+    /// <summary>NetAdapt-style greedy allocation ("greedy", <see cref="GreedySampler"/>).</summary>
+    Greedy,
+}
+
+/// <summary>The samplers: their names, and one instance per kind.</summary>
 public static class Samplers
 {
-    public static IReadOnlyList<string> Names { get; } = ["bo", "random", "uniform", "nsga2", "greedy"];
+    /// <summary>The names the command line accepts and a study stores, one per <see cref="SamplerKind"/>.</summary>
+    public static IReadOnlyList<string> Names { get; } = Enum.GetValues<SamplerKind>().Select(Name).ToArray();
 
-    public static ISampler Create(string name) => name.ToLowerInvariant() switch
+    /// <summary>The name stored with a study and its trials, and given on the command line: "bo".</summary>
+    public static string Name(this SamplerKind kind) => kind switch
     {
-        "bo" or "bayes" or "bayesian" => new BayesianSampler(),
-        "random" => new RandomSampler(),
-        "uniform" => new UniformSampler(),
-        "nsga2" or "nsga-ii" => new Nsga2Sampler(),
-        "greedy" or "netadapt" => new GreedySampler(),
+        SamplerKind.Bayesian => "bo",
+        SamplerKind.Random => "random",
+        SamplerKind.Uniform => "uniform",
+        SamplerKind.Nsga2 => "nsga2",
+        SamplerKind.Greedy => "greedy",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown sampler"),
+    };
+
+    /// <summary>A sampler by name (or a known alias: "bayesian", "nsga-ii", "netadapt").</summary>
+    /// <exception cref="ArgumentException">Not a sampler's name; the message lists the known ones.</exception>
+    public static SamplerKind Parse(string name) => name.ToLowerInvariant() switch
+    {
+        "bo" or "bayes" or "bayesian" => SamplerKind.Bayesian,
+        "random" => SamplerKind.Random,
+        "uniform" => SamplerKind.Uniform,
+        "nsga2" or "nsga-ii" => SamplerKind.Nsga2,
+        "greedy" or "netadapt" => SamplerKind.Greedy,
         _ => throw new ArgumentException($"unknown sampler '{name}'; known: {string.Join(", ", Names)}"),
+    };
+
+    public static ISampler Create(SamplerKind kind) => kind switch
+    {
+        SamplerKind.Bayesian => new BayesianSampler(),
+        SamplerKind.Random => new RandomSampler(),
+        SamplerKind.Uniform => new UniformSampler(),
+        SamplerKind.Nsga2 => new Nsga2Sampler(),
+        SamplerKind.Greedy => new GreedySampler(),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown sampler"),
     };
 
     /// <summary>Random configurations meeting the predicted constraints, not in <paramref name="seen"/> (which they join).</summary>

@@ -68,7 +68,7 @@ public sealed class PruningCatalogTests : IDisposable
         OnnxModel.Save(Shape.Prepend(Architectures.SimpleCnn(1, 28, 10, [8, 8, 16, 16], seed: 3)), model);
         var options = new PruningSearchOptions
         {
-            OutputDirectory = Path.Combine(directory, "run"), Trials = 3, Sampler = "random", Threads = 2,
+            OutputDirectory = Path.Combine(directory, "run"), Trials = 3, Sampler = SamplerKind.Random, Threads = 2,
             Fidelity = new FidelityOptions { RecalibrationBatches = 1, ScreeningSteps = 1, BatchSize = 32, PromoteCount = 1, PromotionSteps = 1, FinalCount = 1, FinalStepsPerEpoch = 1 },
         };
         var result = await mlContext.Pruning().SearchAsync(model, Keyed(0, 600), Keyed(600, 200), options, validationLimit: 100);

@@ -41,7 +41,7 @@ public sealed class PruningSearchTests : IDisposable
         OutputDirectory = Path.Combine(directory, name),
         Objectives = [ObjectiveKind.Accuracy, ObjectiveKind.Macs, ObjectiveKind.Energy],
         Constraints = ConstraintSet.Parse(["macs <= 0.7*baseline", "accuracy >= baseline - 0.5"]),
-        Sampler = sampler,
+        Sampler = Samplers.Parse(sampler),
         Trials = trials,
         Seed = 4,
         Threads = 2,
@@ -311,7 +311,7 @@ public sealed class PruningSearchTests : IDisposable
         Assert.Equal(3, first.Trials.Count);
 
         var mismatch = await Assert.ThrowsAsync<ArgumentException>(() =>
-            new PruningSearch(new MLContext(seed: 0), options with { Resume = true, Sampler = "random" }).RunAsync(model, data));
+            new PruningSearch(new MLContext(seed: 0), options with { Resume = true, Sampler = SamplerKind.Random }).RunAsync(model, data));
         Assert.Contains("sampler", mismatch.Message);
 
         var resumed = await new PruningSearch(new MLContext(seed: 0), options with { Resume = true }).RunAsync(model, data);

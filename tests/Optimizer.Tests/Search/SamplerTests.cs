@@ -46,7 +46,7 @@ public class SamplerTests
         Hypervolume.Compute(history.Select(h => problem.Normalised.ToPoint(h.Values!)).ToList(), problem.ScreeningReference);
 
     /// <summary>The samplers that propose only configurations meeting the bounds (the greedy one walks down to them: tested below).</summary>
-    public static IEnumerable<object[]> All() => Samplers.Names.Where(n => n != "greedy").Select(n => new object[] { n });
+    public static IEnumerable<object[]> All() => Enum.GetValues<SamplerKind>().Where(k => k != SamplerKind.Greedy).Select(k => new object[] { k });
 
     [Fact]
     public void GreedyShrinksOneDimensionPerCandidateKeepsTheMostAccurateAndEndsOnTheBound()
@@ -271,7 +271,7 @@ public class SamplerTests
     }
 
     [Theory, MemberData(nameof(All))]
-    public void ProposalsAreNewDistinctFeasibleAndDeterministic(string name)
+    public void ProposalsAreNewDistinctFeasibleAndDeterministic(SamplerKind name)
     {
         var constraints = ConstraintSet.Parse(["macs <= 0.5*baseline"]);
         var problem = Problem(constraints);
@@ -359,7 +359,20 @@ public class SamplerTests
     [Fact]
     public void AnUnknownSamplerListsTheKnownOnes()
     {
-        var error = Assert.Throws<ArgumentException>(() => Samplers.Create("tpe"));
-        Assert.Contains("bo, random, uniform, nsga2", error.Message);
+        var error = Assert.Throws<ArgumentException>(() => Samplers.Parse("tpe"));
+        Assert.Contains("bo, random, uniform, nsga2, greedy", error.Message);
+    }
+
+    [Fact]
+    public void EachKindIsStoredUnderItsSamplersName()
+    {
+        // The name a study and its trials store is the sampler's own: a resumed study finds its sampler again by it.
+        foreach (var kind in Enum.GetValues<SamplerKind>())
+        {
+            Assert.Equal(kind.Name(), Samplers.Create(kind).Name);
+            Assert.Equal(kind, Samplers.Parse(kind.Name()));
+        }
+        Assert.Equal(SamplerKind.Bayesian, Samplers.Parse("Bayesian"));
+        Assert.Equal(SamplerKind.Greedy, Samplers.Parse("netadapt"));
     }
 }
