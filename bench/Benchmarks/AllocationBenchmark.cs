@@ -181,7 +181,7 @@ static class AllocationBenchmark
             long Steps(IEnumerable<Trial> trials) => trials.Sum(t =>
                 (t.At(SearchStage.Screening) is null ? 0L : fidelity.ScreeningSteps) + (t.At(SearchStage.Promotion) is null ? 0L : fidelity.PromotionSteps)
                 + (t.At(SearchStage.Final) is null ? 0L : (long)fidelity.FinalEpochs * fidelity.FinalStepsPerEpoch!.Value));
-            string date = DateTime.UtcNow.ToString("yyyy-MM-dd"), kernels = TorchRuntime.Decision?.Mode ?? TorchRuntime.Off;
+            string date = DateTime.UtcNow.ToString("yyyy-MM-dd"), kernels = (TorchRuntime.Decision?.Mode ?? KernelMode.Off).Name();
             Cell Of(string name, SearchCandidate c, double seconds, long steps) =>
                 new(model, bound, budget, seed, name, arm == "greedy" ? screened : trials, finalSteps, [.. c.Kept], c.Value(kind) / result.Baseline.Value(kind),
                     c.Value(ObjectiveKind.Accuracy), c.TestAccuracy!.Value, seconds, steps, date, kernels);

@@ -29,7 +29,7 @@ static class FidelityBenchmark
         var space = new SearchSpace(ChannelGroups.Analyze(baseModel), new WeightImportance(WeightImportance.Criterion.L1));
         Console.WriteLine($"{modelPath}; {data.Description}; {searchData.Train.Count} training, {searchData.Validation.Count} validation images; " +
                           $"{configs} random configurations + uniform per budget; batch 64, lr 0.01 cosine, BN recalibrated on 20 batches first; " +
-                          $"reference: {finalSteps} steps; oneDNN {TorchRuntime.OneDnnMode}\n");
+                          $"reference: {finalSteps} steps; oneDNN {TorchRuntime.OneDnnMode.Name()}\n");
         foreach (double budget in new[] { 0.5, 0.25 })
         {
             var random = new Random(7);

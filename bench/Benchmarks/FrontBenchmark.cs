@@ -30,7 +30,7 @@ static class FrontBenchmark
         };
         Console.WriteLine($"{modelPath}; {data.Description}; {searchData.Train.Count} training, {searchData.Validation.Count} validation, {data.Test.Count} test images; " +
                           $"{trials} trials; screening: {fidelity.FidelityOf(SearchStage.Screening)}; promotion: {fidelity.PromoteCount} × {fidelity.FidelityOf(SearchStage.Promotion)}; " +
-                          $"final: {fidelity.FinalCount} × {fidelity.FidelityOf(SearchStage.Final)}; uniform: the same final fine-tuning once; oneDNN {TorchRuntime.OneDnnMode}\n");
+                          $"final: {fidelity.FinalCount} × {fidelity.FidelityOf(SearchStage.Final)}; uniform: the same final fine-tuning once; oneDNN {TorchRuntime.OneDnnMode.Name()}\n");
         var baseModel = OnnxModel.Load(modelPath);
         var space = new SearchSpace(ChannelGroups.Analyze(baseModel), new WeightImportance(WeightImportance.Criterion.L1));
         string root = Path.Combine(Path.GetTempPath(), $"paretoprune-front-bench-{Environment.ProcessId}");

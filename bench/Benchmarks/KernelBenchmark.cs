@@ -93,7 +93,7 @@ static class KernelBenchmark
         {
             bool aligned = TorchRuntime.ChannelsLastFor(model);
             // The whole-model choice of before: one mode for the process, channels-last only where every layer is aligned.
-            var wholeModel = TorchRuntime.OneDnnMode == TorchRuntime.ChannelsLast && aligned ? ConvKernel.OneDnnChannelsLast : ConvKernel.OneDnnNchw;
+            var wholeModel = TorchRuntime.OneDnnMode == KernelMode.ChannelsLast && aligned ? ConvKernel.OneDnnChannelsLast : ConvKernel.OneDnnNchw;
             var arms = new (string Name, ConvKernelPlan Plan, bool ChannelsLast)[]
             {
                 ("aten", new ConvKernelPlan { ReferenceOnly = true }, false),

@@ -66,7 +66,7 @@ static class TrainingLoopBenchmark
             Console.WriteLine($"| {(layout == 2 ? "as chosen per model" : layout == 1 ? "channels-last" : "NCHW")} | {seconds:0.0} | {FreshShapes * ScreeningSteps * Batch / seconds:0} |");
         }
 
-        bool channelsLast = kernels.Mode == TorchRuntime.ChannelsLast;
+        bool channelsLast = kernels.Mode == KernelMode.ChannelsLast;
         Console.WriteLine($"\nWhere a step's time goes ({(channelsLast ? "channels-last" : "NCHW")}), share of the summed step time:\n");
         Console.WriteLine("| model | distillation | images/s | data | forward | teacher | backward | optimiser | bookkeeping |");
         Console.WriteLine("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");

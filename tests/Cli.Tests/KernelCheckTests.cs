@@ -34,7 +34,7 @@ public sealed class KernelCheckTests : IDisposable
         Assert.True(run.ExitCode == 0, run.Error);
         Assert.Equal("Intel SSE4.1", Isa(run.Output)); // the kernels checked were really the capped ones
         var checks = JsonSerializer.Deserialize<List<KernelCheck>>(File.ReadAllText(result))!;
-        Assert.Equal([TorchRuntime.Off, TorchRuntime.Sse41], checks.Select(c => c.Mode));
+        Assert.Equal([KernelMode.Off, KernelMode.Sse41], checks.Select(c => c.Mode));
         Assert.Equal(0, checks[0].MaxRelativeError);
         Assert.True(double.IsFinite(checks[1].MaxRelativeError));
         Assert.Equal(checks[1].MaxRelativeError <= KernelSelection.Tolerance, checks[1].Correct);
@@ -58,7 +58,7 @@ public sealed class KernelCheckTests : IDisposable
             var decision = KernelSelection.Decide([Tiny], 2, cache, checkCaps: true);
             var caps = KernelSelection.CappedModes();
             Assert.NotEmpty(caps); // an x64 CPU with AVX2 at least
-            foreach (string cap in caps)
+            foreach (var cap in caps)
             {
                 var check = Assert.Single(decision.Checks, c => c.Mode == cap);
                 Assert.True(check.Problem is null, check.Problem);
@@ -71,20 +71,20 @@ public sealed class KernelCheckTests : IDisposable
             // A host that fails leaves its modes unchecked: recorded with the reason, never chosen, never cached as right.
             KernelSelection.CheckHost = ["false"];
             var failed = KernelSelection.Decide([Tiny], 2, Path.Combine(directory, "other.json"), checkCaps: true);
-            foreach (string cap in caps)
+            foreach (var cap in caps)
             {
                 var check = Assert.Single(failed.Checks, c => c.Mode == cap);
                 Assert.False(check.Correct);
                 Assert.Contains("exited with 1", check.Problem);
                 Assert.NotEqual(cap, failed.Mode);
-                Assert.Contains($"{cap} unchecked (its check process exited with 1", failed.Reason);
+                Assert.Contains($"{cap.Name()} unchecked (its check process exited with 1", failed.Reason);
             }
             Assert.True(KernelSelection.Decide([Tiny], 2, Path.Combine(directory, "other.json"), checkCaps: true).FromCache); // infinite errors survive the cache
 
             // Without a host, capped modes are not checked and the decision says so where they would have been.
             KernelSelection.CheckHost = null;
             var none = KernelSelection.Decide([Tiny], 2, Path.Combine(directory, "none.json"), checkCaps: true);
-            Assert.DoesNotContain(none.Checks, c => TorchRuntime.Caps.ContainsKey(c.Mode));
+            Assert.DoesNotContain(none.Checks, c => c.Mode.Cap() is not null);
             Assert.Contains("not checked: no check host", none.Reason);
         }
         finally

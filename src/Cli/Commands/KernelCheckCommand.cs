@@ -27,7 +27,7 @@ static class KernelCheckCommand
             var folder = parse.GetRequiredValue(models);
             IReadOnlyList<Objectives.Onnx.Proto.ModelProto> Load(string prefix) =>
                 folder.GetFiles(prefix + "-*.onnx").OrderBy(f => f.Name, StringComparer.Ordinal).Select(f => OnnxModel.Load(f.FullName)).ToList();
-            var checks = KernelSelection.CheckCapped(parse.GetRequiredValue(mode), Load("compared"), Load("timed"), parse.GetValue(threads));
+            var checks = KernelSelection.CheckCapped(KernelModes.Parse(parse.GetRequiredValue(mode)), Load("compared"), Load("timed"), parse.GetValue(threads));
             File.WriteAllText(parse.GetRequiredValue(result).FullName, KernelSelection.WriteChecks(checks));
             return ExitCodes.Success;
         });

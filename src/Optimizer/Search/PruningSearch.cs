@@ -250,7 +250,7 @@ public sealed class PruningSearch
             Quantize = options.Quantize,
             UniformBaseline = options.UniformBaseline,
             BoundFocus = options.BoundFocus,
-            Kernels = kernels?.Mode,
+            Kernels = kernels?.Mode.Name(),
             KernelsChannelsLastBlock = kernels?.ChannelsLastBlock ?? 0,
         };
 
@@ -280,7 +280,7 @@ public sealed class PruningSearch
             if (store.Trials().Count is var held && held > options.Trials)
                 progress?.Report(new SearchProgress(SearchStage.Screening, held, held, 0, 0, 0, watch.Elapsed, null,
                     $"the study already holds {held} trials, more than the {options.Trials} asked for: no trial is screened, and its later stages go on"));
-            if (store.Definition.Kernels is { } studyKernels) TorchRuntime.UseKernels(studyKernels, store.Definition.KernelsChannelsLastBlock, model);
+            if (store.Definition.Kernels is { } studyKernels) TorchRuntime.UseKernels(KernelModes.Parse(studyKernels), store.Definition.KernelsChannelsLastBlock, model);
             if (options.Invocation is { } invocation) store.Invocation = invocation;
             if (store.Backend.IsShared && store.Backend.GetArtifact(BaseModelArtifact) is null) store.Backend.PutArtifact(BaseModelArtifact, modelBytes);
 

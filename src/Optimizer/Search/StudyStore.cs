@@ -36,7 +36,7 @@ public sealed record StudyDefinition(
     public int? FineTuneThreads { get; init; }
 
     /// <summary>
-    /// libtorch's convolution kernels (<see cref="Training.TorchRuntime.Modes"/>) every worker trains with, chosen where the
+    /// libtorch's convolution kernels (<see cref="Training.KernelModes.Name"/>) every worker trains with, chosen where the
     /// study was created: kernels change the last digits of training, and each machine's own choice depends on timing
     /// (<see cref="Training.KernelSelection"/>). Null in studies from before: each process's own choice.
     /// </summary>

@@ -15,16 +15,16 @@ namespace ParetoPrune.Optimizer.Training;
 /// <param name="UnalignedImagesPerSecond">Speed on a network whose channel counts are not multiples of oneDNN's block
 /// (pruned candidates mostly are not).</param>
 /// <param name="Problem">Why the mode could not be checked (its check process failed); null when it was.</param>
-public sealed record KernelCheck(string Mode, double MaxRelativeError, double ImagesPerSecond, bool Correct, double UnalignedImagesPerSecond = 0,
+public sealed record KernelCheck(KernelMode Mode, double MaxRelativeError, double ImagesPerSecond, bool Correct, double UnalignedImagesPerSecond = 0,
                                  string? Problem = null);
 
 /// <summary>Which kernels training uses here, and the evidence: recorded in trained models' provenance.</summary>
 /// <param name="Key">What the decision holds for: CPU model, flags, libtorch and the convolution shapes checked.</param>
-/// <param name="ChannelsLastBlock">With <see cref="TorchRuntime.ChannelsLast"/>: models run channels-last only when every
+/// <param name="ChannelsLastBlock">With <see cref="KernelMode.ChannelsLast"/>: models run channels-last only when every
 /// convolution's output channels are a multiple of this (oneDNN's channel block), NCHW oneDNN otherwise; 0 when
 /// channels-last won on unaligned channel counts too, or NCHW oneDNN failed the check.</param>
 /// <param name="CheckSeconds">How long the check took when it ran.</param>
-public sealed record KernelDecision(string Mode, string Reason, string Key, IReadOnlyList<KernelCheck> Checks, bool FromCache,
+public sealed record KernelDecision(KernelMode Mode, string Reason, string Key, IReadOnlyList<KernelCheck> Checks, bool FromCache,
                                     int ChannelsLastBlock = 0, double CheckSeconds = 0)
 {
     /// <summary>Parts of a reason joined with "; ", the empty ones (and stray separators) left out.</summary>
@@ -33,9 +33,9 @@ public sealed record KernelDecision(string Mode, string Reason, string Key, IRea
 
     public override string ToString()
     {
-        string checks = string.Join(", ", Checks.Select(c => $"{c.Mode}: error {c.MaxRelativeError:0.0e+0}, {c.ImagesPerSecond:0} img/s ({c.UnalignedImagesPerSecond:0} unaligned)"));
+        string checks = string.Join(", ", Checks.Select(c => $"{c.Mode.Name()}: error {c.MaxRelativeError:0.0e+0}, {c.ImagesPerSecond:0} img/s ({c.UnalignedImagesPerSecond:0} unaligned)"));
         string evidence = Join(Reason, checks, Checks.Count > 0 ? $"checked in {CheckSeconds:0.0} s" + (FromCache ? ", cached" : "") : "");
-        return $"oneDNN {Mode}{(Mode == TorchRuntime.ChannelsLast && ChannelsLastBlock > 0 ? $" where every layer's channels are multiples of {ChannelsLastBlock}, native elsewhere" : "")}" +
+        return $"oneDNN {Mode.Name()}{(Mode == KernelMode.ChannelsLast && ChannelsLastBlock > 0 ? $" where every layer's channels are multiples of {ChannelsLastBlock}, native elsewhere" : "")}" +
                (evidence.Length > 0 ? $" ({evidence})" : "");
     }
 }
@@ -59,11 +59,11 @@ public static class KernelSelection
     public const double Tolerance = 1e-3;
 
     /// <summary>The fastest correct mode; "off" (the reference, correct by definition) when no other is both correct and faster.</summary>
-    public static string Choose(IReadOnlyList<KernelCheck> checks)
+    public static KernelMode Choose(IReadOnlyList<KernelCheck> checks)
     {
-        var reference = checks.FirstOrDefault(c => c.Mode == TorchRuntime.Off);
+        var reference = checks.FirstOrDefault(c => c.Mode == KernelMode.Off);
         return checks.Where(c => c.Correct && (reference is null || c.ImagesPerSecond > reference.ImagesPerSecond))
-                     .OrderByDescending(c => c.ImagesPerSecond).FirstOrDefault()?.Mode ?? TorchRuntime.Off;
+                     .OrderByDescending(c => c.ImagesPerSecond).FirstOrDefault()?.Mode ?? KernelMode.Off;
     }
 
     /// <summary>The cache key: equal exactly when the CPU, its flags, libtorch and the checked shapes are.</summary>
@@ -88,8 +88,8 @@ public static class KernelSelection
     const string CheckVersion = "3 (unaligned channels)";
 
     /// <summary>The modes every check compares: the reference first.</summary>
-    static readonly (string Mode, bool Mkldnn, bool ChannelsLast)[] Candidates =
-        [(TorchRuntime.Off, false, false), (TorchRuntime.Native, true, false), (TorchRuntime.ChannelsLast, true, true)];
+    static readonly (KernelMode Mode, bool Mkldnn, bool ChannelsLast)[] Candidates =
+        [(KernelMode.Off, false, false), (KernelMode.Native, true, false), (KernelMode.ChannelsLast, true, true)];
 
     /// <summary>
     /// Compares every mode with the reference (oneDNN off) on <paramref name="compared"/>, on the same weights and batch
@@ -102,19 +102,19 @@ public static class KernelSelection
 
     /// <summary>
     /// The check of one capped mode against the reference, in a process started with ONEDNN_MAX_CPU_ISA set to its cap
-    /// (<see cref="TorchRuntime.Caps"/>) in which no oneDNN kernel has run yet: what <see cref="CheckHost"/> runs.
+    /// (<see cref="KernelModes.Cap"/>) in which no oneDNN kernel has run yet: what <see cref="CheckHost"/> runs.
     /// </summary>
-    public static IReadOnlyList<KernelCheck> CheckCapped(string mode, IReadOnlyList<ModelProto> compared, IReadOnlyList<ModelProto> timed, int threads)
+    public static IReadOnlyList<KernelCheck> CheckCapped(KernelMode mode, IReadOnlyList<ModelProto> compared, IReadOnlyList<ModelProto> timed, int threads)
     {
-        if (!TorchRuntime.Caps.TryGetValue(mode, out string? isa))
-            throw new ArgumentException($"{mode} is not a capped kernel mode; use one of {string.Join(", ", TorchRuntime.Caps.Keys)}");
+        if (mode.Cap() is not { } isa)
+            throw new ArgumentException($"{mode.Name()} is not a capped kernel mode; use one of {string.Join(", ", KernelModes.All.Where(m => m.Cap() is not null).Select(KernelModes.Name))}");
         if (!string.Equals(Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA"), isa, StringComparison.OrdinalIgnoreCase))
-            throw new InvalidOperationException($"checking {mode} needs a process started with ONEDNN_MAX_CPU_ISA={isa}");
+            throw new InvalidOperationException($"checking {mode.Name()} needs a process started with ONEDNN_MAX_CPU_ISA={isa}");
         return Check(compared, timed, threads, [Candidates[0], (mode, true, false)]);
     }
 
     static IReadOnlyList<KernelCheck> Check(IReadOnlyList<ModelProto> compared, IReadOnlyList<ModelProto> timed, int threads,
-                                            (string Mode, bool Mkldnn, bool ChannelsLast)[] candidates)
+                                            (KernelMode Mode, bool Mkldnn, bool ChannelsLast)[] candidates)
     {
         TorchRuntime.EnsureInitialized();
         set_num_threads(threads);
@@ -155,7 +155,7 @@ public static class KernelSelection
 
     /// <summary>A steady training step of <paramref name="model"/> in each mode: rounds that interleave the modes (one step
     /// each) after two warm-up rounds, the median per mode, so that a neighbour's burst on the machine does not decide.</summary>
-    static Dictionary<string, double> TimeModes(ModelProto model, int batchSize, (string Mode, bool Mkldnn, bool ChannelsLast)[] candidates)
+    static Dictionary<KernelMode, double> TimeModes(ModelProto model, int batchSize, (KernelMode Mode, bool Mkldnn, bool ChannelsLast)[] candidates)
     {
         manual_seed(1);
         using var batch = rand([batchSize, .. InputShape(model)]);
@@ -251,7 +251,7 @@ public static class KernelSelection
         var caps = CappedModes();
         bool hosted = CheckHost is not null; // a decision made without capped checks is not one made with them
         string key = Key(CpuModel(), CpuFlags(),
-                         $"{LibTorch()}/check {CheckVersion}: {string.Join(",", Candidates.Select(c => c.Mode).Concat(hosted ? caps : []))}" +
+                         $"{LibTorch()}/check {CheckVersion}: {string.Join(",", Candidates.Select(c => c.Mode).Concat(hosted ? caps : []).Select(KernelModes.Name))}" +
                          $"/ONEDNN_MAX_CPU_ISA={Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA")}{(checkCaps ? "/all" : "")}",
                          string.Join("|", timed.Select(Shapes)));
         cachePath ??= DefaultCachePath();
@@ -261,13 +261,13 @@ public static class KernelSelection
         IReadOnlyList<ModelProto> compared = [.. BuilderModels, .. models.SelectMany(Convolutions)];
         var checks = Check(compared, timed, threads).ToList();
         string notChecked = "";
-        if (checkCaps || !checks.Any(c => c.Mode != TorchRuntime.Off && c.Correct))
+        if (checkCaps || !checks.Any(c => c.Mode != KernelMode.Off && c.Correct))
         {
-            if (hosted) foreach (string cap in caps) checks.Add(CheckInHost(cap, compared, timed, threads, checks[0]));
+            if (hosted) foreach (var cap in caps) checks.Add(CheckInHost(cap, compared, timed, threads, checks[0]));
             else if (caps.Count > 0)
-                notChecked = $"; {string.Join(" and ", caps)} not checked: no check host in this process ({nameof(KernelSelection)}.{nameof(CheckHost)})";
+                notChecked = $"; {string.Join(" and ", caps.Select(KernelModes.Name))} not checked: no check host in this process ({nameof(KernelSelection)}.{nameof(CheckHost)})";
         }
-        string mode = Choose(checks);
+        var mode = Choose(checks);
         var decision = new KernelDecision(mode, Reason(mode, checks) + notChecked, key, checks, FromCache: false,
                                           ChannelsLastBlock(checks, ChannelBlock()), watch.Elapsed.TotalSeconds);
         cache[key] = decision;
@@ -283,11 +283,11 @@ public static class KernelSelection
     public static IReadOnlyList<string>? CheckHost { get; set; }
 
     /// <summary>The capped modes that differ from this CPU's widest kernels, widest first (x64 only: the caps are x86 ISAs).</summary>
-    internal static IReadOnlyList<string> CappedModes()
+    internal static IReadOnlyList<KernelMode> CappedModes()
     {
         if (System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture != System.Runtime.InteropServices.Architecture.X64) return [];
         var flags = CpuFlags().Split(' ');
-        return flags.Contains("avx512f") ? [TorchRuntime.Avx2, TorchRuntime.Sse41] : flags.Contains("avx2") ? [TorchRuntime.Sse41] : [];
+        return flags.Contains("avx512f") ? [KernelMode.Avx2, KernelMode.Sse41] : flags.Contains("avx2") ? [KernelMode.Sse41] : [];
     }
 
     /// <summary>How long a capped mode's check process may take before it counts as failed.</summary>
@@ -295,7 +295,7 @@ public static class KernelSelection
 
     /// <summary>Checks <paramref name="mode"/> in a fresh process (<see cref="CheckHost"/>) with oneDNN capped; its speed is
     /// put on this process's scale through the reference both processes timed.</summary>
-    static KernelCheck CheckInHost(string mode, IReadOnlyList<ModelProto> compared, IReadOnlyList<ModelProto> timed, int threads, KernelCheck reference)
+    static KernelCheck CheckInHost(KernelMode mode, IReadOnlyList<ModelProto> compared, IReadOnlyList<ModelProto> timed, int threads, KernelCheck reference)
     {
         var directory = Directory.CreateTempSubdirectory("paretoprune-kernels-");
         try
@@ -304,9 +304,9 @@ public static class KernelSelection
             for (int i = 0; i < timed.Count; i++) File.WriteAllBytes(Path.Combine(directory.FullName, $"timed-{i:000}.onnx"), Google.Protobuf.MessageExtensions.ToByteArray(timed[i]));
             string result = Path.Combine(directory.FullName, "result.json");
             var start = new ProcessStartInfo(CheckHost![0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (string argument in CheckHost.Skip(1).Concat(["--mode", mode, "--threads", threads.ToString(), "--models", directory.FullName, "--result", result]))
+            foreach (string argument in CheckHost.Skip(1).Concat(["--mode", mode.Name(), "--threads", threads.ToString(), "--models", directory.FullName, "--result", result]))
                 start.ArgumentList.Add(argument);
-            start.Environment["ONEDNN_MAX_CPU_ISA"] = TorchRuntime.Caps[mode];
+            start.Environment["ONEDNN_MAX_CPU_ISA"] = mode.Cap();
             start.Environment.Remove("PARETOPRUNE_ONEDNN");
             using var process = Process.Start(start)!;
             var output = process.StandardOutput.ReadToEndAsync();
@@ -319,7 +319,7 @@ public static class KernelSelection
             if (process.ExitCode != 0 || !File.Exists(result))
                 return Failed(mode, $"its check process exited with {process.ExitCode}: {LastLine(error.Result + output.Result)}");
             var checks = ReadChecks(File.ReadAllText(result));
-            var off = checks.Single(c => c.Mode == TorchRuntime.Off);
+            var off = checks.Single(c => c.Mode == KernelMode.Off);
             var capped = checks.Single(c => c.Mode == mode);
             return capped with
             {
@@ -337,7 +337,7 @@ public static class KernelSelection
         }
     }
 
-    static KernelCheck Failed(string mode, string problem) => new(mode, double.PositiveInfinity, 0, false, Problem: problem);
+    static KernelCheck Failed(KernelMode mode, string problem) => new(mode, double.PositiveInfinity, 0, false, Problem: problem);
 
     static string LastLine(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? "no output";
 
@@ -355,19 +355,19 @@ public static class KernelSelection
     /// alternative); else the block that a model's channel counts must be multiples of for channels-last.</summary>
     internal static int ChannelsLastBlock(IReadOnlyList<KernelCheck> checks, int block)
     {
-        var native = checks.FirstOrDefault(c => c.Mode == TorchRuntime.Native);
-        var last = checks.FirstOrDefault(c => c.Mode == TorchRuntime.ChannelsLast);
+        var native = checks.FirstOrDefault(c => c.Mode == KernelMode.Native);
+        var last = checks.FirstOrDefault(c => c.Mode == KernelMode.ChannelsLast);
         if (native is not { Correct: true } || last is null) return 0;
         return last.UnalignedImagesPerSecond > native.UnalignedImagesPerSecond ? 0 : block;
     }
 
-    static string Reason(string mode, IReadOnlyList<KernelCheck> checks)
+    static string Reason(KernelMode mode, IReadOnlyList<KernelCheck> checks)
     {
         var wrong = checks.Where(c => !c.Correct).ToList();
         string differ = wrong.Count == 0 ? ""
-            : "; " + string.Join(", ", wrong.Select(c => c.Problem is { } problem ? $"{c.Mode} unchecked ({problem})" : $"{c.Mode} differs from ATen by {c.MaxRelativeError:0.0e+0}"))
+            : "; " + string.Join(", ", wrong.Select(c => c.Problem is { } problem ? $"{c.Mode.Name()} unchecked ({problem})" : $"{c.Mode.Name()} differs from ATen by {c.MaxRelativeError:0.0e+0}"))
               + $" (tolerance {Tolerance:0e+0})";
-        return mode != TorchRuntime.Off ? $"{mode} agrees with ATen and trains fastest{differ}"
+        return mode != KernelMode.Off ? $"{mode.Name()} agrees with ATen and trains fastest{differ}"
             : wrong.Count == checks.Count - 1 ? differ[2..] : $"oneDNN agrees with ATen but is not faster{differ}";
     }
 
@@ -425,7 +425,7 @@ public static class KernelSelection
     /// instruction-set cap oneDNN runs under in this process.</summary>
     internal static string MachineKey()
     {
-        string cap = TorchRuntime.Caps.TryGetValue(TorchRuntime.OneDnnMode, out var isa) ? isa : Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA") ?? "";
+        string cap = TorchRuntime.OneDnnMode.Cap() is { } isa ? isa : Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA") ?? "";
         return Key(CpuModel(), CpuFlags(), $"{LibTorch()}/ONEDNN_MAX_CPU_ISA={cap}", "convolution check 1");
     }
 

@@ -184,7 +184,7 @@ public sealed class OnnxModule : nn.Module<Tensor, Tensor>
         // no convolution keeps what its source recorded (a reloaded model writes back the same bytes).
         if (TorchRuntime.Decision is { } kernels && Kernels.Used.Count > 0)
             OnnxModel.SetMetadata(model, "paretoprune.kernels",
-                                  $"{Kernels.Describe()}{(TorchRuntime.Caps.TryGetValue(TorchRuntime.OneDnnMode, out var isa) ? $"; oneDNN capped at {isa}" : "")}; chosen: {kernels}");
+                                  $"{Kernels.Describe()}{(TorchRuntime.OneDnnMode.Cap() is { } isa ? $"; oneDNN capped at {isa}" : "")}; chosen: {kernels}");
         var initializers = model.Graph.Initializer;
         for (int i = 0; i < initializers.Count; i++)
         {

@@ -11,29 +11,18 @@ public static class TorchRuntime
 {
     static readonly Lazy<bool> Initialized = new(Initialize, LazyThreadSafetyMode.ExecutionAndPublication);
 
-    /// <summary>Kernel modes: ATen's own kernels (the reference); oneDNN on NCHW tensors; oneDNN on channels-last tensors (NCHW
-    /// shape, NHWC memory: oneDNN's fastest layout, no reorders around each convolution); oneDNN on NCHW tensors with its
-    /// instruction set capped at AVX2 or SSE4.1 (other kernels: correct on CPUs where the widest ones are not).</summary>
-    public const string Off = "off", Native = "native", ChannelsLast = "channels-last", Avx2 = "avx2", Sse41 = "sse41";
+    /// <summary>How libtorch's convolution kernels are used now: <see cref="KernelMode.Off"/> until <see cref="UseKernelsFor"/> decides.</summary>
+    public static KernelMode OneDnnMode => !MkldnnEnabled ? KernelMode.Off : Decision?.Mode ?? KernelMode.Native;
 
-    /// <summary>The modes PARETOPRUNE_ONEDNN accepts.</summary>
-    public static IReadOnlyList<string> Modes { get; } = [Off, Native, ChannelsLast, Avx2, Sse41];
-
-    /// <summary>The capped modes and the ONEDNN_MAX_CPU_ISA value each sets.</summary>
-    public static IReadOnlyDictionary<string, string> Caps { get; } = new Dictionary<string, string> { [Avx2] = "AVX2", [Sse41] = "SSE41" };
-
-    /// <summary>How libtorch's convolution kernels are used now: <see cref="Off"/> until <see cref="UseKernelsFor"/> decides.</summary>
-    public static string OneDnnMode => !MkldnnEnabled ? Off : Decision?.Mode ?? Native;
-
-    /// <summary>The override from PARETOPRUNE_ONEDNN (one of <see cref="Modes"/>), or null to let the self-check decide.</summary>
-    public static string? Override
+    /// <summary>The override from PARETOPRUNE_ONEDNN (a <see cref="KernelModes.Name"/>), or null to let the self-check decide.</summary>
+    public static KernelMode? Override
     {
         get
         {
             string? value = Environment.GetEnvironmentVariable("PARETOPRUNE_ONEDNN")?.Trim().ToLowerInvariant();
             if (string.IsNullOrEmpty(value)) return null;
-            return Modes.Contains(value) ? value
-                : throw new ArgumentException($"PARETOPRUNE_ONEDNN={value} is not a kernel mode; use one of {string.Join(", ", Modes)}, or unset it to let the self-check choose");
+            return KernelModes.TryParse(value, out var mode) ? mode
+                : throw new ArgumentException($"PARETOPRUNE_ONEDNN={value} is not a kernel mode; use one of {string.Join(", ", KernelModes.All.Select(KernelModes.Name))}, or unset it to let the self-check choose");
         }
     }
 
@@ -42,7 +31,7 @@ public static class TorchRuntime
 
     /// <summary>Whether <paramref name="model"/> trains channels-last here (see <see cref="KernelDecision.ChannelsLastBlock"/>).</summary>
     public static bool ChannelsLastFor(ModelProto model) =>
-        Decision is { Mode: ChannelsLast } d
+        Decision is { Mode: KernelMode.ChannelsLast } d
         && (d.ChannelsLastBlock <= 1 || model.Graph.Node.Where(n => n.OpType == "Conv" && n.Input.Count > 1)
                                              .All(n => model.Graph.Initializer.FirstOrDefault(i => i.Name == n.Input[1]) is { Dims.Count: 4 } w
                                                        && w.Dims[0] % d.ChannelsLastBlock == 0));
@@ -65,7 +54,7 @@ public static class TorchRuntime
                 ? new KernelDecision(forced, "PARETOPRUNE_ONEDNN override", "", [], FromCache: false)
                 : KernelSelection.Decide(model, threads);
             decision = Cap(decision);
-            MkldnnEnabled = decision.Mode != Off;
+            MkldnnEnabled = decision.Mode != KernelMode.Off;
             return Decision = decision;
         }
     }
@@ -77,33 +66,32 @@ public static class TorchRuntime
     /// still switch to it (a capped mode needs oneDNN not yet started uncapped, and nothing uncapped after a capped one);
     /// otherwise, and where PARETOPRUNE_ONEDNN overrides, this machine's own decision stands and its reason says why.
     /// </summary>
-    public static KernelDecision UseKernels(string mode, int channelsLastBlock, ModelProto? model)
+    public static KernelDecision UseKernels(KernelMode mode, int channelsLastBlock, ModelProto? model)
     {
-        if (!Modes.Contains(mode)) throw new ArgumentException($"{mode} is not a kernel mode; use one of {string.Join(", ", Modes)}");
         EnsureInitialized();
         lock (Deciding)
         {
             // ATen's kernels are the reference, correct everywhere: nothing to check before using them.
-            if (mode == Off && Decision is null && Override is null)
+            if (mode == KernelMode.Off && Decision is null && Override is null)
             {
                 MkldnnEnabled = false;
-                return Decision = new KernelDecision(Off, "the study's kernels: ATen, the reference (no check needed)", "", [], FromCache: false);
+                return Decision = new KernelDecision(KernelMode.Off, "the study's kernels: ATen, the reference (no check needed)", "", [], FromCache: false);
             }
         }
         UseKernelsFor(model, Environment.ProcessorCount);
         lock (Deciding)
         {
             var local = Decision!;
-            if (local.Mode == mode && (mode != ChannelsLast || local.ChannelsLastBlock == channelsLastBlock)) return local;
+            if (local.Mode == mode && (mode != KernelMode.ChannelsLast || local.ChannelsLastBlock == channelsLastBlock)) return local;
             string? why = Override is not null ? "PARETOPRUNE_ONEDNN overrides it"
-                : mode == Off ? null // ATen: always correct, always possible
-                : Caps.ContainsKey(local.Mode) ? $"oneDNN is capped at {Caps[local.Mode]} in this process"
-                : mode != Off && !local.Checks.Any(c => c.Mode == mode && c.Correct) ? $"{mode} was not found correct on this machine"
+                : mode == KernelMode.Off ? null // ATen: always correct, always possible
+                : local.Mode.Cap() is { } localCap ? $"oneDNN is capped at {localCap} in this process"
+                : !local.Checks.Any(c => c.Mode == mode && c.Correct) ? $"{mode.Name()} was not found correct on this machine"
                 : null;
             if (why is not null)
-                return Decision = local with { Reason = KernelDecision.Join(local.Reason, $"not the study's {mode}: {why} (results may differ from other workers' in the last digits)") };
-            var chosen = Cap(local with { Mode = mode, ChannelsLastBlock = channelsLastBlock, Reason = $"the study's kernels, checked correct here (this machine alone would choose {local.Mode}{(local.Reason.Length > 0 ? $": {local.Reason}" : "")})" });
-            MkldnnEnabled = chosen.Mode != Off;
+                return Decision = local with { Reason = KernelDecision.Join(local.Reason, $"not the study's {mode.Name()}: {why} (results may differ from other workers' in the last digits)") };
+            var chosen = Cap(local with { Mode = mode, ChannelsLastBlock = channelsLastBlock, Reason = $"the study's kernels, checked correct here (this machine alone would choose {local.Mode.Name()}{(local.Reason.Length > 0 ? $": {local.Reason}" : "")})" });
+            MkldnnEnabled = chosen.Mode != KernelMode.Off;
             return Decision = chosen;
         }
     }
@@ -119,15 +107,15 @@ public static class TorchRuntime
     /// </summary>
     static KernelDecision Cap(KernelDecision decision)
     {
-        if (!Caps.TryGetValue(decision.Mode, out string? isa)) return decision;
+        if (decision.Mode.Cap() is not { } isa) return decision;
         string? set = Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA");
         if (set is not null && !set.Equals(isa, StringComparison.OrdinalIgnoreCase))
-            return decision with { Mode = Off, Reason = KernelDecision.Join(decision.Reason, $"ATen instead: ONEDNN_MAX_CPU_ISA={set} is set, not {isa}") };
+            return decision with { Mode = KernelMode.Off, Reason = KernelDecision.Join(decision.Reason, $"ATen instead: ONEDNN_MAX_CPU_ISA={set} is set, not {isa}") };
         if (set is null && oneDnnStarted)
-            return decision with { Mode = Off, Reason = KernelDecision.Join(decision.Reason, $"ATen in this process: oneDNN already ran uncapped here, so {decision.Mode} applies from the next one") };
+            return decision with { Mode = KernelMode.Off, Reason = KernelDecision.Join(decision.Reason, $"ATen in this process: oneDNN already ran uncapped here, so {decision.Mode.Name()} applies from the next one") };
         if (set is null)
         {
-            if (!OperatingSystem.IsLinux()) return decision with { Mode = Off, Reason = KernelDecision.Join(decision.Reason, "ATen instead: the cap is set on Linux only") };
+            if (!OperatingSystem.IsLinux()) return decision with { Mode = KernelMode.Off, Reason = KernelDecision.Join(decision.Reason, "ATen instead: the cap is set on Linux only") };
             SetEnv("ONEDNN_MAX_CPU_ISA", isa, 1);
         }
         return decision;
@@ -156,7 +144,7 @@ public static class TorchRuntime
     /// machine of the same family they are right and 3–4× faster than ATen's. So libtorch starts with oneDNN off
     /// (at::Context::setUserEnabledMkldnn, which TorchSharp does not expose) and <see cref="UseKernelsFor"/> switches it on
     /// only where <see cref="KernelSelection"/> finds it correct and faster, capped at a narrower instruction set if need be.
-    /// PARETOPRUNE_ONEDNN (<see cref="Modes"/>) overrides.
+    /// PARETOPRUNE_ONEDNN (<see cref="KernelModes.Name"/>) overrides.
     /// </summary>
     public static void EnsureInitialized() => _ = Initialized.Value;
 

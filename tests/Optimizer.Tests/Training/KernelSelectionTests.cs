@@ -18,35 +18,51 @@ public sealed class KernelSelectionTests : IDisposable
     [Fact]
     public void TheKernelLineLeavesOutEmptyPartsAndStraySeparators()
     {
-        Assert.Equal("oneDNN off", new KernelDecision(TorchRuntime.Off, "", "key", [], FromCache: false).ToString());
-        Assert.Equal("oneDNN off (PARETOPRUNE_ONEDNN=off)", new KernelDecision(TorchRuntime.Off, "PARETOPRUNE_ONEDNN=off; ", "key", [], false).ToString());
+        Assert.Equal("oneDNN off", new KernelDecision(KernelMode.Off, "", "key", [], FromCache: false).ToString());
+        Assert.Equal("oneDNN off (PARETOPRUNE_ONEDNN=off)", new KernelDecision(KernelMode.Off, "PARETOPRUNE_ONEDNN=off; ", "key", [], false).ToString());
         Assert.Equal("a; b", KernelDecision.Join("", "a;", " ", "; b"));
+    }
+
+    [Fact]
+    public void ModesAreWrittenAndReadByTheirNames()
+    {
+        // The per-machine cache and a capped check's result hold "channels-last", as they did when modes were strings.
+        string json = KernelSelection.WriteChecks([new KernelCheck(KernelMode.ChannelsLast, 1e-6, 500, true), new KernelCheck(KernelMode.Sse41, 0.5, 90, false)]);
+        Assert.Contains("\"Mode\":\"channels-last\"", json);
+        Assert.Contains("\"Mode\":\"sse41\"", json);
+        var read = System.Text.Json.JsonSerializer.Deserialize<List<KernelCheck>>(json)!;
+        Assert.Equal([KernelMode.ChannelsLast, KernelMode.Sse41], read.Select(c => c.Mode));
+        Assert.Equal(["off", "native", "channels-last", "avx2", "sse41"], KernelModes.All.Select(KernelModes.Name));
+        Assert.All(KernelModes.All, m => Assert.Equal(m, KernelModes.Parse(m.Name())));
+        Assert.Equal(["AVX2", "SSE41"], KernelModes.All.Select(m => m.Cap()).OfType<string>());
+        Assert.Contains("use one of off, native, channels-last, avx2, sse41", Assert.Throws<ArgumentException>(() => KernelModes.Parse("fast")).Message);
+        Assert.Throws<System.Text.Json.JsonException>(() => System.Text.Json.JsonSerializer.Deserialize<KernelCheck>("{\"Mode\":\"turbo\"}"));
     }
 
     [Fact]
     public void AModeThatFailsTheCheckIsNeverChosenAndACorrectFasterOneAlwaysIs()
     {
-        var off = new KernelCheck(TorchRuntime.Off, 0, 100, true);
-        Assert.Equal(TorchRuntime.Off, KernelSelection.Choose([off, new KernelCheck(TorchRuntime.Native, 0.4, 400, false)]));
-        Assert.Equal(TorchRuntime.Off, KernelSelection.Choose([off, new KernelCheck(TorchRuntime.Native, double.PositiveInfinity, 900, false)]));
-        Assert.Equal(TorchRuntime.Native, KernelSelection.Choose([off, new KernelCheck(TorchRuntime.Native, 2e-6, 400, true)]));
-        Assert.Equal(TorchRuntime.Off, KernelSelection.Choose([off, new KernelCheck(TorchRuntime.Native, 2e-6, 90, true)])); // correct but slower
+        var off = new KernelCheck(KernelMode.Off, 0, 100, true);
+        Assert.Equal(KernelMode.Off, KernelSelection.Choose([off, new KernelCheck(KernelMode.Native, 0.4, 400, false)]));
+        Assert.Equal(KernelMode.Off, KernelSelection.Choose([off, new KernelCheck(KernelMode.Native, double.PositiveInfinity, 900, false)]));
+        Assert.Equal(KernelMode.Native, KernelSelection.Choose([off, new KernelCheck(KernelMode.Native, 2e-6, 400, true)]));
+        Assert.Equal(KernelMode.Off, KernelSelection.Choose([off, new KernelCheck(KernelMode.Native, 2e-6, 90, true)])); // correct but slower
         // Three modes: the fastest correct one, never a faster wrong one.
-        var native = new KernelCheck(TorchRuntime.Native, 2e-6, 400, true);
-        Assert.Equal(TorchRuntime.ChannelsLast, KernelSelection.Choose([off, native, new KernelCheck(TorchRuntime.ChannelsLast, 3e-6, 600, true)]));
-        Assert.Equal(TorchRuntime.Native, KernelSelection.Choose([off, native, new KernelCheck(TorchRuntime.ChannelsLast, 0.2, 600, false)]));
-        Assert.Equal(TorchRuntime.Native, KernelSelection.Choose([off, native, new KernelCheck(TorchRuntime.ChannelsLast, 3e-6, 300, true)]));
+        var native = new KernelCheck(KernelMode.Native, 2e-6, 400, true);
+        Assert.Equal(KernelMode.ChannelsLast, KernelSelection.Choose([off, native, new KernelCheck(KernelMode.ChannelsLast, 3e-6, 600, true)]));
+        Assert.Equal(KernelMode.Native, KernelSelection.Choose([off, native, new KernelCheck(KernelMode.ChannelsLast, 0.2, 600, false)]));
+        Assert.Equal(KernelMode.Native, KernelSelection.Choose([off, native, new KernelCheck(KernelMode.ChannelsLast, 3e-6, 300, true)]));
     }
 
     [Fact]
     public void ChannelsLastIsKeptToAlignedModelsWhereItLosesOnUnalignedChannelCounts()
     {
-        var off = new KernelCheck(TorchRuntime.Off, 0, 100, true, 80);
-        var native = new KernelCheck(TorchRuntime.Native, 2e-6, 400, true, 900);
-        Assert.Equal(16, KernelSelection.ChannelsLastBlock([off, native, new KernelCheck(TorchRuntime.ChannelsLast, 3e-6, 600, true, 500)], 16));
-        Assert.Equal(0, KernelSelection.ChannelsLastBlock([off, native, new KernelCheck(TorchRuntime.ChannelsLast, 3e-6, 600, true, 1000)], 16));
+        var off = new KernelCheck(KernelMode.Off, 0, 100, true, 80);
+        var native = new KernelCheck(KernelMode.Native, 2e-6, 400, true, 900);
+        Assert.Equal(16, KernelSelection.ChannelsLastBlock([off, native, new KernelCheck(KernelMode.ChannelsLast, 3e-6, 600, true, 500)], 16));
+        Assert.Equal(0, KernelSelection.ChannelsLastBlock([off, native, new KernelCheck(KernelMode.ChannelsLast, 3e-6, 600, true, 1000)], 16));
         // Without a correct NCHW oneDNN there is nothing else to fall back to.
-        Assert.Equal(0, KernelSelection.ChannelsLastBlock([off, native with { Correct = false }, new KernelCheck(TorchRuntime.ChannelsLast, 3e-6, 600, true, 500)], 16));
+        Assert.Equal(0, KernelSelection.ChannelsLastBlock([off, native with { Correct = false }, new KernelCheck(KernelMode.ChannelsLast, 3e-6, 600, true, 500)], 16));
     }
 
     [Fact]
@@ -83,10 +99,10 @@ public sealed class KernelSelectionTests : IDisposable
     {
         var tiny = Architectures.SimpleCnn(1, 28, 10, [4, 4, 8, 8], seed: 3);
         var checks = KernelSelection.Check([tiny], [tiny], threads: 2);
-        var off = Assert.Single(checks, c => c.Mode == TorchRuntime.Off);
+        var off = Assert.Single(checks, c => c.Mode == KernelMode.Off);
         Assert.Equal(0, off.MaxRelativeError);
         Assert.True(off.Correct && off.ImagesPerSecond > 0);
-        foreach (string mode in new[] { TorchRuntime.Native, TorchRuntime.ChannelsLast })
+        foreach (var mode in new[] { KernelMode.Native, KernelMode.ChannelsLast })
         {
             var check = Assert.Single(checks, c => c.Mode == mode);
             Assert.True(check.ImagesPerSecond > 0);
@@ -152,14 +168,14 @@ public sealed class KernelSelectionTests : IDisposable
         using var module = new OnnxModule(Architectures.SimpleCnn(1, 28, 10, [4, 4, 8, 8], seed: 3));
         Trainer.Train(module, train, null, new TrainingOptions { Epochs = 1, MaxStepsPerEpoch = 2, BatchSize = 32, Threads = 2 });
         var decision = TorchRuntime.Decision!;
-        Assert.Equal(decision.Mode == TorchRuntime.Off ? TorchRuntime.Off : TorchRuntime.OneDnnMode, TorchRuntime.OneDnnMode);
+        Assert.Equal(decision.Mode == KernelMode.Off ? KernelMode.Off : TorchRuntime.OneDnnMode, TorchRuntime.OneDnnMode);
         string recorded = module.WriteBack().MetadataProps.Single(p => p.Key == "paretoprune.kernels").Value;
         // Four convolution shapes, each on a kernel checked correct here, named
         // with the evidence, then the whole-model decision.
         Assert.NotEmpty(module.Kernels.Used);
         foreach (var (signature, kernel) in module.Kernels.Used)
             Assert.True(ConvKernels.Verify(signature, kernel).Correct, $"{ConvKernelPlan.Name(kernel)} ran {signature} unchecked or wrong");
-        string expected = decision.Mode == TorchRuntime.Off ? "ATen for 4 convolution shapes" : "convolution shapes, each checked against ATen on this machine";
+        string expected = decision.Mode == KernelMode.Off ? "ATen for 4 convolution shapes" : "convolution shapes, each checked against ATen on this machine";
         Assert.Contains(expected, recorded);
         Assert.EndsWith($"; chosen: {decision}", recorded);
     }
