@@ -219,7 +219,7 @@ static class AllocationBenchmark
     const int GreedyIterations = 4;
 
     static int Dimensions(string model, SearchData data) =>
-        new SearchSpace(ChannelGroups.Analyze(OnnxModel.Load(model)), ImportanceCriteria.Create("l1", data.Train), new SearchSpaceOptions()).Count;
+        new SearchSpace(ChannelGroups.Analyze(OnnxModel.Load(model)), ChannelCriterion.L1.Create(data.Train), new SearchSpaceOptions()).Count;
 
     /// <summary>Cells are keyed by the search's trial budget (the greedy arm records its own, larger one under it too).</summary>
     static bool Recorded(List<Cell> recorded, string model, string bound, double budget, int seed, string arm, int trials, int finalSteps) =>

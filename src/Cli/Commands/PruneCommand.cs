@@ -70,15 +70,15 @@ static class PruneCommand
 
             var groups = ChannelGroups.Analyze(original);
             if (!groups.Prunable.Any()) throw new UserInputException(NothingPrunable(file.FullName, original, groups));
-            string criterionName = parse.GetValue(criterion)!;
+            var channelCriterion = ChannelCriterion.Parse(parse.GetValue(criterion)!);
             Objectives.Data.Dataset? images = null;
-            if (ActivationImportance.IsDataDriven(criterionName))
+            if (channelCriterion.NeedsData)
             {
-                string spec = parse.GetValue(data) ?? throw new UserInputException($"--criterion {criterionName} measures activations: give --data (e.g. --data fashion-mnist)");
+                string spec = parse.GetValue(data) ?? throw new UserInputException($"--criterion {channelCriterion} measures activations: give --data (e.g. --data fashion-mnist)");
                 images = TrainingRunner.LoadData(spec, ModelInterface.Read(original)).Train;
                 TrainingRunner.CheckFits(original, images);
             }
-            var importance = ImportanceCriteria.Create(criterionName, images, parse.GetValue(batches), parse.GetValue(seed));
+            var importance = channelCriterion.Create(images, parse.GetValue(batches), parse.GetValue(seed));
             var selector = new ChannelSelection(groups, importance);
             int multiple = parse.GetValue(roundTo);
             if (multiple < 1) throw new UserInputException($"--round-to must be at least 1, got {multiple}");

@@ -427,7 +427,7 @@ static class SearchCommands
             Trials = parse.GetValue(o.Trials),
             Seed = parse.GetValue(o.Seed),
             Workers = parse.GetValue(o.Workers),
-            Criterion = parse.GetValue(o.Criterion)!,
+            Criterion = ChannelCriterion.Parse(parse.GetValue(o.Criterion)!),
             Space = new SearchSpaceOptions { MinKeepFraction = parse.GetValue(o.MinKeep), RoundTo = parse.GetValue(o.RoundTo), TieEqualSizedGroups = parse.GetValue(o.Tie) },
             Fidelity = new FidelityOptions
             {

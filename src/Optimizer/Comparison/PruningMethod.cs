@@ -23,16 +23,20 @@ public enum PruningFamily { Structured, Unstructured, None }
 /// </summary>
 public sealed record PruningMethod
 {
-    PruningMethod(string name, PruningFamily family, string description, bool quantized = false)
+    PruningMethod(string name, PruningFamily family, string description, bool quantized = false, ChannelCriterion? criterion = null)
     {
         Name = name;
         Family = family;
         Description = description;
         Quantized = quantized;
+        Criterion = criterion;
     }
 
     public string Name { get; }
     public PruningFamily Family { get; }
+
+    /// <summary>The channel criterion of a structured method (the same type the search ranks channels by); null otherwise.</summary>
+    public ChannelCriterion? Criterion { get; }
 
     /// <summary>What the method does, in words, for reports.</summary>
     public string Description { get; }
@@ -44,7 +48,7 @@ public sealed record PruningMethod
     public bool Prunes => Family != PruningFamily.None;
 
     /// <summary>Whether choosing what to prune runs the model on training data (Taylor, APoZ, LRP…).</summary>
-    public bool NeedsData => Family == PruningFamily.Structured && ActivationImportance.IsDataDriven(Quantized ? Name[..^QuantizedSuffix.Length] : Name);
+    public bool NeedsData => Criterion is { NeedsData: true };
 
     /// <summary>Every name <see cref="Parse"/> accepts.</summary>
     public static IReadOnlyList<string> Names { get; } = [MagnitudeGlobal, MagnitudeLayer, .. ImportanceCriteria.Names, Int8];
@@ -63,7 +67,7 @@ public sealed record PruningMethod
         {
             var pruning = Parse(key[..^QuantizedSuffix.Length]);
             if (!pruning.Prunes || pruning.Quantized) throw new ArgumentException($"'{name}': {QuantizedSuffix} follows a pruning method, once (e.g. l1{QuantizedSuffix})");
-            return new(key, pruning.Family, pruning.Description + ", then quantized to INT8", quantized: true);
+            return new(key, pruning.Family, pruning.Description + ", then quantized to INT8", quantized: true, pruning.Criterion);
         }
         return key switch
         {
@@ -71,7 +75,7 @@ public sealed record PruningMethod
             MagnitudeGlobal => new(key, PruningFamily.Unstructured, "unstructured: smallest weights zeroed, one magnitude threshold over all layers"),
             MagnitudeLayer => new(key, PruningFamily.Unstructured, "unstructured: smallest weights zeroed, the same sparsity in every layer"),
             _ when ImportanceCriteria.Names.Contains(key) => new(key, PruningFamily.Structured,
-                $"structured: the same fraction of channels removed from every prunable group, the lowest by {key} importance"),
+                $"structured: the same fraction of channels removed from every prunable group, the lowest by {key} importance", criterion: ChannelCriterion.Parse(key)),
             _ => throw new ArgumentException($"unknown pruning method '{name}'; methods are {string.Join(", ", Names)}, and any of them but int8 followed by {QuantizedSuffix}"),
         };
     }
@@ -100,8 +104,7 @@ public sealed record PruningMethod
 
     Pruner Structured(ModelProto model, Dataset train, int importanceBatches, int seed, int roundTo)
     {
-        string criterion = Quantized ? Name[..^QuantizedSuffix.Length] : Name;
-        var selection = new ChannelSelection(ChannelGroups.Analyze(model), ImportanceCriteria.Create(criterion, train, importanceBatches, seed));
+        var selection = new ChannelSelection(ChannelGroups.Analyze(model), Criterion!.Create(train, importanceBatches, seed));
         return new Pruner(amount => new PrunedModel(StructuredPruner.Prune(selection.Uniform(amount, roundTo)), []));
     }
 

@@ -34,7 +34,7 @@ public sealed record PruningSearchOptions
     public int Workers { get; init; } = 1;
 
     /// <summary>Which channels of a group survive: l1, l2, fpgm, bn, random, or data-driven taylor, apoz, mean-act, lrp, lrp-zplus.</summary>
-    public string Criterion { get; init; } = "l1";
+    public ChannelCriterion Criterion { get; init; } = ChannelCriterion.L1;
 
     public SearchSpaceOptions Space { get; init; } = new();
     public FidelityOptions Fidelity { get; init; } = new();
@@ -241,7 +241,7 @@ public sealed class PruningSearch
         var kernels = options.JoinOnly || options.Resume ? null : TorchRuntime.UseKernelsFor(model, Environment.ProcessorCount);
         var definition = new StudyDefinition(Path.GetFileName(directory), modelPath, hash, searched.Description, options.Objectives,
             options.Constraints.Select(c => c.ToString()).ToArray(), options.Sampler.Name(), options.Seed, options.Trials,
-            options.Criterion.ToLowerInvariant(), options.Space, options.Fidelity, options.Devices.Description, searched.Train.ClassNames.Count, classes)
+            options.Criterion.Name, options.Space, options.Fidelity, options.Devices.Description, searched.Train.ClassNames.Count, classes)
         {
             ValidationCaveat = searched.Caveat,
             Parallelism = options.Parallelism ?? options.Workers,
@@ -289,7 +289,7 @@ public sealed class PruningSearch
                 (model, baselineFidelity) = Specialised(model, searched, classes, directory, store.Backend, progress, watch, abort);
             data = searched;
 
-            var importance = ImportanceCriteria.Create(options.Criterion, data.Train, seed: options.Seed);
+            var importance = options.Criterion.Create(data.Train, seed: options.Seed);
             var space = new SearchSpace(ChannelGroups.Analyze(model), importance, options.Space);
             var kinds = new HashSet<ObjectiveKind>(options.Objectives.Concat(options.Constraints.Objectives));
             var evaluator = new CandidateEvaluator(space, data.Train, data.Validation, data.Test, options.Fidelity, options.Devices,

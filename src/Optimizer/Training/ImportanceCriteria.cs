@@ -3,6 +3,40 @@ using ParetoPrune.Optimizer.Pruning;
 
 namespace ParetoPrune.Optimizer.Training;
 
+/// <summary>
+/// A channel-importance criterion (l1, l2, fpgm, bn, random, taylor, apoz, mean-act, lrp, lrp-zplus): what the search
+/// ranks channels by, what a structured method of <c>compare</c> is, and what <c>prune</c> uses. Made only from a known
+/// name (<see cref="Parse"/>), so holding one means it exists.
+/// </summary>
+public sealed record ChannelCriterion
+{
+    ChannelCriterion(string name) => Name = name;
+
+    /// <summary>The name stored with a study and a comparison, and given on the command line.</summary>
+    public string Name { get; }
+
+    /// <summary>Filter L1 norm, the default.</summary>
+    public static ChannelCriterion L1 { get; } = new("l1");
+
+    /// <summary>Whether ranking channels runs the model on training data (Taylor, APoZ, LRP…).</summary>
+    public bool NeedsData => ActivationImportance.IsDataDriven(Name);
+
+    /// <exception cref="ArgumentException">Not a criterion; the message lists the known ones.</exception>
+    public static ChannelCriterion Parse(string name)
+    {
+        string key = name.Trim().ToLowerInvariant();
+        return ImportanceCriteria.Names.Contains(key) ? key == L1.Name ? L1 : new(key)
+            : throw new ArgumentException($"unknown criterion '{name}'; criteria are {string.Join(", ", ImportanceCriteria.Names)}");
+    }
+
+    /// <summary>The importance measure. Data-driven criteria measure <paramref name="batches"/> batches of
+    /// <paramref name="data"/> (the training images) and need it; <paramref name="seed"/> drives sampling and "random".</summary>
+    /// <exception cref="ArgumentException">A data-driven criterion without data.</exception>
+    public IImportance Create(Dataset? data, int batches = 8, int seed = 0) => ImportanceCriteria.Create(Name, data, batches, seed);
+
+    public override string ToString() => Name;
+}
+
 /// <summary>Channel-importance criteria by name, weight-based and data-driven: the one place names become criteria.</summary>
 public static class ImportanceCriteria
 {

@@ -1,7 +1,9 @@
 using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Objectives.Onnx.Proto;
 using ParetoPrune.Optimizer.Networks;
+using ParetoPrune.Optimizer.Comparison;
 using ParetoPrune.Optimizer.Pruning;
+using ParetoPrune.Optimizer.Training;
 
 namespace ParetoPrune.Optimizer.Tests.Pruning;
 
@@ -126,5 +128,23 @@ public class ImportanceTests
         var error = Assert.Throws<PruningException>(() => new WeightImportance(WeightImportance.Criterion.BatchNormGamma).Score(groups, groups.Prunable.First()));
         Assert.Contains("has no BatchNormalization", error.Message);
         Assert.Contains("unknown criterion 'taylor2'", Assert.Throws<ArgumentException>(() => WeightImportance.Parse("taylor2")).Message);
+    }
+
+    [Fact]
+    public void SearchPruneAndCompareNameOneCriterionType()
+    {
+        Assert.Equal(ImportanceCriteria.Names, ImportanceCriteria.Names.Select(n => ChannelCriterion.Parse(n).Name));
+        Assert.Equal(ChannelCriterion.L1, ChannelCriterion.Parse(" L1 "));
+        Assert.Equal(ChannelCriterion.Parse("fpgm"), ChannelCriterion.Parse("fpgm"));
+        Assert.Equal(["taylor", "apoz", "mean-act", "lrp", "lrp-zplus"],
+                     ImportanceCriteria.Names.Where(n => ChannelCriterion.Parse(n).NeedsData));
+        Assert.Contains("unknown criterion 'magic'; criteria are l1, l2, fpgm", Assert.Throws<ArgumentException>(() => ChannelCriterion.Parse("magic")).Message);
+        Assert.Contains("needs data", Assert.Throws<ArgumentException>(() => ChannelCriterion.Parse("taylor").Create(null)).Message);
+        // A structured method of compare carries the criterion the search would use; +int8 keeps it; others have none.
+        Assert.Equal(ChannelCriterion.Parse("fpgm"), PruningMethod.Parse("fpgm").Criterion);
+        Assert.Equal(ChannelCriterion.Parse("lrp"), PruningMethod.Parse("lrp+int8").Criterion);
+        Assert.True(PruningMethod.Parse("lrp+int8").NeedsData);
+        Assert.Null(PruningMethod.Parse("magnitude-global").Criterion);
+        Assert.False(PruningMethod.Parse("int8").NeedsData);
     }
 }
