@@ -69,10 +69,14 @@ static class AllocationBenchmark
         var recorded = Read(results);
         var data = DatasetCatalog.LoadFashionMnist();
         // The recorded cells are on the full set (its 10,000 test images decide the verdict); the embedded sample's 9,000
-        // training images would train other models, and a matrix that mixed the two would compare nothing.
-        if (data.Test.Count != 10_000)
-            throw new InvalidOperationException($"the allocation matrix runs on the full Fashion-MNIST, and only {data.Description} was found: " +
-                                                $"install it (tools/install-debian-packages.sh: dataset-fashion-mnist, in {DatasetCatalog.DebianFashionMnistDirectory})");
+        // training images would train other models, and a matrix that mixed the two would compare nothing. Checked before
+        // the first cell that runs, so the summary of what is recorded still prints anywhere.
+        void CheckFullSet()
+        {
+            if (data.Test.Count != 10_000)
+                throw new InvalidOperationException($"the allocation matrix runs on the full Fashion-MNIST, and only {data.Description} was found: " +
+                                                    $"install it (tools/install-debian-packages.sh: dataset-fashion-mnist, in {DatasetCatalog.DebianFashionMnistDirectory})");
+        }
         // The seed draws the validation split too: a trial's training seed is its number, so with one split every seed's
         // uniform arm would train the same model on the same batches, and uniform pruning would show no seed spread.
         SearchData Split(int seed) => SearchData.From(data, 0.1, seed, validationLimit: 1000);
@@ -95,6 +99,7 @@ static class AllocationBenchmark
                             Console.WriteLine($"  {arm}: FAILED: run bo-focus1 for this seed first: this arm gets the training steps it recorded");
                             continue;
                         }
+                        CheckFullSet();
                         Cell[] ran;
                         try
                         {

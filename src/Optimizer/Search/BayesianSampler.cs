@@ -45,7 +45,8 @@ public sealed class BayesianSampler : ISampler
     /// </summary>
     internal bool TrustRegion { get; init; }
 
-    /// <summary>Side of the trust region (unit cube) before any proposal failed to improve on the incumbent.</summary>
+    /// <summary>How far a move may take a coordinate of the unit cube (either way) before any proposal failed to improve on
+    /// the incumbent. Every trial after the initial design that does not improve on it counts as a failure, focused or not.</summary>
     internal const double InitialRadius = 0.2;
 
     public string Name => "bo";

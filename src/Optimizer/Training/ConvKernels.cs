@@ -420,7 +420,7 @@ public sealed record KernelFault(ConvKernel Kernel, bool Nan, bool Unchecked, IR
     internal bool Applies(ConvKernel kernel, ConvSignature signature, bool checking) =>
         kernel == Kernel && TorchRuntime.MkldnnEnabled && !(checking && Unchecked) && (OutChannels.Count == 0 || OutChannels.Contains(signature.OutChannels));
 
-    internal Tensor Corrupt(Tensor output) => Nan ? output * float.NaN : output.shape[0] > 1 ? output.roll(1, 0) : output.neg();
+    internal Tensor Corrupt(Tensor output) => Nan ? output.Times(double.NaN) : output.shape[0] > 1 ? output.roll(1, 0) : output.neg();
 
     public override string ToString() =>
         $"{(Kernel == ConvKernel.OneDnnNchw ? "native" : "channels-last")}{(Nan ? ":nan" : "")}{(Unchecked ? ":unchecked" : "")}" +

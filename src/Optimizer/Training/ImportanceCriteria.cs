@@ -21,12 +21,14 @@ public sealed record ChannelCriterion
     /// <summary>Whether ranking channels runs the model on training data (Taylor, APoZ, LRP…).</summary>
     public bool NeedsData => ActivationImportance.IsDataDriven(Name);
 
+    /// <summary>A criterion by name or alias (bn-gamma, mean-activation, lrp-epsilon), kept as given, lower-cased: a study
+    /// stores it so, and a resumed one compares it so.</summary>
     /// <exception cref="ArgumentException">Not a criterion; the message lists the known ones.</exception>
     public static ChannelCriterion Parse(string name)
     {
         string key = name.Trim().ToLowerInvariant();
-        return ImportanceCriteria.Names.Contains(key) ? key == L1.Name ? L1 : new(key)
-            : throw new ArgumentException($"unknown criterion '{name}'; criteria are {string.Join(", ", ImportanceCriteria.Names)}");
+        return !ImportanceCriteria.IsKnown(key) ? throw new ArgumentException($"unknown criterion '{name}'; criteria are {string.Join(", ", ImportanceCriteria.Names)}")
+            : key == L1.Name ? L1 : new(key);
     }
 
     /// <summary>The importance measure. Data-driven criteria measure <paramref name="batches"/> batches of
@@ -42,6 +44,21 @@ public static class ImportanceCriteria
 {
     /// <summary>Every criterion name: the weight-based ones, then the data-driven ones.</summary>
     public static IReadOnlyList<string> Names { get; } = ["l1", "l2", "fpgm", "bn", "random", .. ActivationImportance.Names];
+
+    /// <summary>Whether <paramref name="name"/> is a criterion's name or one of its aliases.</summary>
+    internal static bool IsKnown(string name)
+    {
+        if (Names.Contains(name) || ActivationImportance.IsDataDriven(name)) return true;
+        try
+        {
+            WeightImportance.Parse(name);
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
 
     /// <summary>
     /// The criterion called <paramref name="name"/>. Data-driven ones measure <paramref name="batches"/> batches of

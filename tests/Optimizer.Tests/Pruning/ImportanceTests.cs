@@ -136,6 +136,10 @@ public class ImportanceTests
         Assert.Equal(ImportanceCriteria.Names, ImportanceCriteria.Names.Select(n => ChannelCriterion.Parse(n).Name));
         Assert.Equal(ChannelCriterion.L1, ChannelCriterion.Parse(" L1 "));
         Assert.Equal(ChannelCriterion.Parse("fpgm"), ChannelCriterion.Parse("fpgm"));
+        // Aliases are accepted and kept as given: a study created with one stored it, and resumes with it.
+        Assert.Equal("bn-gamma", ChannelCriterion.Parse("BN-Gamma").Name);
+        Assert.True(ChannelCriterion.Parse("mean-activation").NeedsData);
+        Assert.Equal("lrp-epsilon", ChannelCriterion.Parse("lrp-epsilon").Name);
         Assert.Equal(["taylor", "apoz", "mean-act", "lrp", "lrp-zplus"],
                      ImportanceCriteria.Names.Where(n => ChannelCriterion.Parse(n).NeedsData));
         Assert.Contains("unknown criterion 'magic'; criteria are l1, l2, fpgm", Assert.Throws<ArgumentException>(() => ChannelCriterion.Parse("magic")).Message);
