@@ -24,8 +24,11 @@ run vgg11-0.25-fashion-mnist energy 3 greedy vgg-energy 0.5
 run vgg11-0.25-fashion-mnist params 3 uniform+search vgg-params
 run vgg11-0.25-fashion-mnist energy 3 uniform+search vgg-energy 0.5
 run vgg11-0.25-fashion-mnist macs 3 uniform+search vgg-macs
+run vgg11-0.25-fashion-mnist params 3 bo-trust vgg-params
+run vgg11-0.25-fashion-mnist energy 3 bo-trust vgg-energy 0.5
+run mobilenetv2-fashion-mnist params 2 uniform+search mobilenetv2-params
 run resnet20-fashion-mnist params 3 bo-focus1,uniform,uniform+search resnet20-params
-run mobilenetv2-fashion-mnist params 3 uniform+search mobilenetv2-params
+run mobilenetv2-fashion-mnist params 3 uniform,bo-focus1,uniform+search mobilenetv2-params
 run vgg11-0.25-fashion-mnist params 3 bo,uniform,random,uniform+compute,greedy,bo-focus,bo-focus1,bo-tied vgg-params
 run vgg11-0.25-fashion-mnist macs 3 bo,uniform,random,uniform+compute,greedy,bo-focus,bo-focus1,bo-tied vgg-macs
 run resnet20-fashion-mnist params 1 bo-focus1,bo-tied resnet20-params
