@@ -17,60 +17,40 @@ namespace ParetoPrune.Optimizer.Training;
 /// </remarks>
 internal static class HeldScalars
 {
-    /// <summary>1, for the life of the process: the alpha of every addition.</summary>
-    static readonly Scalar one = 1.ToScalar();
+    /// <summary>1, for the life of the process: the alpha of every addition (and the optimiser's).</summary>
+    internal static readonly Scalar One = 1.ToScalar();
+
+    static readonly Scalar zero = 0f.ToScalar();
 
     /// <summary>A Scalar for a number known when the module is built, held by whatever holds the returned object.</summary>
     public static Scalar Hold(double value) => value.ToScalar();
 
-    public static Tensor Plus(this Tensor a, Tensor b) => a.add(b, one);
+    /// <summary>Runs <paramref name="op"/> with <paramref name="scalar"/>, which it disposes after: held until the call returns.</summary>
+    static Tensor With(Scalar scalar, Func<Scalar, Tensor> op)
+    {
+        using (scalar) return op(scalar);
+    }
 
-    public static Tensor Plus(this Tensor a, Scalar b) => a.add(b, one);
+    public static Tensor Plus(this Tensor a, Tensor b) => a.add(b, One);
+
+    public static Tensor Plus(this Tensor a, Scalar b) => a.add(b, One);
 
     /// <summary>Adds an integer; the result keeps an integer tensor's type.</summary>
-    public static Tensor Plus(this Tensor a, long b)
-    {
-        using var scalar = b.ToScalar();
-        return a.add(scalar, one);
-    }
+    public static Tensor Plus(this Tensor a, long b) => With(b.ToScalar(), s => a.add(s, One));
 
-    public static Tensor Plus(this Tensor a, double b)
-    {
-        using var scalar = b.ToScalar();
-        return a.add(scalar, one);
-    }
+    public static Tensor Plus(this Tensor a, double b) => With(b.ToScalar(), s => a.add(s, One));
 
-    public static Tensor Times(this Tensor a, double factor)
-    {
-        using var scalar = factor.ToScalar();
-        return a.mul(scalar);
-    }
+    public static Tensor Times(this Tensor a, double factor) => With(factor.ToScalar(), s => a.mul(s));
 
-    public static Tensor DividedBy(this Tensor a, double divisor)
-    {
-        using var scalar = divisor.ToScalar();
-        return a.div(scalar);
-    }
+    public static Tensor DividedBy(this Tensor a, double divisor) => With(divisor.ToScalar(), s => a.div(s));
 
     /// <summary><paramref name="a"/> &gt;= <paramref name="value"/>, element-wise.</summary>
-    public static Tensor AtLeast(this Tensor a, double value)
-    {
-        using var scalar = value.ToScalar();
-        return a.ge(scalar);
-    }
+    public static Tensor AtLeast(this Tensor a, double value) => With(value.ToScalar(), s => a.ge(s));
 
     /// <summary><paramref name="a"/> &gt; <paramref name="value"/>, element-wise.</summary>
-    public static Tensor Above(this Tensor a, double value)
-    {
-        using var scalar = value.ToScalar();
-        return a.gt(scalar);
-    }
+    public static Tensor Above(this Tensor a, double value) => With(value.ToScalar(), s => a.gt(s));
 
-    public static Tensor EqualTo(this Tensor a, double value)
-    {
-        using var scalar = value.ToScalar();
-        return a.eq(scalar);
-    }
+    public static Tensor EqualTo(this Tensor a, double value) => With(value.ToScalar(), s => a.eq(s));
 
     public static Tensor Clamp(this Tensor a, double? min, double? max)
     {
@@ -80,9 +60,5 @@ internal static class HeldScalars
     }
 
     /// <summary>Sets the entries of <paramref name="a"/> where <paramref name="mask"/> is true to +0.</summary>
-    public static void ZeroWhere(this Tensor a, Tensor mask)
-    {
-        using var zero = 0f.ToScalar();
-        a.masked_fill_(mask, zero);
-    }
+    public static void ZeroWhere(this Tensor a, Tensor mask) => a.masked_fill_(mask, zero);
 }

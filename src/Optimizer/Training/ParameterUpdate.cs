@@ -67,7 +67,7 @@ internal abstract class ParameterUpdate : IDisposable
     {
         readonly double momentum, weightDecay;
         readonly bool nesterov;
-        readonly Scalar momentumScalar, weightDecayScalar, one;
+        readonly Scalar momentumScalar, weightDecayScalar;
         readonly Tensor?[] buffers;
 
         public Sgd(IReadOnlyList<Parameter> parameters, double learningRate, double momentum, double weightDecay, bool nesterov) : base(parameters)
@@ -76,7 +76,7 @@ internal abstract class ParameterUpdate : IDisposable
                 throw new ArgumentException($"SGD needs a learning rate, momentum and weight decay of at least 0 (got {learningRate}, {momentum}, {weightDecay})");
             LearningRate = learningRate;
             (this.momentum, this.weightDecay, this.nesterov) = (momentum, weightDecay, nesterov);
-            (momentumScalar, weightDecayScalar, one) = (Constant(momentum), Constant(weightDecay), Constant(1));
+            (momentumScalar, weightDecayScalar) = (Constant(momentum), Constant(weightDecay));
             buffers = new Tensor?[parameters.Count];
         }
 
@@ -91,7 +91,7 @@ internal abstract class ParameterUpdate : IDisposable
                 if (momentum != 0)
                 {
                     if (buffers[i] is not { } buffer) buffers[i] = buffer = State(gradient.clone().detach());
-                    else buffer.mul_(momentumScalar).add_(gradient, one);
+                    else buffer.mul_(momentumScalar).add_(gradient, HeldScalars.One);
                     gradient = nesterov ? gradient.add(buffer, momentumScalar) : buffer;
                 }
                 parameter.add_(gradient, step);
@@ -108,7 +108,7 @@ internal abstract class ParameterUpdate : IDisposable
     sealed class AdamW : ParameterUpdate
     {
         readonly double beta1, beta2, weightDecay;
-        readonly Scalar beta1Scalar, oneMinusBeta1, beta2Scalar, oneMinusBeta2, epsilon, one;
+        readonly Scalar beta1Scalar, oneMinusBeta1, beta2Scalar, oneMinusBeta2, epsilon;
         readonly Tensor?[] averages, squares;
         readonly long[] steps;
 
@@ -119,7 +119,7 @@ internal abstract class ParameterUpdate : IDisposable
             LearningRate = learningRate;
             (this.beta1, this.beta2, this.weightDecay) = (beta1, beta2, weightDecay);
             (beta1Scalar, oneMinusBeta1, beta2Scalar, oneMinusBeta2) = (Constant(beta1), Constant(1 - beta1), Constant(beta2), Constant(1 - beta2));
-            (this.epsilon, one) = (Constant(epsilon), Constant(1));
+            this.epsilon = Constant(epsilon);
             averages = new Tensor?[parameters.Count];
             squares = new Tensor?[parameters.Count];
             steps = new long[parameters.Count];
@@ -141,7 +141,7 @@ internal abstract class ParameterUpdate : IDisposable
                 double correction1 = 1 - Math.Pow(beta1, step), correction2 = 1 - Math.Pow(beta2, step);
                 using var correction2Root = Math.Sqrt(correction2).ToScalar();
                 using var stepSize = (-LearningRate / correction1).ToScalar();
-                var denominator = square.sqrt().div_(correction2Root).add_(epsilon, one);
+                var denominator = square.sqrt().div_(correction2Root).add_(epsilon, HeldScalars.One);
                 parameter.addcdiv_(average, denominator, stepSize);
             }
         }
