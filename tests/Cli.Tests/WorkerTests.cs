@@ -36,21 +36,43 @@ public sealed class WorkerTests(Xunit.Abstractions.ITestOutputHelper log) : IDis
         using var creator = CliRunner.Start(new Dictionary<string, string?> { ["PARETOPRUNE_ONEDNN"] = "off" }, Search(model, url, "shared", Path.Combine(directory, "a")));
         CliRunner.WaitFor(creator, "screening 0/"); // the study exists
         using var watching = StudyStore.Join(storage, "shared");
-        // The victim first, so that it is in a task when the test looks (it would otherwise be caught idle, or done).
-        using var victim = CliRunner.Start("worker", "--storage", url, "--study", "shared", "-o", Path.Combine(directory, "c"));
-        // One worker runs two trials at once: each still trains with the study's one thread.
-        using var second = CliRunner.Start("worker", "--storage", url, "--study", "shared", "-o", Path.Combine(directory, "b"), "--workers", "2");
-        var outputs = new[] { creator, second, victim }.Select(p => p.StandardOutput.ReadToEndAsync()).ToArray();
+        string creatorPrefix = $"{Environment.MachineName}:{creator.Id}:";
+        bool Holds(string prefix) => watching.Backend.Tasks().Any(t => !t.Done && t.Worker?.StartsWith(prefix, StringComparison.Ordinal) == true);
 
-        // Kill the victim while it holds a task it has not finished.
-        string victimPrefix = $"{Environment.MachineName}:{victim.Id}:";
+        // The victim must be caught holding a task it has not finished. Left to race, the creator (three trials at once)
+        // can finish the trials while the victim is still starting, and the victim is never caught in one. So the
+        // creator is paused (SIGSTOP) once it holds a task, while the victim starts and claims one of those left; paused
+        // for well under the heartbeat timeout (30 s), it is not taken for dead and keeps its tasks.
         var deadline = Stopwatch.StartNew();
-        while (!watching.Backend.Tasks().Any(t => !t.Done && t.Worker?.StartsWith(victimPrefix, StringComparison.Ordinal) == true))
+        while (!Holds(creatorPrefix) && deadline.Elapsed < TimeSpan.FromMinutes(1)) Thread.Sleep(20);
+        Assert.Equal(0, CliRunner.Signal(creator.Id, 19));
+        Process victim;
+        Task<string> victimOutput;
+        string victimPrefix;
+        try
         {
-            if (victim.HasExited) Assert.Fail("the victim worker ended before it was caught in a task: " + await outputs[2]);
+            victim = CliRunner.Start("worker", "--storage", url, "--study", "shared", "-o", Path.Combine(directory, "c"));
+            victimOutput = victim.StandardOutput.ReadToEndAsync();
+            victimPrefix = $"{Environment.MachineName}:{victim.Id}:";
+            var paused = Stopwatch.StartNew();
+            while (!Holds(victimPrefix) && paused.Elapsed < TimeSpan.FromSeconds(20) && !victim.HasExited) Thread.Sleep(20);
+            log.WriteLine($"creator paused {paused.Elapsed.TotalSeconds:0.0} s while the victim started");
+        }
+        finally
+        {
+            Assert.Equal(0, CliRunner.Signal(creator.Id, 18)); // SIGCONT
+        }
+        using var victimProcess = victim;
+        // Should the victim still be starting (a loaded machine), it is watched on with the creator running.
+        while (!Holds(victimPrefix))
+        {
+            if (victim.HasExited) Assert.Fail("the victim worker ended before it was caught in a task: " + await victimOutput);
             Assert.True(deadline.Elapsed < TimeSpan.FromMinutes(3), "the victim worker claimed no task in 3 minutes");
             Thread.Sleep(20);
         }
+        // One worker runs two trials at once: each still trains with the study's one thread.
+        using var second = CliRunner.Start("worker", "--storage", url, "--study", "shared", "-o", Path.Combine(directory, "b"), "--workers", "2");
+        var outputs = new[] { creator, second }.Select(p => p.StandardOutput.ReadToEndAsync()).ToArray();
         Assert.Equal(0, CliRunner.Signal(victim.Id, 9));
         Assert.True(victim.WaitForExit(30_000));
 
