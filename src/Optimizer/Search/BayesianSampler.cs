@@ -45,6 +45,15 @@ public sealed class BayesianSampler : ISampler
     /// </summary>
     internal bool TrustRegion { get; init; }
 
+    /// <summary>
+    /// Ablation lever of the allocation benchmark, not persisted with a study: per dimension, the validation accuracy lost
+    /// when that group alone is cut to its count under uniform pruning at the bound (<see cref="PruningSearch"/> probes them
+    /// once, without training). With <see cref="BoundFocus"/>, the second design point is the allocation they shape on the
+    /// bound (<see cref="Samplers.SensitivityShaped"/>): the greedy baseline's strength, measuring each layer's
+    /// sensitivity, for the price of one forward pass per group instead of a screened trial per group.
+    /// </summary>
+    internal IReadOnlyList<double>? Sensitivity { get; init; }
+
     /// <summary>How far a move may take a coordinate of the unit cube (either way) before any proposal failed to improve on
     /// the incumbent. Every trial after the initial design that does not improve on it counts as a failure, focused or not.</summary>
     internal const double InitialRadius = 0.2;
@@ -69,9 +78,15 @@ public sealed class BayesianSampler : ISampler
         if (started < initial && BoundFocus > 0 && started is >= 1 and <= 2)
         {
             // Focused on the bound: the second and third design points are allocations shaped by cost on the budget surface
-            // (α = 1, then ½), so the surrogate sees early on what keeping cheap channels gains over uniform pruning.
+            // (α = 1, then ½), so the surrogate sees early on what keeping cheap channels gains over uniform pruning. With
+            // measured sensitivities, the second is shaped by them and the third by cost alone (α = 1).
             for (int k = started; k <= 2 && proposals.Count < count; k++)
-                if (Samplers.CostShaped(problem, k == 1 ? 1.0 : 0.5) is { } shaped && seen.Add(SearchSpace.Key(shaped))) proposals.Add(shaped);
+            {
+                var shaped = Sensitivity is { } drops
+                    ? (k == 1 ? Samplers.SensitivityShaped(problem, drops) : Samplers.CostShaped(problem, 1.0))
+                    : Samplers.CostShaped(problem, k == 1 ? 1.0 : 0.5);
+                if (shaped is not null && seen.Add(SearchSpace.Key(shaped))) proposals.Add(shaped);
+            }
             if (proposals.Count == count) return proposals;
         }
         if (started + proposals.Count < initial)

@@ -202,6 +202,17 @@ sealed class CandidateEvaluator
         return new StageResult(SearchStage.Screening, values, seconds) { Boards = boards.Count > 0 ? boards : null, KernelNotes = Notes(use) };
     }
 
+    /// <summary>
+    /// A sensitivity probe: the validation accuracy of a configuration pruned and its batch statistics recalibrated, not
+    /// trained. Forward passes only, on ATen's kernels (the reference: a probe is not worth a kernel check).
+    /// </summary>
+    public double Probe(int[] kept)
+    {
+        var seconds = new Dictionary<string, double>();
+        var model = Prepare(kept, seconds, new KernelUse { ReferenceOnly = true });
+        return ScoreValidation(model, "pruned, recalibrated, not trained", seconds).Value;
+    }
+
     /// <summary>Promotion or final stage: prune, recalibrate, fine-tune, score (device figures carried over from screening:
     /// training does not change the architecture, so they cannot change).</summary>
     public async Task<StageResult> FineTuneAsync(int number, int[] kept, SearchStage stage, StageResult screening, CancellationToken ct)

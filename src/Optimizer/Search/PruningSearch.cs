@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json;
 using System.Security.Cryptography;
 using Microsoft.ML;
 using ParetoPrune.Devices;
@@ -98,6 +99,11 @@ public sealed record PruningSearchOptions
     /// <summary>The allocation benchmark's trust-region lever (<see cref="BayesianSampler.TrustRegion"/>); not kept with
     /// the study, so a resumed search runs without it.</summary>
     internal bool TrustRegion { get; init; }
+
+    /// <summary>The allocation benchmark's sensitivity-prior lever (<see cref="BayesianSampler.Sensitivity"/>): one probe per
+    /// group before the first trial, kept with the study (so a resumed or joining worker proposes alike); the lever itself
+    /// is not kept, so a resumed search runs without it.</summary>
+    internal bool SensitivityPrior { get; init; }
 
     /// <summary>
     /// A PostgreSQL server to keep the study on, shared by worker processes on any machines; null keeps it in
@@ -316,7 +322,12 @@ public sealed class PruningSearch
                                             evaluator.Predict, data.Train.ClassNames.Count);
             CheckReachable(problem);
             var sampler = Samplers.Create(options.Sampler);
-            if (sampler is BayesianSampler) sampler = new BayesianSampler { BoundFocus = store.Definition.BoundFocus, TrustRegion = options.TrustRegion };
+            if (sampler is BayesianSampler)
+                sampler = new BayesianSampler
+                {
+                    BoundFocus = store.Definition.BoundFocus, TrustRegion = options.TrustRegion,
+                    Sensitivity = options.SensitivityPrior && store.Definition.BoundFocus > 0 ? Sensitivity(problem, evaluator, store.Backend, progress, watch) : null,
+                };
             if (sampler is GreedySampler)
             {
                 GreedySampler.Check(problem);
@@ -417,6 +428,36 @@ public sealed class PruningSearch
         AtomicFile.WriteAllBytes(path, OnnxModel.ToBytes(specialised));
         if (backend.IsShared) backend.PutArtifact(SpecialisedBaseFile, OnnxModel.ToBytes(specialised));
         return (specialised, fidelity);
+    }
+
+    /// <summary>Key-value entry of a study holding the sensitivity prior's probes (a JSON array, one per dimension).</summary>
+    const string SensitivityKey = "sensitivity";
+
+    /// <summary>
+    /// The sensitivity prior (<see cref="BayesianSampler.Sensitivity"/>): per group, the validation accuracy lost when it
+    /// alone is cut to its count under uniform pruning at the bound (one channel fewer where that leaves it whole), against
+    /// the whole model pruned of nothing and recalibrated alike. Probed once per study and stored with it; null without a
+    /// bound that keeps the full model out.
+    /// </summary>
+    static IReadOnlyList<double>? Sensitivity(SearchProblem problem, CandidateEvaluator evaluator, IStudyStore backend,
+                                               IProgress<SearchProgress>? progress, Stopwatch watch)
+    {
+        if (backend.Get(SensitivityKey) is { } stored) return JsonSerializer.Deserialize<double[]>(stored);
+        if (Samplers.UniformAtBound(problem) is not { } at) return null;
+        var space = problem.Space;
+        double reference = evaluator.Probe(space.Full);
+        var drops = new double[space.Count];
+        for (int i = 0; i < space.Count; i++)
+        {
+            var dimension = space.Dimensions[i];
+            progress?.Report(new SearchProgress(SearchStage.Screening, 0, 0, 0, 0, 0, watch.Elapsed, null,
+                $"probing layer sensitivity {i + 1}/{space.Count} (pruned, recalibrated, not trained)"));
+            var kept = space.Full;
+            kept[i] = at[i] < dimension.Size ? at[i] : dimension.Size - 1;
+            if (kept[i] < dimension.MinKeep) continue;
+            drops[i] = Math.Max(0, reference - evaluator.Probe(kept));
+        }
+        return JsonSerializer.Deserialize<double[]>(backend.PutIfAbsent(SensitivityKey, JsonSerializer.Serialize(drops)));
     }
 
     /// <summary>A constraint on MACs, parameters or bytes that even the smallest configuration misses cannot be met by any trial: say so now.</summary>

@@ -296,6 +296,51 @@ public sealed class PruningSearchTests : IDisposable
     }
 
     [Fact]
+    public async Task TheSensitivityPriorProbesEachGroupOnceAndShapesTheSecondDesignPoint()
+    {
+        var (model, data) = Setup.Value;
+        PruningSearchOptions Bounded(string name, bool prior) => Options(name, "bo", trials: 4) with
+        {
+            Objectives = [ObjectiveKind.Accuracy, ObjectiveKind.Macs],
+            Constraints = ConstraintSet.Parse(["macs <= 0.5*baseline"]),
+            Fidelity = NoFineTuning,
+            BoundFocus = 1,
+            SensitivityPrior = prior,
+        };
+        async Task<(PruningSearchResult Result, List<string> Logged, double[] Drops)> Run(string name, bool prior)
+        {
+            var mlContext = new MLContext(seed: 0);
+            var logged = new List<string>();
+            mlContext.Log += (_, e) => { if (e.Source == "ParetoPrune.Search") lock (logged) logged.Add(e.Message); };
+            var result = await new PruningSearch(mlContext, Bounded(name, prior)).RunAsync(model, data);
+            using var store = StudyStore.Open(Path.Combine(directory, name, "study.db"));
+            var stored = store.Backend.Get("sensitivity");
+            return (result, logged, stored is null ? [] : System.Text.Json.JsonSerializer.Deserialize<double[]>(stored)!);
+        }
+        var (informed, logged, drops) = await Run("informed", prior: true);
+        var (plain, plainLogged, none) = await Run("plain", prior: false);
+
+        // One probe per group, kept with the study: losses of accuracy, each a fraction, and some group's cut costs some.
+        int groups = new SearchSpace(ChannelGroups.Analyze(model), new WeightImportance(WeightImportance.Criterion.L1)).Count;
+        Assert.Equal(groups, drops.Length);
+        Assert.All(drops, d => Assert.InRange(d, 0, 1));
+        Assert.Contains(drops, d => d > 0);
+        Assert.Contains(logged, m => m.Contains($"probing layer sensitivity {groups}/{groups}"));
+        Assert.Empty(none);
+        Assert.DoesNotContain(plainLogged, m => m.Contains("probing"));
+        // The design: uniform pruning at the bound, then the sensitivity-shaped point, then the cost-shaped one (α = 1),
+        // which the plain search proposes second.
+        Assert.Equal(plain.Trials[0].Kept, informed.Trials[0].Kept);
+        Assert.Equal(plain.Trials[1].Kept, informed.Trials[2].Kept);
+        Assert.NotEqual(plain.Trials[1].Kept, informed.Trials[1].Kept);
+        Assert.All(informed.Trials, t => Assert.True(t.At(SearchStage.Screening)!.Value(ObjectiveKind.Macs) <= 0.5 * informed.Baseline.Value(ObjectiveKind.Macs)));
+        // The probes are deterministic (ATen, recalibrated with seed 0): a second study probes and proposes the same.
+        var (again, _, dropsAgain) = await Run("again", prior: true);
+        Assert.Equal(drops, dropsAgain);
+        Assert.Equal(informed.Trials.Select(t => SearchSpace.Key(t.Kept)), again.Trials.Select(t => SearchSpace.Key(t.Kept)));
+    }
+
+    [Fact]
     public async Task AStoppedStudyResumesToTheSameTrialsAsAnUninterruptedOne()
     {
         var (model, data) = Setup.Value;

@@ -189,6 +189,30 @@ public class SamplerTests
     }
 
     [Fact]
+    public void SensitivityShapedAllocationsCutLessWhereCuttingCostsMoreAccuracy()
+    {
+        var problem = ParamsProblem(0.25);
+        var alike = Enumerable.Repeat(0.01, Space.Count).ToArray();
+        var even = Samplers.SensitivityShaped(problem, alike)!;
+        // On the budget surface: within the bound, and one more channel in every group that can take one is over it.
+        Assert.True(Space.Costs(even).Params <= 0.25 * Space.BaseParams);
+        Assert.True(Space.Costs(even.Select((k, i) => Math.Min(k + 1, Space.Dimensions[i].Size)).ToArray()).Params > 0.25 * Space.BaseParams);
+        // A group measured 30 times as sensitive keeps more channels, and every other group pays for them (keeps no more).
+        int last = Space.Count - 1;
+        var sensitive = (double[])alike.Clone();
+        sensitive[last] = 0.3;
+        var shaped = Samplers.SensitivityShaped(problem, sensitive)!;
+        Assert.True(shaped[last] > even[last], $"the sensitive group keeps {shaped[last]}, {even[last]} when every group is alike");
+        Assert.All(Enumerable.Range(0, last), i => Assert.True(shaped[i] <= even[i], $"group {i} keeps {shaped[i]} > {even[i]}"));
+        Assert.True(Space.Costs(shaped).Params <= 0.25 * Space.BaseParams);
+        // Drops below what validation resolves count as the floor: no group is cut to its minimum on a zero alone.
+        var zero = Samplers.SensitivityShaped(problem, new double[Space.Count])!;
+        Assert.Equal(Samplers.SensitivityShaped(problem, Enumerable.Repeat(Samplers.SensitivityFloor, Space.Count).ToArray()), zero);
+        Assert.Null(Samplers.SensitivityShaped(Problem(), alike)); // no bound, no surface
+        Assert.Throws<ArgumentException>(() => Samplers.SensitivityShaped(problem, [0.1]));
+    }
+
+    [Fact]
     public void BoundFocusOpensWithCostShapedDesignPointsAndPlacesItsShareOfProposalsOnTheBound()
     {
         var problem = ParamsProblem(0.3);
@@ -212,6 +236,16 @@ public class SamplerTests
         Assert.All(after.Where(a => sampler.Focused(a.k)), a => Assert.True(OnSurface(a.Kept), $"focused proposal {a.k} is below the surface"));
         Assert.Equal((after.Count + 1) / 2, after.Count(a => sampler.Focused(a.k)));
         Assert.All(history, h => Assert.True(Space.Costs(h.Kept).Params <= 0.3 * Space.BaseParams));
+        // With measured sensitivities, the second design point is the allocation they shape, the third cost's (α = 1).
+        var drops = Enumerable.Range(0, Space.Count).Select(i => 0.01 * (i % 3)).ToArray();
+        var informed = new BayesianSampler { BoundFocus = 0.5, Sensitivity = drops };
+        var design = new List<Observation>();
+        for (int k = 0; k < 3; k++)
+        {
+            var kept = informed.Propose(new SamplerContext(problem, design, [], 1, budget), 1).Single();
+            design.Add(new Observation(kept, new Dictionary<ObjectiveKind, double>(problem.Predict(kept)) { [ObjectiveKind.Accuracy] = SyntheticAccuracy(kept) }));
+        }
+        Assert.Equal([Samplers.UniformAtBound(problem)!, Samplers.SensitivityShaped(problem, drops)!, Samplers.CostShaped(problem, 1)!], design.Select(h => h.Kept));
         // Without focus the design is the uniform line and random draws, as before.
         var plain = new BayesianSampler().Propose(new SamplerContext(problem, history.Take(1).ToList(), [], 1, budget), 1).Single();
         Assert.NotEqual(Samplers.CostShaped(problem, 1), plain);
