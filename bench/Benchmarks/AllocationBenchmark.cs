@@ -54,18 +54,28 @@ static class AllocationBenchmark
                               string Date, string Kernels, double? FrontHypervolume = null, int? FrontSize = null);
 
     /// <summary>Every arm, in the order a cell runs them.</summary>
-    public static readonly string[] DefaultArms = ["bo", "uniform", "random", "uniform+compute", "greedy", "bo-focus", "bo-focus1", "bo-tied", "bo-front", "uniform-front", "bo-long", "uniform+search", "bo-trust", "bo-sens"];
+    public static readonly string[] DefaultArms = ["bo", "uniform", "random", "uniform+compute", "greedy", "bo-focus", "bo-focus1", "bo-tied", "bo-front", "uniform-front", "bo-long", "uniform+search", "bo-trust", "bo-sens", "bo-stream"];
 
     /// <summary>The arm whose recorded training steps an equal-compute uniform arm gets: <c>uniform+compute</c> matches the
     /// unfocused search (<c>bo</c>, the first default), <c>uniform+search</c> the search as shipped (bound focus 1).</summary>
-    static string? ComputeOf(string arm) => arm switch { "uniform+compute" => "bo", "uniform+search" => "bo-focus1", _ => null };
+    static string? ComputeOf(string arm)
+    {
+        var (name, criterion) = Parse(arm);
+        return (name switch { "uniform+compute" => "bo", "uniform+search" => "bo-focus1", _ => null }) is { } of ? of + (criterion is null ? "" : "@" + criterion.Name) : null;
+    }
+
+    /// <summary>An arm and the channel criterion it prunes by: <c>ARM@CRITERION</c> (e.g. <c>uniform@fpgm</c>, the criterion
+    /// lever), L1 (the search's default) where none is given.</summary>
+    static (string Arm, ChannelCriterion? Criterion) Parse(string arm) =>
+        arm.Split('@') is [var name, var criterion] ? (name, ChannelCriterion.Parse(criterion)) : (arm, null);
 
     /// <summary>The final stage of the <c>bo-long</c> arm, in epochs: about what <c>uniform+compute</c> gives its one model.</summary>
     const int LongFinalEpochs = 3;
 
     public static void Run(string results, string[] models, string[] bounds, int seeds, int trials, int finalSteps, double budget, string[] arms)
     {
-        if (arms.FirstOrDefault(a => !DefaultArms.Contains(a)) is { } unknown) throw new ArgumentException($"arm '{unknown}': {string.Join(", ", DefaultArms)}");
+        if (arms.FirstOrDefault(a => !DefaultArms.Contains(Parse(a).Arm)) is { } unknown)
+            throw new ArgumentException($"arm '{unknown}': {string.Join(", ", DefaultArms)}, each optionally @CRITERION");
         var recorded = Read(results);
         var data = DatasetCatalog.LoadFashionMnist();
         // The recorded cells are on the full set (its 10,000 test images decide the verdict); the embedded sample's 9,000
@@ -87,14 +97,14 @@ static class AllocationBenchmark
         foreach (string model in models)
             foreach (string bound in bounds)
                 for (int seed = 0; seed < seeds; seed++)
-                    foreach (string arm in DefaultArms.Where(arms.Contains))
+                    foreach (string arm in arms.OrderBy(a => Array.IndexOf(DefaultArms, Parse(a).Arm)))
                     {
                         if (arm == "random" && seed > 0) continue; // the control, once (list the greedy arm for the seeds it should run)
                         if (Recorded(recorded, model, bound, budget, seed, arm, trials, finalSteps)) continue;
                         Console.WriteLine($"running {Path.GetFileNameWithoutExtension(model)}, {bound} ≤ {budget:P0}, seed {seed}, {arm} ({DateTime.UtcNow:HH:mm} UTC)");
                         long? searchCompute = recorded.FirstOrDefault(c => c.Model == model && c.Bound == bound && c.Budget == budget && c.Seed == seed
                                                                            && c.Arm == ComputeOf(arm) && c.Trials == trials && c.FinalSteps == finalSteps)?.TrainingSteps;
-                        if (arm == "uniform+search" && searchCompute is null)
+                        if (Parse(arm).Arm == "uniform+search" && searchCompute is null)
                         {
                             Console.WriteLine($"  {arm}: FAILED: run bo-focus1 for this seed first: this arm gets the training steps it recorded");
                             continue;
@@ -124,8 +134,10 @@ static class AllocationBenchmark
         Summarise(recorded.Where(c => (c.Trials == trials || c.Arm == "greedy") && c.FinalSteps == finalSteps && c.Budget == budget).ToList());
     }
 
-    static Cell[] RunCell(string model, string bound, double budget, int seed, string arm, int trials, int finalSteps, SearchData data, long? searchCompute)
+    static Cell[] RunCell(string model, string bound, double budget, int seed, string armName, int trials, int finalSteps, SearchData data, long? searchCompute)
     {
+        var (arm, criterion) = Parse(armName);
+        string suffix = criterion is null ? "" : "@" + criterion.Name;
         var kind = bound switch
         {
             "macs" => ObjectiveKind.Macs,
@@ -172,13 +184,15 @@ static class AllocationBenchmark
             // The search carries uniform pruning to the final stage; random search and the greedy baseline are measured as
             // the methods they are.
             UniformBaseline = arm.StartsWith("bo", StringComparison.Ordinal) && !front,
-            BoundFocus = arm switch { "bo-focus" => 0.5, "bo-focus1" or "bo-tied" or "bo-front" or "bo-long" or "bo-trust" or "bo-sens" => 1, _ => 0 },
+            BoundFocus = arm switch { "bo-focus" => 0.5, "bo-focus1" or "bo-tied" or "bo-front" or "bo-long" or "bo-trust" or "bo-sens" or "bo-stream" => 1, _ => 0 },
             // The trust-region lever: bo-focus1 whose focused proposals refine the incumbent on the bound.
             TrustRegion = arm == "bo-trust",
             // The sensitivity-prior lever: bo-focus1 whose second design point is shaped by one probe per group.
             SensitivityPrior = arm == "bo-sens",
+            Criterion = criterion ?? ChannelCriterion.L1,
             // Fewer, structured dimensions: one per channel width (a ResNet's stages; a VGG's blocks of equal width).
-            Space = new SearchSpaceOptions { TieEqualSizedGroups = arm == "bo-tied" },
+            // bo-stream: tied per width, but a residual stream apart from the block-inner channels of its width.
+            Space = new SearchSpaceOptions { TieEqualSizedGroups = arm is "bo-tied" or "bo-stream", TieStreamsApart = arm == "bo-stream" },
         };
         var watch = Stopwatch.StartNew();
         try
@@ -192,7 +206,7 @@ static class AllocationBenchmark
             Cell Of(string name, SearchCandidate c, double seconds, long steps) =>
                 new(model, bound, budget, seed, name, arm == "greedy" ? screened : trials, finalSteps, [.. c.Kept], c.Value(kind) / result.Baseline.Value(kind),
                     c.Value(ObjectiveKind.Accuracy), c.TestAccuracy!.Value, seconds, steps, date, kernels);
-            var cells = new List<Cell> { Of(arm, best, watch.Elapsed.TotalSeconds, Steps(result.Trials)) };
+            var cells = new List<Cell> { Of(armName, best, watch.Elapsed.TotalSeconds, Steps(result.Trials)) };
             if (front)
             {
                 // Test accuracy against the bounded cost, both normalised by the baseline (accuracy negated: minimised).
@@ -209,7 +223,7 @@ static class AllocationBenchmark
             {
                 var trial = result.Trials.Single(t => t.Number == u.Trial);
                 double seconds = new[] { SearchStage.Screening, SearchStage.Promotion, SearchStage.Final }.Sum(s => trial.At(s)?.TotalSeconds ?? 0);
-                cells.Add(Of(arm == "bo-long" ? "uniform-long" : "uniform", u, seconds, Steps([trial])));
+                cells.Add(Of((arm == "bo-long" ? "uniform-long" : "uniform") + suffix, u, seconds, Steps([trial])));
             }
             return [.. cells];
         }

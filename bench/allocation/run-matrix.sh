@@ -20,6 +20,13 @@ run() { # MODEL BOUND SEEDS ARMS LOG [BUDGET]: a cell that fails is logged and t
 # energy, so 25 % cannot be met.
 # Session of 2026-12-07 (late): the greedy baseline that now reaches an energy bound no single layer reaches alone, and
 # uniform pruning given the shipped search's own training steps (uniform+search), before the costly rows.
+# Session of 2026-12-08: the sensitivity prior (bo-sens: one probe per group shapes the second design point), on VGG-11
+# under every bound, then one seed of each costly model.
+run vgg11-0.25-fashion-mnist params 3 bo-sens vgg-params
+run vgg11-0.25-fashion-mnist energy 3 bo-sens vgg-energy 0.5
+run vgg11-0.25-fashion-mnist macs 3 bo-sens vgg-macs
+run resnet20-fashion-mnist params 2 bo-sens resnet20-params
+run mobilenetv2-fashion-mnist params 1 bo-sens mobilenetv2-params
 run vgg11-0.25-fashion-mnist energy 3 greedy vgg-energy 0.5
 run vgg11-0.25-fashion-mnist params 3 uniform+search vgg-params
 run vgg11-0.25-fashion-mnist energy 3 uniform+search vgg-energy 0.5

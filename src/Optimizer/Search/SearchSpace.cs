@@ -19,6 +19,14 @@ public sealed record SearchSpaceOptions
     /// </summary>
     public bool TieEqualSizedGroups { get; init; }
 
+    /// <summary>
+    /// Ablation lever of the allocation benchmark (bench/RESULTS.md), not persisted with a study: with
+    /// <see cref="TieEqualSizedGroups"/>, a residual stream (a group several convolutions produce, tied by the additions
+    /// between them) stays a dimension apart from the block-inner groups of its width: a ResNet's stage gets two
+    /// dimensions, its stream and its blocks' inner channels, instead of one.
+    /// </summary>
+    internal bool TieStreamsApart { get; init; }
+
     internal void Validate()
     {
         if (MinKeepFraction is <= 0 or > 1) throw new ArgumentException($"the minimum kept fraction must be in (0, 1], got {MinKeepFraction}");
@@ -55,7 +63,7 @@ public sealed class SearchSpace
         var prunable = groups.Prunable.Where(g => g.Size > 1).ToList();
         if (prunable.Count == 0) throw new ArgumentException("the model has no prunable channel group with more than one channel: there is nothing to search");
         dimensions = (this.options.TieEqualSizedGroups
-                ? prunable.GroupBy(g => g.Size).Select(s => s.ToList())
+                ? prunable.GroupBy(g => (g.Size, Stream: this.options.TieStreamsApart && g.Producers.Count > 1)).Select(s => s.ToList())
                 : prunable.Select(g => new List<ChannelGroup> { g }))
             .Select(members =>
             {

@@ -68,6 +68,30 @@ public class SearchSpaceTests
     }
 
     [Fact]
+    public void TyingWithStreamsApartGivesTheResidualStreamADimensionOfItsOwn()
+    {
+        var tied = Space("resnet20", new SearchSpaceOptions { TieEqualSizedGroups = true });
+        var apart = Space("resnet20", new SearchSpaceOptions { TieEqualSizedGroups = true, TieStreamsApart = true });
+        // The shipped ResNet-20: one residual stream of 64 channels that ten convolutions produce (the stem and every block's
+        // second convolution, tied by the additions; a stage of 16 or 32 uses part of it), and each block's inner channels
+        // (one producer each). Tied by width alone, the stream goes with the last stage's inner channels; apart, it is a
+        // dimension of its own.
+        Assert.Equal(3, tied.Count);
+        Assert.Contains(tied.Dimensions, d => d.Groups.Any(i => tied.Groups.Groups[i].Producers.Count > 1) && d.Groups.Count == 4);
+        Assert.Equal(4, apart.Count);
+        foreach (var dimension in apart.Dimensions)
+        {
+            var members = dimension.Groups.Select(i => apart.Groups.Groups[i]).ToList();
+            Assert.Single(members.Select(g => g.Size).Distinct());
+            Assert.Single(members.Select(g => g.Producers.Count > 1).Distinct());
+        }
+        var stream = Assert.Single(apart.Dimensions, d => d.Groups.Count == 1);
+        Assert.True(apart.Groups.Groups[stream.Groups[0]].Producers.Count > 1);
+        Assert.Equal([16, 32, 64], apart.Dimensions.Where(d => d != stream).Select(d => d.Size).Order());
+        Assert.All(apart.Dimensions.Where(d => d != stream), d => Assert.Equal(3, d.Groups.Count));
+    }
+
+    [Fact]
     public void OutOfRangeConfigurationsAreRefusedWithTheDimension()
     {
         var space = Space("simplecnn");
