@@ -58,6 +58,13 @@ public sealed class SharedStudyCommandsTests : IDisposable
             Assert.Equal(store.Backend.GetArtifact(path.Replace('\\', '/')), File.ReadAllBytes(exported));
         }
 
+        // A shared study that has not finished says how to continue it: on its server, not in a folder it never had.
+        using (var store = StudyStore.Join(storage, "s2")) store.Status = StudyStatus.Stopped;
+        var stopped = await CliRunner.RunAsync("report", "--storage", url, "--study", "s2", "--out", reported);
+        Assert.True(stopped.ExitCode == 0, stopped.Error);
+        Assert.Contains($"paretoprune search --resume --storage {storage.Location} --study s2", string.Join(" ", stopped.Output.Split((char[])[' ', '\n', '\r'], StringSplitOptions.RemoveEmptyEntries)), StringComparison.Ordinal);
+        Assert.DoesNotContain("--resume --out", stopped.Output);
+
         // search --resume: the study continues from its own settings, here with a larger budget.
         var resumed = await CliRunner.RunAsync("search", "--resume", "--storage", url, "--study", "s2", "--trials", "4", "-o", Path.Combine(directory, "second"));
         Assert.True(resumed.ExitCode == 0, resumed.Error);

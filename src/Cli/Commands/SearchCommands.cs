@@ -468,10 +468,10 @@ static class SearchCommands
         }
         catch (OperationCanceledException) when (interruption.Abort.IsCancellationRequested)
         {
-            context.Error.WriteLine($"abandoned; the trials in flight will be re-run by: {ResumeCommand(outputDirectory)}");
+            context.Error.WriteLine($"abandoned; the trials in flight will be re-run by: {ResumeCommand(outputDirectory, Shared(options))}");
             return Interruption.ExitCode;
         }
-        int summarised = Summarise(cli, context, result, json);
+        int summarised = Summarise(cli, context, result, json, Shared(options));
         // Stopped by the first Ctrl-C: what finished is stored and summarised, and the exit code says it was stopped.
         return interruption.Stop.IsCancellationRequested && summarised == ExitCodes.Success ? Interruption.ExitCode : summarised;
     }
@@ -521,18 +521,23 @@ static class SearchCommands
         return line + FailureReasons.NextStep(Path.Combine(result.RunDirectory, "trials.csv"));
     }
 
-    static int Summarise(CliContext cli, CliContext context, PruningSearchResult result, bool json)
+    /// <summary>The study on a server that <paramref name="options"/> name (its name defaults to the run folder's), or null.</summary>
+    static (StudyStorage Storage, string Name)? Shared(PruningSearchOptions options) =>
+        options.Storage is { } storage ? (storage, options.StudyName ?? Path.GetFileName(Path.GetFullPath(options.OutputDirectory))) : null;
+
+    /// <param name="shared">The study's server and name where it is not in the run directory: what resumes it.</param>
+    static int Summarise(CliContext cli, CliContext context, PruningSearchResult result, bool json, (StudyStorage Storage, string Name)? shared)
     {
         if (NothingExported(result) is { } nothing)
         {
-            int code = SummariseFront(cli, context, result, json);
+            int code = SummariseFront(cli, context, result, json, shared);
             context.Error.WriteLine(nothing);
             return code == ExitCodes.Success ? ExitCodes.NoResult : code;
         }
-        return SummariseFront(cli, context, result, json);
+        return SummariseFront(cli, context, result, json, shared);
     }
 
-    static int SummariseFront(CliContext cli, CliContext context, PruningSearchResult result, bool json)
+    static int SummariseFront(CliContext cli, CliContext context, PruningSearchResult result, bool json, (StudyStorage Storage, string Name)? shared)
     {
         string report = Path.Combine(result.RunDirectory, "report.html");
         var plots = Directory.Exists(Path.Combine(result.RunDirectory, "plots"))
@@ -580,11 +585,11 @@ static class SearchCommands
         var objectives = result.Definition.Objectives;
         if (result.Unfinished is { } unfinished && result.Front.Count > 0)
             console.MarkupLine($"[yellow]{Markup.Escape(unfinished)}: the front and the best model are provisional; continue with: " +
-                               $"{Markup.Escape(ResumeCommand(result.RunDirectory))}[/]");
+                               $"{Markup.Escape(ResumeCommand(result.RunDirectory, shared))}[/]");
         if (result.Front.Count == 0)
         {
             if (result.Status != StudyStatus.Finished) // a finished one says why on standard error (Summarise)
-                console.MarkupLine($"[yellow]stopped before the final stage; continue with: {Markup.Escape(ResumeCommand(result.RunDirectory))}[/]");
+                console.MarkupLine($"[yellow]stopped before the final stage; continue with: {Markup.Escape(ResumeCommand(result.RunDirectory, shared))}[/]");
         }
         else
         {
@@ -647,7 +652,7 @@ static class SearchCommands
             string? folder = study.Server(parse) is { } server ? (parse.GetValue(output) ?? new DirectoryInfo(server.Name)).FullName : null;
             var result = study.Load(parse, folder);
             Optimizer.Reporting.SearchReport.Write(result);
-            return Summarise(context, context.ForProgress(parse.GetValue(json)), result, parse.GetValue(json));
+            return Summarise(context, context.ForProgress(parse.GetValue(json)), result, parse.GetValue(json), study.Server(parse));
         });
         return command;
     }
@@ -761,7 +766,7 @@ static class SearchCommands
                         problems.Add($"{file}: {e.Message}");
                     }
                 }
-            string Resume(string where) => server is null ? ResumeCommand(where) : $"paretoprune search --resume --storage {server.Location} --study {where}";
+            string Resume(string where) => server is null ? ResumeCommand(where) : ResumeCommand(where, (server, where));
             string Shown(string where) => url is null ? Path.GetRelativePath(Environment.CurrentDirectory, where) : where;
             if (parse.GetValue(json))
             {
@@ -794,9 +799,11 @@ static class SearchCommands
         return new Command("studies", "Studies (search runs) on this machine or on a PostgreSQL server.") { list };
     }
 
-    /// <summary>The command that continues the study in <paramref name="directory"/>, as the user can paste it here.</summary>
-    static string ResumeCommand(string directory)
+    /// <summary>The command that continues the study in <paramref name="directory"/>, or on a server where
+    /// <paramref name="shared"/> names one, as the user can paste it here.</summary>
+    static string ResumeCommand(string directory, (StudyStorage Storage, string Name)? shared = null)
     {
+        if (shared is { } server) return $"paretoprune search --resume --storage {server.Storage.Location} --study {server.Name}";
         string relative = Path.GetRelativePath(Environment.CurrentDirectory, directory);
         string path = relative.StartsWith("..", StringComparison.Ordinal) ? Path.GetFullPath(directory) : relative; // below here: short; elsewhere: absolute
         return $"paretoprune search --resume --out {(path.Contains(' ') ? $"\"{path}\"" : path)}";
