@@ -207,6 +207,7 @@ static class AllocationBenchmark
                 new(model, bound, budget, seed, name, arm == "greedy" ? screened : trials, finalSteps, [.. c.Kept], c.Value(kind) / result.Baseline.Value(kind),
                     c.Value(ObjectiveKind.Accuracy), c.TestAccuracy!.Value, seconds, steps, date, kernels);
             var cells = new List<Cell> { Of(armName, best, watch.Elapsed.TotalSeconds, Steps(result.Trials)) };
+            if (options.SensitivityPrior) LogDesign(directory, result, kind);
             if (front)
             {
                 // Test accuracy against the bounded cost, both normalised by the baseline (accuracy negated: minimised).
@@ -230,6 +231,20 @@ static class AllocationBenchmark
         finally
         {
             if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    /// <summary>The sensitivity lever's log: the probes the study stored, and each design point's kept counts and accuracy at
+    /// every stage it reached, so the shape they gave can be judged beside the answer.</summary>
+    static void LogDesign(string directory, PruningSearchResult result, ObjectiveKind kind)
+    {
+        using (var store = StudyStore.Open(Path.Combine(directory, PruningSearch.StudyFile)))
+            Console.WriteLine($"  probes (accuracy lost per group): {string.Join(";", JsonSerializer.Deserialize<double[]>(store.Backend.Get("sensitivity") ?? "[]")!.Select(d => d.ToString("0.000", System.Globalization.CultureInfo.InvariantCulture)))}");
+        foreach (var trial in result.Trials.Take(3))
+        {
+            string Accuracy(SearchStage stage) => trial.At(stage) is { } at ? at.Value(ObjectiveKind.Accuracy).ToString("P2", System.Globalization.CultureInfo.InvariantCulture) : "-";
+            Console.WriteLine($"  design {trial.Number}: kept {string.Join(";", trial.Kept)}, {kind.Name()} {trial.At(SearchStage.Screening)?.Value(kind) / result.Baseline.Value(kind):P1}, " +
+                              $"accuracy screened {Accuracy(SearchStage.Screening)}, promoted {Accuracy(SearchStage.Promotion)}, final {Accuracy(SearchStage.Final)}");
         }
     }
 

@@ -25,7 +25,11 @@ run() { # MODEL BOUND SEEDS ARMS LOG [BUDGET]: a cell that fails is logged and t
 run vgg11-0.25-fashion-mnist params 3 bo-sens vgg-params
 run vgg11-0.25-fashion-mnist energy 3 bo-sens vgg-energy 0.5
 run vgg11-0.25-fashion-mnist macs 3 bo-sens vgg-macs
-run resnet20-fashion-mnist params 2 bo-sens resnet20-params
+# The criterion lever: uniform pruning at the bound by FPGM, Taylor and random channel choice instead of L1, fine-tuned
+# alike. If the criterion moves the accuracy at the bound by less than the seed spread, a criterion dimension cannot gain more.
+run vgg11-0.25-fashion-mnist params 3 uniform@fpgm,uniform@taylor,uniform@random vgg-params
+# The residual stream against block-inner channels (bo-stream: one dimension per width, the stream apart).
+run resnet20-fashion-mnist params 2 bo-sens,bo-stream resnet20-params
 run mobilenetv2-fashion-mnist params 1 bo-sens mobilenetv2-params
 run vgg11-0.25-fashion-mnist energy 3 greedy vgg-energy 0.5
 run vgg11-0.25-fashion-mnist params 3 uniform+search vgg-params

@@ -14,10 +14,11 @@ static class InputChecks
     /// <summary>As <see cref="WritableFile(FileInfo, string)"/>, and not the <paramref name="input"/> the command reads (the
     /// same path, or a link to it) unless <paramref name="overwrite"/>: replacing the model being pruned, quantized or
     /// fine-tuned is almost always a typo, and the original would be gone.</summary>
-    public static void WritableFile(FileInfo file, string option, FileInfo? input, bool overwrite)
+    /// <param name="what">What <paramref name="input"/> is, as the refusal names it.</param>
+    public static void WritableFile(FileInfo file, string option, FileInfo? input, bool overwrite, string what = "the input model")
     {
         if (input is not null && !overwrite && SameFile(file, input))
-            throw new UserInputException($"{option} {file.FullName} is the input model, which this would replace: write elsewhere, or give --overwrite to replace it");
+            throw new UserInputException($"{option} {file.FullName} is {what}, which this would replace: write elsewhere, or give --overwrite to replace it");
         string path = file.FullName;
         if (Directory.Exists(path))
             throw new UserInputException($"{option} {path} is a folder; give a file name, e.g. {Path.Combine(path, "model.onnx")}");

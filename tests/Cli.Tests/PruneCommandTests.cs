@@ -114,6 +114,13 @@ public sealed class PruneCommandTests : IDisposable
                 Assert.Contains("is the input model", error);
                 Assert.Equal(original, File.ReadAllBytes(model)); // nothing written
             }
+        // Nor the teacher a fine-tuning distils from.
+        string student = Path.Combine(directory, "student.onnx");
+        File.Copy(CliRunner.Fixture("resnet_tiny.onnx"), student);
+        var teacher = await CliRunner.RunAsync("finetune", student, "--teacher", model, "--data", "fashion-mnist-sample", "--epochs", "1", "--out", link);
+        Assert.True(teacher.ExitCode == 2, $"finetune --out the teacher: exit {teacher.ExitCode}: {teacher.Error}");
+        Assert.Contains("is the --teacher model", teacher.Error);
+        Assert.Equal(original, File.ReadAllBytes(model));
         var replaced = await CliRunner.RunAsync("prune", model, "--amount", "0.5", "--out", model, "--overwrite", "--json");
         Assert.True(replaced.ExitCode == 0, replaced.Error);
         Assert.True(ModelCost.Analyze(OnnxModel.Load(model)).Macs < 874_656 / 2);

@@ -82,7 +82,14 @@ public sealed class SearchCommandTests : IDisposable
         Assert.Contains("uniform pruning at the same bound", report.Output);
 
         string chosen = Path.Combine(directory, "chosen.onnx");
+        // An app holding the model it loaded from there keeps reading it whole: export replaces the file, it does not
+        // write into it (a copy over it would change what the open handle reads).
+        byte[] before = [1, 2, 3, 4];
+        File.WriteAllBytes(chosen, before);
+        using var held = File.OpenRead(chosen);
         var export = await CliRunner.RunAsync("export", run, "--trial", exported.ToString(), "--out", chosen, "--json");
+        var stillRead = new byte[16];
+        Assert.Equal(before, stillRead[..held.Read(stillRead)]);
         Assert.True(export.ExitCode == 0, export.Error);
         var exportJson = JsonDocument.Parse(export.Output).RootElement;
         Assert.Equal((exported, chosen), (exportJson.GetProperty("trial").GetInt32(), exportJson.GetProperty("model").GetString()));

@@ -702,7 +702,7 @@ static class SearchCommands
             context.Error.WriteLine($"warning: {unfinished}; trial {number} is the best so far, not the search's answer");
         string source = Path.Combine(result.RunDirectory, final.ModelPath!);
         if (!File.Exists(source)) throw new UserInputException($"trial {number}'s model {final.ModelPath} is neither in {result.RunDirectory} nor in the study");
-        File.Copy(source, destination.FullName, overwrite: true);
+        Optimizer.Reporting.AtomicFile.Copy(source, destination.FullName); // a model being loaded from there is never seen half written
         if (json)
         {
             Json.Write(context.Output, new

@@ -118,6 +118,7 @@ static class TrainCommands
             var student = OnnxModel.Load(file.FullName);
             InputChecks.FiniteWeights(student, file.FullName);
             var teacherFile = parse.GetValue(teacher);
+            if (teacherFile is not null) InputChecks.WritableFile(parse.GetRequiredValue(c.Out), "--out", teacherFile, parse.GetValue(overwrite), "the --teacher model");
             var distillation = teacherFile is null ? null
                 : new Distillation(OnnxModel.Load(teacherFile.FullName), parse.GetValue(temperature), parse.GetValue(alpha));
             return Task.FromResult(Run(context, parse, c, cancellation, _ => student, distillation));
