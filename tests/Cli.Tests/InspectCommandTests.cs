@@ -35,7 +35,13 @@ public class InspectCommandTests
             model.Graph.Input[0].Type.TensorType.Shape.Dim[2] = new Objectives.Onnx.Proto.TensorShapeProto.Types.Dimension { DimParam = "height" };
             string path = Path.Combine(folder, "dynamic.onnx");
             Objectives.Onnx.OnnxModel.Save(model, path);
-            foreach (var args in new[] { new[] { "prune", path, "--amount", "0.5", "--out", Path.Combine(folder, "p.onnx") }, ["measure", path], ["inspect", path] })
+            foreach (var args in new[]
+                     {
+                         new[] { "prune", path, "--amount", "0.5", "--out", Path.Combine(folder, "p.onnx") }, ["measure", path], ["inspect", path],
+                         ["evaluate", path, "--data", "fashion-mnist-sample"],
+                         ["finetune", path, "--data", "fashion-mnist-sample", "--epochs", "1", "--out", Path.Combine(folder, "f.onnx")],
+                         ["search", path, "--data", "fashion-mnist-sample", "-n", "2", "--out", Path.Combine(folder, "run")],
+                     })
             {
                 var (code, _, error) = await CliRunner.RunAsync(args);
                 Assert.True(code == 2, $"{args[0]}: exit {code}: {error}");
