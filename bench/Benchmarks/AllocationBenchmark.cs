@@ -54,7 +54,7 @@ static class AllocationBenchmark
                               string Date, string Kernels, double? FrontHypervolume = null, int? FrontSize = null);
 
     /// <summary>Every arm, in the order a cell runs them.</summary>
-    public static readonly string[] DefaultArms = ["bo", "uniform", "random", "uniform+compute", "greedy", "bo-focus", "bo-focus1", "bo-tied", "bo-front", "uniform-front", "bo-long", "uniform+search", "bo-trust", "bo-sens", "bo-stream"];
+    public static readonly string[] DefaultArms = ["bo", "uniform", "random", "uniform+compute", "greedy", "bo-focus", "bo-focus1", "bo-tied", "bo-front", "uniform-front", "bo-long", "uniform+search", "bo-trust", "bo-sens", "bo-prior", "bo-stream"];
 
     /// <summary>The arm whose recorded training steps an equal-compute uniform arm gets: <c>uniform+compute</c> matches the
     /// unfocused search (<c>bo</c>, the first default), <c>uniform+search</c> the search as shipped (bound focus 1).</summary>
@@ -184,11 +184,13 @@ static class AllocationBenchmark
             // The search carries uniform pruning to the final stage; random search and the greedy baseline are measured as
             // the methods they are.
             UniformBaseline = arm.StartsWith("bo", StringComparison.Ordinal) && !front,
-            BoundFocus = arm switch { "bo-focus" => 0.5, "bo-focus1" or "bo-tied" or "bo-front" or "bo-long" or "bo-trust" or "bo-sens" or "bo-stream" => 1, _ => 0 },
+            BoundFocus = arm switch { "bo-focus" => 0.5, "bo-focus1" or "bo-tied" or "bo-front" or "bo-long" or "bo-trust" or "bo-sens" or "bo-prior" or "bo-stream" => 1, _ => 0 },
             // The trust-region lever: bo-focus1 whose focused proposals refine the incumbent on the bound.
             TrustRegion = arm == "bo-trust",
             // The sensitivity-prior lever: bo-focus1 whose second design point is shaped by one probe per group.
-            SensitivityPrior = arm == "bo-sens",
+            SensitivityPrior = arm is "bo-sens" or "bo-prior",
+            // bo-prior: the sensitivity-shaped point is also carried to the final stage beside the uniform baseline.
+            CarrySensitivityShaped = arm == "bo-prior",
             Criterion = criterion ?? ChannelCriterion.L1,
             // Fewer, structured dimensions: one per channel width (a ResNet's stages; a VGG's blocks of equal width).
             // bo-stream: tied per width, but a residual stream apart from the block-inner channels of its width.
@@ -234,16 +236,16 @@ static class AllocationBenchmark
         }
     }
 
-    /// <summary>The sensitivity lever's log: the probes the study stored, and each design point's kept counts and accuracy at
-    /// every stage it reached, so the shape they gave can be judged beside the answer.</summary>
+    /// <summary>The sensitivity lever's log: the probes the study stored, and each trial's kept counts and accuracy at every
+    /// stage it reached (trial 1 is the sensitivity-shaped design point), so the shape they gave can be judged beside the answer.</summary>
     static void LogDesign(string directory, PruningSearchResult result, ObjectiveKind kind)
     {
         using (var store = StudyStore.Open(Path.Combine(directory, PruningSearch.StudyFile)))
             Console.WriteLine($"  probes (accuracy lost per group): {string.Join(";", JsonSerializer.Deserialize<double[]>(store.Backend.Get("sensitivity") ?? "[]")!.Select(d => d.ToString("0.000", System.Globalization.CultureInfo.InvariantCulture)))}");
-        foreach (var trial in result.Trials.Take(3))
+        foreach (var trial in result.Trials)
         {
             string Accuracy(SearchStage stage) => trial.At(stage) is { } at ? at.Value(ObjectiveKind.Accuracy).ToString("P2", System.Globalization.CultureInfo.InvariantCulture) : "-";
-            Console.WriteLine($"  design {trial.Number}: kept {string.Join(";", trial.Kept)}, {kind.Name()} {trial.At(SearchStage.Screening)?.Value(kind) / result.Baseline.Value(kind):P1}, " +
+            Console.WriteLine($"  trial {trial.Number}: kept {string.Join(";", trial.Kept)}, {kind.Name()} {trial.At(SearchStage.Screening)?.Value(kind) / result.Baseline.Value(kind):P1}, " +
                               $"accuracy screened {Accuracy(SearchStage.Screening)}, promoted {Accuracy(SearchStage.Promotion)}, final {Accuracy(SearchStage.Final)}");
         }
     }

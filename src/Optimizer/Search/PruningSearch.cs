@@ -105,6 +105,10 @@ public sealed record PruningSearchOptions
     /// is not kept, so a resumed search runs without it.</summary>
     internal bool SensitivityPrior { get; init; }
 
+    /// <summary>With <see cref="SensitivityPrior"/>: the sensitivity-shaped design point is carried through every stage, as
+    /// the uniform baseline is, whatever screening made of it (the benchmark's <c>bo-prior</c> arm).</summary>
+    internal bool CarrySensitivityShaped { get; init; }
+
     /// <summary>
     /// A PostgreSQL server to keep the study on, shared by worker processes on any machines; null keeps it in
     /// <c>study.db</c> in <see cref="OutputDirectory"/> (one process). On a server the search creates the study
@@ -500,6 +504,11 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
     /// <summary>Uniform pruning at the bound, carried through every stage (<see cref="StudyDefinition.UniformBaseline"/>): the
     /// study's setting, so a resumed or joined study carries it as it was created; null without a cost bound.</summary>
     readonly int[]? uniformBaseline = store.Definition.UniformBaseline ? Samplers.UniformAtBound(problem) : null;
+
+    /// <summary>The sensitivity-shaped design point, carried through every stage beside the uniform baseline where
+    /// <see cref="PruningSearchOptions.CarrySensitivityShaped"/> (the benchmark's lever) asks for it; null otherwise.</summary>
+    readonly int[]? sensitivityShaped = options.CarrySensitivityShaped && sampler is BayesianSampler { Sensitivity: { } drops }
+        ? Samplers.SensitivityShaped(problem, drops) : null;
     int screeningHere, finishedHere, doneAtStart = -1;
     bool finished;
 
@@ -693,6 +702,9 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
 
     bool IsUniformBaseline(Trial trial) => uniformBaseline is not null && trial.Kept.SequenceEqual(uniformBaseline);
 
+    /// <summary>A configuration carried through every stage whatever the selections (<see cref="WithUniformBaseline"/>).</summary>
+    bool IsCarried(Trial trial) => IsUniformBaseline(trial) || (sensitivityShaped is not null && trial.Kept.SequenceEqual(sensitivityShaped));
+
     bool UniformBaselineMissing(IEnumerable<Trial> all) => uniformBaseline is not null && !all.Any(IsUniformBaseline);
 
     /// <summary>A stage's picks, with the uniform baseline added where it has a result at <paramref name="source"/> and was
@@ -701,6 +713,9 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
     {
         if (trials.Values.FirstOrDefault(IsUniformBaseline) is { } uniform && uniform.At(source) is not null && !picks.Any(t => t.Number == uniform.Number))
             picks.Add(uniform);
+        if (sensitivityShaped is not null && trials.Values.FirstOrDefault(t => !IsUniformBaseline(t) && IsCarried(t)) is { } shaped
+            && shaped.At(source) is not null && !picks.Any(t => t.Number == shaped.Number))
+            picks.Add(shaped);
         return picks;
     }
 
@@ -764,7 +779,7 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
                                           .Where(p => p.Short is not null && p.Long is not null).Select(p => (p.Short!.Value, p.Long!.Value)).ToList());
         if (map is null) return [];
         var chosen = first.Select(t => t.Number).ToHashSet();
-        var rest = trials.Values.Where(t => !chosen.Contains(t.Number) && !IsUniformBaseline(t) && t.At(SearchStage.Screening) is { } r && Accuracy(r) is not null)
+        var rest = trials.Values.Where(t => !chosen.Contains(t.Number) && !IsCarried(t) && t.At(SearchStage.Screening) is { } r && Accuracy(r) is not null)
                                 .OrderBy(t => t.Number).ToList();
         var hard = problem.ScreeningConstraints;
         var predicted = rest.Select(t =>

@@ -338,6 +338,19 @@ public sealed class PruningSearchTests : IDisposable
         var (again, _, dropsAgain) = await Run("again", prior: true);
         Assert.Equal(drops, dropsAgain);
         Assert.Equal(informed.Trials.Select(t => SearchSpace.Key(t.Kept)), again.Trials.Select(t => SearchSpace.Key(t.Kept)));
+
+        // Carried (the bo-prior lever): the shaped point is promoted and fine-tuned to the end beside the uniform baseline,
+        // one pick of each stage aside, whatever screening made of it.
+        var carried = await new PruningSearch(new MLContext(seed: 0), Bounded("carried", prior: true) with
+        {
+            CarrySensitivityShaped = true,
+            Fidelity = new FidelityOptions { RecalibrationBatches = 2, ScreeningSteps = 0, BatchSize = 32, PromoteCount = 1, PromotionSteps = 2, FinalCount = 1, FinalStepsPerEpoch = 2 },
+        }).RunAsync(model, data);
+        Assert.Equal(informed.Trials[1].Kept, carried.Trials[1].Kept);
+        var finals = carried.Trials.Where(t => t.At(SearchStage.Final) is not null).Select(t => t.Number).ToList();
+        Assert.Contains(1, finals);
+        Assert.Contains(0, finals); // the uniform baseline
+        Assert.InRange(finals.Count, 2, 3);
     }
 
     [Fact]
