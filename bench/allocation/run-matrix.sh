@@ -20,17 +20,18 @@ run() { # MODEL BOUND SEEDS ARMS LOG [BUDGET]: a cell that fails is logged and t
 # energy, so 25 % cannot be met.
 # Session of 2026-12-07 (late): the greedy baseline that now reaches an energy bound no single layer reaches alone, and
 # uniform pruning given the shipped search's own training steps (uniform+search), before the costly rows.
-# Session of 2026-12-08: the sensitivity prior (bo-sens: one probe per group shapes the second design point), on VGG-11
-# under every bound, then one seed of each costly model.
-run vgg11-0.25-fashion-mnist params 3 bo-sens vgg-params
-run vgg11-0.25-fashion-mnist energy 3 bo-sens vgg-energy 0.5
-run vgg11-0.25-fashion-mnist macs 3 bo-sens vgg-macs
-# The criterion lever: uniform pruning at the bound by FPGM, Taylor and random channel choice instead of L1, fine-tuned
-# alike. If the criterion moves the accuracy at the bound by less than the seed spread, a criterion dimension cannot gain more.
+# Session of 2026-12-08: the sensitivity prior (bo-sens: one probe per group shapes the second design point; bo-prior:
+# that point also carried through every stage beside the uniform baseline), on VGG-11 under every bound; the criterion
+# lever (uniform pruning at the bound by FPGM, Taylor and random channel choice instead of L1, fine-tuned alike: if the
+# criterion moves accuracy at the bound by less than the seed spread, a criterion dimension cannot gain more); then
+# ResNet-20 with the residual stream apart from the block-inner channels (bo-stream), and MobileNetV2.
+run vgg11-0.25-fashion-mnist params 3 bo-sens,bo-prior vgg-params
+run vgg11-0.25-fashion-mnist energy 3 bo-sens,bo-prior vgg-energy 0.5
+run vgg11-0.25-fashion-mnist macs 3 bo-sens,bo-prior vgg-macs
 run vgg11-0.25-fashion-mnist params 3 uniform@fpgm,uniform@taylor,uniform@random vgg-params
-# The residual stream against block-inner channels (bo-stream: one dimension per width, the stream apart).
-run resnet20-fashion-mnist params 2 bo-sens,bo-stream resnet20-params
-run mobilenetv2-fashion-mnist params 1 bo-sens mobilenetv2-params
+run resnet20-fashion-mnist params 1 bo-prior,bo-stream resnet20-params
+run mobilenetv2-fashion-mnist params 1 bo-prior mobilenetv2-params
+run resnet20-fashion-mnist params 2 bo-sens,bo-prior,bo-stream resnet20-params
 run vgg11-0.25-fashion-mnist energy 3 greedy vgg-energy 0.5
 run vgg11-0.25-fashion-mnist params 3 uniform+search vgg-params
 run vgg11-0.25-fashion-mnist energy 3 uniform+search vgg-energy 0.5

@@ -1,8 +1,10 @@
 using System.Diagnostics;
-using System.Net;
+using System.Globalization;
 using System.Net.Sockets;
+using System.Net;
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using ParetoPrune.Objectives.Onnx;
 
 namespace ParetoPrune.Cli.Tests;
@@ -113,6 +115,12 @@ public sealed class AgentCommandTests(Xunit.Abstractions.ITestOutputHelper log) 
             Assert.True(hidden.Status == HttpStatusCode.UnprocessableEntity, hidden.Body);
             Assert.Contains("grew past this agent's memory budget of 300.0 MiB", hidden.Body);
             Assert.Contains("nonzero (NonZero)", hidden.Body);
+            // The child was stopped soon after it passed the budget (polled every 10 ms), far short of the 1 GiB it asked for.
+            var stoppedAt = Regex.Match(hidden.Body, @"stopped at ([\d.]+) (MiB|GiB)");
+            Assert.True(stoppedAt.Success, hidden.Body);
+            double stoppedMiB = double.Parse(stoppedAt.Groups[1].Value, CultureInfo.InvariantCulture) * (stoppedAt.Groups[2].Value == "GiB" ? 1024 : 1);
+            log.WriteLine($"the watched child was stopped at {stoppedMiB:0} MiB of growth");
+            Assert.InRange(stoppedMiB, 300, 450);
 
             // The agent still measures, and never held the bombs itself.
             var fine = await PostMeasure(port, File.ReadAllBytes(CliRunner.Fixture("resnet_tiny.onnx")), $$"""{"inputShape": [3, 16, 16], {{QuickPlan}}}""");

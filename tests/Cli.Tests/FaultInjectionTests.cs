@@ -198,6 +198,28 @@ public sealed class FaultInjectionTests(Xunit.Abstractions.ITestOutputHelper log
         var before = Files();
         Assert.Equal(0, (await CliRunner.RunAsync("studies", "list", "--root", run, "--json")).ExitCode);
         await CliRunner.RunAsync("report", run);
+        // The dashboard too, serving both studies (the empty one as what it is) until it is stopped.
+        using (var dashboard = CliRunner.Start("dashboard", run, empty, "--listen", "127.0.0.1:0"))
+        {
+            try
+            {
+                string? line;
+                while ((line = dashboard.StandardOutput.ReadLine()) is not null && !line.Contains("dashboard: ")) { }
+                var address = new Uri(System.Text.RegularExpressions.Regex.Match(line ?? "", @"http://\S+").Value);
+                using var http = new HttpClient { BaseAddress = address };
+                string studies = await http.GetStringAsync("api/studies");
+                // It read the store: its one trial, running.
+                var read = System.Text.Json.JsonDocument.Parse(studies).RootElement.EnumerateArray().Single(e => e.GetProperty("name").GetString() == "closed");
+                Assert.Equal(1, read.GetProperty("trials").GetInt32());
+                Assert.Equal("running", read.GetProperty("points")[0].GetProperty("state").GetString());
+            }
+            finally
+            {
+                dashboard.Kill(true);
+                dashboard.WaitForExit(10_000);
+            }
+        }
+        Assert.Equal(0, new FileInfo(emptyPath).Length);
         var after = Files();
         Assert.Equal(before.Keys.Order(), after.Keys.Order());
         Assert.All(before, f => Assert.True(f.Value.AsSpan().SequenceEqual(after[f.Key]), $"{f.Key} changed"));
