@@ -24,6 +24,10 @@ public sealed partial class ReadmeSnippetTests : IDisposable
         var documents = new[] { "README.md", Path.Combine("src", "MLNet", "README.md") }
             .Concat(Directory.GetFiles(Path.Combine(root, "examples"), "README.md", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(root, f)));
         var snippets = documents.SelectMany(d => Snippets(root, d)).ToList();
+        // The report's card gives one too.
+        string card = Path.Combine("src", "Optimizer", "Reporting", "Recommendation.cs");
+        int cardLine = Array.FindIndex(File.ReadAllLines(Path.Combine(root, card)), l => l.Contains("const string CSharpSnippet", StringComparison.Ordinal)) + 2;
+        snippets.Add((card, cardLine, Optimizer.Reporting.Recommendation.CSharpSnippet.ReplaceLineEndings("\n"), ""));
         Assert.True(snippets.Count >= 4, $"{snippets.Count} snippets found");
 
         File.WriteAllText(Path.Combine(directory, "snippets.csproj"), $"""
@@ -40,7 +44,8 @@ public sealed partial class ReadmeSnippetTests : IDisposable
         {
             var (document, line, code, prelude) = snippets[i];
             var lines = code.Split('\n');
-            var usings = lines.TakeWhile(l => l.StartsWith("using ", StringComparison.Ordinal) && !l.StartsWith("using var", StringComparison.Ordinal) || l.Trim().Length == 0).ToList();
+            var usings = lines.TakeWhile(l => l.StartsWith("using ", StringComparison.Ordinal) && !l.StartsWith("using var", StringComparison.Ordinal)
+                                              || l.StartsWith("//", StringComparison.Ordinal) || l.Trim().Length == 0).ToList();
             var source = new StringBuilder();
             foreach (string u in usings.Where(u => u.Trim().Length > 0)) source.AppendLine(u);
             source.AppendLine($"static class Snippet{i}").AppendLine("{").AppendLine("    static async Task Run()").AppendLine("    {");

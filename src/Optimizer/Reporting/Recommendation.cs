@@ -116,7 +116,8 @@ public sealed record Recommendation(SearchCandidate? Model, string? Why, Baselin
 
     static string Quote(string path) => path.Contains(' ') ? $"\"{path}\"" : path;
 
-    const string CSharpSnippet = """
+    /// <summary>The report's snippet for an ML.NET app (compiled by the README snippet test, as a reader would paste it).</summary>
+    internal const string CSharpSnippet = """
         // Not on nuget.org yet: make the package from a ParetoPrune checkout, then add it to the app:
         //   dotnet pack src/MLNet -c Release -o ~/paretoprune-packages
         //   dotnet nuget add source ~/paretoprune-packages --name paretoprune
