@@ -54,7 +54,7 @@ static class AllocationBenchmark
                               string Date, string Kernels, double? FrontHypervolume = null, int? FrontSize = null);
 
     /// <summary>Every arm, in the order a cell runs them.</summary>
-    public static readonly string[] DefaultArms = ["bo", "uniform", "random", "uniform+compute", "greedy", "bo-focus", "bo-focus1", "bo-tied", "bo-front", "uniform-front", "bo-long", "uniform+search", "bo-trust", "bo-sens", "bo-prior", "bo-stream"];
+    public static readonly string[] DefaultArms = ["bo", "uniform", "random", "uniform+compute", "greedy", "bo-focus", "bo-focus1", "bo-tied", "bo-front", "uniform-front", "bo-long", "uniform+search", "bo-trust", "bo-sens", "bo-prior", "bo-top", "bo-stream"];
 
     /// <summary>The arm whose recorded training steps an equal-compute uniform arm gets: <c>uniform+compute</c> matches the
     /// unfocused search (<c>bo</c>, the first default), <c>uniform+search</c> the search as shipped (bound focus 1).</summary>
@@ -184,13 +184,15 @@ static class AllocationBenchmark
             // The search carries uniform pruning to the final stage; random search and the greedy baseline are measured as
             // the methods they are.
             UniformBaseline = arm.StartsWith("bo", StringComparison.Ordinal) && !front,
-            BoundFocus = arm switch { "bo-focus" => 0.5, "bo-focus1" or "bo-tied" or "bo-front" or "bo-long" or "bo-trust" or "bo-sens" or "bo-prior" or "bo-stream" => 1, _ => 0 },
+            BoundFocus = arm switch { "bo-focus" => 0.5, "bo-focus1" or "bo-tied" or "bo-front" or "bo-long" or "bo-trust" or "bo-sens" or "bo-prior" or "bo-top" or "bo-stream" => 1, _ => 0 },
             // The trust-region lever: bo-focus1 whose focused proposals refine the incumbent on the bound.
             TrustRegion = arm == "bo-trust",
             // The sensitivity-prior lever: bo-focus1 whose second design point is shaped by one probe per group.
-            SensitivityPrior = arm is "bo-sens" or "bo-prior",
+            SensitivityPrior = arm is "bo-sens" or "bo-prior" or "bo-top",
             // bo-prior: the sensitivity-shaped point is also carried to the final stage beside the uniform baseline.
-            CarrySensitivityShaped = arm == "bo-prior",
+            CarrySensitivityShaped = arm is "bo-prior" or "bo-top",
+            // bo-top: bo-prior whose promotion and final stage take the most accurate feasible trials, not a front's spread.
+            SelectMostAccurate = arm == "bo-top",
             Criterion = criterion ?? ChannelCriterion.L1,
             // Fewer, structured dimensions: one per channel width (a ResNet's stages; a VGG's blocks of equal width).
             // bo-stream: tied per width, but a residual stream apart from the block-inner channels of its width.

@@ -109,6 +109,11 @@ public sealed record PruningSearchOptions
     /// the uniform baseline is, whatever screening made of it (the benchmark's <c>bo-prior</c> arm).</summary>
     internal bool CarrySensitivityShaped { get; init; }
 
+    /// <summary>The benchmark's selection lever: promotion and the final stage take the most accurate candidates that meet
+    /// the constraints (by their latest fidelity), instead of the most accurate one and a hypervolume spread along the
+    /// front: with every proposal on the bound, a spread spends fine-tuning on cheaper models the user did not ask for.</summary>
+    internal bool SelectMostAccurate { get; init; }
+
     /// <summary>
     /// A PostgreSQL server to keep the study on, shared by worker processes on any machines; null keeps it in
     /// <c>study.db</c> in <see cref="OutputDirectory"/> (one process). On a server the search creates the study
@@ -788,6 +793,9 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
             values[ObjectiveKind.Accuracy] = map.Predict(values[ObjectiveKind.Accuracy]);
             return values;
         }).ToList();
+        if (options.SelectMostAccurate) // the mapped accuracy ranks as the screened one does
+            return [.. rest.Select((t, i) => (t, i)).Where(p => hard.TotalViolation(predicted[p.i], problem.Baseline) == 0)
+                           .OrderByDescending(p => predicted[p.i][ObjectiveKind.Accuracy]).Take(count).Select(p => p.t)];
         var given = promoted.Where(t => hard.TotalViolation(t.At(SearchStage.Promotion)!.ToDictionary(), problem.Baseline) == 0)
                             .Select(t => problem.Normalised.ToPoint(t.At(SearchStage.Promotion)!.ToDictionary())).ToList();
         var picks = HypervolumeSubset.Greedy(predicted.Select(v => problem.Normalised.ToPoint(v)).ToList(),
@@ -851,6 +859,9 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
         int first = !problem.Objectives.Contains(ObjectiveKind.Accuracy) ? -1
             : Enumerable.Range(0, candidates.Count).Where(i => violations[i] == 0 && Accuracy(candidates[i].At(stage)!) is not null)
                 .OrderBy(i => lessAccurateLater[i]).ThenBy(i => points[i].Sum()).DefaultIfEmpty(-1).First();
+        if (options.SelectMostAccurate && first >= 0)
+            return [.. Enumerable.Range(0, candidates.Count).OrderBy(i => violations[i] > 0).ThenBy(i => violations[i]).ThenBy(i => lessAccurateLater[i])
+                                 .Take(count).Select(i => candidates[i])];
         var reference = stage == SearchStage.Screening ? problem.ReferenceAt(SearchStage.Screening) : ReferenceForFineTuned(candidates);
         var others = Enumerable.Range(0, candidates.Count).Where(i => i != first).ToList();
         var rest = HypervolumeSubset.Greedy(others.Select(i => points[i]).ToList(), others.Select(i => violations[i]).ToList(), reference,

@@ -354,6 +354,31 @@ public sealed class PruningSearchTests : IDisposable
     }
 
     [Fact]
+    public async Task SelectingTheMostAccurateFineTunesTheBestScreenedTrialsUnderTheBound()
+    {
+        var (model, data) = Setup.Value;
+        var options = Options("top", "random", trials: 6) with
+        {
+            Objectives = [ObjectiveKind.Accuracy, ObjectiveKind.Macs],
+            Constraints = ConstraintSet.Parse(["macs <= 0.6*baseline"]),
+            UniformBaseline = false,
+            SelectMostAccurate = true,
+            Fidelity = new FidelityOptions { RecalibrationBatches = 2, ScreeningSteps = 2, BatchSize = 32, PromoteCount = 3, PromotionSteps = 2, FinalCount = 2, FinalStepsPerEpoch = 2 },
+        };
+        var result = await new PruningSearch(new MLContext(seed: 0), options).RunAsync(model, data);
+        double Accuracy(Trial t, SearchStage stage) => t.At(stage)!.Value(ObjectiveKind.Accuracy);
+        bool Feasible(Trial t) => t.At(SearchStage.Screening)!.Value(ObjectiveKind.Macs) <= 0.6 * result.Baseline.Value(ObjectiveKind.Macs);
+        // Promoted: the three most accurate screened trials within the bound (none outside it, while three are within).
+        var screened = result.Trials.Where(t => t.At(SearchStage.Screening) is not null).ToList();
+        var expected = screened.Where(Feasible).OrderByDescending(t => Accuracy(t, SearchStage.Screening)).Take(3).Select(t => t.Number).Order();
+        Assert.Equal(expected, result.Trials.Where(t => t.At(SearchStage.Promotion) is not null).Select(t => t.Number).Order());
+        // Final: the two most accurate promoted ones.
+        var promoted = result.Trials.Where(t => t.At(SearchStage.Promotion) is not null).ToList();
+        Assert.Equal(promoted.OrderByDescending(t => Accuracy(t, SearchStage.Promotion)).Take(2).Select(t => t.Number).Order(),
+                     result.Trials.Where(t => t.At(SearchStage.Final) is not null).Select(t => t.Number).Order());
+    }
+
+    [Fact]
     public async Task AStoppedStudyResumesToTheSameTrialsAsAnUninterruptedOne()
     {
         var (model, data) = Setup.Value;
