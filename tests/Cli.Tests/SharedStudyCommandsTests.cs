@@ -106,4 +106,39 @@ public sealed class SharedStudyCommandsTests : IDisposable
         Assert.Equal(2, missing.ExitCode);
         Assert.Contains("nope", missing.Error);
     }
+
+    [FactWithPostgres]
+    public async Task AStudyOnTheServerStoppedByCtrlCResumesFromWhatTheToolPrinted()
+    {
+        string url = PostgresServer.Shared.NewDatabase();
+        var storage = StudyStorage.Parse(url);
+        string model = CliRunner.TinyModel(directory);
+        using var search = CliRunner.Start(["search", model, "-o", Path.Combine(directory, "first"), "-n", "30", "--sampler", "random",
+                                            "--storage", url, "--study", "stopped", .. CliRunner.SearchBudget]);
+        CliRunner.WaitFor(search, "trial 1:");
+        Assert.Equal(0, CliRunner.Signal(search.Id, 2)); // SIGINT, as Ctrl-C sends
+        string rest = await search.StandardOutput.ReadToEndAsync();
+        Assert.True(search.WaitForExit(60_000), "the search did not stop within a minute of Ctrl-C");
+        Assert.True(search.ExitCode == 130, rest);
+        string resume = $"paretoprune search --resume --storage {storage.Location} --study stopped";
+        Assert.Contains(resume, string.Join(" ", rest.Split((char[])[' ', '\n', '\r'], StringSplitOptions.RemoveEmptyEntries)), StringComparison.Ordinal);
+        int before;
+        using (var store = StudyStore.Join(storage, "stopped"))
+        {
+            Assert.Equal(StudyStatus.Stopped, store.Status);
+            before = store.Trials().Count;
+            Assert.InRange(before, 2, 29);
+        }
+
+        // The printed command, run elsewhere, continues it to the end from the server alone.
+        var resumed = await CliRunner.RunAsync([.. resume.Split(' ').Skip(1), "-o", Path.Combine(directory, "elsewhere"), "--json"]);
+        Assert.True(resumed.ExitCode == 0, resumed.Error);
+        using (var store = StudyStore.Join(storage, "stopped"))
+        {
+            Assert.Equal(StudyStatus.Finished, store.Status);
+            var trials = store.Trials();
+            Assert.Equal(Enumerable.Range(0, 30), trials.Select(t => t.Number));
+            Assert.All(trials, t => Assert.Equal(TrialState.Complete, t.State));
+        }
+    }
 }
