@@ -54,7 +54,7 @@ static class AllocationBenchmark
                               string Date, string Kernels, double? FrontHypervolume = null, int? FrontSize = null);
 
     /// <summary>Every arm, in the order a cell runs them.</summary>
-    public static readonly string[] DefaultArms = ["bo", "uniform", "random", "uniform+compute", "greedy", "bo-focus", "bo-focus1", "bo-tied", "bo-front", "uniform-front", "bo-long", "uniform+search", "bo-trust", "bo-sens", "bo-prior", "bo-top", "bo-stream"];
+    public static readonly string[] DefaultArms = ["bo", "uniform", "random", "uniform+compute", "greedy", "bo-focus", "bo-focus1", "bo-tied", "bo-front", "uniform-front", "bo-long", "uniform+search", "bo-trust", "bo-sens", "bo-prior", "bo-top", "bo-tuned", "bo-stream"];
 
     /// <summary>The arm whose recorded training steps an equal-compute uniform arm gets: <c>uniform+compute</c> matches the
     /// unfocused search (<c>bo</c>, the first default), <c>uniform+search</c> the search as shipped (bound focus 1).</summary>
@@ -184,15 +184,17 @@ static class AllocationBenchmark
             // The search carries uniform pruning to the final stage; random search and the greedy baseline are measured as
             // the methods they are.
             UniformBaseline = arm.StartsWith("bo", StringComparison.Ordinal) && !front,
-            BoundFocus = arm switch { "bo-focus" => 0.5, "bo-focus1" or "bo-tied" or "bo-front" or "bo-long" or "bo-trust" or "bo-sens" or "bo-prior" or "bo-top" or "bo-stream" => 1, _ => 0 },
+            BoundFocus = arm switch { "bo-focus" => 0.5, "bo-focus1" or "bo-tied" or "bo-front" or "bo-long" or "bo-trust" or "bo-sens" or "bo-prior" or "bo-top" or "bo-tuned" or "bo-stream" => 1, _ => 0 },
             // The trust-region lever: bo-focus1 whose focused proposals refine the incumbent on the bound.
             TrustRegion = arm == "bo-trust",
             // The sensitivity-prior lever: bo-focus1 whose second design point is shaped by one probe per group.
-            SensitivityPrior = arm is "bo-sens" or "bo-prior" or "bo-top",
+            SensitivityPrior = arm is "bo-sens" or "bo-prior" or "bo-top" or "bo-tuned",
             // bo-prior: the sensitivity-shaped point is also carried to the final stage beside the uniform baseline.
-            CarrySensitivityShaped = arm is "bo-prior" or "bo-top",
+            CarrySensitivityShaped = arm is "bo-prior" or "bo-top" or "bo-tuned",
             // bo-top: bo-prior whose promotion and final stage take the most accurate feasible trials, not a front's spread.
-            SelectMostAccurate = arm == "bo-top",
+            SelectMostAccurate = arm is "bo-top" or "bo-tuned",
+            // bo-tuned: bo-top whose probes are fine-tuned as long as a screening before they are scored.
+            SensitivityProbeSteps = arm == "bo-tuned" ? fidelity.ScreeningSteps : 0,
             Criterion = criterion ?? ChannelCriterion.L1,
             // Fewer, structured dimensions: one per channel width (a ResNet's stages; a VGG's blocks of equal width).
             // bo-stream: tied per width, but a residual stream apart from the block-inner channels of its width.
@@ -210,7 +212,9 @@ static class AllocationBenchmark
             Cell Of(string name, SearchCandidate c, double seconds, long steps) =>
                 new(model, bound, budget, seed, name, arm == "greedy" ? screened : trials, finalSteps, [.. c.Kept], c.Value(kind) / result.Baseline.Value(kind),
                     c.Value(ObjectiveKind.Accuracy), c.TestAccuracy!.Value, seconds, steps, date, kernels);
-            var cells = new List<Cell> { Of(armName, best, watch.Elapsed.TotalSeconds, Steps(result.Trials)) };
+            // Fine-tuned probes are training too: one per group and one of the whole model.
+            long probes = options.SensitivityProbeSteps * (Dimensions(model, data) + 1L);
+            var cells = new List<Cell> { Of(armName, best, watch.Elapsed.TotalSeconds, Steps(result.Trials) + probes) };
             if (options.SensitivityPrior) LogDesign(directory, result, kind);
             if (front)
             {

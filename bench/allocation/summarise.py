@@ -7,7 +7,7 @@ from collections import defaultdict
 
 path = sys.argv[1] if len(sys.argv) > 1 else "bench/allocation/results.jsonl"
 cells = [json.loads(l) for l in open(path) if l.strip()]
-order = ["uniform", "bo-v1", "bo", "bo-focus", "bo-focus1", "bo-tied", "bo-stream", "bo-trust", "bo-sens", "bo-prior", "bo-top", "random", "greedy", "uniform+compute", "uniform+search", "uniform-long", "bo-long", "bo-front", "uniform-front"]
+order = ["uniform", "bo-v1", "bo", "bo-focus", "bo-focus1", "bo-tied", "bo-stream", "bo-trust", "bo-sens", "bo-prior", "bo-top", "bo-tuned", "random", "greedy", "uniform+compute", "uniform+search", "uniform-long", "bo-long", "bo-front", "uniform-front"]
 # An arm against the uniform baseline fine-tuned as it was (bo-long's final stage is three times as long), or the search
 # as shipped against uniform pruning given the same training steps (the user's real alternative).
 equal_compute = "bo-focus1 at equal compute"

@@ -204,13 +204,16 @@ sealed class CandidateEvaluator
 
     /// <summary>
     /// A sensitivity probe: the validation accuracy of a configuration pruned and its batch statistics recalibrated, not
-    /// trained. Forward passes only, on ATen's kernels (the reference: a probe is not worth a kernel check).
+    /// trained (or briefly fine-tuned), on ATen's kernels (the reference: a probe is not worth a kernel check).
     /// </summary>
-    public double Probe(int[] kept)
+    /// <param name="steps">Fine-tuning steps before scoring (0: none), as a screening's, from seed 0.</param>
+    public double Probe(int[] kept, int steps = 0)
     {
         var seconds = new Dictionary<string, double>();
-        var model = Prepare(kept, seconds, new KernelUse { ReferenceOnly = true });
-        return ScoreValidation(model, "pruned, recalibrated, not trained", seconds).Value;
+        var use = new KernelUse { ReferenceOnly = true };
+        var model = Prepare(kept, seconds, use);
+        if (steps > 0) model = CandidatePipeline.FineTune(model, train, Training(steps, 1, 0, null, screeningThreads), CancellationToken.None, use);
+        return ScoreValidation(model, steps > 0 ? $"pruned, recalibrated, {steps} steps" : "pruned, recalibrated, not trained", seconds).Value;
     }
 
     /// <summary>Promotion or final stage: prune, recalibrate, fine-tune, score (device figures carried over from screening:

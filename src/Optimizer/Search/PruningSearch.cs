@@ -114,6 +114,10 @@ public sealed record PruningSearchOptions
     /// front: with every proposal on the bound, a spread spends fine-tuning on cheaper models the user did not ask for.</summary>
     internal bool SelectMostAccurate { get; init; }
 
+    /// <summary>With <see cref="SensitivityPrior"/>: fine-tuning steps each probe gets before it is scored (0, the default:
+    /// none), as NetAdapt's short fine-tuning does: what a layer loses untrained need not be what it loses once trained.</summary>
+    internal int SensitivityProbeSteps { get; init; }
+
     /// <summary>
     /// A PostgreSQL server to keep the study on, shared by worker processes on any machines; null keeps it in
     /// <c>study.db</c> in <see cref="OutputDirectory"/> (one process). On a server the search creates the study
@@ -335,7 +339,8 @@ public sealed class PruningSearch
                 sampler = new BayesianSampler
                 {
                     BoundFocus = store.Definition.BoundFocus, TrustRegion = options.TrustRegion,
-                    Sensitivity = options.SensitivityPrior && store.Definition.BoundFocus > 0 ? Sensitivity(problem, evaluator, store.Backend, progress, watch) : null,
+                    Sensitivity = options.SensitivityPrior && store.Definition.BoundFocus > 0
+                        ? Sensitivity(problem, evaluator, options.SensitivityProbeSteps, store.Backend, progress, watch) : null,
                 };
             if (sampler is GreedySampler)
             {
@@ -448,23 +453,23 @@ public sealed class PruningSearch
     /// the whole model pruned of nothing and recalibrated alike. Probed once per study and stored with it; null without a
     /// bound that keeps the full model out.
     /// </summary>
-    static IReadOnlyList<double>? Sensitivity(SearchProblem problem, CandidateEvaluator evaluator, IStudyStore backend,
+    static IReadOnlyList<double>? Sensitivity(SearchProblem problem, CandidateEvaluator evaluator, int steps, IStudyStore backend,
                                                IProgress<SearchProgress>? progress, Stopwatch watch)
     {
         if (backend.Get(SensitivityKey) is { } stored) return JsonSerializer.Deserialize<double[]>(stored);
         if (Samplers.UniformAtBound(problem) is not { } at) return null;
         var space = problem.Space;
-        double reference = evaluator.Probe(space.Full);
+        double reference = evaluator.Probe(space.Full, steps);
         var drops = new double[space.Count];
         for (int i = 0; i < space.Count; i++)
         {
             var dimension = space.Dimensions[i];
             progress?.Report(new SearchProgress(SearchStage.Screening, 0, 0, 0, 0, 0, watch.Elapsed, null,
-                $"probing layer sensitivity {i + 1}/{space.Count} (pruned, recalibrated, not trained)"));
+                $"probing layer sensitivity {i + 1}/{space.Count} (pruned, recalibrated, {(steps > 0 ? $"{steps} steps" : "not trained")})"));
             var kept = space.Full;
             kept[i] = at[i] < dimension.Size ? at[i] : dimension.Size - 1;
             if (kept[i] < dimension.MinKeep) continue;
-            drops[i] = Math.Max(0, reference - evaluator.Probe(kept));
+            drops[i] = Math.Max(0, reference - evaluator.Probe(kept, steps));
         }
         return JsonSerializer.Deserialize<double[]>(backend.PutIfAbsent(SensitivityKey, JsonSerializer.Serialize(drops)));
     }

@@ -307,12 +307,12 @@ public sealed class PruningSearchTests : IDisposable
             BoundFocus = 1,
             SensitivityPrior = prior,
         };
-        async Task<(PruningSearchResult Result, List<string> Logged, double[] Drops)> Run(string name, bool prior)
+        async Task<(PruningSearchResult Result, List<string> Logged, double[] Drops)> Run(string name, bool prior, int probeSteps = 0)
         {
             var mlContext = new MLContext(seed: 0);
             var logged = new List<string>();
             mlContext.Log += (_, e) => { if (e.Source == "ParetoPrune.Search") lock (logged) logged.Add(e.Message); };
-            var result = await new PruningSearch(mlContext, Bounded(name, prior)).RunAsync(model, data);
+            var result = await new PruningSearch(mlContext, Bounded(name, prior) with { SensitivityProbeSteps = probeSteps }).RunAsync(model, data);
             using var store = StudyStore.Open(Path.Combine(directory, name, "study.db"));
             var stored = store.Backend.Get("sensitivity");
             return (result, logged, stored is null ? [] : System.Text.Json.JsonSerializer.Deserialize<double[]>(stored)!);
@@ -338,6 +338,12 @@ public sealed class PruningSearchTests : IDisposable
         var (again, _, dropsAgain) = await Run("again", prior: true);
         Assert.Equal(drops, dropsAgain);
         Assert.Equal(informed.Trials.Select(t => SearchSpace.Key(t.Kept)), again.Trials.Select(t => SearchSpace.Key(t.Kept)));
+
+        // Probes fine-tuned briefly (NetAdapt's way) measure what a cut costs once trained: other losses.
+        var (_, tunedLogged, tunedDrops) = await Run("tuned", prior: true, probeSteps: 3);
+        Assert.Contains(tunedLogged, m => m.Contains($"probing layer sensitivity {groups}/{groups} (pruned, recalibrated, 3 steps)"));
+        Assert.Equal(groups, tunedDrops.Length);
+        Assert.NotEqual(drops, tunedDrops);
 
         // Carried (the bo-prior lever): the shaped point is promoted and fine-tuned to the end beside the uniform baseline,
         // one pick of each stage aside, whatever screening made of it.
