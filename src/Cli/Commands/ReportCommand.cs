@@ -1,0 +1,39 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.ML;
+using ParetoPrune.Devices;
+using ParetoPrune.Objectives;
+using ParetoPrune.Objectives.Data;
+using ParetoPrune.Objectives.Onnx;
+using ParetoPrune.Optimizer.Comparison;
+using ParetoPrune.Optimizer.Quantization;
+using ParetoPrune.Optimizer.Search;
+using ParetoPrune.Optimizer.Training;
+using ParetoPrune.Optimizer.Reporting;
+using Spectre.Console;
+
+namespace ParetoPrune.Cli.Commands;
+
+/// <summary><c>paretoprune report</c>: rewrites a study's CSVs, plots and report.html and summarises it.</summary>
+static partial class SearchCommands
+{
+    public static Command Report(CliContext context)
+    {
+        var study = new StudyAddress();
+        var output = new Option<DirectoryInfo?>("--out", "-o") { Description = "for a study on --storage: the folder for its models, CSVs, plots and report.html (default: ./STUDY)" };
+        var json = new Option<bool>("--json") { Description = "print a JSON summary for scripts" };
+        var command = new Command("report", "Rewrite a search's CSVs, plots and report.html from its study, and summarise it.") { output, json };
+        study.AddTo(command);
+        command.SetAction(parse =>
+        {
+            if (study.Directory(parse) is not null && parse.GetValue(output) is not null)
+                throw new UserInputException("--out is for a study on --storage; a run directory's report is written into it");
+            string? folder = study.Server(parse) is { } server ? (parse.GetValue(output) ?? new DirectoryInfo(server.Name)).FullName : null;
+            var result = study.Load(parse, folder);
+            Optimizer.Reporting.SearchReport.Write(result);
+            return Summarise(context, context.ForProgress(parse.GetValue(json)), result, parse.GetValue(json), study.Server(parse));
+        });
+        return command;
+    }
+}
