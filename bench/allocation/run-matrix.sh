@@ -22,18 +22,19 @@ run() { # MODEL BOUND SEEDS ARMS LOG [BUDGET]: a cell that fails is logged and t
 # uniform pruning given the shipped search's own training steps (uniform+search), before the costly rows.
 # Session of 2026-12-08: the sensitivity prior (bo-sens: one probe per group shapes the second design point; bo-prior:
 # that point also carried through every stage beside the uniform baseline; bo-top: bo-prior whose promotion and final
-# stage take the most accurate trials under the bound, not a front's spread), on VGG-11 under every bound; the criterion
+# stage take the most accurate trials under the bound, not a front's spread; bo-tuned: bo-top whose probes are fine-tuned
+# for a screening's steps first), on VGG-11 under every bound; the criterion
 # lever (uniform pruning at the bound by FPGM, Taylor and random channel choice instead of L1, fine-tuned alike: if the
 # criterion moves accuracy at the bound by less than the seed spread, a criterion dimension cannot gain more); then
 # ResNet-20 with the residual stream apart from the block-inner channels (bo-stream), and MobileNetV2.
-run vgg11-0.25-fashion-mnist params 3 bo-sens,bo-prior,bo-top vgg-params
-run vgg11-0.25-fashion-mnist energy 3 bo-sens,bo-prior,bo-top vgg-energy 0.5
-run vgg11-0.25-fashion-mnist macs 3 bo-prior,bo-top vgg-macs
+run vgg11-0.25-fashion-mnist params 3 bo-sens,bo-prior,bo-top,bo-tuned vgg-params
+run vgg11-0.25-fashion-mnist energy 3 bo-sens,bo-prior,bo-top,bo-tuned vgg-energy 0.5
+run vgg11-0.25-fashion-mnist macs 3 bo-prior,bo-top,bo-tuned vgg-macs
 run vgg11-0.25-fashion-mnist params 3 uniform@fpgm,uniform@taylor,uniform@random vgg-params
-run resnet20-fashion-mnist params 1 bo-top,bo-stream resnet20-params
-run mobilenetv2-fashion-mnist params 1 bo-top mobilenetv2-params
-run resnet20-fashion-mnist params 2 bo-prior,bo-top,bo-stream resnet20-params
-run mobilenetv2-fashion-mnist params 2 bo-prior,bo-top mobilenetv2-params
+run resnet20-fashion-mnist params 1 bo-top,bo-tuned,bo-stream resnet20-params
+run mobilenetv2-fashion-mnist params 1 bo-top,bo-tuned mobilenetv2-params
+run resnet20-fashion-mnist params 2 bo-prior,bo-top,bo-tuned,bo-stream resnet20-params
+run mobilenetv2-fashion-mnist params 2 bo-prior,bo-top,bo-tuned mobilenetv2-params
 run vgg11-0.25-fashion-mnist energy 3 greedy vgg-energy 0.5
 run vgg11-0.25-fashion-mnist params 3 uniform+search vgg-params
 run vgg11-0.25-fashion-mnist energy 3 uniform+search vgg-energy 0.5
