@@ -154,35 +154,12 @@ static class CompareCommand
                 : throw new UserInputException($"--amount takes fractions separated by commas (e.g. 0.1,0.5,0.9); '{entry}' is not a number"))
             .ToList();
 
-    static async Task<ComparisonResult> RunWithProgress(CliContext context, MethodComparison comparison, string modelPath, SearchData data,
-                                                        CancellationToken stop, CancellationToken abort)
-    {
-        static string Line(ComparisonProgress p) =>
-            $"{p.Task} {p.Completed}/{p.Total}" + (p.Failed > 0 ? $" ({p.Failed} failed)" : "") + (p.Remaining is { } r ? $" · ETA {r:hh\\:mm\\:ss}" : "");
-
-        if (!context.IsInteractive)
-        {
-            var lines = new InlineProgress<ComparisonProgress>(p => context.Console.MarkupLine($"{Markup.Escape(Line(p))} · {Markup.Escape(p.Message)}"));
-            return await comparison.RunAsync(modelPath, data, lines, stop, abort);
-        }
-        ComparisonResult? result = null;
-        await context.Console.Progress()
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new SpinnerColumn())
-            .StartAsync(async ctx =>
-            {
-                var task = ctx.AddTask("starting", maxValue: 1);
-                var progress = new InlineProgress<ComparisonProgress>(p =>
-                {
-                    task.MaxValue = Math.Max(1, p.Total);
-                    task.Value = p.Completed;
-                    task.Description = Markup.Escape(Line(p));
-                    if (p.Point is not null) context.Console.MarkupLine($"[grey]{Markup.Escape(p.Message)}[/]");
-                });
-                result = await comparison.RunAsync(modelPath, data, progress, stop, abort);
-                task.Value = task.MaxValue;
-            });
-        return result!;
-    }
+    static Task<ComparisonResult> RunWithProgress(CliContext context, MethodComparison comparison, string modelPath, SearchData data,
+                                                  CancellationToken stop, CancellationToken abort) =>
+        ProgressDisplay.RunAsync<ComparisonProgress, ComparisonResult>(context, progress => comparison.RunAsync(modelPath, data, progress, stop, abort),
+            p => new(p.Completed, p.Total,
+                     $"{p.Task} {p.Completed}/{p.Total}" + (p.Failed > 0 ? $" ({p.Failed} failed)" : "") + (p.Remaining is { } r ? $" · ETA {r:hh\\:mm\\:ss}" : ""),
+                     p.Message, Keep: p.Point is not null));
 
     /// <summary>Why a finished comparison has nothing to compare (every pruned point failed), with the failures counted;
     /// null otherwise.</summary>

@@ -356,7 +356,7 @@ static partial class SearchCommands
         PruningSearchResult result;
         try
         {
-            result = await RunWithProgress(context, search, modelPath, searchData, options.Trials, interruption.Stop, interruption.Abort);
+            result = await RunWithProgress(context, search, modelPath, searchData, interruption.Stop, interruption.Abort);
         }
         catch (OperationCanceledException) when (interruption.Abort.IsCancellationRequested)
         {
@@ -368,34 +368,11 @@ static partial class SearchCommands
         return interruption.Stop.IsCancellationRequested && summarised == ExitCodes.Success ? Interruption.ExitCode : summarised;
     }
 
-    static async Task<PruningSearchResult> RunWithProgress(CliContext context, PruningSearch search, string modelPath, SearchData data, int trials,
-                                                           CancellationToken stop, CancellationToken abort)
-    {
-        static string Line(SearchProgress p) =>
-            $"{p.Stage.ToString().ToLowerInvariant()} {p.Completed}/{p.Total}" + (p.Failed > 0 ? $" ({p.Failed} failed)" : "") +
-            $" · front {p.FrontSize} · HV {p.Hypervolume:0.0000}" + (p.Remaining is { } r ? $" · ETA {r:mm\\:ss}" : "");
-
-        if (!context.IsInteractive)
-        {
-            var lines = new InlineProgress<SearchProgress>(p => context.Console.MarkupLine($"{Markup.Escape(Line(p))} · {Markup.Escape(p.Message)}"));
-            return await search.RunAsync(modelPath, data, lines, stop, abort);
-        }
-        PruningSearchResult? result = null;
-        await context.Console.Progress()
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new SpinnerColumn())
-            .StartAsync(async ctx =>
-            {
-                var task = ctx.AddTask("starting", maxValue: trials);
-                var progress = new InlineProgress<SearchProgress>(p =>
-                {
-                    task.MaxValue = Math.Max(1, p.Total);
-                    task.Value = p.Completed;
-                    task.Description = Markup.Escape(Line(p));
-                    if (p.Message.StartsWith("trial", StringComparison.Ordinal)) context.Console.MarkupLine($"[grey]{Markup.Escape(p.Message)}[/]");
-                });
-                result = await search.RunAsync(modelPath, data, progress, stop, abort);
-                task.Value = task.MaxValue;
-            });
-        return result!;
-    }
+    static Task<PruningSearchResult> RunWithProgress(CliContext context, PruningSearch search, string modelPath, SearchData data,
+                                                     CancellationToken stop, CancellationToken abort) =>
+        ProgressDisplay.RunAsync<SearchProgress, PruningSearchResult>(context, progress => search.RunAsync(modelPath, data, progress, stop, abort),
+            p => new(p.Completed, p.Total,
+                     $"{p.Stage.ToString().ToLowerInvariant()} {p.Completed}/{p.Total}" + (p.Failed > 0 ? $" ({p.Failed} failed)" : "") +
+                     $" · front {p.FrontSize} · HV {p.Hypervolume:0.0000}" + (p.Remaining is { } r ? $" · ETA {r:mm\\:ss}" : ""),
+                     p.Message, Keep: p.Message.StartsWith("trial", StringComparison.Ordinal)));
 }
