@@ -138,10 +138,12 @@ public sealed class AgentCommandTests(Xunit.Abstractions.ITestOutputHelper log) 
     [DllImport("libc", SetLastError = true)]
     static extern int kill(int pid, int signal);
 
-    [Fact]
-    public async Task SigtermMidMeasurementAnswers503SoTheClientRetries()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // as deployed: the model runs first in the watched child (the memory probe)
+    public async Task SigtermMidMeasurementAnswers503SoTheClientRetries(bool memoryProbe)
     {
-        var (agent, port, _) = await StartAgentAsync("--no-memory-probe");
+        var (agent, port, _) = await StartAgentAsync(memoryProbe ? [] : ["--no-memory-probe"]);
         try
         {
             // A measurement that would run for a minute, stopped by systemd's signal a moment after it starts.
