@@ -27,12 +27,17 @@ run() { # MODEL BOUND SEEDS ARMS LOG [BUDGET]: a cell that fails is logged and t
 # lever (uniform pruning at the bound by FPGM, Taylor and random channel choice instead of L1, fine-tuned alike: if the
 # criterion moves accuracy at the bound by less than the seed spread, a criterion dimension cannot gain more); then
 # ResNet-20 with the residual stream apart from the block-inner channels (bo-stream), and MobileNetV2.
-run vgg11-0.25-fashion-mnist params 3 bo-sens,bo-prior,bo-top,bo-tuned vgg-params
-run vgg11-0.25-fashion-mnist energy 3 bo-sens,bo-prior,bo-top,bo-tuned vgg-energy 0.5
-run vgg11-0.25-fashion-mnist macs 3 bo-prior,bo-top,bo-tuned vgg-macs
+run vgg11-0.25-fashion-mnist params 3 bo-sens,bo-prior,bo-tuned vgg-params
+run vgg11-0.25-fashion-mnist energy 3 bo-sens,bo-tuned vgg-energy 0.5
+run vgg11-0.25-fashion-mnist macs 3 bo-tuned vgg-macs
+run resnet20-fashion-mnist params 2 bo-tuned resnet20-params
 run vgg11-0.25-fashion-mnist params 3 uniform@fpgm,uniform@taylor,uniform@random vgg-params
-run resnet20-fashion-mnist params 1 bo-top,bo-tuned,bo-stream resnet20-params
-run mobilenetv2-fashion-mnist params 1 bo-top,bo-tuned mobilenetv2-params
+run resnet20-fashion-mnist params 1 bo-stream resnet20-params
+run vgg11-0.25-fashion-mnist params 3 bo-top vgg-params
+run vgg11-0.25-fashion-mnist energy 3 bo-prior,bo-top vgg-energy 0.5
+run vgg11-0.25-fashion-mnist macs 3 bo-prior,bo-top vgg-macs
+run mobilenetv2-fashion-mnist params 1 bo-tuned mobilenetv2-params
+run resnet20-fashion-mnist params 1 bo-top resnet20-params
 run resnet20-fashion-mnist params 2 bo-prior,bo-top,bo-tuned,bo-stream resnet20-params
 run mobilenetv2-fashion-mnist params 2 bo-prior,bo-top,bo-tuned mobilenetv2-params
 run vgg11-0.25-fashion-mnist energy 3 greedy vgg-energy 0.5

@@ -58,3 +58,31 @@ if fronts:
         per_seed = ", ".join(f"{v:.4f}" for v in volumes)
         print(f"| {k[0]} | {k[1]} ≤ {k[2]:.0%} | {k[3]} | {len(g)} | {statistics.mean(c['FrontSize'] for c in g):.1f} | "
               f"{statistics.mean(volumes):.4f} | {per_seed} |")
+
+# The levers against the search as shipped (bo-focus1) and the greedy baseline, on the seeds both have; and the
+# criterion lever: an arm pruned by another channel criterion (ARM@CRITERION) against the same arm by L1.
+def margin(model, bound, budget, arm, against):
+    a = {c["Seed"]: c for c in groups.get((model, bound, budget, arm), [])}
+    b = {c["Seed"]: c for c in groups.get((model, bound, budget, against), [])}
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        return None
+    return (statistics.mean(a[s]["Test"] - b[s]["Test"] for s in seeds), len(seeds),
+            statistics.mean(a[s]["TrainingSteps"] for s in seeds), statistics.mean(b[s]["TrainingSteps"] for s in seeds))
+
+rows = []
+for (model, bound, budget, arm) in keys:
+    if arm in ("bo-tied", "bo-stream", "bo-trust", "bo-sens", "bo-prior", "bo-top", "bo-tuned"):
+        for against in ("bo-focus1", "greedy"):
+            m = margin(model, bound, budget, arm, against)
+            if m:
+                rows.append(f"| {model} | {bound} ≤ {budget:.0%} | {arm} − {against} | {100 * m[0]:+.2f} points | {m[1]} | {m[2]:.0f} against {m[3]:.0f} |")
+    elif "@" in arm:
+        m = margin(model, bound, budget, arm, arm.split("@")[0])
+        if m:
+            rows.append(f"| {model} | {bound} ≤ {budget:.0%} | {arm} − {arm.split('@')[0]} (L1) | {100 * m[0]:+.2f} points | {m[1]} | {m[2]:.0f} against {m[3]:.0f} |")
+if rows:
+    print()
+    print("| model | bound | lever | test accuracy | seeds | training steps |")
+    print("| --- | --- | --- | ---: | ---: | --- |")
+    print("\n".join(rows))
