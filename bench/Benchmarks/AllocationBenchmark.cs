@@ -188,13 +188,17 @@ static class AllocationBenchmark
             // The trust-region lever: bo-focus1 whose focused proposals refine the incumbent on the bound.
             TrustRegion = arm == "bo-trust",
             // The sensitivity-prior lever: bo-focus1 whose second design point is shaped by one probe per group.
-            SensitivityPrior = arm is "bo-sens" or "bo-prior" or "bo-top" or "bo-tuned",
-            // bo-prior: the sensitivity-shaped point is also carried to the final stage beside the uniform baseline.
-            CarrySensitivityShaped = arm is "bo-prior" or "bo-top" or "bo-tuned",
-            // bo-top: bo-prior whose promotion and final stage take the most accurate feasible trials, not a front's spread.
-            SelectMostAccurate = arm is "bo-top" or "bo-tuned",
-            // bo-tuned: bo-top whose probes are fine-tuned as long as a screening before they are scored.
-            SensitivityProbeSteps = arm == "bo-tuned" ? fidelity.ScreeningSteps : 0,
+            // The sensitivity prior, whole (bo-tuned: the search's --sensitivity-prior), and its parts: bo-sens, the probes
+            // recalibrated only, shaping the second design point; bo-prior, that point also carried to the final stage beside
+            // the uniform baseline; bo-top, bo-prior whose promotion and final stage take the most accurate trials under the bound.
+            SensitivityPrior = arm == "bo-tuned",
+            Levers = arm switch
+            {
+                "bo-sens" => new(Probe: true, ProbeSteps: 0, Carry: false, SelectMostAccurate: false),
+                "bo-prior" => new(Probe: true, ProbeSteps: 0, Carry: true, SelectMostAccurate: false),
+                "bo-top" => new(Probe: true, ProbeSteps: 0, Carry: true, SelectMostAccurate: true),
+                _ => null,
+            },
             Criterion = criterion ?? ChannelCriterion.L1,
             // Fewer, structured dimensions: one per channel width (a ResNet's stages; a VGG's blocks of equal width).
             // bo-stream: tied per width, but a residual stream apart from the block-inner channels of its width.
@@ -213,9 +217,9 @@ static class AllocationBenchmark
                 new(model, bound, budget, seed, name, arm == "greedy" ? screened : trials, finalSteps, [.. c.Kept], c.Value(kind) / result.Baseline.Value(kind),
                     c.Value(ObjectiveKind.Accuracy), c.TestAccuracy!.Value, seconds, steps, date, kernels);
             // Fine-tuned probes are training too: one per group and one of the whole model.
-            long probes = options.SensitivityProbeSteps * (Dimensions(model, data) + 1L);
+            long probes = (options.SensitivityPrior ? fidelity.ScreeningSteps : 0) * (Dimensions(model, data) + 1L);
             var cells = new List<Cell> { Of(armName, best, watch.Elapsed.TotalSeconds, Steps(result.Trials) + probes) };
-            if (options.SensitivityPrior) LogDesign(directory, result, kind);
+            if (options.SensitivityPrior || options.Levers is not null) LogDesign(directory, result, kind);
             if (front)
             {
                 // Test accuracy against the bounded cost, both normalised by the baseline (accuracy negated: minimised).

@@ -159,6 +159,20 @@ public sealed class SearchCommandTests : IDisposable
         Assert.Contains("no study at", missing.Error);
     }
 
+    [Fact]
+    public async Task TheSensitivityPriorIsAStudySettingThatProbesFirst()
+    {
+        string run = Path.Combine(directory, "prior");
+        var (code, output, error) = await CliRunner.RunAsync(["search", TinyModel(), "-o", run, "-n", "3", "--sampler", "bo",
+                                                              "--constraint", "macs<=0.6*baseline", "--sensitivity-prior", .. CliRunner.SearchBudget]);
+        Assert.True(code == 0, error);
+        Assert.Contains("probing layer sensitivity", output);
+        using var store = StudyStore.Open(Path.Combine(run, "study.db"));
+        Assert.True(store.Definition.SensitivityPrior);
+        Assert.NotNull(store.Backend.Get("sensitivity"));
+        Assert.Contains("--sensitivity-prior", store.Invocation!.Keys); // a resume runs with it
+    }
+
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill")]
     static extern int Kill(int pid, int signal);
 

@@ -56,6 +56,10 @@ public sealed record StudyDefinition(
     /// 0 in studies from before it existed. The study's setting: a resumed or joined study keeps it.</summary>
     public double BoundFocus { get; init; }
 
+    /// <summary>Whether the search probes each group's sensitivity first (<see cref="PruningSearchOptions.SensitivityPrior"/>);
+    /// false in studies from before it existed. The study's setting: a resumed or joined study keeps it.</summary>
+    public bool SensitivityPrior { get; init; }
+
     /// <summary>Differences that forbid resuming (the trial budget may grow, the parallelism is the study's, everything else must match).</summary>
     public IReadOnlyList<string> Differences(StudyDefinition other)
     {

@@ -305,14 +305,17 @@ public sealed class PruningSearchTests : IDisposable
             Constraints = ConstraintSet.Parse(["macs <= 0.5*baseline"]),
             Fidelity = NoFineTuning,
             BoundFocus = 1,
-            SensitivityPrior = prior,
+            // The probes and the design point alone (the benchmark's bo-sens), recalibrated only: the whole prior is below.
+            Levers = prior ? new SensitivityLevers(Probe: true, ProbeSteps: 0, Carry: false, SelectMostAccurate: false) : null,
         };
         async Task<(PruningSearchResult Result, List<string> Logged, double[] Drops)> Run(string name, bool prior, int probeSteps = 0)
         {
             var mlContext = new MLContext(seed: 0);
             var logged = new List<string>();
             mlContext.Log += (_, e) => { if (e.Source == "ParetoPrune.Search") lock (logged) logged.Add(e.Message); };
-            var result = await new PruningSearch(mlContext, Bounded(name, prior) with { SensitivityProbeSteps = probeSteps }).RunAsync(model, data);
+            var options = Bounded(name, prior);
+            if (probeSteps > 0) options = options with { Levers = options.Levers! with { ProbeSteps = probeSteps } };
+            var result = await new PruningSearch(mlContext, options).RunAsync(model, data);
             using var store = StudyStore.Open(Path.Combine(directory, name, "study.db"));
             var stored = store.Backend.Get("sensitivity");
             return (result, logged, stored is null ? [] : System.Text.Json.JsonSerializer.Deserialize<double[]>(stored)!);
@@ -345,14 +348,23 @@ public sealed class PruningSearchTests : IDisposable
         Assert.Equal(groups, tunedDrops.Length);
         Assert.NotEqual(drops, tunedDrops);
 
-        // Carried (the bo-prior lever): the shaped point is promoted and fine-tuned to the end beside the uniform baseline,
-        // one pick of each stage aside, whatever screening made of it.
-        var carried = await new PruningSearch(new MLContext(seed: 0), Bounded("carried", prior: true) with
+        // The whole prior (--sensitivity-prior), kept with the study: probes fine-tuned as long as a screening, and the shaped
+        // point promoted and fine-tuned to the end beside the uniform baseline, one pick of each stage aside, whatever
+        // screening made of it.
+        var wholeLog = new List<string>();
+        var wholeContext = new MLContext(seed: 0);
+        wholeContext.Log += (_, e) => { if (e.Source == "ParetoPrune.Search") lock (wholeLog) wholeLog.Add(e.Message); };
+        var carried = await new PruningSearch(wholeContext, Bounded("carried", prior: false) with
         {
-            CarrySensitivityShaped = true,
-            Fidelity = new FidelityOptions { RecalibrationBatches = 2, ScreeningSteps = 0, BatchSize = 32, PromoteCount = 1, PromotionSteps = 2, FinalCount = 1, FinalStepsPerEpoch = 2 },
+            SensitivityPrior = true,
+            Fidelity = new FidelityOptions { RecalibrationBatches = 2, ScreeningSteps = 2, BatchSize = 32, PromoteCount = 1, PromotionSteps = 2, FinalCount = 1, FinalStepsPerEpoch = 2 },
         }).RunAsync(model, data);
-        Assert.Equal(informed.Trials[1].Kept, carried.Trials[1].Kept);
+        Assert.True(carried.Definition.SensitivityPrior);
+        Assert.Contains(wholeLog, m => m.Contains($"probing layer sensitivity {groups}/{groups} (pruned, recalibrated, 2 steps)"));
+        using (var store = StudyStore.Open(Path.Combine(directory, "carried", "study.db")))
+            Assert.Equal(groups, System.Text.Json.JsonSerializer.Deserialize<double[]>(store.Backend.Get("sensitivity")!)!.Length);
+        Assert.Equal("bo", carried.Trials[1].Sampler);
+        Assert.NotEqual(carried.Trials[0].Kept, carried.Trials[1].Kept);
         var finals = carried.Trials.Where(t => t.At(SearchStage.Final) is not null).Select(t => t.Number).ToList();
         Assert.Contains(1, finals);
         Assert.Contains(0, finals); // the uniform baseline
@@ -368,7 +380,7 @@ public sealed class PruningSearchTests : IDisposable
             Objectives = [ObjectiveKind.Accuracy, ObjectiveKind.Macs],
             Constraints = ConstraintSet.Parse(["macs <= 0.6*baseline"]),
             UniformBaseline = false,
-            SelectMostAccurate = true,
+            Levers = new SensitivityLevers(Probe: false, ProbeSteps: 0, Carry: false, SelectMostAccurate: true),
             Fidelity = new FidelityOptions { RecalibrationBatches = 2, ScreeningSteps = 2, BatchSize = 32, PromoteCount = 3, PromotionSteps = 2, FinalCount = 2, FinalStepsPerEpoch = 2 },
         };
         var result = await new PruningSearch(new MLContext(seed: 0), options).RunAsync(model, data);
