@@ -8,7 +8,9 @@ namespace ParetoPrune.Cli.Tests;
 /// The fault-injection suite: bad files, options and datasets; kill -9 in every stage of a search, then resume; two
 /// processes on one study; a full disk; a corrupt store. Each case must end in exit 2 (or 130/137 for a stop) with a
 /// message naming what is wrong, and lose nothing that was finished. Hostile requests to the device agent are in
-/// <c>Devices.Tests/Agent/DeviceAgentTests</c>, and exit codes of single commands in <see cref="ExitCodeTests"/>.
+/// <c>Devices.Tests/Agent/DeviceAgentTests</c>; hostile models and signals to a real agent process (the 211-byte
+/// ConstantOfShape bomb, a large input to a dynamic-shape model, a bomb only a run can size, SIGTERM mid-measurement) in
+/// <see cref="AgentCommandTests"/>; exit codes of single commands in <see cref="ExitCodeTests"/>.
 /// </summary>
 public sealed class FaultInjectionTests(Xunit.Abstractions.ITestOutputHelper log) : IDisposable
 {
