@@ -240,6 +240,8 @@ public sealed class FaultInjectionTests(Xunit.Abstractions.ITestOutputHelper log
         { ["search", "--model", "{tiny}", "--trials", "lots"], "whole number" },
         { ["prune", "{tiny}", "--amount", "0.5", "--out", "{tiny}"], "is the input model" },
         { ["prune", "{tiny}", "--sparsity", "0.5", "--amount", "0.5", "--out", "{dir}/p.onnx"], "give one" },
+        { ["search", "--model", "{tiny}", "--sensitivity-prior", "--sampler", "random", "--out", "{dir}/r"], "--sampler bo" },
+        { ["search", "--model", "{tiny}", "--sensitivity-prior", "--data", "fashion-mnist-sample", "--validation-limit", "100", "--out", "{dir}/r"], "there is none" },
         { ["search", "--model", "{tiny}", "--promote", "1", "--final", "5", "--out", "{dir}/r"], "--final" },
         { ["measure", "{tiny}", "--retry-window", "5"], "applies to a device agent" },
         { ["measure", "{tiny}", "--device", "http://127.0.0.1:9", "--token-file", "{dir}/token", "--retry-window", "-1"], "--retry-window" },

@@ -214,6 +214,8 @@ public sealed class PruningSearch
         options.Fidelity.Validate();
         if (options.BoundFocus is < 0 or > 1 || double.IsNaN(options.BoundFocus))
             throw new ArgumentException($"the bound focus is a share of the proposals, from 0 to 1, not {options.BoundFocus}");
+        if (options.SensitivityPrior && (options.Sampler != SamplerKind.Bayesian || options.BoundFocus == 0))
+            throw new ArgumentException("the sensitivity prior shapes the Bayesian optimiser's design on the bound: it needs --sampler bo and a bound focus above 0");
     }
 
     public const string StudyFile = "study.db";
@@ -332,6 +334,9 @@ public sealed class PruningSearch
             var problem = new SearchProblem(space, options.Objectives, options.Constraints, baselineValues, evaluator.Predicted,
                                             evaluator.Predict, data.Train.ClassNames.Count);
             CheckReachable(problem);
+            if (store.Definition.SensitivityPrior && problem.CostBounds.Count == 0)
+                throw new ArgumentException("the sensitivity prior probes each group at uniform pruning's count under a cost bound, and there is none: " +
+                                            "give one (e.g. --constraint \"params<=0.25*baseline\") or leave out --sensitivity-prior");
             var sampler = Samplers.Create(options.Sampler);
             var levers = SensitivityLevers.Of(store.Definition, options);
             if (sampler is BayesianSampler)
