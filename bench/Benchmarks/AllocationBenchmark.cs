@@ -5,6 +5,7 @@ using ParetoPrune.Objectives;
 using ParetoPrune.Objectives.Data;
 using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Optimizer.Pruning;
+using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
 using ParetoPrune.Optimizer.Training;
 

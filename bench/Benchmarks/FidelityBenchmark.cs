@@ -4,6 +4,7 @@ using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Objectives.Onnx.Proto;
 using ParetoPrune.Objectives.Statistics;
 using ParetoPrune.Optimizer.Pruning;
+using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
 using ParetoPrune.Optimizer.Training;
 

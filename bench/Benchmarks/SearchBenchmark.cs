@@ -8,6 +8,7 @@ using ParetoPrune.Objectives.Pareto;
 using ParetoPrune.Optimizer.Networks;
 using ParetoPrune.Optimizer.Pruning;
 using ParetoPrune.Optimizer.Reporting;
+using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
 
 namespace ParetoPrune.Benchmarks;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using ParetoPrune.Objectives;
+using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
 
 namespace ParetoPrune.Benchmarks;

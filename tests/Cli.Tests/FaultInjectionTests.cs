@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
 
 namespace ParetoPrune.Cli.Tests;

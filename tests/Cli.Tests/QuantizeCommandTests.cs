@@ -2,6 +2,7 @@ using System.Text.Json;
 using Microsoft.ML.OnnxRuntime;
 using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Optimizer.Quantization;
+using ParetoPrune.Optimizer.Sampling;
 
 namespace ParetoPrune.Cli.Tests;
 
@@ -81,7 +82,7 @@ public sealed class QuantizeCommandTests : IDisposable
 
         using var store = ParetoPrune.Optimizer.Search.StudyStore.Open(Path.Combine(run, "study.db"));
         Assert.NotNull(store.Definition.Quantize);
-        var finals = store.Trials().Select(t => t.At(ParetoPrune.Optimizer.Search.SearchStage.Final)).OfType<ParetoPrune.Optimizer.Search.StageResult>().ToList();
+        var finals = store.Trials().Select(t => t.At(ParetoPrune.Optimizer.Sampling.SearchStage.Final)).OfType<ParetoPrune.Optimizer.Search.StageResult>().ToList();
         Assert.Equal(2, finals.Count);
         foreach (var final in finals)
         {
@@ -96,7 +97,7 @@ public sealed class QuantizeCommandTests : IDisposable
         }
 
         // export picks the variant asked for.
-        int trial = store.Trials().First(t => t.At(ParetoPrune.Optimizer.Search.SearchStage.Final) is not null).Number;
+        int trial = store.Trials().First(t => t.At(ParetoPrune.Optimizer.Sampling.SearchStage.Final) is not null).Number;
         string floatOut = Path.Combine(directory, "float.onnx"), int8Out = Path.Combine(directory, "int8-export.onnx");
         Assert.Equal(0, (await CliRunner.RunAsync("export", run, "--trial", trial.ToString(), "-o", floatOut)).ExitCode);
         Assert.Equal(0, (await CliRunner.RunAsync("export", run, "--trial", trial.ToString(), "--int8", "-o", int8Out)).ExitCode);

@@ -3,6 +3,7 @@ using System.Text.Json;
 using ParetoPrune.Objectives.Data;
 using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Optimizer.Networks;
+using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
 
 namespace ParetoPrune.Cli.Tests;

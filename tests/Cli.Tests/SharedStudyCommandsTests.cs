@@ -1,6 +1,7 @@
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
 using ParetoPrune.Tests.Shared;
 

@@ -8,6 +8,7 @@ using ParetoPrune.Objectives.Data;
 using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Optimizer.Comparison;
 using ParetoPrune.Optimizer.Quantization;
+using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
 using ParetoPrune.Optimizer.Training;
 using ParetoPrune.Optimizer.Reporting;

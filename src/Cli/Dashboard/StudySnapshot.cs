@@ -1,4 +1,5 @@
 using ParetoPrune.Objectives;
+using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
 
 namespace ParetoPrune.Cli.Dashboard;

@@ -12,6 +12,7 @@ using ParetoPrune.Objectives.Scoring;
 using ParetoPrune.Optimizer.Pruning;
 using ParetoPrune.Optimizer.Quantization;
 using ParetoPrune.Optimizer.Reporting;
+using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
 using ParetoPrune.Optimizer.Training;
 

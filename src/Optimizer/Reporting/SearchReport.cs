@@ -1,6 +1,7 @@
 using System.Globalization;
 using ParetoPrune.Objectives;
 using ParetoPrune.Objectives.Pareto;
+using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
 
 namespace ParetoPrune.Optimizer.Reporting;

@@ -6,6 +6,7 @@ using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Objectives.Onnx.Proto;
 using ParetoPrune.Objectives.Scoring;
 using ParetoPrune.Optimizer.Quantization;
+using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Training;
 
 namespace ParetoPrune.Optimizer.Search;

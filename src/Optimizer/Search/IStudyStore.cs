@@ -1,3 +1,5 @@
+using ParetoPrune.Optimizer.Sampling;
+
 namespace ParetoPrune.Optimizer.Search;
 
 /// <summary>

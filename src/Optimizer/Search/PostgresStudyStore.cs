@@ -2,6 +2,7 @@ using System.Data;
 using System.Globalization;
 using Npgsql;
 using NpgsqlTypes;
+using ParetoPrune.Optimizer.Sampling;
 
 namespace ParetoPrune.Optimizer.Search;
 

@@ -11,6 +11,7 @@ using ParetoPrune.Objectives.Pareto;
 using ParetoPrune.Optimizer.Pruning;
 using ParetoPrune.Optimizer.Quantization;
 using ParetoPrune.Optimizer.Reporting;
+using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Training;
 
 namespace ParetoPrune.Optimizer.Search;

@@ -5,6 +5,7 @@ using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Objectives.Pareto;
 using ParetoPrune.Objectives.Statistics;
 using ParetoPrune.Optimizer.Reporting;
+using ParetoPrune.Optimizer.Sampling;
 
 namespace ParetoPrune.Optimizer.Search;
 

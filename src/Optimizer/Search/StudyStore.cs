@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using ParetoPrune.Objectives;
+using ParetoPrune.Optimizer.Sampling;
 
 namespace ParetoPrune.Optimizer.Search;
 

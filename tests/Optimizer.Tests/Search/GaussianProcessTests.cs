@@ -1,4 +1,5 @@
 using MathNet.Numerics.LinearAlgebra;
+using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
 
 namespace ParetoPrune.Optimizer.Tests.Search;

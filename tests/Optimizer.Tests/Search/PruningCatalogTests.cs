@@ -3,6 +3,7 @@ using Microsoft.ML.Data;
 using ParetoPrune.Objectives.Data;
 using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Optimizer.Networks;
+using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
 
 namespace ParetoPrune.Optimizer.Tests.Search;

@@ -9,6 +9,7 @@ using ParetoPrune.Objectives.Scoring;
 using ParetoPrune.Optimizer.Networks;
 using ParetoPrune.Optimizer.Pruning;
 using ParetoPrune.Optimizer.Reporting;
+using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
 using ParetoPrune.Optimizer.Training;
 

@@ -1,6 +1,7 @@
 using ParetoPrune.Objectives;
 using ParetoPrune.Objectives.Pareto;
 using ParetoPrune.Optimizer.Pruning;
+using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
 
 namespace ParetoPrune.Optimizer.Tests.Search;

@@ -1,5 +1,6 @@
 using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Optimizer.Pruning;
+using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
 
 namespace ParetoPrune.Optimizer.Tests.Search;

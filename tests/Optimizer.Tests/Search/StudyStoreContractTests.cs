@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using ParetoPrune.Objectives;
+using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
 using ParetoPrune.Tests.Shared;
 

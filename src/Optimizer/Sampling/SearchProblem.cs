@@ -1,7 +1,7 @@
 using ParetoPrune.Objectives;
 using ParetoPrune.Objectives.Pareto;
 
-namespace ParetoPrune.Optimizer.Search;
+namespace ParetoPrune.Optimizer.Sampling;
 
 /// <summary>
 /// What the samplers optimise: the objectives in the canonical minimised space normalised by the baseline, the

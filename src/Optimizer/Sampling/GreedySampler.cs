@@ -1,6 +1,6 @@
 using ParetoPrune.Objectives;
 
-namespace ParetoPrune.Optimizer.Search;
+namespace ParetoPrune.Optimizer.Sampling;
 
 /// <summary>
 /// NetAdapt-style greedy allocation (Yang et al. 2018), the published automatic baseline the search is measured against:

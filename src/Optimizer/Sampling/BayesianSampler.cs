@@ -1,7 +1,7 @@
 using ParetoPrune.Objectives;
 using ParetoPrune.Objectives.Pareto;
 
-namespace ParetoPrune.Optimizer.Search;
+namespace ParetoPrune.Optimizer.Sampling;
 
 /// <summary>
 /// Bayesian optimisation of the kept counts. One Gaussian process (Matérn 5/2, per-dimension length scales) per objective
@@ -47,7 +47,7 @@ public sealed class BayesianSampler : ISampler
 
     /// <summary>
     /// Ablation lever of the allocation benchmark, not persisted with a study: per dimension, the validation accuracy lost
-    /// when that group alone is cut to its count under uniform pruning at the bound (<see cref="PruningSearch"/> probes them
+    /// when that group alone is cut to its count under uniform pruning at the bound (the search probes them
     /// once, without training). With <see cref="BoundFocus"/>, the second design point is the allocation they shape on the
     /// bound (<see cref="Samplers.SensitivityShaped"/>): the greedy baseline's strength, measuring each layer's
     /// sensitivity, for the price of one forward pass per group instead of a screened trial per group.

@@ -1,6 +1,6 @@
 using MathNet.Numerics;
 
-namespace ParetoPrune.Optimizer.Search;
+namespace ParetoPrune.Optimizer.Sampling;
 
 /// <summary>
 /// Gaussian helpers and acquisition functions for the Bayesian-optimisation sampler, on a GP's posterior mean and

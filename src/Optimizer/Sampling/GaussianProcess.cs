@@ -4,7 +4,7 @@ using MathNet.Numerics.Optimization;
 using LaVector = MathNet.Numerics.LinearAlgebra.Vector<double>;
 using SimdVector = System.Numerics.Vector<double>;
 
-namespace ParetoPrune.Optimizer.Search;
+namespace ParetoPrune.Optimizer.Sampling;
 
 /// <summary>
 /// Hyperparameters of a <see cref="GaussianProcess"/>: one Matérn 5/2 length scale per input dimension (in unit-cube

@@ -1,7 +1,7 @@
 using ParetoPrune.Objectives;
 using ParetoPrune.Objectives.Pareto;
 
-namespace ParetoPrune.Optimizer.Search;
+namespace ParetoPrune.Optimizer.Sampling;
 
 /// <summary>A finished trial as samplers see it: its configuration and, unless it failed, its screening values.</summary>
 public sealed record Observation(int[] Kept, IReadOnlyDictionary<ObjectiveKind, double>? Values);

@@ -2,7 +2,7 @@ using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Objectives.Onnx.Proto;
 using ParetoPrune.Optimizer.Pruning;
 
-namespace ParetoPrune.Optimizer.Search;
+namespace ParetoPrune.Optimizer.Sampling;
 
 /// <summary>How a model's channel groups become search dimensions.</summary>
 public sealed record SearchSpaceOptions
