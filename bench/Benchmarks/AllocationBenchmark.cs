@@ -7,6 +7,7 @@ using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Optimizer.Pruning;
 using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
+using ParetoPrune.Optimizer.Studies;
 using ParetoPrune.Optimizer.Training;
 
 namespace ParetoPrune.Benchmarks;

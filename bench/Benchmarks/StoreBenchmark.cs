@@ -2,6 +2,7 @@ using System.Diagnostics;
 using ParetoPrune.Objectives;
 using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
+using ParetoPrune.Optimizer.Studies;
 
 namespace ParetoPrune.Benchmarks;
 

@@ -9,7 +9,9 @@ using ParetoPrune.Devices;
 using ParetoPrune.Objectives;
 using ParetoPrune.Objectives.Data;
 using ParetoPrune.Objectives.Onnx;
+using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
+using ParetoPrune.Optimizer.Studies;
 
 int trials = 12;
 var positional = new List<string>();

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using ParetoPrune.Optimizer.Search;
+using ParetoPrune.Optimizer.Studies;
 
 namespace ParetoPrune.Cli;
 

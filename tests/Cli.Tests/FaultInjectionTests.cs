@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
+using ParetoPrune.Optimizer.Studies;
 
 namespace ParetoPrune.Cli.Tests;
 

@@ -1,6 +1,7 @@
 using ParetoPrune.Objectives.Data;
 using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Optimizer.Reporting;
+using ParetoPrune.Optimizer.Studies;
 using ParetoPrune.Optimizer.Training;
 using static System.Globalization.CultureInfo;
 

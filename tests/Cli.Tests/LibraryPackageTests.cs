@@ -57,6 +57,7 @@ public sealed class LibraryPackageTests : IDisposable
             using Microsoft.ML;
             using ParetoPrune.Objectives;
             using ParetoPrune.Objectives.Data;
+            using ParetoPrune.Optimizer.Sampling;
             using ParetoPrune.Optimizer.Search;
 
             var options = new PruningSearchOptions

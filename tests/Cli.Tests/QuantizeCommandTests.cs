@@ -3,6 +3,7 @@ using Microsoft.ML.OnnxRuntime;
 using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Optimizer.Quantization;
 using ParetoPrune.Optimizer.Sampling;
+using ParetoPrune.Optimizer.Studies;
 
 namespace ParetoPrune.Cli.Tests;
 
@@ -80,9 +81,9 @@ public sealed class QuantizeCommandTests : IDisposable
         var front = summary.GetProperty("front").EnumerateArray().ToList();
         Assert.Contains(front, c => c.GetProperty("int8").GetBoolean());
 
-        using var store = ParetoPrune.Optimizer.Search.StudyStore.Open(Path.Combine(run, "study.db"));
+        using var store = ParetoPrune.Optimizer.Studies.StudyStore.Open(Path.Combine(run, "study.db"));
         Assert.NotNull(store.Definition.Quantize);
-        var finals = store.Trials().Select(t => t.At(ParetoPrune.Optimizer.Sampling.SearchStage.Final)).OfType<ParetoPrune.Optimizer.Search.StageResult>().ToList();
+        var finals = store.Trials().Select(t => t.At(ParetoPrune.Optimizer.Sampling.SearchStage.Final)).OfType<ParetoPrune.Optimizer.Studies.StageResult>().ToList();
         Assert.Equal(2, finals.Count);
         foreach (var final in finals)
         {

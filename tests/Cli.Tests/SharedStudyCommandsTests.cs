@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
+using ParetoPrune.Optimizer.Studies;
 using ParetoPrune.Tests.Shared;
 
 namespace ParetoPrune.Cli.Tests;

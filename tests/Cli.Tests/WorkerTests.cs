@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using ParetoPrune.Objectives;
 using ParetoPrune.Optimizer.Search;
+using ParetoPrune.Optimizer.Studies;
 using ParetoPrune.Tests.Shared;
 
 namespace ParetoPrune.Cli.Tests;

@@ -8,6 +8,7 @@ using ParetoPrune.Optimizer.Comparison;
 using ParetoPrune.Optimizer.Reporting;
 using ParetoPrune.Optimizer.Quantization;
 using ParetoPrune.Optimizer.Search;
+using ParetoPrune.Optimizer.Studies;
 using Spectre.Console;
 
 namespace ParetoPrune.Cli.Commands;

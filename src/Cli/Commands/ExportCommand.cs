@@ -10,6 +10,7 @@ using ParetoPrune.Optimizer.Comparison;
 using ParetoPrune.Optimizer.Quantization;
 using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
+using ParetoPrune.Optimizer.Studies;
 using ParetoPrune.Optimizer.Training;
 using ParetoPrune.Optimizer.Reporting;
 using Spectre.Console;

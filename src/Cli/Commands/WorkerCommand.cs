@@ -9,6 +9,7 @@ using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Optimizer.Comparison;
 using ParetoPrune.Optimizer.Quantization;
 using ParetoPrune.Optimizer.Search;
+using ParetoPrune.Optimizer.Studies;
 using ParetoPrune.Optimizer.Training;
 using ParetoPrune.Optimizer.Reporting;
 using Spectre.Console;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using ParetoPrune.Objectives;
 using ParetoPrune.Optimizer.Search;
+using ParetoPrune.Optimizer.Studies;
 
 namespace ParetoPrune.Optimizer.Comparison;
 

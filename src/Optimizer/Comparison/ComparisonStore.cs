@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using ParetoPrune.Optimizer.Search;
+using ParetoPrune.Optimizer.Studies;
 
 namespace ParetoPrune.Optimizer.Comparison;
 

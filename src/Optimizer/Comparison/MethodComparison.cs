@@ -14,6 +14,7 @@ using ParetoPrune.Optimizer.Quantization;
 using ParetoPrune.Optimizer.Reporting;
 using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
+using ParetoPrune.Optimizer.Studies;
 using ParetoPrune.Optimizer.Training;
 
 namespace ParetoPrune.Optimizer.Comparison;

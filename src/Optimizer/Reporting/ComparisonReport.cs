@@ -2,6 +2,7 @@ using System.Globalization;
 using ParetoPrune.Objectives;
 using ParetoPrune.Optimizer.Comparison;
 using ParetoPrune.Optimizer.Search;
+using ParetoPrune.Optimizer.Studies;
 
 namespace ParetoPrune.Optimizer.Reporting;
 

@@ -3,6 +3,7 @@ using ParetoPrune.Devices;
 using ParetoPrune.Objectives;
 using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Optimizer.Search;
+using ParetoPrune.Optimizer.Studies;
 
 namespace ParetoPrune.Optimizer.Reporting;
 

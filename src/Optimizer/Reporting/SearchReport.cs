@@ -3,6 +3,7 @@ using ParetoPrune.Objectives;
 using ParetoPrune.Objectives.Pareto;
 using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
+using ParetoPrune.Optimizer.Studies;
 
 namespace ParetoPrune.Optimizer.Reporting;
 

@@ -12,6 +12,7 @@ using ParetoPrune.Optimizer.Pruning;
 using ParetoPrune.Optimizer.Quantization;
 using ParetoPrune.Optimizer.Reporting;
 using ParetoPrune.Optimizer.Sampling;
+using ParetoPrune.Optimizer.Studies;
 using ParetoPrune.Optimizer.Training;
 
 namespace ParetoPrune.Optimizer.Search;

@@ -6,6 +6,7 @@ using ParetoPrune.Objectives.Pareto;
 using ParetoPrune.Objectives.Statistics;
 using ParetoPrune.Optimizer.Reporting;
 using ParetoPrune.Optimizer.Sampling;
+using ParetoPrune.Optimizer.Studies;
 
 namespace ParetoPrune.Optimizer.Search;
 

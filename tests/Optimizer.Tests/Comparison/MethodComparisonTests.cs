@@ -10,6 +10,7 @@ using ParetoPrune.Optimizer.Networks;
 using ParetoPrune.Optimizer.Pruning;
 using ParetoPrune.Optimizer.Reporting;
 using ParetoPrune.Optimizer.Search;
+using ParetoPrune.Optimizer.Studies;
 using ParetoPrune.Optimizer.Training;
 
 namespace ParetoPrune.Optimizer.Tests.Comparison;

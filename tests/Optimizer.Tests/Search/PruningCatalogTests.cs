@@ -5,6 +5,7 @@ using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Optimizer.Networks;
 using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
+using ParetoPrune.Optimizer.Studies;
 
 namespace ParetoPrune.Optimizer.Tests.Search;
 

@@ -11,6 +11,7 @@ using ParetoPrune.Optimizer.Pruning;
 using ParetoPrune.Optimizer.Reporting;
 using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
+using ParetoPrune.Optimizer.Studies;
 using ParetoPrune.Optimizer.Training;
 
 namespace ParetoPrune.Optimizer.Tests.Search;

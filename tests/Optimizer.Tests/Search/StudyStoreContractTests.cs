@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using ParetoPrune.Objectives;
 using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
+using ParetoPrune.Optimizer.Studies;
 using ParetoPrune.Tests.Shared;
 
 namespace ParetoPrune.Optimizer.Tests.Search;

@@ -1,6 +1,7 @@
 using ParetoPrune.Objectives;
 using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
+using ParetoPrune.Optimizer.Studies;
 
 namespace ParetoPrune.Optimizer.Tests.Search;
 

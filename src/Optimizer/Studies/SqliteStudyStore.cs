@@ -3,7 +3,7 @@ using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using ParetoPrune.Optimizer.Sampling;
 
-namespace ParetoPrune.Optimizer.Search;
+namespace ParetoPrune.Optimizer.Studies;
 
 /// <summary>
 /// A study in one SQLite file (<c>study.db</c>), the zero-setup default. One process writes it at a time

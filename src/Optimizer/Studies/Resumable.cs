@@ -1,4 +1,4 @@
-namespace ParetoPrune.Optimizer.Search;
+namespace ParetoPrune.Optimizer.Studies;
 
 /// <summary>Create-or-resume for run stores (a search's study, a comparison): one rule for what resuming may change.</summary>
 static class Resumable

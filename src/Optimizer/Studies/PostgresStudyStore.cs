@@ -4,7 +4,7 @@ using Npgsql;
 using NpgsqlTypes;
 using ParetoPrune.Optimizer.Sampling;
 
-namespace ParetoPrune.Optimizer.Search;
+namespace ParetoPrune.Optimizer.Studies;
 
 /// <summary>
 /// A study on a PostgreSQL server, shared by worker processes on any number of machines. One database holds any number

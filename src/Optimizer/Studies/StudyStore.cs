@@ -4,7 +4,7 @@ using Microsoft.Data.Sqlite;
 using ParetoPrune.Objectives;
 using ParetoPrune.Optimizer.Sampling;
 
-namespace ParetoPrune.Optimizer.Search;
+namespace ParetoPrune.Optimizer.Studies;
 
 /// <summary>What a study searches, fixed at creation: a resumed study must ask the same question.</summary>
 /// <param name="ModelSha256">Hash of the base model file: resuming against another model is refused.</param>
@@ -17,12 +17,12 @@ public sealed record StudyDefinition(
     string Sampler, int Seed, int Trials, string Criterion, SearchSpaceOptions Space, FidelityOptions Fidelity, string Devices, int Classes,
     IReadOnlyList<int>? ClassSubset = null)
 {
-    /// <summary>Why the validation images may have been seen by the model in training (<see cref="SearchData.Caveat"/>); null when known unseen.</summary>
+    /// <summary>Why the validation images may have been seen by the model in training (the search data's caveat); null when known unseen.</summary>
     public string? ValidationCaveat { get; init; }
 
     /// <summary>
     /// Trials screened at once by all the study's workers together: trial n is proposed from the results of trials
-    /// 0 … n − P (<see cref="PruningSearchOptions.Parallelism"/>). Fixed at creation; a joining or resuming process uses it.
+    /// 0 … n − P (the search option <c>Parallelism</c>). Fixed at creation; a joining or resuming process uses it.
     /// </summary>
     public int Parallelism { get; init; } = 1;
 
@@ -49,15 +49,15 @@ public sealed record StudyDefinition(
     /// <summary>How the final front's models are also quantized to INT8 (<c>search --quantize</c>); null when they are not.</summary>
     public Quantization.QuantizationOptions? Quantize { get; init; }
 
-    /// <summary>Whether uniform pruning at the cost bound is carried through every stage (<see cref="PruningSearchOptions.UniformBaseline"/>);
+    /// <summary>Whether uniform pruning at the cost bound is carried through every stage (the search option <c>UniformBaseline</c>);
     /// false in studies from before it existed. The study's setting: a resumed or joined study keeps it.</summary>
     public bool UniformBaseline { get; init; }
 
-    /// <summary>The share of the Bayesian optimiser's proposals placed on the budget surface (<see cref="PruningSearchOptions.BoundFocus"/>);
+    /// <summary>The share of the Bayesian optimiser's proposals placed on the budget surface (the search option <c>BoundFocus</c>);
     /// 0 in studies from before it existed. The study's setting: a resumed or joined study keeps it.</summary>
     public double BoundFocus { get; init; }
 
-    /// <summary>Whether the search probes each group's sensitivity first (<see cref="PruningSearchOptions.SensitivityPrior"/>);
+    /// <summary>Whether the search probes each group's sensitivity first (the search option <c>SensitivityPrior</c>);
     /// false in studies from before it existed. The study's setting: a resumed or joined study keeps it.</summary>
     public bool SensitivityPrior { get; init; }
 
@@ -244,7 +244,7 @@ public sealed class StudyStore : IDisposable
     }
 
     /// <summary>The settings the study was started with, as its front end recorded them (option → values; see
-    /// <see cref="PruningSearchOptions.Invocation"/>); null when none were recorded. The first recording stays.</summary>
+    /// the search option <c>Invocation</c>); null when none were recorded. The first recording stays.</summary>
     public IReadOnlyDictionary<string, string[]>? Invocation
     {
         get => Backend.Get("invocation") is { } json ? JsonSerializer.Deserialize<Dictionary<string, string[]>>(json, JsonOptions) : null;

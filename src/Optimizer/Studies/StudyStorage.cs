@@ -1,6 +1,6 @@
 using Npgsql;
 
-namespace ParetoPrune.Optimizer.Search;
+namespace ParetoPrune.Optimizer.Studies;
 
 /// <summary>
 /// Where studies are kept, as <c>--storage</c> names it. A PostgreSQL URL,

@@ -1,7 +1,7 @@
 using System.Globalization;
 using Microsoft.Data.Sqlite;
 
-namespace ParetoPrune.Optimizer.Search;
+namespace ParetoPrune.Optimizer.Studies;
 
 /// <summary>
 /// The SQLite file under a run store (<see cref="StudyStore"/>, <see cref="Comparison.ComparisonStore"/>): a key–value

@@ -1,4 +1,4 @@
-namespace ParetoPrune.Optimizer.Search;
+namespace ParetoPrune.Optimizer.Studies;
 
 /// <summary>Where a study (or a comparison) stands. Stored, printed and given in JSON in lower case ("running").</summary>
 public enum StudyStatus

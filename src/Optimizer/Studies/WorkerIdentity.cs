@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 
-namespace ParetoPrune.Optimizer.Search;
+namespace ParetoPrune.Optimizer.Studies;
 
 /// <summary>How the workers of a study keep each other informed.</summary>
 public sealed record WorkerOptions

@@ -1,6 +1,6 @@
 using Microsoft.Data.Sqlite;
 
-namespace ParetoPrune.Optimizer.Search;
+namespace ParetoPrune.Optimizer.Studies;
 
 /// <summary>File-system conditions that stop a run rather than fail one trial.</summary>
 static class Storage

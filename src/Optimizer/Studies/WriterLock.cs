@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 
-namespace ParetoPrune.Optimizer.Search;
+namespace ParetoPrune.Optimizer.Studies;
 
 /// <summary>
 /// One writer per run store (a study, a comparison) at a time: an exclusive lock on <c>STORE.lock</c> beside it. The

@@ -2,7 +2,7 @@ using System.Text.Json.Serialization;
 using ParetoPrune.Objectives;
 using ParetoPrune.Optimizer.Sampling;
 
-namespace ParetoPrune.Optimizer.Search;
+namespace ParetoPrune.Optimizer.Studies;
 
 [JsonConverter(typeof(JsonStringEnumConverter<TrialState>))]
 public enum TrialState { Running, Complete, Failed }

@@ -1,6 +1,6 @@
 using ParetoPrune.Optimizer.Sampling;
 
-namespace ParetoPrune.Optimizer.Search;
+namespace ParetoPrune.Optimizer.Studies;
 
 /// <summary>
 /// Where a study lives, as a backend sees it (SQLite: <see cref="SqliteStudyStore"/>; PostgreSQL:
