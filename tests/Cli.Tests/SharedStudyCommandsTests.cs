@@ -67,6 +67,15 @@ public sealed class SharedStudyCommandsTests : IDisposable
         Assert.Contains($"paretoprune search --resume --storage {storage.Location} --study s2", string.Join(" ", stopped.Output.Split((char[])[' ', '\n', '\r'], StringSplitOptions.RemoveEmptyEntries)), StringComparison.Ordinal);
         Assert.DoesNotContain("--resume --out", stopped.Output);
 
+        // How this process runs (--threads, --retry-window) is its own, not the study's: it reaches the search. Here the
+        // study estimates (pi4-estimate), so a retry window has no agent to apply to, and is refused rather than ignored.
+        foreach (var command in new[] { new[] { "worker", "--storage", url, "--study", "s2" }, ["search", "--resume", "--storage", url, "--study", "s2"] })
+        {
+            var refused = await CliRunner.RunAsync([.. command, "--retry-window", "5", "-o", Path.Combine(directory, "retry")]);
+            Assert.True(refused.ExitCode == 2, $"{command[0]}: exit {refused.ExitCode}: {refused.Error}");
+            Assert.Contains("--retry-window applies to a device agent", refused.Error);
+        }
+
         // search --resume: the study continues from its own settings, here with a larger budget.
         var resumed = await CliRunner.RunAsync("search", "--resume", "--storage", url, "--study", "s2", "--trials", "4", "-o", Path.Combine(directory, "second"));
         Assert.True(resumed.ExitCode == 0, resumed.Error);

@@ -151,7 +151,7 @@ static partial class SearchCommands
                 int? budget = parse.GetResult(o.Trials) is { Implicit: false } ? parse.GetValue(o.Trials) : null;
                 string? data = parse.GetResult(o.Data) is { Implicit: false } ? parse.GetValue(o.Data) : null; // this machine's copy, if given
                 return FromServer(context, url, name, (parse.GetValue(o.Out) ?? new DirectoryInfo(name)).FullName, data,
-                                  parse.GetValue(o.Workers), budget, parse.GetValue(o.Json), joinOnly: false);
+                                  parse.GetValue(o.Workers), budget, parse.GetValue(o.Json), joinOnly: false, RunTokens(parse, o.Threads, o.RetryWindow));
             }
             var output = parse.GetValue(o.Out) ?? throw new UserInputException("--out is required (or give it in --config)");
             if (parse.GetValue(o.Resume)) (parse, o) = FromStudy(parse, o, output.FullName);

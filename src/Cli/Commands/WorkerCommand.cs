@@ -31,18 +31,24 @@ static partial class SearchCommands
         var workers = new Option<int>("--workers") { Description = "candidates this process evaluates at once", DefaultValueFactory = _ => 1 };
         var data = new Option<string?>("--data", "-d") { Description = "where this machine has the study's dataset, if not where it was on the first machine" };
         var json = new Option<bool>("--json") { Description = "print a JSON summary for scripts" };
+        var retryWindow = DeviceSpec.RetryWindowOption();
         var command = new Command("worker", "Join a study on a PostgreSQL server (`search --storage`) and evaluate its trials with the other workers, on this machine or any other.")
         {
-            storage, study, output, workers, data, json,
+            storage, study, output, workers, data, json, retryWindow,
         };
         command.SetAction((parse, _) =>
         {
             string name = parse.GetValue(study)!;
             return FromServer(context, parse.GetValue(storage)!, name, (parse.GetValue(output) ?? new DirectoryInfo($"{name}-worker")).FullName,
-                              parse.GetValue(data), parse.GetValue(workers), budget: null, parse.GetValue(json), joinOnly: true);
+                              parse.GetValue(data), parse.GetValue(workers), budget: null, parse.GetValue(json), joinOnly: true,
+                              RunTokens(parse, retryWindow));
         });
         return command;
     }
+
+    /// <summary>The tokens of <paramref name="options"/> given explicitly on this command line, to pass on as they were.</summary>
+    static IEnumerable<string> RunTokens(ParseResult parse, params Option[] options) =>
+        options.Where(option => parse.GetResult(option) is { Implicit: false }).SelectMany(option => new[] { option.Name }.Concat(Values(parse, option) ?? []));
 
     /// <summary>
     /// Runs the search of study <paramref name="name"/> on a server with the settings it stores (the first machine's
@@ -50,7 +56,10 @@ static partial class SearchCommands
     /// the study where this machine lacks it. A worker only joins (<paramref name="joinOnly"/>); <c>search --resume</c> may
     /// also propose trials, up to <paramref name="budget"/> (default: the study's).
     /// </summary>
-    static Task<int> FromServer(CliContext context, string url, string name, string directory, string? data, int workers, int? budget, bool json, bool joinOnly)
+    /// <param name="run">How this process runs, as given on its command line (<c>--threads</c>, <c>--retry-window</c>): not the
+    /// study's settings, so not stored with it.</param>
+    static Task<int> FromServer(CliContext context, string url, string name, string directory, string? data, int workers, int? budget, bool json, bool joinOnly,
+                                IEnumerable<string> run)
     {
         IReadOnlyDictionary<string, string[]> stored;
         StudyDefinition definition;
@@ -79,6 +88,7 @@ static partial class SearchCommands
                        "--workers", workers.ToString(CultureInfo.InvariantCulture)]);
         if (!joinOnly) args.Add("--resume");
         if (json) args.Add("--json");
+        args.AddRange(run);
         var (inner, o) = ParseSearch(args) ?? throw new UserInputException($"the settings stored with study '{name}' no longer parse; join it with the whole `search` command line");
         context.Console.MarkupLine($"[grey]{(joinOnly ? "joining" : "continuing")} study '{Markup.Escape(name)}' at {Markup.Escape(server.Location)}[/]");
         return RunSearchAsync(context, inner, o, modelPath, directory, joinOnly);
