@@ -238,6 +238,37 @@ public sealed class PruningSearch
                                               CancellationToken stop = default, CancellationToken abort = default) =>
         RunAsync(model, "(in memory)", OnnxModel.ToBytes(model), data, progress, stop, abort);
 
+    /// <summary>
+    /// Joins a study on a server (<see cref="PruningSearchOptions.Storage"/>) and works on it with its other workers until
+    /// every stage is done, as <c>paretoprune worker</c> does: the study's own settings (objectives, constraints, sampler,
+    /// space, fidelity, seed, budget, specialisation, kernels) and its base model come from the store; this process gives
+    /// the data and devices (described as the study's were: a different dataset or device is refused, naming it) and the
+    /// folder its models and report go to.
+    /// </summary>
+    /// <exception cref="StudyNotFoundException">No study of that name on the server.</exception>
+    public static Task<PruningSearchResult> JoinAsync(MLContext mlContext, StudyStorage storage, string name, SearchData data, DeviceTargets devices,
+                                                      string outputDirectory, IProgress<SearchProgress>? progress = null,
+                                                      CancellationToken stop = default, CancellationToken abort = default)
+    {
+        StudyDefinition study;
+        byte[] model;
+        using (var store = StudyStore.Join(storage, name))
+        {
+            study = store.Definition;
+            model = store.Backend.GetArtifact(BaseModelArtifact)
+                    ?? throw new InvalidDataException($"{store.Location} holds no copy of its base model to join it with");
+        }
+        var options = new PruningSearchOptions
+        {
+            OutputDirectory = outputDirectory, Storage = storage, StudyName = name, JoinOnly = true, Devices = devices,
+            Objectives = study.Objectives, Constraints = ConstraintSet.Parse(study.Constraints), Sampler = Samplers.Parse(study.Sampler),
+            Seed = study.Seed, Trials = study.Trials, Criterion = ChannelCriterion.Parse(study.Criterion), Space = study.Space,
+            Fidelity = study.Fidelity, Classes = study.ClassSubset, Parallelism = study.Parallelism, Quantize = study.Quantize,
+            UniformBaseline = study.UniformBaseline, BoundFocus = study.BoundFocus, SensitivityPrior = study.SensitivityPrior,
+        };
+        return new PruningSearch(mlContext, options).RunAsync(OnnxModel.Parse(model), study.ModelPath, model, data, progress, stop, abort);
+    }
+
     /// <summary>The base model as given, kept in a shared study so that workers on other machines search the same file.</summary>
     public const string BaseModelArtifact = "model.onnx";
 

@@ -13,6 +13,7 @@ using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
 using ParetoPrune.Optimizer.Studies;
 using ParetoPrune.Optimizer.Training;
+using ParetoPrune.Tests.Shared;
 
 namespace ParetoPrune.Optimizer.Tests.Search;
 
@@ -447,6 +448,40 @@ public sealed class PruningSearchTests : IDisposable
         int[] Numbers(PruningSearchResult r, SearchStage stage) => r.Trials.Where(t => t.At(stage) is not null).Select(t => t.Number).Order().ToArray();
         Assert.Equal(Numbers(whole, SearchStage.Promotion), Numbers(resumed, SearchStage.Promotion));
         Assert.Equal(Numbers(whole, SearchStage.Final), Numbers(resumed, SearchStage.Final));
+    }
+
+    [FactWithPostgres]
+    public async Task ACSharpProgramJoinsAStudyOnTheServerAndFinishesIt()
+    {
+        var (model, data) = Setup.Value;
+        var storage = StudyStorage.Parse(PostgresServer.Shared.NewDatabase());
+        var options = Options("first", "bo", trials: 5) with
+        {
+            Storage = storage, StudyName = "joined", Fidelity = NoFineTuning, Constraints = ConstraintSet.Parse(["macs <= 0.7*baseline"]),
+        };
+        // The creator stops after its second trial (Ctrl-C: what is in flight finishes and is stored).
+        using var stop = new CancellationTokenSource();
+        var first = await new PruningSearch(new MLContext(seed: 0), options)
+            .RunAsync(model, data, new SynchronousProgress<SearchProgress>(p => { if (p.Completed == 2) stop.Cancel(); }), stop.Token);
+        Assert.InRange(first.Trials.Count, 2, 4);
+
+        // Another program joins by name alone: the study's settings and model from the server, its own data, devices, folder.
+        var joined = await PruningSearch.JoinAsync(new MLContext(seed: 0), storage, "joined", data, options.Devices, Path.Combine(directory, "second"));
+        Assert.Equal(StudyStatus.Finished, joined.Status);
+        Assert.Equal(Enumerable.Range(0, 5), joined.Trials.Select(t => t.Number));
+        Assert.All(joined.Trials, t => Assert.Equal(TrialState.Complete, t.State));
+        // The same trials a single uninterrupted search proposes (the study's sampler, seed and constraints, not defaults).
+        var alone = await new PruningSearch(new MLContext(seed: 0), Options("alone", "bo", trials: 5) with
+        {
+            Fidelity = NoFineTuning, Constraints = ConstraintSet.Parse(["macs <= 0.7*baseline"]),
+        }).RunAsync(model, data);
+        Assert.Equal(alone.Trials.Select(t => SearchSpace.Key(t.Kept)), joined.Trials.Select(t => SearchSpace.Key(t.Kept)));
+
+        // A program with other data is refused, naming what differs, and nothing is lost.
+        var other = new SearchData(data.Train, data.Validation, data.Test, "another dataset");
+        var refused = await Assert.ThrowsAnyAsync<Exception>(() => PruningSearch.JoinAsync(new MLContext(seed: 0), storage, "joined", other, options.Devices, Path.Combine(directory, "third")));
+        Assert.Contains("data", refused.Message);
+        await Assert.ThrowsAsync<StudyNotFoundException>(() => PruningSearch.JoinAsync(new MLContext(seed: 0), storage, "nope", data, options.Devices, directory));
     }
 
     [Fact]
