@@ -2,7 +2,7 @@ using MathNet.Numerics.LinearAlgebra;
 using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
 
-namespace ParetoPrune.Optimizer.Tests.Search;
+namespace ParetoPrune.Optimizer.Tests.Sampling;
 
 public class GaussianProcessTests
 {

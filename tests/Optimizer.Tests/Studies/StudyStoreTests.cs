@@ -3,7 +3,7 @@ using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
 using ParetoPrune.Optimizer.Studies;
 
-namespace ParetoPrune.Optimizer.Tests.Search;
+namespace ParetoPrune.Optimizer.Tests.Studies;
 
 public sealed class StudyStoreTests : IDisposable
 {

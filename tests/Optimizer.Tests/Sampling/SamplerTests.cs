@@ -4,7 +4,7 @@ using ParetoPrune.Optimizer.Pruning;
 using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
 
-namespace ParetoPrune.Optimizer.Tests.Search;
+namespace ParetoPrune.Optimizer.Tests.Sampling;
 
 /// <summary>
 /// Samplers on a synthetic problem whose "accuracy" is a known function of the kept fractions (some dimensions matter a

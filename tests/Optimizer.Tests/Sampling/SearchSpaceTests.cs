@@ -3,7 +3,7 @@ using ParetoPrune.Optimizer.Pruning;
 using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
 
-namespace ParetoPrune.Optimizer.Tests.Search;
+namespace ParetoPrune.Optimizer.Tests.Sampling;
 
 public class SearchSpaceTests
 {

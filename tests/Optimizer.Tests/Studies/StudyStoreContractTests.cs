@@ -5,7 +5,7 @@ using ParetoPrune.Optimizer.Search;
 using ParetoPrune.Optimizer.Studies;
 using ParetoPrune.Tests.Shared;
 
-namespace ParetoPrune.Optimizer.Tests.Search;
+namespace ParetoPrune.Optimizer.Tests.Studies;
 
 /// <summary>
 /// The <see cref="IStudyStore"/> contract, run against every backend: SQLite (a file) and PostgreSQL (a real server, see
