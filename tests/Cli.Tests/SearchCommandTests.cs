@@ -169,6 +169,13 @@ public sealed class SearchCommandTests : IDisposable
                                                               "--constraint", "macs<=0.6*baseline", "--sensitivity-prior", .. CliRunner.SearchBudget]);
         Assert.True(code == 0, error);
         Assert.Contains("probing layer sensitivity", output);
+        // The probes are a finding of their own: a plot in the report, and per dimension in --json.
+        Assert.True(File.Exists(Path.Combine(run, "plots", "layer-sensitivity.png")));
+        Assert.Contains("layer-sensitivity", File.ReadAllText(Path.Combine(run, "report.html")));
+        var summary = JsonDocument.Parse((await CliRunner.RunAsync("report", run, "--json")).Output).RootElement;
+        var probes = summary.GetProperty("sensitivity").EnumerateArray().ToList();
+        Assert.NotEmpty(probes);
+        Assert.All(probes, p => Assert.InRange(p.GetProperty("accuracyLost").GetDouble(), 0, 1));
         using var store = StudyStore.Open(Path.Combine(run, "study.db"));
         Assert.True(store.Definition.SensitivityPrior);
         Assert.NotNull(store.Backend.Get("sensitivity"));

@@ -83,6 +83,8 @@ static partial class SearchCommands
                         provenance = c.Provenance.Description,
                     }),
                 } : null,
+                // The sensitivity prior's probes: what each dimension lost cut alone (null where the search did not probe).
+                sensitivity = result.Sensitivity?.Zip(result.Dimensions, (lost, d) => new { dimension = d.Name, channels = d.Size, accuracyLost = lost }),
                 fidelityCorrelations = result.FidelityCorrelations.Select(c => new
                 {
                     from = c.From.ToString().ToLowerInvariant(), to = c.To.ToString().ToLowerInvariant(), pairs = c.Pairs, spearman = c.Spearman,

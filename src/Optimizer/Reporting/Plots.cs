@@ -211,7 +211,9 @@ public static partial class Plots
                 // Ending at the tick and running down-left: rotated the other way, the first letters sit under the frame.
                 style.Rotation = -45;
                 style.Alignment = Alignment.UpperRight;
-                plot.Axes.Bottom.MinimumSize = Math.Min(widest * 0.71f + 20, Height * 0.4f);
+                // Room for the slanted labels and, below them, the axis title (it is drawn at the panel's bottom edge).
+                float axisTitle = string.IsNullOrEmpty(xLabel) ? 0 : plot.Axes.Bottom.Label.FontSize * 1.6f;
+                plot.Axes.Bottom.MinimumSize = Math.Min(widest * 0.71f + 20 + axisTitle, Height * 0.45f);
             }
         }
         plot.Axes.Margins(bottom: 0); // bars start at zero

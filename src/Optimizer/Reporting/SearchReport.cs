@@ -33,6 +33,14 @@ public static class SearchReport
                    "Hypervolume of the feasible screening front after each trial (objectives normalised by the baseline)."));
         if (result.Front.Count > 0)
             plots.Add((KeptPlot(result, Path.Combine(dir, "plots", "kept-filters")), "Kept channels per search dimension (a channel group, or tied groups of one width): the original model and each exported model."));
+        if (result.Sensitivity is { } drops)
+            plots.Add((Plots.GroupedBars(Path.Combine(dir, "plots", "layer-sensitivity"), "Accuracy lost by cutting one dimension alone", "accuracy lost (points)",
+                                         result.Dimensions.Select(d => d.Name).ToList(), [("probe", drops.Select(d => 100 * d).ToList())],
+                                         xLabel: "search dimension (a channel group, or tied groups)"),
+                       "The sensitivity prior's probes: the validation accuracy each search dimension lost when cut alone to its count under " +
+                       (result.Definition.SensitivityPrior ? $"uniform pruning at the bound and fine-tuned {result.Definition.Fidelity.ScreeningSteps} steps. "
+                                                                     : "uniform pruning at the bound and recalibrated, not trained. ") +
+                       "The search keeps more of what loses most."));
         string path = Path.Combine(dir, "report.html");
         Html(result, plots).Save(path);
         return path;

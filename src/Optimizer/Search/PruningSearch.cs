@@ -481,9 +481,6 @@ public sealed class PruningSearch
         return (specialised, fidelity);
     }
 
-    /// <summary>Key-value entry of a study holding the sensitivity prior's probes (a JSON array, one per dimension).</summary>
-    const string SensitivityKey = "sensitivity";
-
     /// <summary>
     /// The sensitivity prior (<see cref="BayesianSampler.Sensitivity"/>): per group, the validation accuracy lost when it
     /// alone is cut to its count under uniform pruning at the bound (one channel fewer where that leaves it whole), against
@@ -493,7 +490,7 @@ public sealed class PruningSearch
     static IReadOnlyList<double>? Sensitivity(SearchProblem problem, CandidateEvaluator evaluator, int steps, IStudyStore backend,
                                                IProgress<SearchProgress>? progress, Stopwatch watch)
     {
-        if (backend.Get(SensitivityKey) is { } stored) return JsonSerializer.Deserialize<double[]>(stored);
+        if (backend.Get(PruningSearchResult.SensitivityKey) is { } stored) return JsonSerializer.Deserialize<double[]>(stored);
         if (Samplers.UniformAtBound(problem) is not { } at) return null;
         var space = problem.Space;
         double reference = evaluator.Probe(space.Full, steps);
@@ -508,7 +505,7 @@ public sealed class PruningSearch
             if (kept[i] < dimension.MinKeep) continue;
             drops[i] = Math.Max(0, reference - evaluator.Probe(kept, steps));
         }
-        return JsonSerializer.Deserialize<double[]>(backend.PutIfAbsent(SensitivityKey, JsonSerializer.Serialize(drops)));
+        return JsonSerializer.Deserialize<double[]>(backend.PutIfAbsent(PruningSearchResult.SensitivityKey, JsonSerializer.Serialize(drops)));
     }
 
     /// <summary>A constraint on MACs, parameters or bytes that even the smallest configuration misses cannot be met by any trial: say so now.</summary>

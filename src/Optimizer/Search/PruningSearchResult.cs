@@ -42,9 +42,10 @@ public sealed class PruningSearchResult
     readonly MLContext mlContext;
 
     PruningSearchResult(string directory, StudyDefinition definition, StageResult baseline, IReadOnlyList<Trial> trials, StudyStatus status,
-                        IReadOnlyList<SearchDimension> dimensions, MLContext mlContext, string? uniformBaseline)
+                        IReadOnlyList<SearchDimension> dimensions, MLContext mlContext, string? uniformBaseline, IReadOnlyList<double>? sensitivity)
     {
         Dimensions = dimensions;
+        Sensitivity = sensitivity;
         RunDirectory = directory;
         Definition = definition;
         Baseline = baseline;
@@ -87,6 +88,16 @@ public sealed class PruningSearchResult
 
     /// <summary>The study-store key under which a search records its uniform baseline's configuration.</summary>
     internal const string UniformBaselineKey = "uniform-baseline";
+
+    /// <summary>The study-store key under which the sensitivity prior records its probes (a JSON array, one per dimension).</summary>
+    internal const string SensitivityKey = "sensitivity";
+
+    /// <summary>
+    /// With <see cref="PruningSearchOptions.SensitivityPrior"/>: per search dimension, the validation accuracy lost when it
+    /// alone was cut to its count under uniform pruning at the bound and fine-tuned for a screening (a fraction); null
+    /// where the search did not probe.
+    /// </summary>
+    public IReadOnlyList<double>? Sensitivity { get; }
 
     /// <summary>
     /// Uniform pruning at the cost bound (the same fraction kept in every group), taken through the same stages and
@@ -146,7 +157,8 @@ public sealed class PruningSearchResult
             }
         return new(directory, store.Definition, store.Baseline ?? throw new InvalidDataException($"{store.Location}: the study has no baseline yet"),
             trials, store.LiveStatus, store.Dimensions ?? throw new InvalidDataException($"{store.Location}: the study has no search space yet"), mlContext,
-            store.Backend.Get(UniformBaselineKey));
+            store.Backend.Get(UniformBaselineKey),
+            store.Backend.Get(SensitivityKey) is { } probes ? System.Text.Json.JsonSerializer.Deserialize<double[]>(probes) : null);
     }
 
     /// <summary>The most accurate front member that meets <paramref name="constraints"/> (the study's own by default); fewer MACs
