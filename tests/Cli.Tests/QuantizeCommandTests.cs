@@ -89,7 +89,7 @@ public sealed class QuantizeCommandTests : IDisposable
         {
             var int8 = final.Int8!;
             string file = Path.Combine(run, int8.ModelPath!);
-            Assert.True(Int8Quantizer.IsQuantized(OnnxModel.Load(file)));
+            Assert.True(OnnxModel.IsQuantized(OnnxModel.Load(file)));
             using (new InferenceSession(file)) { }
             Assert.Equal(new FileInfo(file).Length, int8.Value(Objectives.ObjectiveKind.DenseBytes));
             Assert.True(int8.Value(Objectives.ObjectiveKind.DenseBytes) < final.Value(Objectives.ObjectiveKind.DenseBytes));
@@ -102,7 +102,7 @@ public sealed class QuantizeCommandTests : IDisposable
         string floatOut = Path.Combine(directory, "float.onnx"), int8Out = Path.Combine(directory, "int8-export.onnx");
         Assert.Equal(0, (await CliRunner.RunAsync("export", run, "--trial", trial.ToString(), "-o", floatOut)).ExitCode);
         Assert.Equal(0, (await CliRunner.RunAsync("export", run, "--trial", trial.ToString(), "--int8", "-o", int8Out)).ExitCode);
-        Assert.False(Int8Quantizer.IsQuantized(OnnxModel.Load(floatOut)));
+        Assert.False(OnnxModel.IsQuantized(OnnxModel.Load(floatOut)));
         Assert.Equal(File.ReadAllBytes(Path.Combine(run, "models", $"trial-{trial}-int8.onnx")), File.ReadAllBytes(int8Out));
     }
 

@@ -9,6 +9,9 @@ public static class OnnxModel
     /// <summary>The default ONNX operator domain; "ai.onnx" is its long name.</summary>
     public static bool IsDefaultDomain(string domain) => domain.Length == 0 || domain == "ai.onnx";
 
+    /// <summary>Whether the model already holds QuantizeLinear or DequantizeLinear nodes (an INT8 model).</summary>
+    public static bool IsQuantized(ModelProto model) => model.Graph.Node.Any(n => n.OpType is "QuantizeLinear" or "DequantizeLinear");
+
     /// <summary>Reads a model file, with its external tensor data, normalised (<see cref="ExportNormalizer"/>).</summary>
     public static ModelProto Load(string path) => Load(path, out _);
 

@@ -48,7 +48,7 @@ public sealed class ChannelGroups : IChannelFlow
 
     ChannelGroups(ModelProto model)
     {
-        if (Quantization.Int8Quantizer.IsQuantized(model))
+        if (OnnxModel.IsQuantized(model))
             throw new OnnxModelException("the model is quantized (QuantizeLinear/DequantizeLinear nodes): prune and fine-tune the float model, " +
                                          "then quantize the result (paretoprune quantize, compare METHOD+int8, search --quantize)");
         Model = ExportNormalizer.Normalize(model); // aliased weights would otherwise be sliced two ways

@@ -84,15 +84,12 @@ public static class Int8Quantizer
     static readonly HashSet<string> Weighted = ["Conv", "Gemm", "MatMul"];
     static readonly HashSet<string> Pools = ["MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"];
 
-    /// <summary>Whether the model already holds QuantizeLinear or DequantizeLinear nodes.</summary>
-    public static bool IsQuantized(ModelProto model) => model.Graph.Node.Any(n => n.OpType is "QuantizeLinear" or "DequantizeLinear");
-
     /// <summary>Refuses, naming why, a model this quantizer cannot take: one already quantized, below opset 13 (per-channel
     /// DequantizeLinear), or with other than one input. A search that quantizes checks its base model before it starts.</summary>
     /// <exception cref="OnnxModelException">Why the model cannot be quantized.</exception>
     public static void CheckQuantizable(ModelProto model)
     {
-        if (IsQuantized(model)) throw new OnnxModelException("the model is already quantized (it has QuantizeLinear/DequantizeLinear nodes)");
+        if (OnnxModel.IsQuantized(model)) throw new OnnxModelException("the model is already quantized (it has QuantizeLinear/DequantizeLinear nodes)");
         long opset = OnnxModel.OpsetVersion(model);
         if (opset < 13)
             throw new OnnxModelException($"quantization needs opset 13 or later (per-channel DequantizeLinear); the model has opset {opset}");

@@ -96,7 +96,7 @@ public sealed class MethodComparisonTests : IDisposable
         var accuracy = alone.Values.Single(v => v.Kind == ObjectiveKind.Accuracy);
         Assert.Contains("as trained; INT8 QDQ", accuracy.Fidelity);
         var saved = OnnxModel.Load(Path.Combine(result.RunDirectory, alone.ModelPath!));
-        Assert.True(Optimizer.Quantization.Int8Quantizer.IsQuantized(saved));
+        Assert.True(OnnxModel.IsQuantized(saved));
         Assert.Equal(new FileInfo(Path.Combine(result.RunDirectory, alone.ModelPath!)).Length, alone.Value(ObjectiveKind.DenseBytes));
 
         // Pruning then INT8: the float point's MACs and parameters, fewer bytes, and the Pi estimate at the integer rate.
