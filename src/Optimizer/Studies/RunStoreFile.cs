@@ -4,7 +4,7 @@ using Microsoft.Data.Sqlite;
 namespace ParetoPrune.Optimizer.Studies;
 
 /// <summary>
-/// The SQLite file under a run store (<see cref="StudyStore"/>, <see cref="Comparison.ComparisonStore"/>): a key–value
+/// The SQLite file under a run store (<see cref="StudyStore"/>, and the comparison's store): a key–value
 /// table beside the store's own tables, WAL so readers open it while a run writes, one writer at a time
 /// (<see cref="WriterLock"/>), and a full disk or a damaged file said in words, never rewritten.
 /// </summary>
