@@ -30,8 +30,8 @@ run() { # MODEL BOUND SEEDS ARMS LOG [BUDGET]: a cell that fails is logged and t
 run vgg11-0.25-fashion-mnist params 3 bo-sens,bo-prior,bo-tuned vgg-params
 run vgg11-0.25-fashion-mnist energy 3 bo-sens,bo-tuned vgg-energy 0.5
 run vgg11-0.25-fashion-mnist macs 3 bo-tuned vgg-macs
-run resnet20-fashion-mnist params 2 bo-tuned resnet20-params
 run vgg11-0.25-fashion-mnist params 3 uniform@fpgm,uniform@taylor,uniform@random vgg-params
+run resnet20-fashion-mnist params 2 bo-tuned resnet20-params
 run resnet20-fashion-mnist params 1 bo-stream resnet20-params
 run vgg11-0.25-fashion-mnist params 3 bo-top vgg-params
 run vgg11-0.25-fashion-mnist energy 3 bo-prior,bo-top vgg-energy 0.5
