@@ -59,6 +59,7 @@ public sealed class LibraryPackageTests : IDisposable
             using ParetoPrune.Objectives.Data;
             using ParetoPrune.Optimizer.Sampling;
             using ParetoPrune.Optimizer.Search;
+            using ParetoPrune.Optimizer.Studies;
 
             var options = new PruningSearchOptions
             {
