@@ -1,6 +1,5 @@
 using System.CommandLine;
 using ParetoPrune.Devices;
-using ParetoPrune.Devices.Remote;
 using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Optimizer;
 using Spectre.Console;

@@ -1,8 +1,6 @@
 using System.CommandLine;
 using ParetoPrune.Devices;
-using ParetoPrune.Devices.Energy;
 using ParetoPrune.Devices.Meters;
-using ParetoPrune.Devices.Remote;
 using ParetoPrune.Objectives;
 using ParetoPrune.Objectives.Onnx;
 using Spectre.Console;

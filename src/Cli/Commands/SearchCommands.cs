@@ -4,7 +4,6 @@ using System.Text.Json;
 using Microsoft.ML;
 using ParetoPrune.Devices;
 using ParetoPrune.Objectives;
-using ParetoPrune.Objectives.Data;
 using ParetoPrune.Objectives.Onnx;
 using ParetoPrune.Optimizer.Comparison;
 using ParetoPrune.Optimizer.Quantization;
@@ -12,7 +11,6 @@ using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
 using ParetoPrune.Optimizer.Studies;
 using ParetoPrune.Optimizer.Training;
-using ParetoPrune.Optimizer.Reporting;
 using Spectre.Console;
 
 namespace ParetoPrune.Cli.Commands;

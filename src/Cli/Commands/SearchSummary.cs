@@ -1,18 +1,9 @@
-using System.CommandLine;
-using System.Globalization;
-using System.Text.Json;
-using Microsoft.ML;
-using ParetoPrune.Devices;
 using ParetoPrune.Objectives;
-using ParetoPrune.Objectives.Data;
-using ParetoPrune.Objectives.Onnx;
-using ParetoPrune.Optimizer.Comparison;
-using ParetoPrune.Optimizer.Quantization;
 using ParetoPrune.Optimizer.Sampling;
 using ParetoPrune.Optimizer.Search;
 using ParetoPrune.Optimizer.Studies;
-using ParetoPrune.Optimizer.Training;
 using ParetoPrune.Optimizer.Reporting;
+using ParetoPrune.Optimizer.Training;
 using Spectre.Console;
 
 namespace ParetoPrune.Cli.Commands;
