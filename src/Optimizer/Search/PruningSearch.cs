@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using System.Text.Json;
 using System.Security.Cryptography;
+using System.Text.Json;
 using Microsoft.ML;
 using ParetoPrune.Devices;
 using ParetoPrune.Objectives;
@@ -549,12 +549,16 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
     /// study's setting, so a resumed or joined study carries it as it was created; null without a cost bound.</summary>
     readonly int[]? uniformBaseline = store.Definition.UniformBaseline ? Samplers.UniformAtBound(problem) : null;
 
-    /// <summary>The sensitivity-shaped design point, carried through every stage beside the uniform baseline where
-    /// <see cref="PruningSearchOptions.SensitivityPrior"/> asks for it; null otherwise.</summary>
-    readonly bool selectMostAccurate = SensitivityLevers.Of(store.Definition, options).SelectMostAccurate;
+    /// <summary>What of <see cref="PruningSearchOptions.SensitivityPrior"/> this study uses.</summary>
+    readonly SensitivityLevers levers = SensitivityLevers.Of(store.Definition, options);
 
-    readonly int[]? sensitivityShaped = SensitivityLevers.Of(store.Definition, options).Carry && sampler is BayesianSampler { Sensitivity: { } drops }
-        ? Samplers.SensitivityShaped(problem, drops) : null;
+    /// <summary>Configurations carried through every stage whatever the selections (<see cref="WithCarried"/>): uniform
+    /// pruning at the bound, and the sensitivity-shaped design point where the prior carries it.</summary>
+    readonly int[][] carried = [.. new[]
+    {
+        store.Definition.UniformBaseline ? Samplers.UniformAtBound(problem) : null,
+        SensitivityLevers.Of(store.Definition, options).Carry && sampler is BayesianSampler { Sensitivity: { } drops } ? Samplers.SensitivityShaped(problem, drops) : null,
+    }.OfType<int[]>()];
     int screeningHere, finishedHere, doneAtStart = -1;
     bool finished;
 
@@ -708,9 +712,9 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
 
             var steps = new (SearchStage Stage, Func<List<Trial>> Select)[]
             {
-                (SearchStage.Promotion, () => options.Fidelity.PromoteCount > 0 ? WithUniformBaseline(SelectForPromotion(), SearchStage.Screening) : []),
+                (SearchStage.Promotion, () => options.Fidelity.PromoteCount > 0 ? WithCarried(SelectForPromotion(), SearchStage.Screening) : []),
                 (SearchStage.Promotion, SecondPromotionRound),
-                (SearchStage.Final, () => options.Fidelity.FinalCount > 0 ? WithUniformBaseline(SelectForFinal(), FinalSource) : []),
+                (SearchStage.Final, () => options.Fidelity.FinalCount > 0 ? WithCarried(SelectForFinal(), FinalSource) : []),
             };
             for (int round = 0; round < steps.Length; round++)
             {
@@ -748,20 +752,17 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
 
     bool IsUniformBaseline(Trial trial) => uniformBaseline is not null && trial.Kept.SequenceEqual(uniformBaseline);
 
-    /// <summary>A configuration carried through every stage whatever the selections (<see cref="WithUniformBaseline"/>).</summary>
-    bool IsCarried(Trial trial) => IsUniformBaseline(trial) || (sensitivityShaped is not null && trial.Kept.SequenceEqual(sensitivityShaped));
+    bool IsCarried(Trial trial) => carried.Any(trial.Kept.SequenceEqual);
 
     bool UniformBaselineMissing(IEnumerable<Trial> all) => uniformBaseline is not null && !all.Any(IsUniformBaseline);
 
-    /// <summary>A stage's picks, with the uniform baseline added where it has a result at <paramref name="source"/> and was
-    /// not picked: it is fine-tuned alike at every stage, whatever the sampler found.</summary>
-    List<Trial> WithUniformBaseline(List<Trial> picks, SearchStage source)
+    /// <summary>A stage's picks, with each carried configuration added where it has a result at <paramref name="source"/> and
+    /// was not picked: it is fine-tuned alike at every stage, whatever the sampler found.</summary>
+    List<Trial> WithCarried(List<Trial> picks, SearchStage source)
     {
-        if (trials.Values.FirstOrDefault(IsUniformBaseline) is { } uniform && uniform.At(source) is not null && !picks.Any(t => t.Number == uniform.Number))
-            picks.Add(uniform);
-        if (sensitivityShaped is not null && trials.Values.FirstOrDefault(t => !IsUniformBaseline(t) && IsCarried(t)) is { } shaped
-            && shaped.At(source) is not null && !picks.Any(t => t.Number == shaped.Number))
-            picks.Add(shaped);
+        foreach (var kept in carried)
+            if (trials.Values.FirstOrDefault(t => t.Kept.SequenceEqual(kept)) is { } trial && trial.At(source) is not null && !picks.Any(t => t.Number == trial.Number))
+                picks.Add(trial);
         return picks;
     }
 
@@ -834,7 +835,7 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
             values[ObjectiveKind.Accuracy] = map.Predict(values[ObjectiveKind.Accuracy]);
             return values;
         }).ToList();
-        if (selectMostAccurate) // the mapped accuracy ranks as the screened one does
+        if (levers.SelectMostAccurate) // the mapped accuracy ranks as the screened one does
             return [.. rest.Select((t, i) => (t, i)).Where(p => hard.TotalViolation(predicted[p.i], problem.Baseline) == 0)
                            .OrderByDescending(p => predicted[p.i][ObjectiveKind.Accuracy]).Take(count).Select(p => p.t)];
         var given = promoted.Where(t => hard.TotalViolation(t.At(SearchStage.Promotion)!.ToDictionary(), problem.Baseline) == 0)
@@ -900,7 +901,7 @@ sealed class SearchLoop(StudyStore store, SearchProblem problem, CandidateEvalua
         int first = !problem.Objectives.Contains(ObjectiveKind.Accuracy) ? -1
             : Enumerable.Range(0, candidates.Count).Where(i => violations[i] == 0 && Accuracy(candidates[i].At(stage)!) is not null)
                 .OrderBy(i => lessAccurateLater[i]).ThenBy(i => points[i].Sum()).DefaultIfEmpty(-1).First();
-        if (selectMostAccurate && first >= 0)
+        if (levers.SelectMostAccurate && first >= 0)
             return [.. Enumerable.Range(0, candidates.Count).OrderBy(i => violations[i] > 0).ThenBy(i => violations[i]).ThenBy(i => lessAccurateLater[i])
                                  .Take(count).Select(i => candidates[i])];
         var reference = stage == SearchStage.Screening ? problem.ReferenceAt(SearchStage.Screening) : ReferenceForFineTuned(candidates);
